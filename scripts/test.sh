@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The project's test command (npm test): builds, starts the real stack (Redis, Prosody, Synapse) on
+# loopback, runs the unit and integration tests in one run of Node's test runner, stops the stack.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+node="$(scripts/with-node.sh --print-path)"
+"$node" node_modules/typescript/bin/tsc -p tsconfig.json
+
+export STACK_DIR="${STACK_DIR:-$root/.stack/test}"
+export REDIS_PORT=16379 XMPP_C2S_PORT=15222 XMPP_COMPONENT_PORT=15347 XMPP_HTTP_PORT=15280 SYNAPSE_PORT=18008
+export MATRIX_DOMAIN=matrix.test XMPP_DOMAIN=xmpp.test COMPONENT_DOMAIN=matrix.xmpp.test COMPONENT_SECRET=test-component-secret
+export BRIDGE_CONFIG="$STACK_DIR/config.yaml" BRIDGE_REGISTRATION="$STACK_DIR/registration.yaml"
+
+scripts/stack.sh down "$STACK_DIR" >/dev/null 2>&1 || true
+rm -rf "$STACK_DIR"
+mkdir -p "$STACK_DIR"
+cat > "$BRIDGE_CONFIG" <<YAML
+homeserver: { url: "http://127.0.0.1:$SYNAPSE_PORT", domain: "$MATRIX_DOMAIN" }
+appservice: { bindAddress: 127.0.0.1, port: 19000 }
+xmpp: { service: "xmpp://127.0.0.1:$XMPP_COMPONENT_PORT", domain: "$COMPONENT_DOMAIN", password: "$COMPONENT_SECRET" }
+redis: { url: "redis://127.0.0.1:$REDIS_PORT/0" }
+metrics: { bindAddress: 127.0.0.1, port: 19001 }
+logging: { level: "${BRIDGE_LOG_LEVEL:-debug}", format: json }
+YAML
+bin/matrix-xmpp-bridge -r -u http://127.0.0.1:19000 -c "$BRIDGE_CONFIG" -f "$BRIDGE_REGISTRATION"
+
+trap 'scripts/stack.sh down "$STACK_DIR" >/dev/null 2>&1 || true' EXIT
+REGISTRATION="$BRIDGE_REGISTRATION" scripts/stack.sh up "$STACK_DIR"
+set -a
+# shellcheck disable=SC1091
+. "$STACK_DIR/stack.env"
+set +a
+
+"$node" --test --test-concurrency=1 --test-timeout=600000 "$@" 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js'

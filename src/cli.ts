@@ -1,0 +1,104 @@
+import { parseArgs } from "node:util";
+import { startBridge } from "./bridge.js";
+import { ConfigError, loadConfig } from "./config/load.js";
+import { createLogger } from "./log.js";
+import { buildRegistration, readRegistration, writeRegistration } from "./matrix/registration.js";
+import { SOFTWARE_NAME, SOFTWARE_VERSION } from "./version.js";
+
+const USAGE = `${SOFTWARE_NAME} ${SOFTWARE_VERSION}: a bridge between Matrix and XMPP
+
+Write the appservice registration for the homeserver:
+  ${SOFTWARE_NAME} -r -u URL -c config.yaml -f registration.yaml
+Run the bridge:
+  ${SOFTWARE_NAME} -c config.yaml -f registration.yaml [-p PORT]
+
+Options:
+  -c, --config FILE                 the bridge's config (see config.sample.yaml)
+  -f, --file FILE                   the registration file (default: registration.yaml)
+  -r, --generate-registration       write the registration file and exit
+  -u, --url URL                     with -r: where the homeserver reaches the bridge, e.g. http://127.0.0.1:9000
+  -p, --port PORT                   the appservice port, overriding appservice.port
+  -h, --help                        this text
+  -v, --version                     the version`;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: "string", short: "c" },
+      file: { type: "string", short: "f", default: "registration.yaml" },
+      "generate-registration": { type: "boolean", short: "r" },
+      url: { type: "string", short: "u" },
+      port: { type: "string", short: "p" },
+      help: { type: "boolean", short: "h" },
+      version: { type: "boolean", short: "v" },
+    },
+    strict: true,
+  });
+  if (values.help) return console.log(USAGE), 0;
+  if (values.version) return console.log(SOFTWARE_VERSION), 0;
+  if (!values.config) throw new UsageError("a config file is needed: -c config.yaml");
+  const config = await loadConfig(values.config);
+
+  if (values["generate-registration"]) {
+    if (!values.url) throw new UsageError("-r needs the URL the homeserver reaches the bridge at: -u http://127.0.0.1:9000");
+    await writeRegistration(values.file, buildRegistration(config, values.url));
+    console.log(`wrote ${values.file}: add it to the homeserver's app_service_config_files and restart the homeserver`);
+    return 0;
+  }
+
+  if (values.port !== undefined) {
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`-p must be a port number, not ${values.port}`);
+    config.appservice.port = port;
+  }
+  const log = createLogger(config.logging);
+  const registration = await readRegistration(values.file);
+
+  let bridge;
+  try {
+    bridge = await startBridge(config, registration, log);
+  } catch (err) {
+    log.fatal({ err: (err as Error).message, kind: (err as Error).name }, "the bridge could not start");
+    return 1;
+  }
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const shutdown = (code: number) => {
+      if (stopping) {
+        log.warn("second signal: exiting at once");
+        process.exit(1);
+      }
+      stopping = true;
+      bridge.stop().then(() => resolve(code), (err: Error) => {
+        log.error({ err: err.message }, "error while stopping");
+        resolve(1);
+      });
+    };
+    process.on("SIGTERM", () => shutdown(0));
+    process.on("SIGINT", () => shutdown(0));
+    void bridge.fatal.then((err) => {
+      log.fatal({ err: err.message, kind: err.name }, "stopping: a part the bridge needs failed for good");
+      shutdown(1);
+    });
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: Error) => {
+    if (err instanceof ConfigError || err instanceof UsageError || err.name === "RegistrationError" || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      console.error(`${SOFTWARE_NAME}: ${err.message}`);
+      if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) console.error(`Try --help.`);
+      process.exitCode = 2;
+      return;
+    }
+    console.error(`${SOFTWARE_NAME}: ${err.stack ?? err.message}`);
+    process.exitCode = 1;
+  },
+);

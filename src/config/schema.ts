@@ -1,0 +1,80 @@
+import { z } from "zod";
+
+const port = z.number().int().min(1).max(65535);
+const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" });
+
+const homeserver = z.strictObject({
+  /** Client-server API base URL the bridge talks to. */
+  url: httpUrl,
+  /** The homeserver's server name, the part after ':' in user IDs. */
+  domain: z.string().min(1),
+});
+
+const appservice = z.strictObject({
+  bindAddress: z.string().min(1).default("127.0.0.1"),
+  port: port.default(9000),
+  /** Largest transaction body accepted from the homeserver. */
+  maxBodyBytes: z.number().int().positive().default(10 * 1024 * 1024),
+});
+
+const xmpp = z.strictObject({
+  /** Where the XMPP server accepts external components (XEP-0114). */
+  service: z.url({ protocol: /^xmpp$/, error: "must be an xmpp://host:port URL" }),
+  /** The component's domain: puppets live here. */
+  domain: z.string().min(1),
+  /** The component secret shared with the XMPP server. */
+  password: z.string().min(1),
+  /** Longest wait between reconnection attempts after the link drops. */
+  maxReconnectDelaySeconds: z.number().positive().default(30),
+});
+
+const redis = z.strictObject({
+  url: z.url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" }),
+  /** Prefix of every key the bridge writes, so one Redis can serve several bridges. */
+  keyPrefix: z.string().default("mxb:"),
+});
+
+const metrics = z.strictObject({
+  enabled: z.boolean().default(true),
+  bindAddress: z.string().min(1).default("127.0.0.1"),
+  port: port.default(9001),
+});
+
+const logging = z.strictObject({
+  level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
+  /** json for log collectors, text for a terminal. */
+  format: z.enum(["json", "text"]).default("json"),
+});
+
+const permissionLevel = z.enum(["none", "user", "admin"]);
+
+const bridge = z.strictObject({
+  /** Localpart prefix of ghosts; must match the registration's user namespace. */
+  userPrefix: z.string().regex(/^[a-z0-9._=/-]+$/, "may hold only a-z 0-9 . _ = - /").default("_xmpp_"),
+  /** Localpart prefix of portal aliases; must match the registration's alias namespace. */
+  aliasPrefix: z.string().regex(/^[a-z0-9._=/-]+$/, "may hold only a-z 0-9 . _ = - /").default("_xmpp_"),
+  /** Localpart of the bridge bot (the registration's sender_localpart). */
+  botLocalpart: z.string().regex(/^[a-z0-9._=/-]+$/, "may hold only a-z 0-9 . _ = - /").default("xmppbot"),
+  /** Display name of the bridge bot. */
+  botDisplayName: z.string().default("XMPP bridge"),
+  /** Days a message's ID mapping is kept for edits, replies and reactions. */
+  messageMapDays: z.number().positive().default(30),
+  /**
+   * Who may use the bridge: keys are a Matrix user ID, a homeserver domain, or "*".
+   * The most specific entry wins.
+   */
+  permissions: z.record(z.string(), permissionLevel).default({ "*": "user" }),
+});
+
+export const configSchema = z.strictObject({
+  homeserver,
+  appservice: appservice.prefault({}),
+  xmpp,
+  redis,
+  metrics: metrics.prefault({}),
+  logging: logging.prefault({}),
+  bridge: bridge.prefault({}),
+});
+
+export type BridgeConfig = z.infer<typeof configSchema>;
+export type PermissionLevel = z.infer<typeof permissionLevel>;

@@ -1,0 +1,104 @@
+import express, { type Request, type Response, type NextFunction, type Router } from "express";
+import type { Logger } from "../log.js";
+
+/** One transaction as the homeserver pushes it (Application Service API, PUT /transactions). */
+export interface Transaction {
+  txnId: string;
+  events: MatrixEvent[];
+  /** Typing, receipts and presence (MSC2409; stable key "ephemeral", unstable key read too). */
+  ephemeral: MatrixEvent[];
+}
+
+export interface MatrixEvent {
+  type: string;
+  room_id?: string;
+  sender?: string;
+  event_id?: string;
+  state_key?: string;
+  origin_server_ts?: number;
+  content?: Record<string, unknown>;
+  unsigned?: Record<string, unknown>;
+  redacts?: string;
+}
+
+export interface AppserviceHandlers {
+  /** Must not return before the transaction is durably kept: the homeserver forgets it on our 200. */
+  onTransaction(txn: Transaction): Promise<void>;
+  /** True when the bridge made the user (a ghost it can stand for). */
+  onUserQuery(userId: string): Promise<boolean>;
+  /** True when the bridge made a room for the alias. */
+  onAliasQuery(alias: string): Promise<boolean>;
+  /** The homeserver's ping (POST /_matrix/app/v1/ping) arrived. */
+  onPing(transactionId: string | undefined): void;
+}
+
+function matrixError(res: Response, status: number, errcode: string, error: string): void {
+  res.status(status).json({ errcode, error });
+}
+
+const asEvents = (value: unknown): MatrixEvent[] =>
+  Array.isArray(value) ? value.filter((e): e is MatrixEvent => typeof e === "object" && e !== null && typeof (e as MatrixEvent).type === "string") : [];
+
+/**
+ * The Application Service API the homeserver calls. The bridge answers it itself, rather than through
+ * matrix-appservice, so that a transaction is acknowledged only once it is in Redis, and its ID is
+ * remembered there (not in memory) across restarts.
+ */
+export function appserviceRouter(hsToken: string, handlers: AppserviceHandlers, log: Logger, maxBodyBytes: number): Router {
+  const router = express.Router();
+
+  const authenticate = (req: Request, res: Response, next: NextFunction): void => {
+    const header = req.headers.authorization;
+    const query = typeof req.query.access_token === "string" ? req.query.access_token : undefined;
+    const token = header?.startsWith("Bearer ") ? header.slice("Bearer ".length) : query;
+    if (token === undefined) return matrixError(res, 401, "M_UNAUTHORIZED", "missing homeserver token");
+    if (token !== hsToken) return matrixError(res, 403, "M_FORBIDDEN", "wrong homeserver token");
+    next();
+  };
+
+  router.use("/_matrix/app/v1", express.json({ limit: maxBodyBytes }), authenticate);
+
+  router.put("/_matrix/app/v1/transactions/:txnId", async (req: Request<{ txnId: string }>, res: Response) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const txn: Transaction = {
+      txnId: req.params.txnId,
+      events: asEvents(body.events),
+      ephemeral: [...asEvents(body.ephemeral), ...asEvents(body["de.sorunome.msc2409.ephemeral"])],
+    };
+    try {
+      await handlers.onTransaction(txn);
+      res.json({});
+    } catch (err) {
+      // Not acknowledged: the homeserver keeps the transaction and sends it again later.
+      log.error({ txnId: txn.txnId, err: (err as Error).message }, "could not queue a transaction; the homeserver will retry it");
+      matrixError(res, 503, "M_UNKNOWN", "the bridge cannot store the transaction right now");
+    }
+  });
+
+  router.post("/_matrix/app/v1/ping", (req: Request, res: Response) => {
+    const body = (req.body ?? {}) as { transaction_id?: unknown };
+    handlers.onPing(typeof body.transaction_id === "string" ? body.transaction_id : undefined);
+    res.json({});
+  });
+
+  router.get("/_matrix/app/v1/users/:userId", async (req: Request<{ userId: string }>, res: Response) => {
+    const exists = await handlers.onUserQuery(req.params.userId).catch((err: Error) => {
+      log.warn({ userId: req.params.userId, err: err.message }, "user query failed");
+      return false;
+    });
+    if (exists) res.json({});
+    else matrixError(res, 404, "M_NOT_FOUND", "no such user on the bridge");
+  });
+
+  router.get("/_matrix/app/v1/rooms/:alias", async (req: Request<{ alias: string }>, res: Response) => {
+    const exists = await handlers.onAliasQuery(req.params.alias).catch((err: Error) => {
+      log.warn({ alias: req.params.alias, err: err.message }, "alias query failed");
+      return false;
+    });
+    if (exists) res.json({});
+    else matrixError(res, 404, "M_NOT_FOUND", "no such room on the bridge");
+  });
+
+  router.use("/_matrix/app", (_req: Request, res: Response) => matrixError(res, 404, "M_UNRECOGNIZED", "unknown endpoint"));
+  return router;
+}

@@ -1,0 +1,107 @@
+import { AppServiceRegistration, Bridge, type Intent } from "matrix-appservice-bridge";
+import type { Registry } from "prom-client";
+import type { Logger } from "../log.js";
+import type { Registration } from "./registration.js";
+
+/** The homeserver cannot be used: unreachable, or it refused the bridge. */
+export class HomeserverError extends Error {
+  constructor(message: string, readonly url: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "HomeserverError";
+  }
+}
+
+export interface HomeserverOptions {
+  url: string;
+  domain: string;
+  registration: Registration;
+  botDisplayName: string;
+  metricsRegistry: Registry;
+}
+
+interface MatrixErrorBody {
+  errcode?: string;
+  error?: string;
+}
+
+const errorText = (err: unknown): string => {
+  const body = (err as { body?: MatrixErrorBody }).body;
+  if (body?.errcode) return `${body.errcode}: ${body.error ?? ""}`;
+  return (err as Error).message ?? String(err);
+};
+
+/**
+ * The bridge's side of the homeserver: matrix-appservice-bridge gives intents (acting as the bot or a
+ * ghost) and its Prometheus gauges; the Application Service API itself is served by appservice-api.ts.
+ */
+export class Homeserver {
+  readonly bridge: Bridge;
+  readonly botUserId: string;
+
+  constructor(private readonly options: HomeserverOptions, private readonly log: Logger) {
+    const registration = AppServiceRegistration.fromObject(options.registration);
+    this.bridge = new Bridge({
+      homeserverUrl: options.url,
+      domain: options.domain,
+      registration,
+      controller: { onEvent: () => undefined },
+      disableStores: true,
+      disableContext: true,
+    });
+    this.bridge.getPrometheusMetrics(false, options.metricsRegistry);
+    this.botUserId = `@${options.registration.sender_localpart}:${options.domain}`;
+  }
+
+  get bot(): Intent {
+    return this.bridge.getIntent();
+  }
+
+  intent(userId: string): Intent {
+    return this.bridge.getIntent(userId);
+  }
+
+  /** Live check for /health: the client-server API answers. */
+  async isUp(): Promise<boolean> {
+    const res = await fetch(new URL("/_matrix/client/versions", this.options.url), { signal: AbortSignal.timeout(2500) });
+    return res.ok;
+  }
+
+  /** Checks the homeserver answers and knows the bridge, and makes sure the bot user exists. */
+  async start(): Promise<void> {
+    try {
+      const res = await fetch(new URL("/_matrix/client/versions", this.options.url), { signal: AbortSignal.timeout(10_000) });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    } catch (err) {
+      throw new HomeserverError(`cannot reach the homeserver at ${this.options.url}: ${(err as Error).message}`, this.options.url, { cause: err });
+    }
+    await this.bridge.initialise();
+    try {
+      await this.bot.ensureRegistered();
+      await this.bot.ensureProfile(this.options.botDisplayName);
+    } catch (err) {
+      throw new HomeserverError(
+        `the homeserver at ${this.options.url} refused the bridge bot ${this.botUserId} (${errorText(err)}); is the registration file listed in its app_service_config_files, with the same as_token?`,
+        this.options.url,
+        { cause: err },
+      );
+    }
+  }
+
+  /**
+   * Asks the homeserver to ping the bridge (POST /_matrix/client/v1/appservice/{id}/ping), which proves
+   * that it can reach the bridge's appservice listener. Returns the round trip in milliseconds.
+   */
+  async ping(): Promise<number> {
+    const path = `/_matrix/client/v1/appservice/${encodeURIComponent(this.options.registration.id)}/ping`;
+    try {
+      const result = (await this.bot.matrixClient.doRequest("POST", path, null, { transaction_id: `startup-${Date.now()}` })) as { duration_ms?: number };
+      return result.duration_ms ?? 0;
+    } catch (err) {
+      throw new HomeserverError(
+        `the homeserver at ${this.options.url} could not ping the bridge at ${this.options.registration.url ?? "(no url)"}: ${errorText(err)}`,
+        this.options.url,
+        { cause: err },
+      );
+    }
+  }
+}

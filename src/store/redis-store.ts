@@ -1,0 +1,98 @@
+import { Redis } from "ioredis";
+import type { Logger } from "../log.js";
+import type { BridgeStore, OutboxEntry } from "./store.js";
+
+/** How long a transaction ID is remembered: far longer than any homeserver retries one. */
+const TRANSACTION_TTL_SECONDS = 7 * 24 * 3600;
+
+/**
+ * KEYS[1] = transaction key, KEYS[2] = pending-lanes set, KEYS[3..] = outbox lists;
+ * ARGV[1] = TTL, ARGV[2..] = payloads (one per outbox key), ARGV[n+2..] = lane names.
+ * Atomic, so a transaction is either wholly queued and remembered, or not at all.
+ */
+const ACCEPT_TRANSACTION = `
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+local n = #KEYS - 2
+for i = 1, n do
+  redis.call('RPUSH', KEYS[i + 2], ARGV[i + 1])
+  redis.call('SADD', KEYS[2], ARGV[n + i + 1])
+end
+return 1`;
+
+export class RedisStore implements BridgeStore {
+  private readonly redis: Redis;
+
+  constructor(
+    url: string,
+    private readonly prefix: string,
+    private readonly log: Logger,
+  ) {
+    this.redis = new Redis(url, {
+      lazyConnect: true,
+      // Fail a command after a short wait instead of queueing forever, so a caller (e.g. the
+      // homeserver's transaction) gets an error and retries later rather than hanging.
+      maxRetriesPerRequest: 2,
+      retryStrategy: (attempt) => Math.min(500 * attempt, 5000),
+    });
+    let wasReady = false;
+    this.redis.on("ready", () => {
+      if (wasReady) this.log.info("reconnected to Redis");
+      wasReady = true;
+    });
+    this.redis.on("error", (err: Error) => this.log.warn({ err: err.message }, "Redis connection error"));
+  }
+
+  async connect(): Promise<void> {
+    await this.redis.connect();
+    await this.ping();
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  isReady(): boolean {
+    return this.redis.status === "ready";
+  }
+
+  private key(...parts: string[]): string {
+    return this.prefix + parts.join(":");
+  }
+
+  async acceptTransaction(txnId: string, entries: readonly OutboxEntry[]): Promise<boolean> {
+    const keys = [this.key("txn", txnId), this.key("outboxes"), ...entries.map((e) => this.key("outbox", e.lane))];
+    const args = [String(TRANSACTION_TTL_SECONDS), ...entries.map((e) => e.payload), ...entries.map((e) => e.lane)];
+    const accepted = await this.redis.eval(ACCEPT_TRANSACTION, keys.length, ...keys, ...args);
+    return accepted === 1;
+  }
+
+  async appendToOutbox(entry: OutboxEntry): Promise<void> {
+    await this.redis.multi().rpush(this.key("outbox", entry.lane), entry.payload).sadd(this.key("outboxes"), entry.lane).exec();
+  }
+
+  async peekOutbox(lane: string): Promise<string | undefined> {
+    return (await this.redis.lindex(this.key("outbox", lane), 0)) ?? undefined;
+  }
+
+  async removeOutboxHead(lane: string): Promise<void> {
+    await this.redis.lpop(this.key("outbox", lane));
+  }
+
+  async pendingLanes(): Promise<string[]> {
+    const lanes = await this.redis.smembers(this.key("outboxes"));
+    const pending: string[] = [];
+    for (const lane of lanes) {
+      if ((await this.redis.llen(this.key("outbox", lane))) > 0) pending.push(lane);
+      else await this.redis.srem(this.key("outboxes"), lane);
+    }
+    return pending;
+  }
+
+  async claimOnce(key: string, ttlSeconds: number): Promise<boolean> {
+    return (await this.redis.set(this.key("once", key), "1", "EX", ttlSeconds, "NX")) === "OK";
+  }
+
+  async close(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}

@@ -1,0 +1,46 @@
+import xml from "@xmpp/xml";
+import type { ComponentLink } from "./component-link.js";
+import { NS } from "./namespaces.js";
+
+export interface ServiceInfoOptions {
+  name: string;
+  version: string;
+  /** Whether an address on the component domain is a puppet the bridge answers for. */
+  isPuppet(jid: string): boolean;
+}
+
+/** Features the component domain advertises: only what the bridge really implements. */
+export const DOMAIN_FEATURES = [NS.discoInfo, NS.discoItems, NS.ping, NS.version];
+
+const bare = (jid: string): string => jid.split("/")[0] ?? jid;
+
+/**
+ * Answers disco#info (XEP-0030), ping (XEP-0199) and software version (XEP-0092) on the component
+ * domain and on puppets' addresses; anything else is answered service-unavailable by the iq callee.
+ */
+export function answerServiceQueries(link: ComponentLink, options: ServiceInfoOptions): void {
+  const knownAddress = (to: string): boolean => to === link.domain || options.isPuppet(bare(to));
+
+  link.iqCallee.get(NS.discoInfo, "query", ({ stanza, element }) => {
+    const to = stanza.attrs.to ?? link.domain;
+    if (!knownAddress(to) || element.attrs.node) return undefined;
+    const identity =
+      to === link.domain
+        ? xml("identity", { category: "gateway", type: "matrix", name: options.name })
+        : xml("identity", { category: "account", type: "registered" });
+    return xml("query", { xmlns: NS.discoInfo }, identity, ...DOMAIN_FEATURES.map((v) => xml("feature", { var: v })));
+  });
+
+  link.iqCallee.get(NS.discoItems, "query", ({ stanza, element }) => {
+    const to = stanza.attrs.to ?? link.domain;
+    if (!knownAddress(to) || element.attrs.node) return undefined;
+    return xml("query", { xmlns: NS.discoItems });
+  });
+
+  link.iqCallee.get(NS.ping, "ping", ({ stanza }) => (knownAddress(stanza.attrs.to ?? link.domain) ? xml("ping", { xmlns: NS.ping }) : undefined));
+
+  link.iqCallee.get(NS.version, "query", ({ stanza }) => {
+    if (!knownAddress(stanza.attrs.to ?? link.domain)) return undefined;
+    return xml("query", { xmlns: NS.version }, xml("name", {}, options.name), xml("version", {}, options.version));
+  });
+}

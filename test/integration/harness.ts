@@ -1,0 +1,160 @@
+/**
+ * What the integration tests share: the real stack that scripts/test.sh started (its settings come in
+ * through the environment, from the stack's stack.env), the bridge run as its real CLI process, and
+ * real clients on both sides.
+ */
+import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { writeFile, mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { stringify as stringifyYaml, parse as parseYaml } from "yaml";
+import { readFileSync } from "node:fs";
+
+export const ROOT = new URL("../../../", import.meta.url).pathname;
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the integration tests through scripts/test.sh, which starts the stack`);
+  return value;
+}
+
+export const stack = {
+  dir: required("STACK_DIR"),
+  configFile: required("BRIDGE_CONFIG"),
+  registrationFile: required("BRIDGE_REGISTRATION"),
+  synapseUrl: required("SYNAPSE_URL"),
+  matrixDomain: required("MATRIX_DOMAIN"),
+  xmppDomain: required("XMPP_DOMAIN"),
+  mucDomain: required("MUC_DOMAIN"),
+  componentDomain: required("COMPONENT_DOMAIN"),
+  c2sPort: Number(required("XMPP_C2S_PORT")),
+};
+
+export const baseConfig = (): Record<string, any> => parseYaml(readFileSync(stack.configFile, "utf8")) as Record<string, any>;
+
+const execFileAsync = promisify(execFile);
+
+export async function stackCommand(...args: string[]): Promise<string> {
+  const { stdout } = await execFileAsync(join(ROOT, "scripts/stack.sh"), [args[0]!, stack.dir, ...args.slice(1)], { env: process.env });
+  return stdout;
+}
+
+export interface LogRecord {
+  level: string;
+  msg: string;
+  [key: string]: unknown;
+}
+
+export class BridgeProcess {
+  readonly records: LogRecord[] = [];
+  stderr = "";
+  private exit: Promise<number | null>;
+
+  constructor(readonly proc: ChildProcess) {
+    let buffer = "";
+    proc.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+      buffer += chunk;
+      let nl: number;
+      while ((nl = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        try {
+          this.records.push(JSON.parse(line) as LogRecord);
+        } catch {
+          this.records.push({ level: "raw", msg: line });
+        }
+        if (process.env.BRIDGE_LOG) process.stderr.write(`[bridge] ${line}\n`);
+      }
+    });
+    proc.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+      this.stderr += chunk;
+      if (process.env.BRIDGE_LOG) process.stderr.write(`[bridge:err] ${chunk}`);
+    });
+    this.exit = once(proc, "exit").then(([code]) => code as number | null);
+  }
+
+  /** Resolves with the first log record that matches; rejects if the process exits first. */
+  async waitForLog(match: (r: LogRecord) => boolean, timeoutMs = 30_000): Promise<LogRecord> {
+    const deadline = Date.now() + timeoutMs;
+    let exited = false;
+    void this.exit.then(() => (exited = true));
+    while (Date.now() < deadline) {
+      const found = this.records.find(match);
+      if (found) return found;
+      if (exited) throw new Error(`bridge exited before the expected log line; stderr: ${this.stderr}\nlogs: ${JSON.stringify(this.records.slice(-10))}`);
+      await sleep(50);
+    }
+    throw new Error(`timed out waiting for a log line; last logs: ${JSON.stringify(this.records.slice(-10))}`);
+  }
+
+  async exitCode(timeoutMs = 20_000): Promise<number | null> {
+    return withTimeout(this.exit, timeoutMs, "bridge exit");
+  }
+
+  async stop(): Promise<number | null> {
+    if (this.proc.exitCode !== null) return this.proc.exitCode;
+    this.proc.kill("SIGTERM");
+    return this.exitCode();
+  }
+}
+
+/** Runs the real CLI; `config` overrides are merged over the stack's config file. */
+export async function runBridge(args: { config?: Record<string, unknown>; extraArgs?: string[] } = {}): Promise<BridgeProcess> {
+  let configFile = stack.configFile;
+  if (args.config) {
+    const dir = await mkdtemp(join(tmpdir(), "mxb-config-"));
+    configFile = join(dir, "config.yaml");
+    await writeFile(configFile, stringifyYaml(deepMerge(baseConfig(), args.config)));
+  }
+  const proc = spawn(join(ROOT, "bin/matrix-xmpp-bridge"), ["-c", configFile, "-f", stack.registrationFile, ...(args.extraArgs ?? [])], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return new BridgeProcess(proc);
+}
+
+export async function startBridge(config?: Record<string, unknown>): Promise<BridgeProcess> {
+  const bridge = await runBridge(config ? { config } : {});
+  await bridge.waitForLog((r) => r.msg === "bridge running", 60_000);
+  return bridge;
+}
+
+function deepMerge(base: Record<string, any>, over: Record<string, any>): Record<string, any> {
+  const out: Record<string, any> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    out[k] = v && typeof v === "object" && !Array.isArray(v) && typeof base[k] === "object" ? deepMerge(base[k], v) : v;
+  }
+  return out;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls until the check returns a value other than undefined. */
+export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ""}`);
+}
+
+let counter = 0;
+/** A name no earlier test run used: the stack's data outlives one test file. */
+export const uniqueName = (base: string): string => `${base}${Date.now().toString(36)}${(counter++).toString(36)}`;

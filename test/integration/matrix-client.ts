@@ -1,0 +1,116 @@
+/** A Matrix user of the test homeserver, speaking the plain client-server API over HTTP. */
+import { stack, sleep } from "./harness.js";
+
+export interface ClientEvent {
+  type: string;
+  event_id: string;
+  sender: string;
+  room_id: string;
+  state_key?: string;
+  content: Record<string, any>;
+  unsigned?: Record<string, any>;
+}
+
+export class MatrixTestClient {
+  private since: string | undefined;
+  /** Every timeline event seen by sync, by room. */
+  readonly timeline = new Map<string, ClientEvent[]>();
+  readonly invites = new Set<string>();
+  readonly ephemeral: ClientEvent[] = [];
+
+  private constructor(readonly userId: string, readonly accessToken: string) {}
+
+  static async register(localpart: string, password = "test-password"): Promise<MatrixTestClient> {
+    const url = `${stack.synapseUrl}/_matrix/client/v3/register`;
+    const first = await fetch(url, { method: "POST", body: JSON.stringify({ username: localpart, password }), headers: { "content-type": "application/json" } });
+    const session = ((await first.json()) as { session?: string }).session;
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username: localpart, password, auth: { type: "m.login.dummy", session } }),
+    });
+    const body = (await res.json()) as { user_id: string; access_token: string; error?: string };
+    if (!res.ok) throw new Error(`cannot register ${localpart}: ${res.status} ${body.error}`);
+    return new MatrixTestClient(body.user_id, body.access_token);
+  }
+
+  async request<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await fetch(`${stack.synapseUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${this.accessToken}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const json = (await res.json().catch(() => ({}))) as T & { errcode?: string; error?: string };
+    if (!res.ok) throw Object.assign(new Error(`${method} ${path}: ${res.status} ${json.errcode} ${json.error}`), { status: res.status, body: json });
+    return json;
+  }
+
+  async sync(timeoutMs = 0): Promise<void> {
+    const params = new URLSearchParams({ timeout: String(timeoutMs) });
+    if (this.since) params.set("since", this.since);
+    const res = await this.request<any>("GET", `/_matrix/client/v3/sync?${params}`);
+    this.since = res.next_batch;
+    for (const [roomId, room] of Object.entries<any>(res.rooms?.join ?? {})) {
+      const list = this.timeline.get(roomId) ?? [];
+      for (const e of room.timeline?.events ?? []) list.push({ ...e, room_id: roomId });
+      this.timeline.set(roomId, list);
+      for (const e of room.ephemeral?.events ?? []) this.ephemeral.push({ ...e, room_id: roomId });
+      this.invites.delete(roomId);
+    }
+    for (const roomId of Object.keys(res.rooms?.invite ?? {})) this.invites.add(roomId);
+    for (const roomId of Object.keys(res.rooms?.leave ?? {})) this.invites.delete(roomId);
+  }
+
+  /** Syncs until the predicate finds an event, or fails after timeoutMs. */
+  async waitForEvent(predicate: (e: ClientEvent) => boolean, what: string, timeoutMs = 20_000): Promise<ClientEvent> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (const events of this.timeline.values()) {
+        const found = events.find(predicate);
+        if (found) return found;
+      }
+      if (Date.now() > deadline) throw new Error(`${this.userId} timed out waiting for ${what}`);
+      await this.sync(1000);
+    }
+  }
+
+  async waitForInvite(timeoutMs = 20_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const [roomId] = this.invites;
+      if (roomId) return roomId;
+      if (Date.now() > deadline) throw new Error(`${this.userId} timed out waiting for an invite`);
+      await this.sync(1000);
+    }
+  }
+
+  async join(roomIdOrAlias: string): Promise<string> {
+    const res = await this.request<{ room_id: string }>("POST", `/_matrix/client/v3/join/${encodeURIComponent(roomIdOrAlias)}`, {});
+    return res.room_id;
+  }
+
+  async send(roomId: string, content: Record<string, unknown>, type = "m.room.message"): Promise<string> {
+    const txn = `t${Date.now()}${Math.random().toString(36).slice(2)}`;
+    const res = await this.request<{ event_id: string }>("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/${type}/${txn}`, content);
+    return res.event_id;
+  }
+
+  sendText(roomId: string, body: string): Promise<string> {
+    return this.send(roomId, { msgtype: "m.text", body });
+  }
+
+  async createRoom(options: Record<string, unknown>): Promise<string> {
+    return (await this.request<{ room_id: string }>("POST", "/_matrix/client/v3/createRoom", options)).room_id;
+  }
+
+  async members(roomId: string): Promise<Map<string, string>> {
+    const res = await this.request<{ chunk: ClientEvent[] }>("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/members`);
+    return new Map(res.chunk.map((e) => [e.state_key!, e.content.membership as string]));
+  }
+
+  messages(roomId: string): ClientEvent[] {
+    return (this.timeline.get(roomId) ?? []).filter((e) => e.type === "m.room.message");
+  }
+}
+
+export { sleep };

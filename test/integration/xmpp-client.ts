@@ -1,0 +1,57 @@
+/** A user of the test XMPP server, logged in with the real @xmpp/client library. */
+import { client, xml } from "@xmpp/client";
+import { stack, stackCommand, sleep } from "./harness.js";
+
+type Element = ReturnType<typeof xml>;
+
+export class XmppTestClient {
+  readonly stanzas: Element[] = [];
+
+  private constructor(readonly jid: string, private readonly xmpp: ReturnType<typeof client>) {
+    xmpp.on("stanza", (s: Element) => this.stanzas.push(s));
+    xmpp.on("error", () => undefined);
+  }
+
+  static async login(localpart: string, password = "test-password"): Promise<XmppTestClient> {
+    await stackCommand("xmpp-user", localpart, password);
+    const xmpp = client({
+      service: `xmpp://127.0.0.1:${stack.c2sPort}`,
+      domain: stack.xmppDomain,
+      username: localpart,
+      password,
+      resource: "test",
+    });
+    const c = new XmppTestClient(`${localpart}@${stack.xmppDomain}`, xmpp);
+    await xmpp.start();
+    await xmpp.send(xml("presence"));
+    return c;
+  }
+
+  get fullJid(): string {
+    return `${this.jid}/test`;
+  }
+
+  send(el: Element): Promise<void> {
+    return this.xmpp.send(el);
+  }
+
+  iq(el: Element, timeoutMs = 10_000): Promise<Element> {
+    return this.xmpp.iqCaller.request(el, timeoutMs);
+  }
+
+  async waitFor(predicate: (s: Element) => boolean, what: string, timeoutMs = 20_000): Promise<Element> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.stanzas.find(predicate);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`${this.jid} timed out waiting for ${what}`);
+      await sleep(50);
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.xmpp.stop().catch(() => undefined);
+  }
+}
+
+export { xml };

@@ -1,0 +1,13 @@
+// @xmpp/client ships no TypeScript types: the part the tests use.
+declare module "@xmpp/client" {
+  import type { EventEmitter } from "node:events";
+  import xml, { type Element } from "@xmpp/xml";
+  export { xml };
+  export interface Client extends EventEmitter {
+    start(): Promise<unknown>;
+    stop(): Promise<unknown>;
+    send(...el: Element[]): Promise<void>;
+    iqCaller: { request(el: Element, timeout?: number): Promise<Element> };
+  }
+  export function client(options: { service: string; domain: string; username: string; password: string; resource?: string }): Client;
+}
