@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import type { Logger } from "../log.js";
-import type { BridgeStore, OutboxEntry } from "./store.js";
+import type { Link } from "../core/model.js";
+import type { BridgeStore, MessageMapEntry, OutboxEntry, PuppetOccupancy } from "./store.js";
 
 /** How long a transaction ID is remembered: far longer than any homeserver retries one. */
 const TRANSACTION_TTL_SECONDS = 7 * 24 * 3600;
@@ -90,6 +91,77 @@ export class RedisStore implements BridgeStore {
 
   async claimOnce(key: string, ttlSeconds: number): Promise<boolean> {
     return (await this.redis.set(this.key("once", key), "1", "EX", ttlSeconds, "NX")) === "OK";
+  }
+
+  private linkKeys(link: Link): string[] {
+    return link.kind === "dm"
+      ? [this.key("link", "room", link.roomId), this.key("link", "dm", link.matrixUser, link.xmppUser)]
+      : [this.key("link", "room", link.roomId), this.key("link", "muc", link.muc)];
+  }
+
+  async saveLink(link: Link): Promise<void> {
+    const [roomKey, otherKey] = this.linkKeys(link);
+    await this.redis.multi().set(roomKey!, JSON.stringify(link)).set(otherKey!, link.roomId).sadd(this.key("links"), link.roomId).exec();
+  }
+
+  async removeLink(link: Link): Promise<void> {
+    await this.redis.multi().del(...this.linkKeys(link)).srem(this.key("links"), link.roomId).exec();
+  }
+
+  async linkByRoom(roomId: string): Promise<Link | undefined> {
+    const json = await this.redis.get(this.key("link", "room", roomId));
+    return json ? (JSON.parse(json) as Link) : undefined;
+  }
+
+  async linkByMuc(muc: string): Promise<Link | undefined> {
+    const roomId = await this.redis.get(this.key("link", "muc", muc));
+    return roomId ? this.linkByRoom(roomId) : undefined;
+  }
+
+  async dmLink(matrixUser: string, xmppUser: string): Promise<Link | undefined> {
+    const roomId = await this.redis.get(this.key("link", "dm", matrixUser, xmppUser));
+    return roomId ? this.linkByRoom(roomId) : undefined;
+  }
+
+  async links(): Promise<Link[]> {
+    const roomIds = await this.redis.smembers(this.key("links"));
+    if (roomIds.length === 0) return [];
+    const values = await this.redis.mget(roomIds.map((id) => this.key("link", "room", id)));
+    return values.filter((v): v is string => v !== null).map((v) => JSON.parse(v) as Link);
+  }
+
+  async recordMessage(entry: MessageMapEntry, ttlSeconds: number): Promise<void> {
+    const ttl = Math.ceil(ttlSeconds);
+    const multi = this.redis.multi().set(this.key("msg", "mx", entry.eventId), JSON.stringify(entry), "EX", ttl);
+    for (const xmppId of new Set([entry.ids.id, entry.ids.originId, entry.ids.stanzaId])) {
+      if (xmppId) multi.set(this.key("msg", "xmpp", entry.conversation, xmppId), entry.eventId, "EX", ttl);
+    }
+    await multi.exec();
+  }
+
+  async eventIdForXmppId(conversation: string, xmppId: string): Promise<string | undefined> {
+    return (await this.redis.get(this.key("msg", "xmpp", conversation, xmppId))) ?? undefined;
+  }
+
+  async messageByEventId(eventId: string): Promise<MessageMapEntry | undefined> {
+    const json = await this.redis.get(this.key("msg", "mx", eventId));
+    return json ? (JSON.parse(json) as MessageMapEntry) : undefined;
+  }
+
+  async setPuppetOccupancy(muc: string, matrixUser: string, nick: string | undefined): Promise<void> {
+    const key = this.key("occupancy", muc);
+    if (nick === undefined) await this.redis.multi().hdel(key, matrixUser).exec();
+    else await this.redis.multi().hset(key, matrixUser, nick).sadd(this.key("occupied"), muc).exec();
+  }
+
+  async puppetOccupancy(): Promise<PuppetOccupancy[]> {
+    const mucs = await this.redis.smembers(this.key("occupied"));
+    const result: PuppetOccupancy[] = [];
+    for (const muc of mucs) {
+      const puppets = await this.redis.hgetall(this.key("occupancy", muc));
+      for (const [matrixUser, nick] of Object.entries(puppets)) result.push({ muc, matrixUser, nick });
+    }
+    return result;
   }
 
   async close(): Promise<void> {

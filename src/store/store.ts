@@ -1,3 +1,5 @@
+import type { Link, XmppMessageIds } from "../core/model.js";
+
 /**
  * Everything the bridge keeps lives behind this interface; src/store/redis-store.ts is the one
  * implementation. Key layout: docs/store.md.
@@ -31,5 +33,37 @@ export interface BridgeStore {
   /** Sets a key for ttlSeconds unless it exists; true when it was set (first time seen). */
   claimOnce(key: string, ttlSeconds: number): Promise<boolean>;
 
+  saveLink(link: Link): Promise<void>;
+  removeLink(link: Link): Promise<void>;
+  linkByRoom(roomId: string): Promise<Link | undefined>;
+  linkByMuc(muc: string): Promise<Link | undefined>;
+  dmLink(matrixUser: string, xmppUser: string): Promise<Link | undefined>;
+  links(): Promise<Link[]>;
+
+  /**
+   * The message map: a Matrix event and the XMPP ids of the same message, in one conversation
+   * (a MUC's JID, or the XMPP user's bare JID for a DM). Kept for ttlSeconds.
+   */
+  recordMessage(entry: MessageMapEntry, ttlSeconds: number): Promise<void>;
+  eventIdForXmppId(conversation: string, xmppId: string): Promise<string | undefined>;
+  messageByEventId(eventId: string): Promise<MessageMapEntry | undefined>;
+
+  /** The MUC nick each Matrix user's puppet holds, so puppets rejoin after a restart. */
+  setPuppetOccupancy(muc: string, matrixUser: string, nick: string | undefined): Promise<void>;
+  puppetOccupancy(): Promise<PuppetOccupancy[]>;
+
   close(): Promise<void>;
+}
+
+export interface MessageMapEntry {
+  roomId: string;
+  eventId: string;
+  conversation: string;
+  ids: XmppMessageIds;
+}
+
+export interface PuppetOccupancy {
+  muc: string;
+  matrixUser: string;
+  nick: string;
 }

@@ -1,0 +1,51 @@
+/**
+ * The protocol-neutral model: what each side's adapter parses its input into, and what the other
+ * side's adapter renders. Nothing here knows a library or a wire format.
+ */
+
+/** A stored pairing of a Matrix room with an XMPP conversation. */
+export type Link =
+  | { kind: "portal" | "plumbed"; roomId: string; muc: string }
+  | { kind: "dm"; roomId: string; matrixUser: string; xmppUser: string };
+
+/** The XMPP ids one message carries (XEP-0359): enough to find it again from any reference. */
+export interface XmppMessageIds {
+  /** The stanza's id attribute. */
+  id?: string;
+  /** origin-id: set by the sender's client, kept by servers. */
+  originId?: string;
+  /** stanza-id assigned by the MUC (by = room JID) or the user's server; what MUC references use. */
+  stanzaId?: string;
+}
+
+/** A message written by a person, on either side. */
+export interface ChatMessage {
+  /** Plain text, as the reader should see it when nothing richer can be shown. */
+  body: string;
+  /** A Matrix "emote" (/me) or an XMPP body starting with "/me ". */
+  emote?: boolean;
+  /** Server time the message was sent, when it is not now (offline delivery, history). */
+  sentAt?: number;
+}
+
+/** A message from XMPP, parsed: who wrote it, where, and how to find it again. */
+export interface XmppInboundMessage extends ChatMessage {
+  conversation: { kind: "dm"; xmppUser: string; matrixUser: string } | { kind: "muc"; muc: string; nick: string; occupantKey: string; realJid?: string };
+  ids: XmppMessageIds;
+}
+
+/** Presence of a MUC occupant, as far as the bridge needs it to mirror membership. */
+export interface OccupantPresence {
+  muc: string;
+  nick: string;
+  /** Who the occupant is across nick changes: occupant-id (XEP-0421), else the real JID, else the nick. */
+  occupantKey: string;
+  realJid?: string;
+  available: boolean;
+  /** The occupant is the recipient itself (status code 110). */
+  self: boolean;
+  /** Removed by a moderator (status 307 kick, 301 ban). */
+  removedBy?: "kick" | "ban";
+  /** Changing nick (status 303): the new nick. */
+  newNick?: string;
+}
