@@ -205,6 +205,16 @@ export function ghostUserId(bareJid: string, cfg: AddressingConfig): string {
   return buildMatrixId("@", cfg.userPrefix + encodeMatrixLocalpart(jid), cfg, bareJid);
 }
 
+/**
+ * The ghost of a MUC occupant whose real JID the room hides (an anonymous room): keyed by the room and
+ * the occupant's stable key (occupant-id, XEP-0421, else the nick), so it stays one ghost per person.
+ */
+export function occupantGhostUserId(mucJid: string, occupantKey: string, cfg: AddressingConfig): string {
+  const room = lowercaseBareJid(mucJid, cfg);
+  if (occupantKey.length === 0) throw new AddressError("an occupant key cannot be empty", mucJid);
+  return buildMatrixId("@", cfg.userPrefix + encodeMatrixLocalpart(`${room}/${occupantKey}`), cfg, `${mucJid}/${occupantKey}`);
+}
+
 /** True for every user ID in the bridge's exclusive ghost namespace, decodable or not. */
 export function isGhost(userId: string, cfg: AddressingConfig): boolean {
   try {

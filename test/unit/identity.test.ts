@@ -12,6 +12,7 @@ import {
   isPuppet,
   jidOfGhost,
   mucOfPortalAlias,
+  occupantGhostUserId,
   parseBareJid,
   parseMatrixUserId,
   portalAlias,
@@ -608,5 +609,22 @@ describe("portals (MUC <-> Matrix room alias)", () => {
       }),
       { numRuns: NUM_RUNS },
     );
+  });
+});
+
+describe("occupantGhostUserId", () => {
+  const cfg = { homeserverDomain: "matrix.test", componentDomain: "matrix.xmpp.test", userPrefix: "_xmpp_", aliasPrefix: "_xmpp_" };
+  it("keys anonymous occupants by room and occupant key, keeping the key's case reversibly", () => {
+    assert.equal(occupantGhostUserId("Room@conference.xmpp.test", "Bob", cfg), "@_xmpp_room=40conference.xmpp.test/_bob:matrix.test");
+    assert.notEqual(occupantGhostUserId("r@c.test", "AbC", cfg), occupantGhostUserId("r@c.test", "abc", cfg));
+  });
+  it("is a ghost, never a real JID's ghost", () => {
+    const id = occupantGhostUserId("r@c.test", "x", cfg);
+    assert.ok(isGhost(id, cfg));
+    assert.equal(jidOfGhost(id, cfg), undefined);
+  });
+  it("refuses puppets' rooms and empty keys", () => {
+    assert.throws(() => occupantGhostUserId("r@matrix.xmpp.test", "x", cfg), AddressError);
+    assert.throws(() => occupantGhostUserId("r@c.test", "", cfg), AddressError);
   });
 });
