@@ -99,6 +99,10 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     log.info({ pingMs, port: config.appservice.port }, "the homeserver reaches the appservice listener");
 
     if (config.metrics.enabled) {
+      homeserver.bridge.registerBridgeGauges(async () => {
+        const links = await store.links();
+        return { matrixRoomConfigs: links.length, remoteRoomConfigs: links.length };
+      });
       const checks = [
         { name: "redis", check: async () => (await store.ping(), true) },
         { name: "xmpp", check: async () => link.isOnline() },

@@ -87,18 +87,16 @@ async function main(argv: string[]): Promise<number> {
   });
 }
 
+// Exits explicitly: the Matrix library keeps timers of its own that would hold the process open.
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => process.exit(code),
   (err: Error) => {
     if (err instanceof ConfigError || err instanceof UsageError || err.name === "RegistrationError" || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       console.error(`${SOFTWARE_NAME}: ${err.message}`);
       if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) console.error(`Try --help.`);
-      process.exitCode = 2;
-      return;
+      process.exit(2);
     }
     console.error(`${SOFTWARE_NAME}: ${err.stack ?? err.message}`);
-    process.exitCode = 1;
+    process.exit(1);
   },
 );

@@ -76,7 +76,8 @@ export class Homeserver {
     }
     await this.bridge.initialise();
     try {
-      await this.bot.ensureRegistered();
+      // Forced: Synapse knows the sender implicitly but gives it no profile until it is registered.
+      await this.bot.ensureRegistered(true);
       await this.bot.ensureProfile(this.options.botDisplayName);
     } catch (err) {
       throw new HomeserverError(

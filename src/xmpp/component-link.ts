@@ -123,7 +123,6 @@ export class ComponentLink extends EventEmitter {
     if (err.condition && AUTH_CONDITIONS.has(err.condition)) {
       const authError = new ComponentAuthError(this.options.service, this.options.domain, err.condition);
       this.xmpp.reconnect.stop();
-      this.log.error({ condition: err.condition }, authError.message);
       this.emit("auth-failed", authError);
       // After start-up a refused secret is fatal too: the bridge cannot work without its link.
       if (this.listenerCount("fatal") > 0) this.emit("fatal", authError);

@@ -10,4 +10,5 @@ export const NS = {
   chatStates: "http://jabber.org/protocol/chatstates",
   delay: "urn:xmpp:delay",
   stanzas: "urn:ietf:params:xml:ns:xmpp-stanzas",
+  occupantId: "urn:xmpp:occupant-id:0",
 } as const;

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { xml } from "@xmpp/client";
 import { MatrixTestClient } from "./matrix-client.js";
 import { XmppTestClient } from "./xmpp-client.js";
-import { runBridge, startBridge, stack, stackCommand, eventually, baseConfig, uniqueName, type BridgeProcess } from "./harness.js";
+import { killAllBridges, runBridge, startBridge, stack, stackCommand, eventually, baseConfig, uniqueName, type BridgeProcess } from "./harness.js";
 
 const metricsUrl = (): string => {
   const m = baseConfig().metrics as { bindAddress: string; port: number };
@@ -21,6 +21,7 @@ before(async () => {
 after(async () => {
   await xmppUser?.stop();
   await bridge?.stop();
+  killAllBridges();
 });
 
 test("the bridge bot is registered on the homeserver with its display name", async () => {
@@ -67,7 +68,9 @@ test("/metrics serves Prometheus text with the library's bridge metrics", async 
   const res = await fetch(`${metricsUrl()}/metrics`);
   assert.equal(res.status, 200);
   const text = await res.text();
-  assert.match(text, /^# HELP app_version/m);
+  assert.match(text, /^bridge_app_version\{version="\d+\.\d+\.\d+"\} 1$/m);
+  assert.match(text, /^bridge_matrix_configured_rooms \d+$/m);
+  assert.match(text, /^bridge_remote_configured_rooms \d+$/m);
   assert.match(text, /process_cpu_user_seconds_total/);
 });
 

@@ -47,6 +47,12 @@ export interface LogRecord {
   [key: string]: unknown;
 }
 
+const spawned = new Set<ChildProcess>();
+/** For after() hooks: a test that failed half-way must not leave a bridge running (the runner would wait for it). */
+export function killAllBridges(): void {
+  for (const proc of spawned) proc.kill("SIGKILL");
+}
+
 export class BridgeProcess {
   readonly records: LogRecord[] = [];
   stderr = "";
@@ -111,12 +117,19 @@ export async function runBridge(args: { config?: Record<string, unknown>; extraA
   const proc = spawn(join(ROOT, "bin/matrix-xmpp-bridge"), ["-c", configFile, "-f", stack.registrationFile, ...(args.extraArgs ?? [])], {
     stdio: ["ignore", "pipe", "pipe"],
   });
+  spawned.add(proc);
+  proc.once("exit", () => spawned.delete(proc));
   return new BridgeProcess(proc);
 }
 
 export async function startBridge(config?: Record<string, unknown>): Promise<BridgeProcess> {
   const bridge = await runBridge(config ? { config } : {});
-  await bridge.waitForLog((r) => r.msg === "bridge running", 60_000);
+  try {
+    await bridge.waitForLog((r) => r.msg === "bridge running", 60_000);
+  } catch (err) {
+    bridge.proc.kill("SIGKILL");
+    throw err;
+  }
   return bridge;
 }
 

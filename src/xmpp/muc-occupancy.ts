@@ -1,0 +1,224 @@
+import type { Element } from "@xmpp/xml";
+import type { OccupantPresence } from "../core/model.js";
+import type { Logger } from "../log.js";
+import type { BridgeStore } from "../store/store.js";
+import type { ComponentLink } from "./component-link.js";
+import { errorCondition, parseOccupantPresence, renderJoin, renderLeave, splitJid } from "./stanzas.js";
+
+/** A puppet could not enter a MUC (banned, members-only, no such room...). */
+export class MucJoinError extends Error {
+  constructor(readonly muc: string, readonly nick: string, readonly condition: string) {
+    super(`could not join ${muc} as "${nick}": ${condition}`);
+    this.name = "MucJoinError";
+  }
+}
+
+const JOIN_TIMEOUT_MS = 15_000;
+const NICK_ATTEMPTS = 5;
+
+interface PendingJoin {
+  nick: string;
+  resolve(nick: string): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/** How an occupant's presence changed the room as the bridge sees it. */
+export type OccupantChange = "joined" | "left" | "renamed" | undefined;
+
+/**
+ * Puppets' membership of MUCs: joining (with a distinct nick when one is taken), leaving, rejoining
+ * after the link or the bridge restarts, and the room's other occupants as the puppets see them.
+ * Every puppet in a room receives the same presence, so the roster is what makes each change count once.
+ */
+export class MucOccupancy {
+  /** muc -> matrix user -> nick, for puppets that are in. */
+  private readonly joined = new Map<string, Map<string, string>>();
+  /** `${muc}\n${puppet full JID}` -> join in flight. */
+  private readonly pending = new Map<string, PendingJoin>();
+  /** muc -> nick -> occupant, for everyone else in rooms the bridge is in. */
+  private readonly rosters = new Map<string, Map<string, OccupantPresence>>();
+
+  constructor(
+    private readonly link: ComponentLink,
+    private readonly store: BridgeStore,
+    private readonly puppetAddress: (matrixUser: string) => string,
+    private readonly log: Logger,
+  ) {}
+
+  nickOf(muc: string, matrixUser: string): string | undefined {
+    return this.joined.get(muc)?.get(matrixUser);
+  }
+
+  isPuppetNick(muc: string, nick: string): boolean {
+    for (const n of this.joined.get(muc)?.values() ?? []) if (n === nick) return true;
+    for (const [key, p] of this.pending) if (key.startsWith(`${muc}\n`) && p.nick === nick) return true;
+    return false;
+  }
+
+  occupant(muc: string, nick: string): OccupantPresence | undefined {
+    return this.rosters.get(muc)?.get(nick);
+  }
+
+  /** Puts the Matrix user's puppet in the MUC; resolves with the nick it holds there. */
+  async join(muc: string, matrixUser: string, wantedNick: string): Promise<string> {
+    const current = this.nickOf(muc, matrixUser);
+    if (current !== undefined) return current;
+    const from = this.puppetAddress(matrixUser);
+    let lastError: Error | undefined;
+    for (let attempt = 0; attempt < NICK_ATTEMPTS; attempt++) {
+      const nick = attempt === 0 ? wantedNick : `${wantedNick} (${attempt === 1 ? "Matrix" : `Matrix ${attempt}`})`;
+      try {
+        const got = await this.attemptJoin(muc, from, nick);
+        let members = this.joined.get(muc);
+        if (!members) this.joined.set(muc, (members = new Map()));
+        members.set(matrixUser, got);
+        await this.store.setPuppetOccupancy(muc, matrixUser, got);
+        this.log.info({ muc, matrixUser, nick: got }, "puppet joined MUC");
+        return got;
+      } catch (err) {
+        lastError = err as Error;
+        if (!(err instanceof MucJoinError && err.condition === "conflict")) throw err;
+        this.log.info({ muc, nick }, "nick taken; trying another");
+      }
+    }
+    throw lastError ?? new MucJoinError(muc, wantedNick, "conflict");
+  }
+
+  async leave(muc: string, matrixUser: string, status?: string): Promise<void> {
+    const nick = this.nickOf(muc, matrixUser);
+    this.forget(muc, matrixUser);
+    await this.store.setPuppetOccupancy(muc, matrixUser, undefined);
+    if (nick !== undefined && this.link.isOnline()) await this.link.send(renderLeave(this.puppetAddress(matrixUser), muc, nick, status));
+  }
+
+  /**
+   * Handles presence addressed to a puppet. Returns the occupant and how it changed the room, for
+   * presence of others; undefined when the stanza was the puppet's own business (or nothing new).
+   */
+  handlePresence(stanza: Element): { presence: OccupantPresence; change: OccupantChange } | undefined {
+    const from = stanza.attrs.from ? splitJid(stanza.attrs.from) : undefined;
+    const to = stanza.attrs.to;
+    if (!from?.resource || !to) return undefined;
+    const pendingKey = `${from.bare}\n${to}`;
+    const pending = this.pending.get(pendingKey);
+
+    if (stanza.attrs.type === "error") {
+      if (pending && pending.nick === from.resource) {
+        this.settle(pendingKey);
+        pending.reject(new MucJoinError(from.bare, from.resource, errorCondition(stanza) ?? "unknown error"));
+      } else {
+        this.log.warn({ from: stanza.attrs.from, to, condition: errorCondition(stanza) }, "presence error from a MUC");
+      }
+      return undefined;
+    }
+    const presence = parseOccupantPresence(stanza);
+    if (!presence) return undefined;
+
+    if (presence.self) {
+      if (pending && presence.available) {
+        this.settle(pendingKey);
+        pending.resolve(presence.nick);
+      } else if (!presence.available) {
+        this.onPuppetRemoved(presence, to);
+      }
+      return undefined;
+    }
+    if (this.isPuppetNick(presence.muc, presence.nick)) return undefined;
+    return { presence, change: this.updateRoster(presence) };
+  }
+
+  /** After the link came back or the bridge restarted: every puppet that was in goes back in. */
+  async rejoinAll(): Promise<void> {
+    this.joined.clear();
+    this.rosters.clear();
+    for (const { muc, matrixUser, nick } of await this.store.puppetOccupancy()) {
+      try {
+        await this.join(muc, matrixUser, nick);
+      } catch (err) {
+        this.log.warn({ muc, matrixUser, err: (err as Error).message }, "puppet could not rejoin its MUC");
+      }
+    }
+  }
+
+  /** On shutdown: puppets leave, but stay recorded so that the next start brings them back. */
+  async leaveAllForShutdown(): Promise<void> {
+    const leaves: Promise<void>[] = [];
+    for (const [muc, members] of this.joined) {
+      for (const [matrixUser, nick] of members) leaves.push(this.link.send(renderLeave(this.puppetAddress(matrixUser), muc, nick, "Bridge restarting")));
+    }
+    await Promise.allSettled(leaves);
+    this.joined.clear();
+  }
+
+  /** The link dropped: the server has removed every puppet from every room. */
+  onLinkLost(): void {
+    this.joined.clear();
+    this.rosters.clear();
+    for (const [key, p] of this.pending) {
+      this.settle(key);
+      p.reject(new MucJoinError(key.split("\n")[0] ?? "", p.nick, "link lost"));
+    }
+  }
+
+  private attemptJoin(muc: string, from: string, nick: string): Promise<string> {
+    const key = `${muc}\n${from}`;
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(key);
+        reject(new MucJoinError(muc, nick, "no answer from the MUC"));
+      }, JOIN_TIMEOUT_MS);
+      this.pending.set(key, { nick, resolve, reject, timer });
+      this.link.send(renderJoin(from, muc, nick)).catch((err: Error) => {
+        this.settle(key);
+        reject(err);
+      });
+    });
+  }
+
+  private settle(key: string): void {
+    const p = this.pending.get(key);
+    if (p) clearTimeout(p.timer);
+    this.pending.delete(key);
+  }
+
+  private forget(muc: string, matrixUser: string): void {
+    const members = this.joined.get(muc);
+    members?.delete(matrixUser);
+    if (members?.size === 0) {
+      this.joined.delete(muc);
+      this.rosters.delete(muc);
+    }
+  }
+
+  private onPuppetRemoved(presence: OccupantPresence, puppet: string): void {
+    for (const [matrixUser, nick] of this.joined.get(presence.muc) ?? []) {
+      if (nick === presence.nick && this.puppetAddress(matrixUser) === puppet) {
+        if (presence.newNick) {
+          this.joined.get(presence.muc)?.set(matrixUser, presence.newNick);
+          return;
+        }
+        this.log.info({ muc: presence.muc, matrixUser, removedBy: presence.removedBy }, "puppet left or was removed from MUC");
+        this.forget(presence.muc, matrixUser);
+        if (presence.removedBy) void this.store.setPuppetOccupancy(presence.muc, matrixUser, undefined).catch(() => undefined);
+      }
+    }
+  }
+
+  private updateRoster(presence: OccupantPresence): OccupantChange {
+    let roster = this.rosters.get(presence.muc);
+    if (!roster) this.rosters.set(presence.muc, (roster = new Map()));
+    const known = roster.get(presence.nick);
+    if (!presence.available) {
+      if (!known) return undefined;
+      roster.delete(presence.nick);
+      if (presence.newNick) {
+        roster.set(presence.newNick, { ...known, nick: presence.newNick });
+        return "renamed";
+      }
+      return "left";
+    }
+    roster.set(presence.nick, presence);
+    return known ? undefined : "joined";
+  }
+}
