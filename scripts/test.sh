@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (npm test): builds, starts the real stack (Redis, Prosody, Synapse) on
 # loopback, runs the unit and integration tests in one run of Node's test runner, stops the stack.
+# Bridge logs of each run stay in .stack/test/bridge-*.log.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -33,4 +34,6 @@ set -a
 . "$STACK_DIR/stack.env"
 set +a
 
-"$node" --test --test-concurrency=1 --test-timeout=600000 "$@" 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js'
+# Arguments, if any, name the test files to run instead of all of them (e.g. dist/test/integration/bridging.test.js).
+if [ $# -eq 0 ]; then set -- 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js'; fi
+"$node" --test --test-concurrency=1 --test-timeout=600000 "$@"

@@ -3,7 +3,8 @@ import express from "express";
 import { Registry } from "prom-client";
 import type { BridgeConfig } from "./config/schema.js";
 import type { Logger } from "./log.js";
-import { appserviceRouter, type Transaction } from "./matrix/appservice-api.js";
+import { appserviceRouter, type MatrixEvent, type Transaction } from "./matrix/appservice-api.js";
+import type { Element } from "@xmpp/xml";
 import { Homeserver } from "./matrix/homeserver.js";
 import type { Registration } from "./matrix/registration.js";
 import { statusApp } from "./http/status-server.js";
@@ -11,6 +12,16 @@ import { OutboxWorker } from "./pipeline/outbox.js";
 import { RedisStore } from "./store/redis-store.js";
 import { ComponentLink } from "./xmpp/component-link.js";
 import { answerServiceQueries } from "./xmpp/service-info.js";
+import { isPuppet, type AddressingConfig } from "./core/identity.js";
+import type { XmppEvent } from "./core/model.js";
+import { MatrixRooms } from "./matrix/rooms.js";
+import { MatrixToXmpp } from "./pipeline/matrix-to-xmpp.js";
+import { Portals } from "./pipeline/portals.js";
+import { XmppToMatrix } from "./pipeline/xmpp-to-matrix.js";
+import { XmppInbound } from "./xmpp/inbound.js";
+import { describeMuc } from "./xmpp/muc-directory.js";
+import { MucOccupancy } from "./xmpp/muc-occupancy.js";
+import { puppetAddress } from "./xmpp/puppet-address.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "./version.js";
 
 export interface RunningBridge {
@@ -53,13 +64,44 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const link = new ComponentLink(config.xmpp, log.child({ module: "xmpp" }));
   const servers: Server[] = [];
 
+  const addressing: AddressingConfig = {
+    homeserverDomain: config.homeserver.domain,
+    componentDomain: config.xmpp.domain,
+    userPrefix: config.bridge.userPrefix,
+    aliasPrefix: config.bridge.aliasPrefix,
+  };
+  const messageMapSeconds = config.bridge.messageMapDays * 24 * 3600;
+  const rooms = new MatrixRooms(homeserver, log.child({ module: "matrix" }));
+  const occupancy = new MucOccupancy(link, store, (u) => puppetAddress(u, addressing), log.child({ module: "muc" }));
+  const toXmpp = new MatrixToXmpp(store, rooms, link, occupancy, addressing, homeserver.botUserId, messageMapSeconds, log.child({ module: "to-xmpp" }));
+  const toMatrix = new XmppToMatrix(store, rooms, addressing, messageMapSeconds, log.child({ module: "to-matrix" }));
+  const portals = new Portals(store, rooms, (muc) => describeMuc(link, muc, log), addressing, log.child({ module: "portals" }));
+
+  // Lanes: "matrix:<room id>" holds homeserver events bound for XMPP, "xmpp:<conversation>" the reverse.
   const outbox = new OutboxWorker(
     store,
     async (lane, payload) => {
-      log.debug({ lane, bytes: payload.length }, "outbox entry");
+      if (lane.startsWith("matrix:")) await toXmpp.handle(JSON.parse(payload) as MatrixEvent);
+      else await toMatrix.handle(JSON.parse(payload) as XmppEvent);
     },
     log.child({ module: "outbox" }),
   );
+  const inbound = new XmppInbound(
+    link,
+    occupancy,
+    addressing,
+    async (conversation, event, dedupKey) => {
+      const entry = { lane: `xmpp:${conversation}`, payload: JSON.stringify(event) };
+      if (dedupKey === undefined) await store.appendToOutbox(entry);
+      else if (!(await store.appendToOutboxOnce(entry, dedupKey, messageMapSeconds))) return;
+      outbox.wake(entry.lane);
+    },
+    log.child({ module: "from-xmpp" }),
+  );
+  link.on("stanza", (stanza: Element) => {
+    inbound.handle(stanza).catch((err: Error) => log.error({ err: err.message, stanza: stanza.toString().slice(0, 500) }, "could not take in a stanza"));
+  });
+  link.on("offline", () => occupancy.onLinkLost());
 
   try {
     await store.connect().catch((err: Error) => {
@@ -68,8 +110,12 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     await homeserver.start();
     log.info({ bot: homeserver.botUserId }, "homeserver reached, bot user ready");
 
-    answerServiceQueries(link, { name: SOFTWARE_NAME, version: SOFTWARE_VERSION, isPuppet: () => false });
+    answerServiceQueries(link, { name: SOFTWARE_NAME, version: SOFTWARE_VERSION, isPuppet: (jid) => isPuppet(jid, addressing) });
     await link.start();
+    // Every time the link comes (back) up, puppets go back into the MUCs they were in.
+    const rejoin = (): void => void occupancy.rejoinAll().catch((err: Error) => log.error({ err: err.message }, "rejoining MUCs failed"));
+    link.on("online", rejoin);
+    rejoin();
 
     const appserviceApp = express();
     appserviceApp.disable("x-powered-by");
@@ -87,7 +133,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
             else for (const lane of new Set(entries.map((e) => e.lane))) outbox.wake(lane);
           },
           onUserQuery: async () => false,
-          onAliasQuery: async () => false,
+          onAliasQuery: (alias) => portals.onAliasQuery(alias),
           onPing: (transactionId) => log.debug({ transactionId }, "homeserver ping"),
         },
         log.child({ module: "appservice" }),
@@ -126,6 +172,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
       log.info("shutting down");
       await Promise.allSettled(servers.map(closeServer));
       await outbox.stop();
+      await occupancy.leaveAllForShutdown();
       await link.stop();
       await store.close();
       log.info("stopped");

@@ -49,3 +49,10 @@ export interface OccupantPresence {
   /** Changing nick (status 303): the new nick. */
   newNick?: string;
 }
+
+/** What the XMPP side queues for Matrix, one entry per change, in the order it happened. */
+export type XmppEvent =
+  | { kind: "message"; message: XmppInboundMessage }
+  | { kind: "occupant"; presence: OccupantPresence; change: "joined" | "left" | "renamed" }
+  /** A MUC echoed a puppet's own message: only its stanza-id is news. */
+  | { kind: "reflection"; muc: string; ids: XmppMessageIds };

@@ -7,11 +7,12 @@ import type { BridgeStore, MessageMapEntry, OutboxEntry, PuppetOccupancy } from 
 const TRANSACTION_TTL_SECONDS = 7 * 24 * 3600;
 
 /**
- * KEYS[1] = transaction key, KEYS[2] = pending-lanes set, KEYS[3..] = outbox lists;
+ * Appends entries unless a key is already set (a transaction ID, a message's dedup key), atomically.
+ * KEYS[1] = that key, KEYS[2] = pending-lanes set, KEYS[3..] = outbox lists;
  * ARGV[1] = TTL, ARGV[2..] = payloads (one per outbox key), ARGV[n+2..] = lane names.
  * Atomic, so a transaction is either wholly queued and remembered, or not at all.
  */
-const ACCEPT_TRANSACTION = `
+const APPEND_ONCE = `
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
 local n = #KEYS - 2
 for i = 1, n do
@@ -63,7 +64,7 @@ export class RedisStore implements BridgeStore {
   async acceptTransaction(txnId: string, entries: readonly OutboxEntry[]): Promise<boolean> {
     const keys = [this.key("txn", txnId), this.key("outboxes"), ...entries.map((e) => this.key("outbox", e.lane))];
     const args = [String(TRANSACTION_TTL_SECONDS), ...entries.map((e) => e.payload), ...entries.map((e) => e.lane)];
-    const accepted = await this.redis.eval(ACCEPT_TRANSACTION, keys.length, ...keys, ...args);
+    const accepted = await this.redis.eval(APPEND_ONCE, keys.length, ...keys, ...args);
     return accepted === 1;
   }
 
@@ -89,8 +90,10 @@ export class RedisStore implements BridgeStore {
     return pending;
   }
 
-  async claimOnce(key: string, ttlSeconds: number): Promise<boolean> {
-    return (await this.redis.set(this.key("once", key), "1", "EX", ttlSeconds, "NX")) === "OK";
+  async appendToOutboxOnce(entry: OutboxEntry, onceKey: string, ttlSeconds: number): Promise<boolean> {
+    const keys = [this.key("once", onceKey), this.key("outboxes"), this.key("outbox", entry.lane)];
+    const appended = await this.redis.eval(APPEND_ONCE, keys.length, ...keys, String(Math.ceil(ttlSeconds)), entry.payload, entry.lane);
+    return appended === 1;
   }
 
   private linkKeys(link: Link): string[] {

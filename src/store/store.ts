@@ -24,14 +24,16 @@ export interface BridgeStore {
 
   /** Appends one entry to the end of an outbox. */
   appendToOutbox(entry: OutboxEntry): Promise<void>;
+  /**
+   * Appends the entry unless the same onceKey was appended within ttlSeconds: one XMPP message
+   * reaches every puppet in a room, and clients resend after reconnecting. Returns false for a repeat.
+   */
+  appendToOutboxOnce(entry: OutboxEntry, onceKey: string, ttlSeconds: number): Promise<boolean>;
   /** The oldest entry of an outbox, left in place until removeOutboxHead. */
   peekOutbox(lane: string): Promise<string | undefined>;
   removeOutboxHead(lane: string): Promise<void>;
   /** Lanes that hold entries: after a restart, these are drained first. */
   pendingLanes(): Promise<string[]>;
-
-  /** Sets a key for ttlSeconds unless it exists; true when it was set (first time seen). */
-  claimOnce(key: string, ttlSeconds: number): Promise<boolean>;
 
   saveLink(link: Link): Promise<void>;
   removeLink(link: Link): Promise<void>;

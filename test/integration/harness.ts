@@ -6,6 +6,7 @@
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { writeFile, mkdtemp } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -48,6 +49,7 @@ export interface LogRecord {
 }
 
 const spawned = new Set<ChildProcess>();
+let bridgeRuns = 0;
 /** For after() hooks: a test that failed half-way must not leave a bridge running (the runner would wait for it). */
 export function killAllBridges(): void {
   for (const proc of spawned) proc.kill("SIGKILL");
@@ -58,7 +60,11 @@ export class BridgeProcess {
   stderr = "";
   private exit: Promise<number | null>;
 
-  constructor(readonly proc: ChildProcess) {
+  constructor(readonly proc: ChildProcess, logFile: string) {
+    const logStream = createWriteStream(logFile, { flags: "a" });
+    proc.once("exit", () => logStream.end());
+    proc.stdout!.pipe(logStream, { end: false });
+    proc.stderr!.pipe(logStream, { end: false });
     let buffer = "";
     proc.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
       buffer += chunk;
@@ -119,7 +125,8 @@ export async function runBridge(args: { config?: Record<string, unknown>; extraA
   });
   spawned.add(proc);
   proc.once("exit", () => spawned.delete(proc));
-  return new BridgeProcess(proc);
+  // Every run's log is kept beside the stack's, for reading after a failure.
+  return new BridgeProcess(proc, join(stack.dir, `bridge-${process.pid}-${++bridgeRuns}.log`));
 }
 
 export async function startBridge(config?: Record<string, unknown>): Promise<BridgeProcess> {

@@ -16,6 +16,8 @@ export class MatrixTestClient {
   /** Every timeline event seen by sync, by room. */
   readonly timeline = new Map<string, ClientEvent[]>();
   readonly invites = new Set<string>();
+  /** The invite state (stripped events) of each room the user was invited to. */
+  readonly inviteState = new Map<string, ClientEvent[]>();
   readonly ephemeral: ClientEvent[] = [];
 
   private constructor(readonly userId: string, readonly accessToken: string) {}
@@ -57,7 +59,10 @@ export class MatrixTestClient {
       for (const e of room.ephemeral?.events ?? []) this.ephemeral.push({ ...e, room_id: roomId });
       this.invites.delete(roomId);
     }
-    for (const roomId of Object.keys(res.rooms?.invite ?? {})) this.invites.add(roomId);
+    for (const [roomId, room] of Object.entries<any>(res.rooms?.invite ?? {})) {
+      this.invites.add(roomId);
+      this.inviteState.set(roomId, room.invite_state?.events ?? []);
+    }
     for (const roomId of Object.keys(res.rooms?.leave ?? {})) this.invites.delete(roomId);
   }
 
@@ -106,6 +111,12 @@ export class MatrixTestClient {
   async members(roomId: string): Promise<Map<string, string>> {
     const res = await this.request<{ chunk: ClientEvent[] }>("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/members`);
     return new Map(res.chunk.map((e) => [e.state_key!, e.content.membership as string]));
+  }
+
+  /** The user ID of the joined member with this display name, if any. */
+  async memberNamed(roomId: string, displayName: string): Promise<string | undefined> {
+    const res = await this.request<{ chunk: ClientEvent[] }>("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/members?membership=join`);
+    return res.chunk.find((e) => e.content.displayname === displayName)?.state_key;
   }
 
   messages(roomId: string): ClientEvent[] {

@@ -1,0 +1,160 @@
+import type { Logger } from "../log.js";
+import type { Homeserver } from "./homeserver.js";
+
+/** MSC2346: the state event that tells clients which bridge joins a room to which remote chat. */
+const BRIDGE_STATE_TYPES = ["m.bridge", "uk.half-shot.bridge"] as const;
+
+export interface BridgeInfo {
+  /** The remote chat's address: a MUC JID, or the XMPP user's JID in a DM. */
+  remoteId: string;
+  remoteName?: string;
+}
+
+interface MatrixHttpError {
+  statusCode?: number;
+  body?: { errcode?: string; error?: string };
+}
+
+/** True when the homeserver answered that the request itself is wrong, so retrying cannot help. */
+export function isPermanentMatrixError(err: unknown): boolean {
+  const status = (err as MatrixHttpError).statusCode;
+  return typeof status === "number" && status >= 400 && status < 500 && status !== 429;
+}
+
+export function matrixErrorCode(err: unknown): string | undefined {
+  return (err as MatrixHttpError).body?.errcode;
+}
+
+/** Ghosts whose profile the bridge set already; bounded so it cannot grow without end. */
+const PROFILE_CACHE_SIZE = 10_000;
+
+/** What the bridge does on Matrix, as the bot or as a ghost. */
+export class MatrixRooms {
+  private readonly profiles = new Map<string, string>();
+
+  constructor(
+    private readonly homeserver: Homeserver,
+    private readonly log: Logger,
+  ) {}
+
+  /** Registers the ghost if needed and keeps its global display name up to date. */
+  async ensureGhost(userId: string, displayName: string): Promise<void> {
+    if (this.profiles.get(userId) === displayName) return;
+    const intent = this.homeserver.intent(userId);
+    await intent.ensureRegistered();
+    await intent.setDisplayName(displayName);
+    this.profiles.delete(userId);
+    this.profiles.set(userId, displayName);
+    if (this.profiles.size > PROFILE_CACHE_SIZE) this.profiles.delete(this.profiles.keys().next().value!);
+  }
+
+  /** The ghost opens a direct room with the Matrix user and invites them. */
+  async createDirectRoom(ghost: string, matrixUser: string, info: BridgeInfo): Promise<string> {
+    const { room_id: roomId } = await this.homeserver.intent(ghost).createRoom({
+      createAsClient: true,
+      options: {
+        preset: "trusted_private_chat",
+        is_direct: true,
+        invite: [matrixUser],
+        initial_state: this.bridgeState(info),
+      },
+    });
+    return roomId;
+  }
+
+  /** The bot creates a public portal room reachable by the alias localpart. */
+  async createPortalRoom(aliasLocalpart: string, name: string, topic: string | undefined, info: BridgeInfo): Promise<string> {
+    const { room_id: roomId } = await this.homeserver.bot.createRoom({
+      createAsClient: true,
+      options: {
+        preset: "public_chat",
+        visibility: "private",
+        room_alias_name: aliasLocalpart,
+        name,
+        ...(topic ? { topic } : {}),
+        initial_state: this.bridgeState(info),
+        // Ghosts speak and the bot administers; Matrix users keep their usual say.
+        power_level_content_override: { users: { [this.homeserver.botUserId]: 100 }, events_default: 0, users_default: 0 },
+      },
+    });
+    return roomId;
+  }
+
+  /** Invites (when needed) and joins; the bot invites a ghost into a room it cannot join alone. */
+  async ensureJoined(userId: string, roomId: string): Promise<void> {
+    await this.homeserver.intent(userId).join(roomId);
+  }
+
+  async invite(inviter: string, roomId: string, invitee: string): Promise<void> {
+    await this.homeserver.intent(inviter).invite(roomId, invitee);
+  }
+
+  async leave(userId: string, roomId: string): Promise<void> {
+    await this.homeserver.intent(userId).leave(roomId);
+  }
+
+  async kick(roomId: string, userId: string, reason: string): Promise<void> {
+    await this.homeserver.bot.kick(roomId, userId, reason);
+  }
+
+  async setRoomNick(userId: string, roomId: string, displayName: string): Promise<void> {
+    await this.homeserver.intent(userId).setRoomUserProfile(roomId, { displayname: displayName });
+  }
+
+  /**
+   * The user's membership in the room ("join", "invite", "leave"...), or undefined if never a member,
+   * as seen by `viewer` (a ghost or the bot that is in the room).
+   */
+  async membership(roomId: string, userId: string, viewer: string): Promise<string | undefined> {
+    try {
+      const member = (await this.homeserver.intent(viewer).matrixClient.getRoomStateEvent(roomId, "m.room.member", userId)) as { membership?: string };
+      return member.membership;
+    } catch (err) {
+      if (matrixErrorCode(err) === "M_NOT_FOUND") return undefined;
+      throw err;
+    }
+  }
+
+  /** The display name a Matrix user has in a room, else their global one, else undefined. */
+  async displayName(roomId: string | undefined, userId: string): Promise<string | undefined> {
+    if (roomId) {
+      try {
+        const member = (await this.homeserver.bot.matrixClient.getRoomStateEvent(roomId, "m.room.member", userId)) as { displayname?: string };
+        if (member.displayname) return member.displayname;
+      } catch {
+        // not a member the bot can see: fall back to the global profile
+      }
+    }
+    try {
+      const profile = (await this.homeserver.bot.matrixClient.getUserProfile(userId)) as { displayname?: string };
+      return profile.displayname || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Sends as the user with a transaction ID of the bridge's choosing: the homeserver answers a
+   * repeated ID with the first event, so a retry after a crash cannot post twice.
+   */
+  async send(userId: string, roomId: string, content: Record<string, unknown>, txnId: string, type = "m.room.message"): Promise<string> {
+    const path = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/${encodeURIComponent(type)}/${encodeURIComponent(txnId)}`;
+    const intent = this.homeserver.intent(userId);
+    await intent.ensureRegistered();
+    const result = (await intent.matrixClient.doRequest("PUT", path, null, content)) as { event_id: string };
+    return result.event_id;
+  }
+
+  async notice(roomId: string, text: string): Promise<void> {
+    await this.homeserver.bot.sendMessage(roomId, { msgtype: "m.notice", body: text });
+  }
+
+  private bridgeState(info: BridgeInfo): { type: string; state_key: string; content: Record<string, unknown> }[] {
+    const content = {
+      bridgebot: this.homeserver.botUserId,
+      protocol: { id: "xmpp", displayname: "XMPP" },
+      channel: { id: info.remoteId, ...(info.remoteName ? { displayname: info.remoteName } : {}) },
+    };
+    return BRIDGE_STATE_TYPES.map((type) => ({ type, state_key: `xmpp/${info.remoteId}`, content }));
+  }
+}

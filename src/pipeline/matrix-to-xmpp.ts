@@ -1,0 +1,103 @@
+import { isGhost, jidOfGhost, type AddressingConfig } from "../core/identity.js";
+import { puppetAddress } from "../xmpp/puppet-address.js";
+import { fromMatrixContent, toXmppBody } from "../core/messages.js";
+import type { Link } from "../core/model.js";
+import type { Logger } from "../log.js";
+import type { MatrixEvent } from "../matrix/appservice-api.js";
+import type { MatrixRooms } from "../matrix/rooms.js";
+import type { BridgeStore } from "../store/store.js";
+import type { ComponentLink } from "../xmpp/component-link.js";
+import { dmConversation } from "../xmpp/inbound.js";
+import { MucJoinError, type MucOccupancy } from "../xmpp/muc-occupancy.js";
+import { renderMessage } from "../xmpp/stanzas.js";
+import { deliver, isPassing } from "./errors.js";
+
+/** The id a Matrix event's message carries on XMPP (stanza id and origin-id): stable across retries. */
+export const xmppIdOf = (eventId: string): string => eventId.replace(/^\$/, "");
+
+/** Delivers what the homeserver sent, to XMPP, as puppets. */
+export class MatrixToXmpp {
+  constructor(
+    private readonly store: BridgeStore,
+    private readonly rooms: MatrixRooms,
+    private readonly link: ComponentLink,
+    private readonly occupancy: MucOccupancy,
+    private readonly addressing: AddressingConfig,
+    private readonly botUserId: string,
+    private readonly messageMapSeconds: number,
+    private readonly log: Logger,
+  ) {}
+
+  async handle(event: MatrixEvent): Promise<void> {
+    const sender = event.sender;
+    const roomId = event.room_id;
+    // Nothing the bridge itself said goes back out.
+    if (!sender || !roomId || sender === this.botUserId || isGhost(sender, this.addressing)) return;
+    if (event.type === "m.room.member") return this.membership(event, sender, roomId);
+    if (event.type === "m.room.message") return this.message(event, sender, roomId);
+  }
+
+  private async membership(event: MatrixEvent, sender: string, roomId: string): Promise<void> {
+    const target = event.state_key;
+    const membership = event.content?.membership;
+    if (!target) return;
+    const link = await this.store.linkByRoom(roomId);
+
+    if (membership === "invite" && !link) {
+      const xmppUser = jidOfGhost(target, this.addressing);
+      if (xmppUser) return this.openDirectChat(roomId, sender, target, xmppUser);
+      return;
+    }
+    if (!link || link.kind === "dm" || isGhost(target, this.addressing) || target === this.botUserId) return;
+    if (membership === "join") {
+      const displayName = typeof event.content?.displayname === "string" ? event.content.displayname : undefined;
+      await this.joinPuppet(link, target, displayName, roomId);
+    } else if (membership === "leave" || membership === "ban") {
+      await deliver("leave MUC", () => this.occupancy.leave(link.muc, target, membership === "ban" ? "Banned on Matrix" : undefined));
+    }
+  }
+
+  /** A Matrix user invited a ghost: the ghost accepts, and the room becomes their DM. */
+  private async openDirectChat(roomId: string, matrixUser: string, ghost: string, xmppUser: string): Promise<void> {
+    await deliver("ghost accepts invite", () => this.rooms.ensureJoined(ghost, roomId));
+    const previous = await this.store.dmLink(matrixUser, xmppUser);
+    if (previous && previous.roomId !== roomId) await this.store.removeLink(previous);
+    await this.store.saveLink({ kind: "dm", roomId, matrixUser, xmppUser });
+    this.log.info({ roomId, matrixUser, xmppUser }, "a Matrix user opened a direct chat with an XMPP user");
+  }
+
+  private async joinPuppet(link: Extract<Link, { muc: string }>, matrixUser: string, displayName: string | undefined, roomId: string): Promise<string> {
+    const nick = displayName ?? (await this.rooms.displayName(roomId, matrixUser)) ?? matrixUser.slice(1).split(":")[0] ?? matrixUser;
+    return deliver("join MUC", () => this.occupancy.join(link.muc, matrixUser, nick));
+  }
+
+  private async message(event: MatrixEvent, sender: string, roomId: string): Promise<void> {
+    const eventId = event.event_id;
+    const message = fromMatrixContent(event.content);
+    if (!eventId || !message) return;
+    const link = await this.store.linkByRoom(roomId);
+    if (!link) return;
+    const id = xmppIdOf(eventId);
+    const body = toXmppBody(message);
+
+    if (link.kind === "dm") {
+      const conversation = dmConversation(link.xmppUser, link.matrixUser);
+      await this.store.recordMessage({ roomId, eventId, conversation, ids: { id, originId: id } }, this.messageMapSeconds);
+      await deliver("send to XMPP", () => this.link.send(renderMessage({ from: puppetAddress(sender, this.addressing), to: link.xmppUser, type: "chat", id, body })));
+      return;
+    }
+
+    try {
+      await this.joinPuppet(link, sender, undefined, roomId);
+    } catch (err) {
+      if (isPassing(err)) throw err;
+      const reason = err instanceof MucJoinError ? err.condition : (err as Error).message;
+      this.log.warn({ roomId, sender, muc: link.muc, reason }, "message not delivered: the puppet cannot join the MUC");
+      await this.rooms.notice(roomId, `Your message could not be delivered to ${link.muc}: your XMPP puppet could not join the room (${reason}).`);
+      return;
+    }
+    // Recorded before sending: the MUC's reflection, which carries the stanza-id, may come back first.
+    await this.store.recordMessage({ roomId, eventId, conversation: link.muc, ids: { id, originId: id } }, this.messageMapSeconds);
+    await deliver("send to XMPP", () => this.link.send(renderMessage({ from: puppetAddress(sender, this.addressing), to: link.muc, type: "groupchat", id, body })));
+  }
+}

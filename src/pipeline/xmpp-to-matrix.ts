@@ -1,0 +1,128 @@
+import { createHash } from "node:crypto";
+import { ghostUserId, occupantGhostUserId, type AddressingConfig } from "../core/identity.js";
+import { MAX_MATRIX_BODY_BYTES, splitText, toMatrixContent } from "../core/messages.js";
+import type { Link, OccupantPresence, XmppEvent, XmppInboundMessage } from "../core/model.js";
+import type { Logger } from "../log.js";
+import type { MatrixRooms } from "../matrix/rooms.js";
+import type { BridgeStore } from "../store/store.js";
+import { dmConversation } from "../xmpp/inbound.js";
+import { deliver } from "./errors.js";
+
+const localpartOf = (jid: string): string => jid.split("@")[0] ?? jid;
+
+/** Delivers what the XMPP side queued, to Matrix, as ghosts. */
+export class XmppToMatrix {
+  constructor(
+    private readonly store: BridgeStore,
+    private readonly rooms: MatrixRooms,
+    private readonly addressing: AddressingConfig,
+    private readonly messageMapSeconds: number,
+    private readonly log: Logger,
+  ) {}
+
+  async handle(event: XmppEvent): Promise<void> {
+    switch (event.kind) {
+      case "message":
+        return event.message.conversation.kind === "dm" ? this.directMessage(event.message) : this.groupMessage(event.message);
+      case "occupant":
+        return this.occupantChanged(event.presence, event.change);
+      case "reflection":
+        return this.reflection(event.muc, event);
+    }
+  }
+
+  private ghostOf(presence: { muc: string; occupantKey: string; realJid?: string }): string {
+    return presence.realJid ? ghostUserId(presence.realJid, this.addressing) : occupantGhostUserId(presence.muc, presence.occupantKey, this.addressing);
+  }
+
+  private async directMessage(message: XmppInboundMessage): Promise<void> {
+    if (message.conversation.kind !== "dm") return;
+    const { xmppUser, matrixUser } = message.conversation;
+    const ghost = ghostUserId(xmppUser, this.addressing);
+    await deliver("ghost profile", () => this.rooms.ensureGhost(ghost, localpartOf(xmppUser)));
+    const roomId = await deliver("direct room", () => this.directRoom(ghost, xmppUser, matrixUser));
+    await this.post(ghost, roomId, dmConversation(xmppUser, matrixUser), message);
+  }
+
+  /**
+   * The DM room of this pair. Checked on every message, so that a user who left is invited back and
+   * never misses one; a new room is opened if the ghost is no longer in the old one or the user is banned.
+   */
+  private async directRoom(ghost: string, xmppUser: string, matrixUser: string): Promise<string> {
+    const link = await this.store.dmLink(matrixUser, xmppUser);
+    if (link) {
+      const [ghostIn, userIn] = await Promise.all([this.rooms.membership(link.roomId, ghost, ghost), this.rooms.membership(link.roomId, matrixUser, ghost)]);
+      if (ghostIn === "join" && userIn !== "ban") {
+        if (userIn !== "join" && userIn !== "invite") {
+          this.log.info({ roomId: link.roomId, matrixUser }, "inviting the Matrix user back into the DM");
+          await this.rooms.invite(ghost, link.roomId, matrixUser);
+        }
+        return link.roomId;
+      }
+      await this.store.removeLink(link);
+    }
+    const roomId = await this.rooms.createDirectRoom(ghost, matrixUser, { remoteId: xmppUser });
+    await this.store.saveLink({ kind: "dm", roomId, matrixUser, xmppUser });
+    this.log.info({ roomId, matrixUser, xmppUser }, "opened a direct room");
+    return roomId;
+  }
+
+  private async portal(muc: string): Promise<Link | undefined> {
+    const link = await this.store.linkByMuc(muc);
+    if (!link) this.log.debug({ muc }, "nothing bridged to this MUC");
+    return link;
+  }
+
+  private async groupMessage(message: XmppInboundMessage): Promise<void> {
+    if (message.conversation.kind !== "muc") return;
+    const { muc, nick } = message.conversation;
+    const link = await this.portal(muc);
+    if (!link) return;
+    const ghost = this.ghostOf(message.conversation);
+    await this.enterRoom(ghost, link.roomId, nick);
+    await this.post(ghost, link.roomId, muc, message);
+  }
+
+  private async enterRoom(ghost: string, roomId: string, nick: string): Promise<void> {
+    await deliver("ghost profile", () => this.rooms.ensureGhost(ghost, nick));
+    await deliver("ghost join", () => this.rooms.ensureJoined(ghost, roomId));
+  }
+
+  /** Sends the message (in parts when too big) and records where it went. */
+  private async post(ghost: string, roomId: string, conversation: string, message: XmppInboundMessage): Promise<void> {
+    const source = message.ids.stanzaId ?? message.ids.originId ?? message.ids.id;
+    // The same XMPP message always gets the same transaction IDs, so a retry cannot post it twice.
+    const txnBase = source ? createHash("sha256").update(`${conversation}\n${source}`).digest("base64url").slice(0, 32) : `r${Date.now()}${Math.random().toString(36).slice(2)}`;
+    const parts = splitText(message.body, MAX_MATRIX_BODY_BYTES);
+    let firstEventId: string | undefined;
+    for (const [i, body] of parts.entries()) {
+      const eventId = await deliver("send to Matrix", () => this.rooms.send(ghost, roomId, toMatrixContent({ ...message, body }), `${txnBase}.${i}`));
+      firstEventId ??= eventId;
+    }
+    if (firstEventId) await this.store.recordMessage({ roomId, eventId: firstEventId, conversation, ids: message.ids }, this.messageMapSeconds);
+  }
+
+  private async occupantChanged(presence: OccupantPresence, change: "joined" | "left" | "renamed"): Promise<void> {
+    const link = await this.portal(presence.muc);
+    if (!link) return;
+    const ghost = this.ghostOf(presence);
+    if (change === "joined") {
+      await this.enterRoom(ghost, link.roomId, presence.nick);
+      if (presence.realJid) await deliver("room nick", () => this.rooms.setRoomNick(ghost, link.roomId, presence.nick));
+    } else if (change === "renamed" && presence.newNick) {
+      await deliver("room nick", () => this.rooms.setRoomNick(ghost, link.roomId, presence.newNick!));
+    } else if (change === "left") {
+      const reason = presence.removedBy ? `${presence.removedBy === "ban" ? "Banned" : "Kicked"} on XMPP` : undefined;
+      await deliver("ghost leave", () => (reason ? this.rooms.kick(link.roomId, ghost, reason) : this.rooms.leave(ghost, link.roomId)));
+    }
+  }
+
+  private async reflection(muc: string, event: { ids: { id?: string; originId?: string; stanzaId?: string } }): Promise<void> {
+    const ours = event.ids.originId ?? event.ids.id;
+    if (!ours || !event.ids.stanzaId) return;
+    const eventId = await this.store.eventIdForXmppId(muc, ours);
+    const entry = eventId ? await this.store.messageByEventId(eventId) : undefined;
+    if (!entry) return;
+    await this.store.recordMessage({ ...entry, ids: { ...entry.ids, stanzaId: event.ids.stanzaId } }, this.messageMapSeconds);
+  }
+}

@@ -1,0 +1,94 @@
+import xml, { type Element } from "@xmpp/xml";
+import { isPuppet, userIdOfPuppet, type AddressingConfig } from "../core/identity.js";
+import type { XmppEvent, XmppInboundMessage } from "../core/model.js";
+import type { Logger } from "../log.js";
+import type { ComponentLink } from "./component-link.js";
+import type { MucOccupancy } from "./muc-occupancy.js";
+import { errorCondition, parseDirectMessage, parseGroupMessage, splitJid } from "./stanzas.js";
+
+/** Queues an event for Matrix; with a dedup key, an event already queued under it is dropped. */
+export type QueueForMatrix = (conversation: string, event: XmppEvent, dedupKey?: string) => Promise<void>;
+
+/** The lane (and message-map conversation) of a DM: the XMPP user with one Matrix user. */
+export const dmConversation = (xmppUser: string, matrixUser: string): string => `dm:${xmppUser}:${matrixUser}`;
+
+function dedupKey(conversation: string, message: XmppInboundMessage): string | undefined {
+  const { stanzaId, originId, id } = message.ids;
+  const sender = message.conversation.kind === "muc" ? message.conversation.occupantKey : message.conversation.xmppUser;
+  if (stanzaId) return `${conversation}:sid:${stanzaId}`;
+  if (originId) return `${conversation}:oid:${sender}:${originId}`;
+  if (id) return `${conversation}:id:${sender}:${id}`;
+  return undefined;
+}
+
+/**
+ * Sorts what the XMPP server sends to puppets: chat and groupchat messages and MUC presence become
+ * events queued for Matrix; subscription requests to puppets are answered here.
+ */
+export class XmppInbound {
+  constructor(
+    private readonly link: ComponentLink,
+    private readonly occupancy: MucOccupancy,
+    private readonly addressing: AddressingConfig,
+    private readonly queue: QueueForMatrix,
+    private readonly log: Logger,
+  ) {}
+
+  async handle(stanza: Element): Promise<void> {
+    const to = stanza.attrs.to ? splitJid(stanza.attrs.to) : undefined;
+    const from = stanza.attrs.from ? splitJid(stanza.attrs.from) : undefined;
+    if (!to || !from) return;
+    // Nothing a puppet says is ever bridged back.
+    if (isPuppet(from.bare, this.addressing) || from.bare === this.addressing.componentDomain) return;
+    const matrixUser = userIdOfPuppet(to.bare, this.addressing);
+    if (!matrixUser) {
+      if (stanza.is("message")) this.log.debug({ to: stanza.attrs.to }, "message to an address that is no puppet");
+      return;
+    }
+    if (stanza.is("message")) await this.onMessage(stanza, matrixUser);
+    else if (stanza.is("presence")) await this.onPresence(stanza, to.bare);
+  }
+
+  private async onMessage(stanza: Element, matrixUser: string): Promise<void> {
+    const type = stanza.attrs.type ?? "normal";
+    if (type === "error") {
+      this.log.warn({ from: stanza.attrs.from, to: stanza.attrs.to, id: stanza.attrs.id, condition: errorCondition(stanza) }, "XMPP returned an error for a message");
+      return;
+    }
+    if (type === "groupchat") {
+      const message = parseGroupMessage(stanza);
+      if (!message || message.conversation.kind !== "muc") return;
+      const { muc, nick } = message.conversation;
+      if (this.occupancy.isPuppetNick(muc, nick)) {
+        await this.queue(muc, { kind: "reflection", muc, ids: message.ids }, message.ids.stanzaId ? `${muc}:reflection:${message.ids.stanzaId}` : undefined);
+        return;
+      }
+      const realJid = this.occupancy.occupant(muc, nick)?.realJid;
+      if (realJid) message.conversation.realJid = realJid;
+      await this.queue(muc, { kind: "message", message }, dedupKey(muc, message));
+      return;
+    }
+    const message = parseDirectMessage(stanza, matrixUser);
+    if (!message || message.conversation.kind !== "dm") return;
+    const conversation = dmConversation(message.conversation.xmppUser, matrixUser);
+    await this.queue(conversation, { kind: "message", message }, dedupKey(conversation, message));
+  }
+
+  private async onPresence(stanza: Element, puppet: string): Promise<void> {
+    const type = stanza.attrs.type;
+    const from = stanza.attrs.from!;
+    if (type === "subscribe") {
+      // Anyone may see a puppet's presence, as with an ordinary account that accepts every contact.
+      await this.link.send(xml("presence", { from: puppet, to: splitJid(from).bare, type: "subscribed" }));
+      await this.link.send(xml("presence", { from: puppet, to: splitJid(from).bare }));
+      return;
+    }
+    if (type === "probe") {
+      await this.link.send(xml("presence", { from: puppet, to: from }));
+      return;
+    }
+    const occupant = this.occupancy.handlePresence(stanza);
+    this.log.debug({ from, to: puppet, type, change: occupant?.change }, "presence to a puppet");
+    if (occupant?.change) await this.queue(occupant.presence.muc, { kind: "occupant", presence: occupant.presence, change: occupant.change });
+  }
+}

@@ -1,0 +1,194 @@
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { xml } from "@xmpp/client";
+import { MatrixTestClient, type ClientEvent } from "./matrix-client.js";
+import { XmppTestClient } from "./xmpp-client.js";
+import { killAllBridges, startBridge, stack, uniqueName, sleep, eventually, type BridgeProcess } from "./harness.js";
+
+const MUC = "http://jabber.org/protocol/muc";
+const ghostOf = (jid: string) => `@_xmpp_${jid.replace("@", "=40")}:${stack.matrixDomain}`;
+const puppetOf = (userId: string) => `${userId.slice(1).replace(":", "%")}@${stack.componentDomain}`;
+const bodyOf = (s: ReturnType<typeof xml>) => s.getChildText("body");
+
+let bridge: BridgeProcess;
+const xmppClients: XmppTestClient[] = [];
+const loginXmpp = async (name: string) => {
+  const c = await XmppTestClient.login(uniqueName(name));
+  xmppClients.push(c);
+  return c;
+};
+
+before(async () => {
+  bridge = await startBridge();
+});
+
+after(async () => {
+  for (const c of xmppClients) await c.stop();
+  await bridge?.stop();
+  killAllBridges();
+});
+
+/** The XMPP user enters (and so creates) a MUC; resolves once the room reflected their own presence. */
+async function joinMuc(user: XmppTestClient, room: string, nick: string): Promise<void> {
+  await user.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: MUC })));
+  await user.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/${nick}`, `self-presence in ${room}`);
+}
+
+const groupMessagesFrom = (user: XmppTestClient, room: string, nick?: string) =>
+  user.stanzas.filter((s) => s.is("message") && s.attrs.type === "groupchat" && s.attrs.from?.startsWith(`${room}/`) && (!nick || s.attrs.from === `${room}/${nick}`) && bodyOf(s) !== null);
+
+test("an XMPP user writes to a Matrix user: a direct room opens, the message arrives, and the reply goes back", async () => {
+  const alice = await MatrixTestClient.register(uniqueName("alice"));
+  const bob = await loginXmpp("bob");
+  await bob.send(xml("message", { to: puppetOf(alice.userId), type: "chat", id: "dm1" }, xml("body", {}, "hello from XMPP")));
+
+  const roomId = await alice.waitForInvite();
+  const invite = alice.inviteState.get(roomId)?.find((e) => e.type === "m.room.member" && e.state_key === alice.userId);
+  assert.equal(invite?.content.is_direct, true, "the invite is marked direct");
+  await alice.join(roomId);
+  const first = await alice.waitForEvent((e) => e.type === "m.room.message" && e.content.body === "hello from XMPP", "the DM message");
+  assert.equal(first.sender, ghostOf(bob.jid));
+
+  await bob.send(xml("message", { to: puppetOf(alice.userId), type: "chat", id: "dm2" }, xml("body", {}, "second")));
+  const second = await alice.waitForEvent((e) => e.content.body === "second", "the second DM message");
+  assert.equal(second.room_id, roomId, "later messages go to the same room");
+
+  await alice.sendText(roomId, "hello from Matrix");
+  const reply = await bob.waitFor((s) => s.is("message") && bodyOf(s) === "hello from Matrix", "the reply on XMPP");
+  assert.equal(reply.attrs.type, "chat");
+  assert.equal(reply.attrs.from?.split("/")[0], puppetOf(alice.userId));
+  assert.ok(reply.getChild("origin-id", "urn:xmpp:sid:0")?.attrs.id, "every message the bridge sends carries an origin-id");
+});
+
+test("a Matrix user who left the DM is invited again by the next XMPP message", async () => {
+  const alice = await MatrixTestClient.register(uniqueName("leaver"));
+  const bob = await loginXmpp("bob");
+  await bob.send(xml("message", { to: puppetOf(alice.userId), type: "chat", id: "l1" }, xml("body", {}, "are you there?")));
+  const roomId = await alice.waitForInvite();
+  await alice.join(roomId);
+  await alice.waitForEvent((e) => e.content.body === "are you there?", "first message");
+  await alice.request("POST", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/leave`, {});
+  await alice.sync();
+
+  await bob.send(xml("message", { to: puppetOf(alice.userId), type: "chat", id: "l2" }, xml("body", {}, "come back")));
+  const again = await alice.waitForInvite();
+  await alice.join(again);
+  await alice.waitForEvent((e) => e.content.body === "come back", "the message after leaving");
+});
+
+test("a Matrix user invites an XMPP user's ghost: the ghost joins and the chat works both ways", async () => {
+  const carol = await MatrixTestClient.register(uniqueName("carol"));
+  const dave = await loginXmpp("dave");
+  const roomId = await carol.createRoom({ preset: "trusted_private_chat", is_direct: true, invite: [ghostOf(dave.jid)] });
+  await eventually(async () => ((await carol.members(roomId)).get(ghostOf(dave.jid)) === "join" ? true : undefined), "the ghost to join");
+
+  await carol.sendText(roomId, "hi dave, from Matrix");
+  const got = await dave.waitFor((s) => s.is("message") && bodyOf(s) === "hi dave, from Matrix", "Matrix message on XMPP");
+  assert.equal(got.attrs.from?.split("/")[0], puppetOf(carol.userId));
+
+  await dave.send(xml("message", { to: puppetOf(carol.userId), type: "chat", id: "r1" }, xml("body", {}, "hi carol")));
+  const back = await carol.waitForEvent((e) => e.content.body === "hi carol", "the XMPP reply");
+  assert.equal(back.room_id, roomId, "the reply lands in the room the Matrix user opened");
+});
+
+test("portal: joining #_xmpp_room=40service brings the Matrix user into the MUC, messages flow both ways exactly once", async () => {
+  const room = `${uniqueName("lounge")}@${stack.mucDomain}`;
+  const erin = await loginXmpp("erin");
+  await joinMuc(erin, room, "erin");
+
+  const frank = await MatrixTestClient.register(uniqueName("frank"));
+  await frank.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(frank.userId)}/displayname`, { displayname: "Frank" });
+  const alias = `#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`;
+  const roomId = await frank.join(alias);
+
+  await erin.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Frank`, "Frank's puppet in the MUC");
+  // The MUC is semi-anonymous (the default): the ghost stands for the occupant, named by its nick.
+  const erinGhost = await eventually(() => frank.memberNamed(roomId, "erin"), "erin's ghost in the portal");
+  assert.match(erinGhost, /^@_xmpp_lounge/);
+
+  await frank.sendText(roomId, "hello MUC");
+  await erin.waitFor((s) => groupMessagesFrom(erin, room, "Frank").some((m) => bodyOf(m) === "hello MUC"), "Matrix message in the MUC");
+
+  await erin.send(xml("message", { to: room, type: "groupchat", id: "g1" }, xml("body", {}, "hello portal")));
+  const got = await frank.waitForEvent((e) => e.room_id === roomId && e.content.body === "hello portal", "MUC message in the portal");
+  assert.equal(got.sender, erinGhost);
+
+  // Exactly once: the MUC's reflection of Frank's message and the copy each puppet gets stay out.
+  await sleep(1500);
+  await frank.sync();
+  const bodies = frank.messages(roomId).map((e) => e.content.body);
+  assert.equal(bodies.filter((b) => b === "hello MUC").length, 1);
+  assert.equal(bodies.filter((b) => b === "hello portal").length, 1);
+  assert.equal(groupMessagesFrom(erin, room, "Frank").filter((m) => bodyOf(m) === "hello MUC").length, 1);
+});
+
+test("a burst of 200 messages each way arrives complete, in order, once", async () => {
+  const room = `${uniqueName("burst")}@${stack.mucDomain}`;
+  const gina = await loginXmpp("gina");
+  await joinMuc(gina, room, "gina");
+  const hank = await MatrixTestClient.register(uniqueName("hank"));
+  const roomId = await hank.join(`#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`);
+  await eventually(() => hank.memberNamed(roomId, "gina"), "gina's ghost in the portal");
+
+  const count = 200;
+  for (let i = 0; i < count; i++) void gina.send(xml("message", { to: room, type: "groupchat", id: `b${i}` }, xml("body", {}, `x${i}`)));
+  await eventually(
+    async () => {
+      await hank.sync();
+      return hank.messages(roomId).filter((e) => e.content.body?.startsWith("x")).length >= count ? true : undefined;
+    },
+    "200 messages on Matrix",
+    120_000,
+  );
+  const toMatrix = hank.messages(roomId).map((e: ClientEvent) => e.content.body as string).filter((b) => b.startsWith("x"));
+  assert.deepEqual(toMatrix, Array.from({ length: count }, (_, i) => `x${i}`));
+
+  const sends: Promise<string>[] = [];
+  for (let i = 0; i < count; i++) sends.push(hank.sendText(roomId, `m${i}`));
+  await Promise.all(sends);
+  await eventually(() => (groupMessagesFrom(gina, room).filter((m) => bodyOf(m)?.startsWith("m")).length >= count ? true : undefined), "200 messages on XMPP", 120_000);
+  await sleep(1000);
+  const toXmpp = groupMessagesFrom(gina, room).map((m) => bodyOf(m)!).filter((b) => b.startsWith("m"));
+  // Matrix orders the room's events; the bridge must keep that order.
+  await hank.sync();
+  const matrixOrder = hank.messages(roomId).map((e) => e.content.body as string).filter((b) => b.startsWith("m"));
+  assert.deepEqual(toXmpp, matrixOrder);
+  assert.equal(new Set(toXmpp).size, count);
+});
+
+test("nick conflict: a puppet whose nick is taken joins under another nick and its messages still arrive", async () => {
+  const room = `${uniqueName("clash")}@${stack.mucDomain}`;
+  const ivan = await loginXmpp("ivan");
+  await joinMuc(ivan, room, "Judy");
+  const judy = await MatrixTestClient.register(uniqueName("judy"));
+  await judy.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(judy.userId)}/displayname`, { displayname: "Judy" });
+  const roomId = await judy.join(`#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`);
+  await judy.sendText(roomId, "I am the other Judy");
+  const msg = await ivan.waitFor((s) => s.is("message") && bodyOf(s) === "I am the other Judy", "the message under the distinct nick");
+  assert.notEqual(msg.attrs.from, `${room}/Judy`);
+  assert.match(msg.attrs.from ?? "", /\/Judy \(Matrix\)$/);
+});
+
+test("after a bridge restart, portals and DMs keep working without duplicating history", async () => {
+  const room = `${uniqueName("restart")}@${stack.mucDomain}`;
+  const kim = await loginXmpp("kim");
+  await joinMuc(kim, room, "kim");
+  const leo = await MatrixTestClient.register(uniqueName("leo"));
+  const roomId = await leo.join(`#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`);
+  await leo.sendText(roomId, "before restart");
+  await kim.waitFor((s) => s.is("message") && bodyOf(s) === "before restart", "message before restart");
+  await kim.send(xml("message", { to: room, type: "groupchat", id: "pre" }, xml("body", {}, "seen before restart")));
+  await leo.waitForEvent((e) => e.content.body === "seen before restart", "XMPP message before restart");
+
+  assert.equal(await bridge.stop(), 0);
+  bridge = await startBridge();
+
+  await leo.sendText(roomId, "after restart");
+  await kim.waitFor((s) => s.is("message") && bodyOf(s) === "after restart", "message after restart");
+  await kim.send(xml("message", { to: room, type: "groupchat", id: "post" }, xml("body", {}, "seen after restart")));
+  await leo.waitForEvent((e) => e.content.body === "seen after restart", "XMPP message after restart");
+  await sleep(1500);
+  await leo.sync();
+  const bodies = leo.messages(roomId).map((e) => e.content.body);
+  assert.equal(bodies.filter((b) => b === "seen before restart").length, 1, "no history replayed into Matrix");
+});
