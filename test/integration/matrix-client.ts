@@ -119,6 +119,12 @@ export class MatrixTestClient {
     return res.chunk.find((e) => e.content.displayname === displayName)?.state_key;
   }
 
+  /** The room's message bodies in the homeserver's order, from /messages (sync may skip a burst). */
+  async history(roomId: string, limit = 1000): Promise<ClientEvent[]> {
+    const res = await this.request<{ chunk: ClientEvent[] }>("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=${limit}`);
+    return res.chunk.filter((e) => e.type === "m.room.message").reverse();
+  }
+
   messages(roomId: string): ClientEvent[] {
     return (this.timeline.get(roomId) ?? []).filter((e) => e.type === "m.room.message");
   }
