@@ -1,0 +1,119 @@
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { xml } from "@xmpp/client";
+import { MatrixTestClient } from "./matrix-client.js";
+import { XmppTestClient } from "./xmpp-client.js";
+import { baseConfig, eventually, killAllBridges, sleep, stack, stackCommand, startBridge, uniqueName, type BridgeProcess } from "./harness.js";
+
+const MUC = "http://jabber.org/protocol/muc";
+const bodyOf = (s: ReturnType<typeof xml>) => s.getChildText("body");
+const portalAlias = (room: string) => `#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`;
+
+let bridge: BridgeProcess;
+const xmppClients: XmppTestClient[] = [];
+
+before(async () => {
+  bridge = await startBridge();
+});
+
+after(async () => {
+  for (const c of xmppClients) await c.stop();
+  await bridge?.stop();
+  killAllBridges();
+});
+
+async function portalWithXmppUser(name: string) {
+  const room = `${uniqueName(name)}@${stack.mucDomain}`;
+  const xmppUser = await XmppTestClient.login(uniqueName("x"));
+  xmppClients.push(xmppUser);
+  await xmppUser.send(xml("presence", { to: `${room}/watcher` }, xml("x", { xmlns: MUC })));
+  await xmppUser.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/watcher`, "self-presence");
+  const matrixUser = await MatrixTestClient.register(uniqueName("m"));
+  const roomId = await matrixUser.join(portalAlias(room));
+  const puppetNick = matrixUser.userId.slice(1).split(":")[0];
+  await xmppUser.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/${puppetNick}`, "the puppet in the MUC");
+  return { room, xmppUser, matrixUser, roomId };
+}
+
+test("a homeserver transaction sent twice, even across a restart, is processed once", async () => {
+  const { room, xmppUser, matrixUser, roomId } = await portalWithXmppUser("txn");
+  await matrixUser.sendText(roomId, "warm-up");
+  await xmppUser.waitFor((s) => bodyOf(s) === "warm-up", "warm-up message");
+
+  const registration = parseYaml(readFileSync(stack.registrationFile, "utf8")) as { hs_token: string };
+  const port = (baseConfig().appservice as { port: number }).port;
+  const event = {
+    type: "m.room.message",
+    room_id: roomId,
+    sender: matrixUser.userId,
+    event_id: `$replayed${Date.now()}`,
+    origin_server_ts: Date.now(),
+    content: { msgtype: "m.text", body: "sent in a replayed transaction" },
+  };
+  const put = () =>
+    fetch(`http://127.0.0.1:${port}/_matrix/app/v1/transactions/replay-${event.event_id.slice(1)}`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${registration.hs_token}`, "content-type": "application/json" },
+      body: JSON.stringify({ events: [event] }),
+    });
+  assert.equal((await put()).status, 200);
+  await xmppUser.waitFor((s) => bodyOf(s) === "sent in a replayed transaction", "the transaction's message");
+  assert.equal((await put()).status, 200);
+  assert.equal(await bridge.stop(), 0);
+  bridge = await startBridge();
+  assert.equal((await put()).status, 200);
+  await sleep(2000);
+  const copies = xmppUser.stanzas.filter((s) => s.attrs.from?.startsWith(`${room}/`) && bodyOf(s) === "sent in a replayed transaction");
+  assert.equal(copies.length, 1);
+});
+
+test("a wrong homeserver token is refused", async () => {
+  const port = (baseConfig().appservice as { port: number }).port;
+  const res = await fetch(`http://127.0.0.1:${port}/_matrix/app/v1/transactions/forged`, {
+    method: "PUT",
+    headers: { authorization: "Bearer forged", "content-type": "application/json" },
+    body: JSON.stringify({ events: [] }),
+  });
+  assert.equal(res.status, 403);
+  assert.equal(((await res.json()) as { errcode: string }).errcode, "M_FORBIDDEN");
+});
+
+test("the XMPP server restarts while a Matrix user keeps writing: every message arrives, in order, once", async () => {
+  const { room, xmppUser, matrixUser, roomId } = await portalWithXmppUser("outage");
+  await matrixUser.sendText(roomId, "w0");
+  await xmppUser.waitFor((s) => bodyOf(s) === "w0", "first message");
+
+  await stackCommand("stop-service", "prosody");
+  for (let i = 1; i <= 10; i++) await matrixUser.sendText(roomId, `w${i}`);
+  await sleep(2000);
+  await stackCommand("start-service", "prosody");
+
+  // The test's own XMPP client lost its connection too: a new session joins the room again to listen.
+  const listener = await XmppTestClient.login(uniqueName("back"));
+  xmppClients.push(listener);
+  await listener.send(xml("presence", { to: `${room}/listener` }, xml("x", { xmlns: MUC }, xml("history", { maxstanzas: "50" }))));
+  const seen = () => listener.stanzas.filter((s) => s.is("message") && s.attrs.type === "groupchat" && /^w\d+$/.test(bodyOf(s) ?? "")).map((s) => bodyOf(s)!);
+  await eventually(() => (seen().includes("w10") ? true : undefined), "the messages written during the outage", 90_000);
+  await sleep(1000);
+  const written = seen().filter((b) => b !== "w0");
+  assert.deepEqual(written, Array.from({ length: 10 }, (_, i) => `w${i + 1}`));
+  assert.ok(bridge.records.some((r) => r.msg === "component link online" && bridge.records.indexOf(r) > 5), "the link came back");
+  void xmppUser;
+});
+
+test("a message too big for one Matrix event arrives whole, in parts", async () => {
+  const { room, xmppUser, matrixUser, roomId } = await portalWithXmppUser("big");
+  const long = Array.from({ length: 15000 }, (_, i) => `w${i}`).join(" ");
+  assert.ok(new TextEncoder().encode(long).length > 64 * 1024, "over Synapse's event size limit");
+  await xmppUser.send(xml("message", { to: room, type: "groupchat", id: "big1" }, xml("body", {}, long)));
+  await eventually(
+    async () => {
+      const bodies = (await matrixUser.history(roomId)).map((e) => e.content.body as string).filter((b) => b.startsWith("w") || b.includes(" w"));
+      return bodies.join("") === long ? bodies : undefined;
+    },
+    "the long message in parts",
+    30_000,
+  );
+});
