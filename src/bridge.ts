@@ -17,6 +17,7 @@ import type { XmppEvent } from "./core/model.js";
 import { MatrixRooms } from "./matrix/rooms.js";
 import { MatrixToXmpp } from "./pipeline/matrix-to-xmpp.js";
 import { Portals } from "./pipeline/portals.js";
+import { BotCommands } from "./pipeline/commands.js";
 import { XmppToMatrix } from "./pipeline/xmpp-to-matrix.js";
 import { XmppInbound } from "./xmpp/inbound.js";
 import { describeMuc } from "./xmpp/muc-directory.js";
@@ -73,16 +74,32 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const messageMapSeconds = config.bridge.messageMapDays * 24 * 3600;
   const rooms = new MatrixRooms(homeserver, log.child({ module: "matrix" }));
   const occupancy = new MucOccupancy(link, store, (u) => puppetAddress(u, addressing), log.child({ module: "muc" }));
-  const toXmpp = new MatrixToXmpp(store, rooms, link, occupancy, addressing, homeserver.botUserId, messageMapSeconds, log.child({ module: "to-xmpp" }));
+  const toXmpp = new MatrixToXmpp(store, rooms, link, occupancy, addressing, homeserver.botUserId, messageMapSeconds, config.bridge.permissions, log.child({ module: "to-xmpp" }));
   const toMatrix = new XmppToMatrix(store, rooms, addressing, messageMapSeconds, log.child({ module: "to-matrix" }));
-  const portals = new Portals(store, rooms, (muc) => describeMuc(link, muc, log), addressing, log.child({ module: "portals" }));
+  const lookUpMuc = (muc: string) => describeMuc(link, muc, log.child({ module: "xmpp" }));
+  const portals = new Portals(store, rooms, lookUpMuc, addressing, log.child({ module: "portals" }));
+  const commands = new BotCommands({
+    store,
+    rooms,
+    portals,
+    occupancy,
+    describeMuc: lookUpMuc,
+    addressing,
+    permissions: config.bridge.permissions,
+    botUserId: homeserver.botUserId,
+    log: log.child({ module: "commands" }),
+  });
 
   // Lanes: "matrix:<room id>" holds homeserver events bound for XMPP, "xmpp:<conversation>" the reverse.
   const outbox = new OutboxWorker(
     store,
     async (lane, payload) => {
-      if (lane.startsWith("matrix:")) await toXmpp.handle(JSON.parse(payload) as MatrixEvent);
-      else await toMatrix.handle(JSON.parse(payload) as XmppEvent);
+      if (lane.startsWith("matrix:")) {
+        const event = JSON.parse(payload) as MatrixEvent;
+        if (!(await commands.handle(event))) await toXmpp.handle(event);
+      } else {
+        await toMatrix.handle(JSON.parse(payload) as XmppEvent);
+      }
     },
     log.child({ module: "outbox" }),
   );

@@ -77,4 +77,3 @@ export const configSchema = z.strictObject({
 });
 
 export type BridgeConfig = z.infer<typeof configSchema>;
-export type PermissionLevel = z.infer<typeof permissionLevel>;

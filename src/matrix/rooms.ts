@@ -115,6 +115,15 @@ export class MatrixRooms {
     }
   }
 
+  /** The user's power level in the room (m.room.power_levels, else the spec's defaults). */
+  async powerLevel(roomId: string, userId: string): Promise<number> {
+    const levels = (await this.homeserver.bot.matrixClient.getRoomStateEvent(roomId, "m.room.power_levels", "")) as {
+      users?: Record<string, number>;
+      users_default?: number;
+    };
+    return levels.users?.[userId] ?? levels.users_default ?? 0;
+  }
+
   /** The display name a Matrix user has in a room, else their global one, else undefined. */
   async displayName(roomId: string | undefined, userId: string): Promise<string | undefined> {
     if (roomId) {

@@ -1,4 +1,5 @@
 import { isGhost, jidOfGhost, type AddressingConfig } from "../core/identity.js";
+import { hasPermission, type PermissionLevel } from "../core/permissions.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
 import { fromMatrixContent, toXmppBody } from "../core/messages.js";
 import type { Link } from "../core/model.js";
@@ -25,6 +26,7 @@ export class MatrixToXmpp {
     private readonly addressing: AddressingConfig,
     private readonly botUserId: string,
     private readonly messageMapSeconds: number,
+    private readonly permissions: Readonly<Record<string, PermissionLevel>>,
     private readonly log: Logger,
   ) {}
 
@@ -33,6 +35,10 @@ export class MatrixToXmpp {
     const roomId = event.room_id;
     // Nothing the bridge itself said goes back out.
     if (!sender || !roomId || sender === this.botUserId || isGhost(sender, this.addressing)) return;
+    if (!hasPermission(sender, "user", this.permissions)) {
+      this.log.debug({ sender, roomId }, "not bridged: the sender may not use the bridge");
+      return;
+    }
     if (event.type === "m.room.member") return this.membership(event, sender, roomId);
     if (event.type === "m.room.message") return this.message(event, sender, roomId);
   }

@@ -92,6 +92,13 @@ export class MucOccupancy {
     if (nick !== undefined && this.link.isOnline()) await this.link.send(renderLeave(this.puppetAddress(matrixUser), muc, nick, status));
   }
 
+  /** Every puppet leaves the MUC (the room was unlinked). */
+  async leaveRoom(muc: string, status: string): Promise<void> {
+    const members = [...(this.joined.get(muc)?.keys() ?? [])];
+    const recorded = (await this.store.puppetOccupancy()).filter((o) => o.muc === muc).map((o) => o.matrixUser);
+    for (const matrixUser of new Set([...members, ...recorded])) await this.leave(muc, matrixUser, status);
+  }
+
   /**
    * Handles presence addressed to a puppet. Returns the occupant and how it changed the room, for
    * presence of others; undefined when the stanza was the puppet's own business (or nothing new).

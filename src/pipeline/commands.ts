@@ -1,0 +1,134 @@
+import { COMMANDS, helpText, parseCommand, type Command } from "../core/commands.js";
+import { portalAlias, type AddressingConfig } from "../core/identity.js";
+import { hasPermission, permissionOf, type PermissionLevel } from "../core/permissions.js";
+import type { Logger } from "../log.js";
+import type { MatrixEvent } from "../matrix/appservice-api.js";
+import type { MatrixRooms } from "../matrix/rooms.js";
+import type { BridgeStore } from "../store/store.js";
+import type { MucDescription } from "../xmpp/muc-directory.js";
+import type { MucOccupancy } from "../xmpp/muc-occupancy.js";
+import type { Portals } from "./portals.js";
+
+/** In a bridged room, only messages with this prefix are commands; elsewhere a bare command is enough. */
+export const COMMAND_PREFIX = "!xmpp ";
+const PLUMB_POWER_LEVEL = 50;
+
+export interface CommandContext {
+  store: BridgeStore;
+  rooms: MatrixRooms;
+  portals: Portals;
+  occupancy: MucOccupancy;
+  describeMuc(muc: string): Promise<MucDescription | undefined>;
+  addressing: AddressingConfig;
+  permissions: Readonly<Record<string, PermissionLevel>>;
+  botUserId: string;
+  log: Logger;
+}
+
+/**
+ * The bridge bot: joins rooms it is invited to by people allowed to use the bridge, and answers
+ * commands there (help, join, link, unlink, list). Returns true for events it took care of.
+ */
+export class BotCommands {
+  constructor(private readonly ctx: CommandContext) {}
+
+  async handle(event: MatrixEvent): Promise<boolean> {
+    const { sender, room_id: roomId } = event;
+    if (!sender || !roomId || sender === this.ctx.botUserId) return false;
+    if (event.type === "m.room.member" && event.state_key === this.ctx.botUserId && event.content?.membership === "invite") {
+      if (hasPermission(sender, "user", this.ctx.permissions)) {
+        await this.ctx.rooms.ensureJoined(this.ctx.botUserId, roomId);
+        this.ctx.log.info({ roomId, inviter: sender }, "bot joined a room it was invited to");
+      }
+      return true;
+    }
+    if (event.type !== "m.room.message" || typeof event.content?.body !== "string") return false;
+    const link = await this.ctx.store.linkByRoom(roomId);
+    const body = event.content.body;
+    // DMs with ghosts are conversations, never command rooms.
+    if (link?.kind === "dm") return false;
+    if (link && !body.startsWith(COMMAND_PREFIX)) return false;
+    const parsed = parseCommand(link ? body.slice(COMMAND_PREFIX.length) : body);
+    if (!parsed) {
+      // Chat in a room the bot shares with people is theirs; only something meant as a command gets an answer.
+      if (link || body.startsWith("!")) await this.reply(roomId, `Unknown command. ${helpText(permissionOf(sender, this.ctx.permissions))}`);
+      return true;
+    }
+    if ("error" in parsed) {
+      await this.reply(roomId, parsed.error);
+      return true;
+    }
+    const spec = COMMANDS[parsed.command.name];
+    if (!hasPermission(sender, spec.needs, this.ctx.permissions)) {
+      await this.reply(roomId, `You are not allowed to use "${parsed.command.name}" on this bridge.`);
+      return true;
+    }
+    try {
+      await this.run(parsed.command, sender, roomId);
+    } catch (err) {
+      this.ctx.log.warn({ roomId, command: parsed.command.name, err: (err as Error).message }, "command failed");
+      await this.reply(roomId, `"${parsed.command.name}" failed: ${(err as Error).message}`);
+    }
+    return true;
+  }
+
+  private reply(roomId: string, text: string): Promise<void> {
+    return this.ctx.rooms.notice(roomId, text);
+  }
+
+  private async run(command: Command, sender: string, roomId: string): Promise<void> {
+    switch (command.name) {
+      case "help":
+        return this.reply(roomId, helpText(permissionOf(sender, this.ctx.permissions)));
+      case "list": {
+        const links = await this.ctx.store.links();
+        const lines = links.map((l) => (l.kind === "dm" ? `dm ${l.roomId}: ${l.matrixUser} ↔ ${l.xmppUser}` : `${l.kind} ${l.roomId} ↔ ${l.muc}`));
+        return this.reply(roomId, lines.length > 0 ? `${lines.length} linked room(s):\n${lines.join("\n")}` : "No linked rooms.");
+      }
+      case "join": {
+        const alias = portalAlias(command.muc, this.ctx.addressing);
+        const existing = await this.ctx.store.linkByMuc(command.muc);
+        if (!existing && !(await this.ctx.portals.onAliasQuery(alias))) return this.reply(roomId, `${command.muc} is not a MUC room the bridge can reach.`);
+        const link = existing ?? (await this.ctx.store.linkByMuc(command.muc));
+        if (!link) return this.reply(roomId, `${command.muc} could not be opened.`);
+        await this.ctx.rooms.invite(this.ctx.botUserId, link.roomId, sender);
+        return this.reply(roomId, `Invited you to ${command.muc} (${existing?.kind === "plumbed" ? link.roomId : alias}).`);
+      }
+      case "link":
+        return this.link(command.muc, sender, roomId);
+      case "unlink":
+        return this.unlink(sender, roomId);
+    }
+  }
+
+  private async requirePowerLevel(roomId: string, sender: string): Promise<boolean> {
+    const level = await this.ctx.rooms.powerLevel(roomId, sender);
+    if (level >= PLUMB_POWER_LEVEL) return true;
+    await this.reply(roomId, `You need power level ${PLUMB_POWER_LEVEL} or more in this room to do that (you have ${level}).`);
+    return false;
+  }
+
+  private async link(muc: string, sender: string, roomId: string): Promise<void> {
+    if (await this.ctx.store.linkByRoom(roomId)) return this.reply(roomId, "This room is bridged already; unlink it first.");
+    if (!(await this.requirePowerLevel(roomId, sender))) return;
+    if (await this.ctx.store.linkByMuc(muc)) return this.reply(roomId, `${muc} is bridged to another room already.`);
+    const description = await this.ctx.describeMuc(muc);
+    if (!description) return this.reply(roomId, `${muc} is not a MUC room the bridge can reach.`);
+    await this.ctx.store.saveLink({ kind: "plumbed", roomId, muc });
+    this.ctx.log.info({ roomId, muc, by: sender }, "plumbed a room to a MUC");
+    const nick = (await this.ctx.rooms.displayName(roomId, sender)) ?? sender;
+    // The linking user's puppet enters at once, so the MUC's messages start flowing; others follow on their first message.
+    await this.ctx.occupancy.join(muc, sender, nick).catch((err: Error) => this.ctx.log.warn({ muc, err: err.message }, "puppet could not join after link"));
+    await this.reply(roomId, `This room is now bridged to ${muc} (${description.name}).`);
+  }
+
+  private async unlink(sender: string, roomId: string): Promise<void> {
+    const link = await this.ctx.store.linkByRoom(roomId);
+    if (!link || link.kind === "dm") return this.reply(roomId, "This room is not bridged to a MUC.");
+    if (!(await this.requirePowerLevel(roomId, sender))) return;
+    await this.ctx.occupancy.leaveRoom(link.muc, "Unbridged from Matrix");
+    await this.ctx.store.removeLink(link);
+    this.ctx.log.info({ roomId, muc: link.muc, by: sender }, "unlinked a room");
+    await this.reply(roomId, `This room is no longer bridged to ${link.muc}.`);
+  }
+}
