@@ -5,7 +5,7 @@ import type { BridgeConfig } from "./config/schema.js";
 import type { Logger } from "./log.js";
 import { appserviceRouter, type MatrixEvent, type Transaction } from "./matrix/appservice-api.js";
 import type { Element } from "@xmpp/xml";
-import { Homeserver } from "./matrix/homeserver.js";
+import { Homeserver, configureLibraryLogging } from "./matrix/homeserver.js";
 import type { Registration } from "./matrix/registration.js";
 import { statusApp } from "./http/status-server.js";
 import { OutboxWorker } from "./pipeline/outbox.js";
@@ -50,6 +50,7 @@ const closeServer = (server: Server): Promise<void> =>
 
 /** Wires the adapters together and starts them in the order that gives the clearest errors. */
 export async function startBridge(config: BridgeConfig, registration: Registration, log: Logger): Promise<RunningBridge> {
+  configureLibraryLogging(config.logging.level);
   const registry = new Registry();
   const store = new RedisStore(config.redis.url, config.redis.keyPrefix, log.child({ module: "store" }));
   const homeserver = new Homeserver(

@@ -1,4 +1,4 @@
-import { AppServiceRegistration, Bridge, type Intent } from "matrix-appservice-bridge";
+import { AppServiceRegistration, Bridge, Logger as LibraryLogger, type Intent } from "matrix-appservice-bridge";
 import type { Registry } from "prom-client";
 import type { Logger } from "../log.js";
 import type { Registration } from "./registration.js";
@@ -9,6 +9,15 @@ export class HomeserverError extends Error {
     super(message, options);
     this.name = "HomeserverError";
   }
+}
+
+/**
+ * The Matrix libraries log every failed request at error level, expected ones (a 404 when asking
+ * for a membership) included, while the bridge logs what matters with its own context. Their own
+ * logs are shown only when the bridge logs at debug level.
+ */
+export function configureLibraryLogging(level: string): void {
+  LibraryLogger.configure({ console: level === "debug" || level === "trace" ? "warn" : "off", json: true });
 }
 
 export interface HomeserverOptions {

@@ -57,6 +57,11 @@ export class MatrixToXmpp {
     if (!link || link.kind === "dm" || isGhost(target, this.addressing) || target === this.botUserId) return;
     if (membership === "join") {
       const displayName = typeof event.content?.displayname === "string" ? event.content.displayname : undefined;
+      const current = this.occupancy.nickOf(link.muc, target);
+      if (current !== undefined && displayName && displayName !== current) {
+        await deliver("nick change", () => this.occupancy.changeNick(link.muc, target, displayName));
+        return;
+      }
       await this.joinPuppet(link, target, displayName, roomId);
     } else if (membership === "leave" || membership === "ban") {
       await deliver("leave MUC", () => this.occupancy.leave(link.muc, target, membership === "ban" ? "Banned on Matrix" : undefined));

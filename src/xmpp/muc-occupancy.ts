@@ -85,6 +85,17 @@ export class MucOccupancy {
     throw lastError ?? new MucJoinError(muc, wantedNick, "conflict");
   }
 
+  /**
+   * Asks the MUC for a new nick (XEP-0045 §7.6). The room answers with status 303, which
+   * handlePresence applies; a refused change (nick taken) leaves the old nick in place.
+   */
+  async changeNick(muc: string, matrixUser: string, nick: string): Promise<void> {
+    const current = this.nickOf(muc, matrixUser);
+    if (current === undefined || current === nick) return;
+    await this.link.send(renderJoin(this.puppetAddress(matrixUser), muc, nick, false));
+    this.log.info({ muc, matrixUser, from: current, to: nick }, "puppet changing nick");
+  }
+
   async leave(muc: string, matrixUser: string, status?: string): Promise<void> {
     const nick = this.nickOf(muc, matrixUser);
     this.forget(muc, matrixUser);
@@ -203,6 +214,7 @@ export class MucOccupancy {
       if (nick === presence.nick && this.puppetAddress(matrixUser) === puppet) {
         if (presence.newNick) {
           this.joined.get(presence.muc)?.set(matrixUser, presence.newNick);
+          void this.store.setPuppetOccupancy(presence.muc, matrixUser, presence.newNick).catch(() => undefined);
           return;
         }
         this.log.info({ muc: presence.muc, matrixUser, removedBy: presence.removedBy }, "puppet left or was removed from MUC");

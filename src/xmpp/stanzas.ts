@@ -110,9 +110,12 @@ export function renderMessage(message: OutgoingMessage): Element {
   );
 }
 
-/** Joining a MUC: no history, since the portal already has it or must not get it twice. */
-export function renderJoin(from: string, muc: string, nick: string): Element {
-  return xml("presence", { from, to: `${muc}/${nick}` }, xml("x", { xmlns: NS.muc }, xml("history", { maxstanzas: "0" })));
+/**
+ * Joining a MUC: no history, since the portal already has it or must not get it twice. Without the
+ * muc element the same presence is a nick change of an occupant already in (XEP-0045 §7.6).
+ */
+export function renderJoin(from: string, muc: string, nick: string, entering = true): Element {
+  return xml("presence", { from, to: `${muc}/${nick}` }, entering ? xml("x", { xmlns: NS.muc }, xml("history", { maxstanzas: "0" })) : undefined);
 }
 
 export function renderLeave(from: string, muc: string, nick: string, status?: string): Element {

@@ -187,3 +187,19 @@ test("after a bridge restart, portals and DMs keep working without duplicating h
   const bodies = leo.messages(roomId).map((e) => e.content.body);
   assert.equal(bodies.filter((b) => b === "seen before restart").length, 1, "no history replayed into Matrix");
 });
+
+test("a Matrix display name change is an XMPP nick change (status 303)", async () => {
+  const room = `${uniqueName("nicks")}@${stack.mucDomain}`;
+  const mia = await loginXmpp("mia");
+  await joinMuc(mia, room, "mia");
+  const ned = await MatrixTestClient.register(uniqueName("ned"));
+  await ned.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(ned.userId)}/displayname`, { displayname: "Ned" });
+  await ned.join(`#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`);
+  await mia.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Ned`, "Ned's puppet");
+  await ned.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(ned.userId)}/displayname`, { displayname: "Edward" });
+  const change = await mia.waitFor((s) => s.is("presence") && s.attrs.type === "unavailable" && s.attrs.from === `${room}/Ned`, "the nick change");
+  const x = change.getChild("x", "http://jabber.org/protocol/muc#user");
+  assert.ok(x?.getChildren("status").some((st) => st.attrs.code === "303"));
+  assert.equal(x?.getChild("item")?.attrs.nick, "Edward");
+  await mia.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Edward` && s.attrs.type !== "unavailable", "Edward's presence");
+});
