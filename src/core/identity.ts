@@ -215,6 +215,11 @@ export function occupantGhostUserId(mucJid: string, occupantKey: string, cfg: Ad
   return buildMatrixId("@", cfg.userPrefix + encodeMatrixLocalpart(`${room}/${occupantKey}`), cfg, `${mucJid}/${occupantKey}`);
 }
 
+/** The ghost of a MUC occupant: the real JID's own ghost when the room reveals it, else the occupant's. */
+export function ghostOfOccupant(occupant: { muc: string; occupantKey: string; realJid?: string }, cfg: AddressingConfig): string {
+  return occupant.realJid ? ghostUserId(occupant.realJid, cfg) : occupantGhostUserId(occupant.muc, occupant.occupantKey, cfg);
+}
+
 /** True for every user ID in the bridge's exclusive ghost namespace, decodable or not. */
 export function isGhost(userId: string, cfg: AddressingConfig): boolean {
   try {

@@ -53,6 +53,7 @@ export interface OccupantPresence {
 /** What the XMPP side queues for Matrix, one entry per change, in the order it happened. */
 export type XmppEvent =
   | { kind: "message"; message: XmppInboundMessage }
-  | { kind: "occupant"; presence: OccupantPresence; change: "joined" | "left" | "renamed" }
+  /** puppetOf: the Matrix user whose own puppet a moderator removed. */
+  | { kind: "occupant"; presence: OccupantPresence; change: "joined" | "left" | "renamed"; puppetOf?: string }
   /** A MUC echoed a puppet's own message: only its stanza-id is news. */
   | { kind: "reflection"; muc: string; ids: XmppMessageIds };

@@ -1,4 +1,4 @@
-import { isGhost, jidOfGhost, type AddressingConfig } from "../core/identity.js";
+import { ghostOfOccupant, isGhost, jidOfGhost, type AddressingConfig } from "../core/identity.js";
 import { hasPermission, type PermissionLevel } from "../core/permissions.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
 import { fromMatrixContent, toXmppBody } from "../core/messages.js";
@@ -10,7 +10,7 @@ import type { BridgeStore } from "../store/store.js";
 import type { ComponentLink } from "../xmpp/component-link.js";
 import { dmConversation } from "../xmpp/inbound.js";
 import { MucJoinError, type MucOccupancy } from "../xmpp/muc-occupancy.js";
-import { renderMessage } from "../xmpp/stanzas.js";
+import { renderMessage, renderModeration } from "../xmpp/stanzas.js";
 import { deliver, isPassing } from "./errors.js";
 
 /** The id a Matrix event's message carries on XMPP (stanza id and origin-id): stable across retries. */
@@ -54,7 +54,11 @@ export class MatrixToXmpp {
       if (xmppUser) return this.openDirectChat(roomId, sender, target, xmppUser);
       return;
     }
-    if (!link || link.kind === "dm" || isGhost(target, this.addressing) || target === this.botUserId) return;
+    if (!link || link.kind === "dm" || target === this.botUserId) return;
+    if (isGhost(target, this.addressing)) {
+      if ((membership === "leave" || membership === "ban") && sender !== target) await this.moderate(link.muc, roomId, sender, target, membership === "ban" ? "ban" : "kick", event.content?.reason);
+      return;
+    }
     if (membership === "join") {
       const displayName = typeof event.content?.displayname === "string" ? event.content.displayname : undefined;
       const current = this.occupancy.nickOf(link.muc, target);
@@ -65,6 +69,26 @@ export class MatrixToXmpp {
       await this.joinPuppet(link, target, displayName, roomId);
     } else if (membership === "leave" || membership === "ban") {
       await deliver("leave MUC", () => this.occupancy.leave(link.muc, target, membership === "ban" ? "Banned on Matrix" : undefined));
+    }
+  }
+
+  /** A Matrix user removed a ghost from a bridged room: their puppet asks the MUC to do the same. */
+  private async moderate(muc: string, roomId: string, moderator: string, ghost: string, action: "kick" | "ban", reason: unknown): Promise<void> {
+    const occupant = this.occupancy.occupants(muc).find((o) => ghostOfOccupant(o, this.addressing) === ghost);
+    if (!occupant) return;
+    const why = typeof reason === "string" && reason ? reason : `${action === "ban" ? "Banned" : "Kicked"} on Matrix`;
+    if (action === "ban" && !occupant.realJid) {
+      await this.rooms.notice(roomId, `${occupant.nick} cannot be banned on XMPP: the MUC does not reveal their address. They were kicked instead.`);
+      action = "kick";
+    }
+    try {
+      await deliver("join MUC", () => this.occupancy.join(muc, moderator, moderator.slice(1).split(":")[0] ?? moderator));
+      await this.link.request(renderModeration(puppetAddress(moderator, this.addressing), muc, occupant, action, why));
+      this.log.info({ muc, nick: occupant.nick, action, moderator }, "removed an occupant from a MUC");
+    } catch (err) {
+      if (isPassing(err)) throw err;
+      const condition = (err as { condition?: string }).condition ?? (err as Error).message;
+      await this.rooms.notice(roomId, `${occupant.nick} is still in ${muc} on XMPP: the MUC refused to ${action} them (${condition}).`);
     }
   }
 

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { ghostUserId, occupantGhostUserId, type AddressingConfig } from "../core/identity.js";
+import { ghostOfOccupant, ghostUserId, type AddressingConfig } from "../core/identity.js";
 import { MAX_MATRIX_BODY_BYTES, splitText, toMatrixContent } from "../core/messages.js";
 import type { Link, OccupantPresence, XmppEvent, XmppInboundMessage } from "../core/model.js";
 import type { Logger } from "../log.js";
@@ -25,14 +25,14 @@ export class XmppToMatrix {
       case "message":
         return event.message.conversation.kind === "dm" ? this.directMessage(event.message) : this.groupMessage(event.message);
       case "occupant":
-        return this.occupantChanged(event.presence, event.change);
+        return event.puppetOf ? this.puppetRemoved(event.presence, event.puppetOf) : this.occupantChanged(event.presence, event.change);
       case "reflection":
         return this.reflection(event.muc, event);
     }
   }
 
   private ghostOf(presence: { muc: string; occupantKey: string; realJid?: string }): string {
-    return presence.realJid ? ghostUserId(presence.realJid, this.addressing) : occupantGhostUserId(presence.muc, presence.occupantKey, this.addressing);
+    return ghostOfOccupant(presence, this.addressing);
   }
 
   private async directMessage(message: XmppInboundMessage): Promise<void> {
@@ -114,6 +114,18 @@ export class XmppToMatrix {
     } else if (change === "left") {
       const reason = presence.removedBy ? `${presence.removedBy === "ban" ? "Banned" : "Kicked"} on XMPP` : undefined;
       await deliver("ghost leave", () => (reason ? this.rooms.kick(link.roomId, ghost, reason) : this.rooms.leave(ghost, link.roomId)));
+    }
+  }
+
+  /** A moderator removed a Matrix user's puppet: a portal follows the MUC, a plumbed room is told. */
+  private async puppetRemoved(presence: OccupantPresence, matrixUser: string): Promise<void> {
+    const link = await this.portal(presence.muc);
+    if (!link || link.kind === "dm") return;
+    const what = presence.removedBy === "ban" ? "banned" : "kicked";
+    if (link.kind === "portal") {
+      await deliver("kick", () => this.rooms.kick(link.roomId, matrixUser, `You were ${what} from ${presence.muc} on XMPP`));
+    } else {
+      await deliver("notice", () => this.rooms.notice(link.roomId, `${matrixUser} was ${what} from ${presence.muc} on XMPP; their messages no longer reach it.`));
     }
   }
 

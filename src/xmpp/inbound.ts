@@ -89,6 +89,9 @@ export class XmppInbound {
     }
     const occupant = this.occupancy.handlePresence(stanza);
     this.log.debug({ from, to: puppet, type, change: occupant?.change }, "presence to a puppet");
-    if (occupant?.change) await this.queue(occupant.presence.muc, { kind: "occupant", presence: occupant.presence, change: occupant.change });
+    if (occupant?.change) {
+      const { presence, change, puppetOf } = occupant;
+      await this.queue(presence.muc, { kind: "occupant", presence, change, ...(puppetOf ? { puppetOf } : {}) });
+    }
   }
 }

@@ -60,6 +60,10 @@ export class MucOccupancy {
     return this.rosters.get(muc)?.get(nick);
   }
 
+  occupants(muc: string): OccupantPresence[] {
+    return [...(this.rosters.get(muc)?.values() ?? [])];
+  }
+
   /** Puts the Matrix user's puppet in the MUC; resolves with the nick it holds there. */
   async join(muc: string, matrixUser: string, wantedNick: string): Promise<string> {
     const current = this.nickOf(muc, matrixUser);
@@ -114,7 +118,7 @@ export class MucOccupancy {
    * Handles presence addressed to a puppet. Returns the occupant and how it changed the room, for
    * presence of others; undefined when the stanza was the puppet's own business (or nothing new).
    */
-  handlePresence(stanza: Element): { presence: OccupantPresence; change: OccupantChange } | undefined {
+  handlePresence(stanza: Element): { presence: OccupantPresence; change: OccupantChange; puppetOf?: string } | undefined {
     const from = stanza.attrs.from ? splitJid(stanza.attrs.from) : undefined;
     const to = stanza.attrs.to;
     if (!from?.resource || !to) return undefined;
@@ -138,7 +142,9 @@ export class MucOccupancy {
         this.settle(pendingKey);
         pending.resolve(presence.nick);
       } else if (!presence.available) {
-        this.onPuppetRemoved(presence, to);
+        const removed = this.onPuppetRemoved(presence, to);
+        // A moderator's removal is news for Matrix; the puppet's own leaving is not.
+        if (removed && presence.removedBy) return { presence, change: "left", puppetOf: removed };
       }
       return undefined;
     }
@@ -209,19 +215,22 @@ export class MucOccupancy {
     }
   }
 
-  private onPuppetRemoved(presence: OccupantPresence, puppet: string): void {
+  /** The puppet is out of the room (or renamed); returns its Matrix user when it is out. */
+  private onPuppetRemoved(presence: OccupantPresence, puppet: string): string | undefined {
     for (const [matrixUser, nick] of this.joined.get(presence.muc) ?? []) {
       if (nick === presence.nick && this.puppetAddress(matrixUser) === puppet) {
         if (presence.newNick) {
           this.joined.get(presence.muc)?.set(matrixUser, presence.newNick);
           void this.store.setPuppetOccupancy(presence.muc, matrixUser, presence.newNick).catch(() => undefined);
-          return;
+          return undefined;
         }
         this.log.info({ muc: presence.muc, matrixUser, removedBy: presence.removedBy }, "puppet left or was removed from MUC");
         this.forget(presence.muc, matrixUser);
         if (presence.removedBy) void this.store.setPuppetOccupancy(presence.muc, matrixUser, undefined).catch(() => undefined);
+        return matrixUser;
       }
     }
+    return undefined;
   }
 
   private updateRoster(presence: OccupantPresence): OccupantChange {

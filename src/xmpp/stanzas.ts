@@ -121,3 +121,12 @@ export function renderJoin(from: string, muc: string, nick: string, entering = t
 export function renderLeave(from: string, muc: string, nick: string, status?: string): Element {
   return xml("presence", { from, to: `${muc}/${nick}`, type: "unavailable" }, status ? xml("status", {}, status) : undefined);
 }
+
+/** A moderator removes an occupant: kick (role none) or ban (affiliation outcast), XEP-0045 §8.2 and §9.1. */
+export function renderModeration(from: string, muc: string, target: { nick: string; realJid?: string }, action: "kick" | "ban", reason: string): Element {
+  const item =
+    action === "kick"
+      ? xml("item", { nick: target.nick, role: "none" }, xml("reason", {}, reason))
+      : xml("item", { jid: target.realJid, affiliation: "outcast" }, xml("reason", {}, reason));
+  return xml("iq", { type: "set", from, to: muc, id: `mod-${Date.now().toString(36)}` }, xml("query", { xmlns: `${NS.muc}#admin` }, item));
+}

@@ -203,3 +203,20 @@ test("a Matrix display name change is an XMPP nick change (status 303)", async (
   assert.equal(x?.getChild("item")?.attrs.nick, "Edward");
   await mia.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Edward` && s.attrs.type !== "unavailable", "Edward's presence");
 });
+
+test("an XMPP moderator's kick of a puppet removes its Matrix user from the portal", async () => {
+  const room = `${uniqueName("kicks")}@${stack.mucDomain}`;
+  const owner = await loginXmpp("owner");
+  await joinMuc(owner, room, "owner");
+  const pat = await MatrixTestClient.register(uniqueName("pat"));
+  await pat.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(pat.userId)}/displayname`, { displayname: "Pat" });
+  const roomId = await pat.join(`#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`);
+  await owner.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Pat`, "Pat's puppet");
+
+  await owner.iq(
+    xml("iq", { type: "set", to: room, id: "kick1" }, xml("query", { xmlns: "http://jabber.org/protocol/muc#admin" }, xml("item", { nick: "Pat", role: "none" }, xml("reason", {}, "out")))),
+  );
+  const kick = await pat.waitForEvent((e) => e.room_id === roomId && e.type === "m.room.member" && e.state_key === pat.userId && e.content.membership === "leave", "Pat's kick");
+  assert.equal(kick.sender, `@xmppbot:${stack.matrixDomain}`);
+  assert.match(kick.content.reason, /kicked from .* on XMPP/);
+});

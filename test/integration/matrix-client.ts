@@ -52,7 +52,7 @@ export class MatrixTestClient {
     if (this.since) params.set("since", this.since);
     const res = await this.request<any>("GET", `/_matrix/client/v3/sync?${params}`);
     this.since = res.next_batch;
-    for (const [roomId, room] of Object.entries<any>(res.rooms?.join ?? {})) {
+    for (const [roomId, room] of Object.entries<any>({ ...(res.rooms?.leave ?? {}), ...(res.rooms?.join ?? {}) })) {
       const list = this.timeline.get(roomId) ?? [];
       for (const e of room.timeline?.events ?? []) list.push({ ...e, room_id: roomId });
       this.timeline.set(roomId, list);
@@ -63,7 +63,6 @@ export class MatrixTestClient {
       this.invites.add(roomId);
       this.inviteState.set(roomId, room.invite_state?.events ?? []);
     }
-    for (const roomId of Object.keys(res.rooms?.leave ?? {})) this.invites.delete(roomId);
   }
 
   /** Syncs until the predicate finds an event, or fails after timeoutMs. */
