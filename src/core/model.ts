@@ -30,6 +30,8 @@ export interface ChatMessage {
 
 /** A message from XMPP, parsed: who wrote it, where, and how to find it again. */
 export interface XmppInboundMessage extends ChatMessage {
+  /** The name the sender gave themselves (XEP-0172 user nickname), when the message carries one. */
+  senderName?: string;
   conversation: { kind: "dm"; xmppUser: string; matrixUser: string } | { kind: "muc"; muc: string; nick: string; occupantKey: string; realJid?: string };
   ids: XmppMessageIds;
 }

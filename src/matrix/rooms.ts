@@ -37,14 +37,21 @@ export class MatrixRooms {
     private readonly log: Logger,
   ) {}
 
-  /** Registers the ghost if needed and keeps its global display name up to date. */
-  async ensureGhost(userId: string, displayName: string): Promise<void> {
-    if (this.profiles.get(userId) === displayName) return;
+  /**
+   * Registers the ghost if needed and sets its global display name; a fallback name (the JID's
+   * localpart) never overwrites a name the ghost already has.
+   */
+  async ensureGhost(userId: string, displayName: string, fallback = false): Promise<void> {
+    const known = this.profiles.get(userId);
+    if (known === displayName || (fallback && known !== undefined)) return;
     const intent = this.homeserver.intent(userId);
     await intent.ensureRegistered();
-    await intent.setDisplayName(displayName);
+    // A new user's display name is its localpart until someone sets one.
+    const current = fallback ? await this.displayName(undefined, userId) : undefined;
+    const keep = current !== undefined && current !== userId.slice(1).split(":")[0];
+    if (!keep) await intent.setDisplayName(displayName);
     this.profiles.delete(userId);
-    this.profiles.set(userId, displayName);
+    this.profiles.set(userId, keep ? current : displayName);
     if (this.profiles.size > PROFILE_CACHE_SIZE) this.profiles.delete(this.profiles.keys().next().value!);
   }
 

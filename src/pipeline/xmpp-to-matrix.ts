@@ -39,7 +39,7 @@ export class XmppToMatrix {
     if (message.conversation.kind !== "dm") return;
     const { xmppUser, matrixUser } = message.conversation;
     const ghost = ghostUserId(xmppUser, this.addressing);
-    await deliver("ghost profile", () => this.rooms.ensureGhost(ghost, localpartOf(xmppUser)));
+    await deliver("ghost profile", () => this.rooms.ensureGhost(ghost, message.senderName ?? localpartOf(xmppUser), message.senderName === undefined));
     const roomId = await deliver("direct room", () => this.directRoom(ghost, xmppUser, matrixUser));
     await this.post(ghost, roomId, dmConversation(xmppUser, matrixUser), message);
   }

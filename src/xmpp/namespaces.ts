@@ -11,4 +11,5 @@ export const NS = {
   delay: "urn:xmpp:delay",
   stanzas: "urn:ietf:params:xml:ns:xmpp-stanzas",
   occupantId: "urn:xmpp:occupant-id:0",
+  nick: "http://jabber.org/protocol/nick",
 } as const;

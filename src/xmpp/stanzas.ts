@@ -39,9 +39,11 @@ export function parseDirectMessage(stanza: Element, matrixUser: string): XmppInb
   const body = stanza.getChildText("body");
   if (body === null || body.trim() === "" || !stanza.attrs.from) return undefined;
   const time = sentAt(stanza);
+  const nick = stanza.getChildText("nick", NS.nick)?.trim();
   return {
     ...withBody(body),
     ...(time === undefined ? {} : { sentAt: time }),
+    ...(nick ? { senderName: nick } : {}),
     conversation: { kind: "dm", xmppUser: splitJid(stanza.attrs.from).bare, matrixUser },
     ids: messageIds(stanza, undefined),
   };

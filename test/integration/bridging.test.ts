@@ -40,7 +40,7 @@ const groupMessagesFrom = (user: XmppTestClient, room: string, nick?: string) =>
 test("an XMPP user writes to a Matrix user: a direct room opens, the message arrives, and the reply goes back", async () => {
   const alice = await MatrixTestClient.register(uniqueName("alice"));
   const bob = await loginXmpp("bob");
-  await bob.send(xml("message", { to: puppetOf(alice.userId), type: "chat", id: "dm1" }, xml("body", {}, "hello from XMPP")));
+  await bob.send(xml("message", { to: puppetOf(alice.userId), type: "chat", id: "dm1" }, xml("body", {}, "hello from XMPP"), xml("nick", { xmlns: "http://jabber.org/protocol/nick" }, "Bobby")));
 
   const roomId = await alice.waitForInvite();
   const invite = alice.inviteState.get(roomId)?.find((e) => e.type === "m.room.member" && e.state_key === alice.userId);
@@ -52,6 +52,8 @@ test("an XMPP user writes to a Matrix user: a direct room opens, the message arr
   await bob.send(xml("message", { to: puppetOf(alice.userId), type: "chat", id: "dm2" }, xml("body", {}, "second")));
   const second = await alice.waitForEvent((e) => e.content.body === "second", "the second DM message");
   assert.equal(second.room_id, roomId, "later messages go to the same room");
+  const profile = await alice.request("GET", `/_matrix/client/v3/profile/${encodeURIComponent(ghostOf(bob.jid))}`);
+  assert.equal(profile.displayname, "Bobby", "the ghost is named by the XEP-0172 nick, and a message without one keeps it");
 
   await alice.sendText(roomId, "hello from Matrix");
   const reply = await bob.waitFor((s) => s.is("message") && bodyOf(s) === "hello from Matrix", "the reply on XMPP");
