@@ -81,23 +81,17 @@ export function appserviceRouter(hsToken: string, handlers: AppserviceHandlers, 
     res.json({});
   });
 
-  router.get("/_matrix/app/v1/users/:userId", async (req: Request<{ userId: string }>, res: Response) => {
-    const exists = await handlers.onUserQuery(req.params.userId).catch((err: Error) => {
-      log.warn({ userId: req.params.userId, err: err.message }, "user query failed");
+  /** A query answers 200 when the bridge has (or just made) the thing, 404 otherwise, even on failure. */
+  const existenceQuery = (kind: "user" | "room", ask: (id: string) => Promise<boolean>) => async (req: Request<{ id: string }>, res: Response) => {
+    const exists = await ask(req.params.id).catch((err: Error) => {
+      log.warn({ [kind]: req.params.id, err: err.message }, `${kind} query failed`);
       return false;
     });
     if (exists) res.json({});
-    else matrixError(res, 404, "M_NOT_FOUND", "no such user on the bridge");
-  });
-
-  router.get("/_matrix/app/v1/rooms/:alias", async (req: Request<{ alias: string }>, res: Response) => {
-    const exists = await handlers.onAliasQuery(req.params.alias).catch((err: Error) => {
-      log.warn({ alias: req.params.alias, err: err.message }, "alias query failed");
-      return false;
-    });
-    if (exists) res.json({});
-    else matrixError(res, 404, "M_NOT_FOUND", "no such room on the bridge");
-  });
+    else matrixError(res, 404, "M_NOT_FOUND", `no such ${kind} on the bridge`);
+  };
+  router.get("/_matrix/app/v1/users/:id", existenceQuery("user", (id) => handlers.onUserQuery(id)));
+  router.get("/_matrix/app/v1/rooms/:id", existenceQuery("room", (id) => handlers.onAliasQuery(id)));
 
   router.use("/_matrix/app", (_req: Request, res: Response) => matrixError(res, 404, "M_UNRECOGNIZED", "unknown endpoint"));
   return router;

@@ -20,6 +20,8 @@ export function configureLibraryLogging(level: string): void {
   LibraryLogger.configure({ console: level === "debug" || level === "trace" ? "warn" : "off", json: true });
 }
 
+const PING_ATTEMPTS = 5;
+
 export interface HomeserverOptions {
   url: string;
   domain: string;
@@ -103,15 +105,27 @@ export class Homeserver {
    */
   async ping(): Promise<number> {
     const path = `/_matrix/client/v1/appservice/${encodeURIComponent(this.options.registration.id)}/ping`;
-    try {
-      const result = (await this.bot.matrixClient.doRequest("POST", path, null, { transaction_id: `startup-${Date.now()}` })) as { duration_ms?: number };
-      return result.duration_ms ?? 0;
-    } catch (err) {
-      throw new HomeserverError(
-        `the homeserver at ${this.options.url} could not ping the bridge at ${this.options.registration.url ?? "(no url)"}: ${errorText(err)}`,
-        this.options.url,
-        { cause: err },
-      );
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = (await this.bot.matrixClient.doRequest("POST", path, null, { transaction_id: `startup-${Date.now()}` })) as { duration_ms?: number };
+        return result.duration_ms ?? 0;
+      } catch (err) {
+        // Synapse may first try a stale keep-alive connection to an earlier run of the bridge.
+        if (attempt < PING_ATTEMPTS && (err as { body?: MatrixErrorBody }).body?.errcode === "M_CONNECTION_FAILED") {
+          this.log.info({ attempt, err: errorText(err) }, "the homeserver could not ping the bridge yet; trying again");
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          continue;
+        }
+        throw this.pingError(err);
+      }
     }
+  }
+
+  private pingError(err: unknown): HomeserverError {
+    return new HomeserverError(
+      `the homeserver at ${this.options.url} could not ping the bridge at ${this.options.registration.url ?? "(no url)"}: ${errorText(err)}`,
+      this.options.url,
+      { cause: err },
+    );
   }
 }

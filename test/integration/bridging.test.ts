@@ -1,32 +1,21 @@
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { xml } from "@xmpp/client";
 import { MatrixTestClient, type ClientEvent } from "./matrix-client.js";
 import { XmppTestClient } from "./xmpp-client.js";
-import { killAllBridges, startBridge, stack, uniqueName, sleep, eventually, type BridgeProcess } from "./harness.js";
+import { bridgeSuite, stack, uniqueName, sleep, eventually } from "./harness.js";
 
 const MUC = "http://jabber.org/protocol/muc";
 const ghostOf = (jid: string) => `@_xmpp_${jid.replace("@", "=40")}:${stack.matrixDomain}`;
 const puppetOf = (userId: string) => `${userId.slice(1).replace(":", "%")}@${stack.componentDomain}`;
 const bodyOf = (s: ReturnType<typeof xml>) => s.getChildText("body");
 
-let bridge: BridgeProcess;
-const xmppClients: XmppTestClient[] = [];
+const suite = bridgeSuite();
 const loginXmpp = async (name: string) => {
   const c = await XmppTestClient.login(uniqueName(name));
-  xmppClients.push(c);
+  suite.xmppClients.push(c);
   return c;
 };
-
-before(async () => {
-  bridge = await startBridge();
-});
-
-after(async () => {
-  for (const c of xmppClients) await c.stop();
-  await bridge?.stop();
-  killAllBridges();
-});
 
 /** The XMPP user enters (and so creates) a MUC; resolves once the room reflected their own presence. */
 async function joinMuc(user: XmppTestClient, room: string, nick: string): Promise<void> {
@@ -177,8 +166,7 @@ test("after a bridge restart, portals and DMs keep working without duplicating h
   await kim.send(xml("message", { to: room, type: "groupchat", id: "pre" }, xml("body", {}, "seen before restart")));
   await leo.waitForEvent((e) => e.content.body === "seen before restart", "XMPP message before restart");
 
-  assert.equal(await bridge.stop(), 0);
-  bridge = await startBridge();
+  await suite.restartBridge();
 
   await leo.sendText(roomId, "after restart");
   await kim.waitFor((s) => s.is("message") && bodyOf(s) === "after restart", "message after restart");

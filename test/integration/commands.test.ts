@@ -1,32 +1,23 @@
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { xml } from "@xmpp/client";
 import { MatrixTestClient } from "./matrix-client.js";
 import { XmppTestClient } from "./xmpp-client.js";
-import { eventually, killAllBridges, stack, startBridge, uniqueName, type BridgeProcess } from "./harness.js";
+import { bridgeSuite, eventually, stack, uniqueName } from "./harness.js";
 
 const MUC = "http://jabber.org/protocol/muc";
 const BOT = () => `@xmppbot:${stack.matrixDomain}`;
 const bodyOf = (s: ReturnType<typeof xml>) => s.getChildText("body");
 
-let bridge: BridgeProcess;
 let admin: MatrixTestClient;
-const xmppClients: XmppTestClient[] = [];
-
-before(async () => {
+const suite = bridgeSuite(async () => {
   admin = await MatrixTestClient.register(uniqueName("admin"));
-  bridge = await startBridge({ bridge: { permissions: { "*": "user", [admin.userId]: "admin" } } });
-});
-
-after(async () => {
-  for (const c of xmppClients) await c.stop();
-  await bridge?.stop();
-  killAllBridges();
+  return { bridge: { permissions: { "*": "user", [admin.userId]: "admin" } } };
 });
 
 async function xmppInRoom(room: string, nick: string): Promise<XmppTestClient> {
   const user = await XmppTestClient.login(uniqueName(nick));
-  xmppClients.push(user);
+  suite.xmppClients.push(user);
   await user.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: MUC })));
   await user.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/${nick}`, "self-presence");
   return user;

@@ -1,33 +1,22 @@
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { xml } from "@xmpp/client";
 import { MatrixTestClient } from "./matrix-client.js";
 import { XmppTestClient } from "./xmpp-client.js";
-import { baseConfig, eventually, killAllBridges, sleep, stack, stackCommand, startBridge, uniqueName, type BridgeProcess } from "./harness.js";
+import { baseConfig, bridgeSuite, eventually, sleep, stack, stackCommand, uniqueName } from "./harness.js";
 
 const MUC = "http://jabber.org/protocol/muc";
 const bodyOf = (s: ReturnType<typeof xml>) => s.getChildText("body");
 const portalAlias = (room: string) => `#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`;
 
-let bridge: BridgeProcess;
-const xmppClients: XmppTestClient[] = [];
-
-before(async () => {
-  bridge = await startBridge();
-});
-
-after(async () => {
-  for (const c of xmppClients) await c.stop();
-  await bridge?.stop();
-  killAllBridges();
-});
+const suite = bridgeSuite();
 
 async function portalWithXmppUser(name: string) {
   const room = `${uniqueName(name)}@${stack.mucDomain}`;
   const xmppUser = await XmppTestClient.login(uniqueName("x"));
-  xmppClients.push(xmppUser);
+  suite.xmppClients.push(xmppUser);
   await xmppUser.send(xml("presence", { to: `${room}/watcher` }, xml("x", { xmlns: MUC })));
   await xmppUser.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/watcher`, "self-presence");
   const matrixUser = await MatrixTestClient.register(uniqueName("m"));
@@ -61,8 +50,7 @@ test("a homeserver transaction sent twice, even across a restart, is processed o
   assert.equal((await put()).status, 200);
   await xmppUser.waitFor((s) => bodyOf(s) === "sent in a replayed transaction", "the transaction's message");
   assert.equal((await put()).status, 200);
-  assert.equal(await bridge.stop(), 0);
-  bridge = await startBridge();
+  await suite.restartBridge();
   assert.equal((await put()).status, 200);
   await sleep(2000);
   const copies = xmppUser.stanzas.filter((s) => s.attrs.from?.startsWith(`${room}/`) && bodyOf(s) === "sent in a replayed transaction");
@@ -92,14 +80,14 @@ test("the XMPP server restarts while a Matrix user keeps writing: every message 
 
   // The test's own XMPP client lost its connection too: a new session joins the room again to listen.
   const listener = await XmppTestClient.login(uniqueName("back"));
-  xmppClients.push(listener);
+  suite.xmppClients.push(listener);
   await listener.send(xml("presence", { to: `${room}/listener` }, xml("x", { xmlns: MUC }, xml("history", { maxstanzas: "50" }))));
   const seen = () => listener.stanzas.filter((s) => s.is("message") && s.attrs.type === "groupchat" && /^w\d+$/.test(bodyOf(s) ?? "")).map((s) => bodyOf(s)!);
   await eventually(() => (seen().includes("w10") ? true : undefined), "the messages written during the outage", 90_000);
   await sleep(1000);
   const written = seen().filter((b) => b !== "w0");
   assert.deepEqual(written, Array.from({ length: 10 }, (_, i) => `w${i + 1}`));
-  assert.ok(bridge.records.some((r) => r.msg === "component link online" && bridge.records.indexOf(r) > 5), "the link came back");
+  assert.ok(suite.bridge.records.some((r) => r.msg === "component link online" && suite.bridge.records.indexOf(r) > 5), "the link came back");
   void xmppUser;
 });
 

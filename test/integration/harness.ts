@@ -10,6 +10,7 @@ import { createWriteStream } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { before, after } from "node:test";
 import { stringify as stringifyYaml, parse as parseYaml } from "yaml";
 import { readFileSync } from "node:fs";
 
@@ -178,3 +179,28 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
 let counter = 0;
 /** A name no earlier test run used: the stack's data outlives one test file. */
 export const uniqueName = (base: string): string => `${base}${Date.now().toString(36)}${(counter++).toString(36)}`;
+
+/**
+ * The shared frame of an integration test file: a bridge started before its tests (with config
+ * overrides), XMPP users logged in on demand, and everything stopped after, even when a test failed.
+ */
+export function bridgeSuite(config?: Record<string, unknown> | (() => Promise<Record<string, unknown>>)) {
+  const suite = {
+    bridge: undefined as unknown as BridgeProcess,
+    xmppClients: [] as { stop(): Promise<void> }[],
+    async restartBridge(): Promise<void> {
+      const code = await suite.bridge.stop();
+      if (code !== 0) throw new Error(`the bridge stopped with exit code ${code}`);
+      suite.bridge = await startBridge(typeof config === "function" ? await config() : config);
+    },
+  };
+  before(async () => {
+    suite.bridge = await startBridge(typeof config === "function" ? await config() : config);
+  });
+  after(async () => {
+    for (const c of suite.xmppClients) await c.stop();
+    await suite.bridge?.stop();
+    killAllBridges();
+  });
+  return suite;
+}
