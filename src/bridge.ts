@@ -73,7 +73,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     aliasPrefix: config.bridge.aliasPrefix,
   };
   const messageMapSeconds = config.bridge.messageMapDays * 24 * 3600;
-  const rooms = new MatrixRooms(homeserver, log.child({ module: "matrix" }));
+  const rooms = new MatrixRooms(homeserver);
   const occupancy = new MucOccupancy(link, store, (u) => puppetAddress(u, addressing), log.child({ module: "muc" }));
   const toXmpp = new MatrixToXmpp(store, rooms, link, occupancy, addressing, homeserver.botUserId, messageMapSeconds, config.bridge.permissions, log.child({ module: "to-xmpp" }));
   const toMatrix = new XmppToMatrix(store, rooms, addressing, messageMapSeconds, log.child({ module: "to-matrix" }));

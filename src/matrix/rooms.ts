@@ -1,4 +1,3 @@
-import type { Logger } from "../log.js";
 import type { Homeserver } from "./homeserver.js";
 
 /** MSC2346: the state event that tells clients which bridge joins a room to which remote chat. */
@@ -32,10 +31,7 @@ const PROFILE_CACHE_SIZE = 10_000;
 export class MatrixRooms {
   private readonly profiles = new Map<string, string>();
 
-  constructor(
-    private readonly homeserver: Homeserver,
-    private readonly log: Logger,
-  ) {}
+  constructor(private readonly homeserver: Homeserver) {}
 
   /**
    * Registers the ghost if needed and sets its global display name; a fallback name (the JID's

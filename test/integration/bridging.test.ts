@@ -98,7 +98,7 @@ test("portal: joining #_xmpp_room=40service brings the Matrix user into the MUC,
   assert.match(erinGhost, /^@_xmpp_lounge/);
 
   await frank.sendText(roomId, "hello MUC");
-  await erin.waitFor((s) => groupMessagesFrom(erin, room, "Frank").some((m) => bodyOf(m) === "hello MUC"), "Matrix message in the MUC");
+  await erin.waitFor(() => groupMessagesFrom(erin, room, "Frank").some((m) => bodyOf(m) === "hello MUC"), "Matrix message in the MUC");
 
   await erin.send(xml("message", { to: room, type: "groupchat", id: "g1" }, xml("body", {}, "hello portal")));
   const got = await frank.waitForEvent((e) => e.room_id === roomId && e.content.body === "hello portal", "MUC message in the portal");
