@@ -57,5 +57,7 @@ export type XmppEvent =
   | { kind: "message"; message: XmppInboundMessage }
   /** puppetOf: the Matrix user whose own puppet a moderator removed. */
   | { kind: "occupant"; presence: OccupantPresence; change: "joined" | "left" | "renamed"; puppetOf?: string }
+  /** The MUC's subject, sent to each occupant on joining and to all on change. */
+  | { kind: "subject"; muc: string; subject: string }
   /** A MUC echoed a puppet's own message: only its stanza-id is news. */
   | { kind: "reflection"; muc: string; ids: XmppMessageIds };

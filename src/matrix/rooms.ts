@@ -157,6 +157,13 @@ export class MatrixRooms {
     return result.event_id;
   }
 
+  /** Sets the room topic as the bot, unless it is that already. */
+  async setTopic(roomId: string, topic: string): Promise<void> {
+    const bot = this.homeserver.bot;
+    const current = (await bot.matrixClient.getRoomStateEvent(roomId, "m.room.topic", "").catch(() => ({}))) as { topic?: string };
+    if ((current.topic ?? "") !== topic) await bot.setRoomTopic(roomId, topic);
+  }
+
   async notice(roomId: string, text: string): Promise<void> {
     await this.homeserver.bot.sendMessage(roomId, { msgtype: "m.notice", body: text });
   }

@@ -28,6 +28,8 @@ export class XmppToMatrix {
         return event.puppetOf ? this.puppetRemoved(event.presence, event.puppetOf) : this.occupantChanged(event.presence, event.change);
       case "reflection":
         return this.reflection(event.muc, event);
+      case "subject":
+        return this.subject(event.muc, event.subject);
     }
   }
 
@@ -81,6 +83,7 @@ export class XmppToMatrix {
     const ghost = this.ghostOf(message.conversation);
     await this.enterRoom(ghost, link.roomId, nick);
     await this.post(ghost, link.roomId, muc, message);
+    await this.store.setMucDeliveredUntil(muc, message.sentAt ?? Date.now());
   }
 
   private async enterRoom(ghost: string, roomId: string, nick: string): Promise<void> {
@@ -115,6 +118,13 @@ export class XmppToMatrix {
       const reason = presence.removedBy ? `${presence.removedBy === "ban" ? "Banned" : "Kicked"} on XMPP` : undefined;
       await deliver("ghost leave", () => (reason ? this.rooms.kick(link.roomId, ghost, reason) : this.rooms.leave(ghost, link.roomId)));
     }
+  }
+
+  /** Every puppet hears the subject on joining: the topic is only written when it differs. */
+  private async subject(muc: string, subject: string): Promise<void> {
+    const link = await this.portal(muc);
+    if (!link) return;
+    await deliver("room topic", () => this.rooms.setTopic(link.roomId, subject));
   }
 
   /** A moderator removed a Matrix user's puppet: a portal follows the MUC, a plumbed room is told. */

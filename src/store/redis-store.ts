@@ -151,6 +151,15 @@ export class RedisStore implements BridgeStore {
     return json ? (JSON.parse(json) as MessageMapEntry) : undefined;
   }
 
+  async setMucDeliveredUntil(muc: string, time: number): Promise<void> {
+    await this.redis.hset(this.key("delivered-until"), muc, String(Math.floor(time)));
+  }
+
+  async mucDeliveredUntil(muc: string): Promise<number | undefined> {
+    const value = await this.redis.hget(this.key("delivered-until"), muc);
+    return value === null ? undefined : Number(value);
+  }
+
   async setPuppetOccupancy(muc: string, matrixUser: string, nick: string | undefined): Promise<void> {
     const key = this.key("occupancy", muc);
     if (nick === undefined) await this.redis.multi().hdel(key, matrixUser).exec();

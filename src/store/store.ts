@@ -50,6 +50,10 @@ export interface BridgeStore {
   eventIdForXmppId(conversation: string, xmppId: string): Promise<string | undefined>;
   messageByEventId(eventId: string): Promise<MessageMapEntry | undefined>;
 
+  /** When the last message from a MUC reached Matrix: on rejoining, history since then is asked for. */
+  setMucDeliveredUntil(muc: string, time: number): Promise<void>;
+  mucDeliveredUntil(muc: string): Promise<number | undefined>;
+
   /** The MUC nick each Matrix user's puppet holds, so puppets rejoin after a restart. */
   setPuppetOccupancy(muc: string, matrixUser: string, nick: string | undefined): Promise<void>;
   puppetOccupancy(): Promise<PuppetOccupancy[]>;

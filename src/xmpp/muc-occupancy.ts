@@ -15,6 +15,7 @@ export class MucJoinError extends Error {
 
 const JOIN_TIMEOUT_MS = 15_000;
 const NICK_ATTEMPTS = 5;
+const HISTORY_MARGIN_MS = 60_000;
 
 interface PendingJoin {
   nick: string;
@@ -65,7 +66,7 @@ export class MucOccupancy {
   }
 
   /** Puts the Matrix user's puppet in the MUC; resolves with the nick it holds there. */
-  async join(muc: string, matrixUser: string, wantedNick: string): Promise<string> {
+  async join(muc: string, matrixUser: string, wantedNick: string, historySince?: number): Promise<string> {
     const current = this.nickOf(muc, matrixUser);
     if (current !== undefined) return current;
     const from = this.puppetAddress(matrixUser);
@@ -73,7 +74,7 @@ export class MucOccupancy {
     for (let attempt = 0; attempt < NICK_ATTEMPTS; attempt++) {
       const nick = attempt === 0 ? wantedNick : `${wantedNick} (${attempt === 1 ? "Matrix" : `Matrix ${attempt}`})`;
       try {
-        const got = await this.attemptJoin(muc, from, nick);
+        const got = await this.attemptJoin(muc, from, nick, historySince);
         let members = this.joined.get(muc);
         if (!members) this.joined.set(muc, (members = new Map()));
         members.set(matrixUser, got);
@@ -152,13 +153,22 @@ export class MucOccupancy {
     return { presence, change: this.updateRoster(presence) };
   }
 
-  /** After the link came back or the bridge restarted: every puppet that was in goes back in. */
+  /**
+   * After the link came back or the bridge restarted: every puppet that was in goes back in. The first
+   * puppet of each room asks for the history since the last message delivered, so nothing said
+   * meanwhile is lost; what was delivered already is recognised by its ids and dropped.
+   */
   async rejoinAll(): Promise<void> {
     this.joined.clear();
     this.rosters.clear();
+    const caughtUp = new Set<string>();
     for (const { muc, matrixUser, nick } of await this.store.puppetOccupancy()) {
       try {
-        await this.join(muc, matrixUser, nick);
+        const until = caughtUp.has(muc) ? undefined : await this.store.mucDeliveredUntil(muc);
+        // A margin for clocks that differ between the bridge and the MUC; repeats are dropped by their ids.
+        const since = until === undefined ? undefined : until - HISTORY_MARGIN_MS;
+        caughtUp.add(muc);
+        await this.join(muc, matrixUser, nick, since);
       } catch (err) {
         this.log.warn({ muc, matrixUser, err: (err as Error).message }, "puppet could not rejoin its MUC");
       }
@@ -185,7 +195,7 @@ export class MucOccupancy {
     }
   }
 
-  private attemptJoin(muc: string, from: string, nick: string): Promise<string> {
+  private attemptJoin(muc: string, from: string, nick: string, historySince: number | undefined): Promise<string> {
     const key = `${muc}\n${from}`;
     return new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -193,7 +203,7 @@ export class MucOccupancy {
         reject(new MucJoinError(muc, nick, "no answer from the MUC"));
       }, JOIN_TIMEOUT_MS);
       this.pending.set(key, { nick, resolve, reject, timer });
-      this.link.send(renderJoin(from, muc, nick)).catch((err: Error) => {
+      this.link.send(renderJoin(from, muc, nick, historySince === undefined ? {} : { historySince })).catch((err: Error) => {
         this.settle(key);
         reject(err);
       });

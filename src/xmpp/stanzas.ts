@@ -64,6 +64,13 @@ export function parseGroupMessage(stanza: Element): XmppInboundMessage | undefin
   };
 }
 
+/** The subject a groupchat message sets (XEP-0045 §8.1): a subject and no body; "" clears it. */
+export function parseSubject(stanza: Element): { muc: string; subject: string } | undefined {
+  const subject = stanza.getChild("subject");
+  if (!subject || stanza.getChild("body") || !stanza.attrs.from) return undefined;
+  return { muc: splitJid(stanza.attrs.from).bare, subject: subject.getText() };
+}
+
 /** MUC occupant presence (it carries a muc#user element); undefined for anything else. */
 export function parseOccupantPresence(stanza: Element): OccupantPresence | undefined {
   const x = stanza.getChild("x", NS.mucUser);
@@ -113,11 +120,13 @@ export function renderMessage(message: OutgoingMessage): Element {
 }
 
 /**
- * Joining a MUC: no history, since the portal already has it or must not get it twice. Without the
- * muc element the same presence is a nick change of an occupant already in (XEP-0045 §7.6).
+ * Joining a MUC (XEP-0045 §7.2): with no history, since the portal has it already, or with the history
+ * since a time (what was missed while the bridge was away). Without the muc element the same presence
+ * is a nick change of an occupant already in (§7.6).
  */
-export function renderJoin(from: string, muc: string, nick: string, entering = true): Element {
-  return xml("presence", { from, to: `${muc}/${nick}` }, entering ? xml("x", { xmlns: NS.muc }, xml("history", { maxstanzas: "0" })) : undefined);
+export function renderJoin(from: string, muc: string, nick: string, entering: { historySince?: number } | false = {}): Element {
+  const history = entering && entering.historySince !== undefined ? { since: new Date(entering.historySince).toISOString() } : { maxstanzas: "0" };
+  return xml("presence", { from, to: `${muc}/${nick}` }, entering ? xml("x", { xmlns: NS.muc }, xml("history", history)) : undefined);
 }
 
 export function renderLeave(from: string, muc: string, nick: string, status?: string): Element {

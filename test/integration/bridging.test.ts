@@ -100,6 +100,8 @@ test("portal: joining #_xmpp_room=40service brings the Matrix user into the MUC,
   await frank.sendText(roomId, "hello MUC");
   await erin.waitFor(() => groupMessagesFrom(erin, room, "Frank").some((m) => bodyOf(m) === "hello MUC"), "Matrix message in the MUC");
 
+  await erin.send(xml("message", { to: room, type: "groupchat", id: "s1" }, xml("subject", {}, "Topic of the lounge")));
+  await frank.waitForEvent((e) => e.room_id === roomId && e.type === "m.room.topic" && e.content.topic === "Topic of the lounge", "the MUC subject as the room topic");
   await erin.send(xml("message", { to: room, type: "groupchat", id: "g1" }, xml("body", {}, "hello portal")));
   const got = await frank.waitForEvent((e) => e.room_id === roomId && e.content.body === "hello portal", "MUC message in the portal");
   assert.equal(got.sender, erinGhost);
@@ -166,7 +168,11 @@ test("after a bridge restart, portals and DMs keep working without duplicating h
   await kim.send(xml("message", { to: room, type: "groupchat", id: "pre" }, xml("body", {}, "seen before restart")));
   await leo.waitForEvent((e) => e.content.body === "seen before restart", "XMPP message before restart");
 
+  await suite.bridge.stop();
+  await kim.send(xml("message", { to: room, type: "groupchat", id: "away" }, xml("body", {}, "said while the bridge was away")));
+  await kim.waitFor((s) => bodyOf(s) === "said while the bridge was away" && s.attrs.from === `${room}/kim`, "the MUC's echo");
   await suite.restartBridge();
+  await leo.waitForEvent((e) => e.content.body === "said while the bridge was away", "the message said while the bridge was away");
 
   await leo.sendText(roomId, "after restart");
   await kim.waitFor((s) => s.is("message") && bodyOf(s) === "after restart", "message after restart");
@@ -176,6 +182,7 @@ test("after a bridge restart, portals and DMs keep working without duplicating h
   await leo.sync();
   const bodies = leo.messages(roomId).map((e) => e.content.body);
   assert.equal(bodies.filter((b) => b === "seen before restart").length, 1, "no history replayed into Matrix");
+  assert.equal(bodies.filter((b) => b === "said while the bridge was away").length, 1, "caught up once");
 });
 
 test("a Matrix display name change is an XMPP nick change (status 303)", async () => {

@@ -188,6 +188,7 @@ export function bridgeSuite(config?: Record<string, unknown> | (() => Promise<Re
   const suite = {
     bridge: undefined as unknown as BridgeProcess,
     xmppClients: [] as { stop(): Promise<void> }[],
+    /** Stops the bridge (unless a test stopped it already) and starts it again. */
     async restartBridge(): Promise<void> {
       const code = await suite.bridge.stop();
       if (code !== 0) throw new Error(`the bridge stopped with exit code ${code}`);
