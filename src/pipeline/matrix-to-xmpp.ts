@@ -66,7 +66,12 @@ export class MatrixToXmpp {
         await deliver("nick change", () => this.occupancy.changeNick(link.muc, target, displayName));
         return;
       }
-      await this.joinPuppet(link, target, displayName, roomId);
+      try {
+        await this.joinPuppet(link, target, displayName, roomId);
+      } catch (err) {
+        if (isPassing(err)) throw err;
+        await this.rooms.notice(roomId, `${displayName ?? target} could not join ${link.muc} on XMPP (${err instanceof MucJoinError ? err.condition : (err as Error).message}); their messages will not reach it.`);
+      }
     } else if (membership === "leave" || membership === "ban") {
       await deliver("leave MUC", () => this.occupancy.leave(link.muc, target, membership === "ban" ? "Banned on Matrix" : undefined));
     }

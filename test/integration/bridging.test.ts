@@ -217,3 +217,31 @@ test("an XMPP moderator's kick of a puppet removes its Matrix user from the port
   assert.equal(kick.sender, `@xmppbot:${stack.matrixDomain}`);
   assert.match(kick.content.reason, /kicked from .* on XMPP/);
 });
+
+test("a Matrix user whose puppet cannot join the MUC is told so in the room, not left in silence", async () => {
+  const room = `${uniqueName("closed")}@${stack.mucDomain}`;
+  const owner = await loginXmpp("keeper");
+  await joinMuc(owner, room, "keeper");
+  // Members only (XEP-0045 §10.2): the puppet, not being a member, is refused with registration-required.
+  await owner.iq(
+    xml(
+      "iq",
+      { type: "set", to: room, id: "cfg1" },
+      xml(
+        "query",
+        { xmlns: "http://jabber.org/protocol/muc#owner" },
+        xml(
+          "x",
+          { xmlns: "jabber:x:data", type: "submit" },
+          xml("field", { var: "FORM_TYPE" }, xml("value", {}, "http://jabber.org/protocol/muc#roomconfig")),
+          xml("field", { var: "muc#roomconfig_membersonly" }, xml("value", {}, "1")),
+        ),
+      ),
+    ),
+  );
+  const quinn = await MatrixTestClient.register(uniqueName("quinn"));
+  const roomId = await quinn.join(`#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`);
+  await quinn.sendText(roomId, "can anyone hear me?");
+  await quinn.waitForEvent((e) => e.room_id === roomId && e.content.msgtype === "m.notice" && /could not join .*registration-required/.test(e.content.body), "the notice on joining");
+  await quinn.waitForEvent((e) => e.room_id === roomId && e.content.msgtype === "m.notice" && /could not be delivered to .*registration-required/.test(e.content.body), "the notice for the message");
+});
