@@ -23,6 +23,26 @@ async function joinMuc(user: XmppTestClient, room: string, nick: string): Promis
   await user.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/${nick}`, `self-presence in ${room}`);
 }
 
+/** The owner submits one room configuration field (XEP-0045 §10.2). */
+async function configureMuc(owner: XmppTestClient, room: string, field: string, value: string): Promise<void> {
+  await owner.iq(
+    xml(
+      "iq",
+      { type: "set", to: room, id: `cfg-${field}` },
+      xml(
+        "query",
+        { xmlns: "http://jabber.org/protocol/muc#owner" },
+        xml(
+          "x",
+          { xmlns: "jabber:x:data", type: "submit" },
+          xml("field", { var: "FORM_TYPE" }, xml("value", {}, "http://jabber.org/protocol/muc#roomconfig")),
+          xml("field", { var: field }, xml("value", {}, value)),
+        ),
+      ),
+    ),
+  );
+}
+
 const groupMessagesFrom = (user: XmppTestClient, room: string, nick?: string) =>
   user.stanzas.filter((s) => s.is("message") && s.attrs.type === "groupchat" && s.attrs.from?.startsWith(`${room}/`) && (!nick || s.attrs.from === `${room}/${nick}`) && bodyOf(s) !== null);
 
@@ -222,26 +242,23 @@ test("a Matrix user whose puppet cannot join the MUC is told so in the room, not
   const room = `${uniqueName("closed")}@${stack.mucDomain}`;
   const owner = await loginXmpp("keeper");
   await joinMuc(owner, room, "keeper");
-  // Members only (XEP-0045 §10.2): the puppet, not being a member, is refused with registration-required.
-  await owner.iq(
-    xml(
-      "iq",
-      { type: "set", to: room, id: "cfg1" },
-      xml(
-        "query",
-        { xmlns: "http://jabber.org/protocol/muc#owner" },
-        xml(
-          "x",
-          { xmlns: "jabber:x:data", type: "submit" },
-          xml("field", { var: "FORM_TYPE" }, xml("value", {}, "http://jabber.org/protocol/muc#roomconfig")),
-          xml("field", { var: "muc#roomconfig_membersonly" }, xml("value", {}, "1")),
-        ),
-      ),
-    ),
-  );
+  // Members only: the puppet, not being a member, is refused with registration-required.
+  await configureMuc(owner, room, "muc#roomconfig_membersonly", "1");
   const quinn = await MatrixTestClient.register(uniqueName("quinn"));
   const roomId = await quinn.join(`#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`);
   await quinn.sendText(roomId, "can anyone hear me?");
   await quinn.waitForEvent((e) => e.room_id === roomId && e.content.msgtype === "m.notice" && /could not join .*registration-required/.test(e.content.body), "the notice on joining");
   await quinn.waitForEvent((e) => e.room_id === roomId && e.content.msgtype === "m.notice" && /could not be delivered to .*registration-required/.test(e.content.body), "the notice for the message");
+});
+
+test("in a non-anonymous MUC an occupant is the same ghost as in a DM: the ghost of their real JID", async () => {
+  const room = `${uniqueName("open")}@${stack.mucDomain}`;
+  const rose = await loginXmpp("rose");
+  await joinMuc(rose, room, "rose");
+  await configureMuc(rose, room, "muc#roomconfig_whois", "anyone");
+  const sam = await MatrixTestClient.register(uniqueName("sam"));
+  const roomId = await sam.join(`#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`);
+  await eventually(async () => ((await sam.members(roomId)).get(ghostOf(rose.jid)) === "join" ? true : undefined), "rose's own ghost in the portal");
+  const sender = await sam.memberNamed(roomId, "rose");
+  assert.equal(sender, ghostOf(rose.jid), "named by the nick in this room");
 });
