@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import express from "express";
 import { Registry } from "prom-client";
@@ -24,6 +25,17 @@ import { describeMuc } from "./xmpp/muc-directory.js";
 import { MucOccupancy } from "./xmpp/muc-occupancy.js";
 import { puppetAddress } from "./xmpp/puppet-address.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "./version.js";
+
+/**
+ * What identifies a transaction: its ID and what it holds. Synapse on SQLite counts transaction IDs
+ * from 1 again after a restart, so an ID alone would make new transactions look like repeats; a real
+ * repeat carries the same events.
+ */
+function transactionKey(txn: Transaction): string {
+  const digest = createHash("sha256");
+  for (const event of [...txn.events, ...txn.ephemeral]) digest.update(event.event_id ?? JSON.stringify(event)).update("\n");
+  return `${txn.txnId}:${digest.digest("base64url").slice(0, 22)}`;
+}
 
 export interface RunningBridge {
   stop(): Promise<void>;
@@ -146,7 +158,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
               lane: `matrix:${event.room_id ?? "global"}`,
               payload: JSON.stringify(event),
             }));
-            const fresh = await store.acceptTransaction(txn.txnId, entries);
+            const fresh = await store.acceptTransaction(transactionKey(txn), entries);
             if (!fresh) log.debug({ txnId: txn.txnId }, "transaction already accepted");
             else for (const lane of new Set(entries.map((e) => e.lane))) outbox.wake(lane);
           },

@@ -121,6 +121,10 @@ test("the homeserver is away while an XMPP user keeps writing: every message arr
   await eventually(async () => ((await bodies()).includes("h10") ? true : undefined), "the messages written while the homeserver was away", 90_000);
   await sleep(1000);
   assert.deepEqual(await bodies(), Array.from({ length: 11 }, (_, i) => `h${i}`));
+
+  // The restarted Synapse numbers its transactions from 1 again: they are new all the same.
+  await matrixUser.sendText(roomId, "after the homeserver came back");
+  await xmppUser.waitFor((s) => bodyOf(s) === "after the homeserver came back", "a Matrix message after the homeserver restart");
 });
 
 test("a bridge killed mid-burst loses nothing: after a restart every XMPP message arrives, in order, once", async () => {
