@@ -33,21 +33,34 @@ export class MatrixRooms {
 
   constructor(private readonly homeserver: Homeserver) {}
 
+  /** Registers the ghost if needed and sets its global display name. */
+  async ensureGhost(userId: string, displayName: string): Promise<void> {
+    if (this.profiles.get(userId) === displayName) return;
+    const intent = this.homeserver.intent(userId);
+    await intent.ensureRegistered();
+    await intent.setDisplayName(displayName);
+    this.remember(userId, displayName);
+  }
+
   /**
-   * Registers the ghost if needed and sets its global display name; a fallback name (the JID's
-   * localpart) never overwrites a name the ghost already has.
+   * Registers the ghost if needed and, if it has no name yet, names it with what `findName` finds:
+   * a name it already has (given by an earlier message, say) is never overwritten by a guess.
    */
-  async ensureGhost(userId: string, displayName: string, fallback = false): Promise<void> {
-    const known = this.profiles.get(userId);
-    if (known === displayName || (fallback && known !== undefined)) return;
+  async ensureGhostNamed(userId: string, findName: () => Promise<string>): Promise<void> {
+    if (this.profiles.has(userId)) return;
     const intent = this.homeserver.intent(userId);
     await intent.ensureRegistered();
     // A new user's display name is its localpart until someone sets one.
-    const current = fallback ? await this.displayName(undefined, userId) : undefined;
-    const keep = current !== undefined && current !== userId.slice(1).split(":")[0];
-    if (!keep) await intent.setDisplayName(displayName);
+    const current = await this.displayName(undefined, userId);
+    if (current !== undefined && current !== userId.slice(1).split(":")[0]) return this.remember(userId, current);
+    const name = await findName();
+    await intent.setDisplayName(name);
+    this.remember(userId, name);
+  }
+
+  private remember(userId: string, displayName: string): void {
     this.profiles.delete(userId);
-    this.profiles.set(userId, keep ? current : displayName);
+    this.profiles.set(userId, displayName);
     if (this.profiles.size > PROFILE_CACHE_SIZE) this.profiles.delete(this.profiles.keys().next().value!);
   }
 

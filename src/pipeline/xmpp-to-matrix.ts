@@ -17,6 +17,8 @@ export class XmppToMatrix {
     private readonly rooms: MatrixRooms,
     private readonly addressing: AddressingConfig,
     private readonly messageMapSeconds: number,
+    /** The name an XMPP user gives themselves in their profile, if any. */
+    private readonly lookUpName: (jid: string) => Promise<string | undefined>,
     private readonly log: Logger,
   ) {}
 
@@ -41,7 +43,12 @@ export class XmppToMatrix {
     if (message.conversation.kind !== "dm") return;
     const { xmppUser, matrixUser } = message.conversation;
     const ghost = ghostUserId(xmppUser, this.addressing);
-    await deliver("ghost profile", () => this.rooms.ensureGhost(ghost, message.senderName ?? localpartOf(xmppUser), message.senderName === undefined));
+    const { senderName } = message;
+    await deliver("ghost profile", () =>
+      senderName
+        ? this.rooms.ensureGhost(ghost, senderName)
+        : this.rooms.ensureGhostNamed(ghost, async () => (await this.lookUpName(xmppUser)) ?? localpartOf(xmppUser)),
+    );
     const roomId = await deliver("direct room", () => this.directRoom(ghost, xmppUser, matrixUser));
     await this.post(ghost, roomId, dmConversation(xmppUser, matrixUser), message);
   }
@@ -77,17 +84,24 @@ export class XmppToMatrix {
 
   private async groupMessage(message: XmppInboundMessage): Promise<void> {
     if (message.conversation.kind !== "muc") return;
-    const { muc, nick } = message.conversation;
+    const { muc } = message.conversation;
     const link = await this.portal(muc);
     if (!link) return;
     const ghost = this.ghostOf(message.conversation);
-    await this.enterRoom(ghost, link.roomId, nick);
+    await this.enterRoom(ghost, link.roomId, message.conversation);
     await this.post(ghost, link.roomId, muc, message);
     await this.store.setMucDeliveredUntil(muc, message.sentAt ?? Date.now());
   }
 
-  private async enterRoom(ghost: string, roomId: string, nick: string): Promise<void> {
-    await deliver("ghost profile", () => this.rooms.ensureGhost(ghost, nick));
+  /**
+   * An occupant's ghost is in the room: the ghost of a hidden occupant is named by the nick; the
+   * ghost of a real JID keeps its own name (profile, else localpart), the nick naming it in this room only.
+   */
+  private async enterRoom(ghost: string, roomId: string, occupant: { nick: string; realJid?: string }): Promise<void> {
+    const { nick, realJid } = occupant;
+    await deliver("ghost profile", () =>
+      realJid ? this.rooms.ensureGhostNamed(ghost, async () => (await this.lookUpName(realJid)) ?? localpartOf(realJid)) : this.rooms.ensureGhost(ghost, nick),
+    );
     await deliver("ghost join", () => this.rooms.ensureJoined(ghost, roomId));
   }
 
@@ -110,7 +124,7 @@ export class XmppToMatrix {
     if (!link) return;
     const ghost = this.ghostOf(presence);
     if (change === "joined") {
-      await this.enterRoom(ghost, link.roomId, presence.nick);
+      await this.enterRoom(ghost, link.roomId, presence);
       if (presence.realJid) await deliver("room nick", () => this.rooms.setRoomNick(ghost, link.roomId, presence.nick));
     } else if (change === "renamed" && presence.newNick) {
       await deliver("room nick", () => this.rooms.setRoomNick(ghost, link.roomId, presence.newNick!));

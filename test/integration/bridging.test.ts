@@ -262,3 +262,15 @@ test("in a non-anonymous MUC an occupant is the same ghost as in a DM: the ghost
   const sender = await sam.memberNamed(roomId, "rose");
   assert.equal(sender, ghostOf(rose.jid), "named by the nick in this room");
 });
+
+test("a ghost is named by the XMPP user's vCard when their messages carry no nickname", async () => {
+  const vera = await loginXmpp("vera");
+  await vera.iq(xml("iq", { type: "set", id: "vc1" }, xml("vCard", { xmlns: "vcard-temp" }, xml("NICKNAME", {}, "Vee"), xml("FN", {}, "Vera Example"))));
+  const wes = await MatrixTestClient.register(uniqueName("wes"));
+  await vera.send(xml("message", { to: puppetOf(wes.userId), type: "chat", id: "v1" }, xml("body", {}, "hi from Vee")));
+  const roomId = await wes.waitForInvite();
+  await wes.join(roomId);
+  await wes.waitForEvent((e) => e.content.body === "hi from Vee", "the message");
+  const profile = await wes.request("GET", `/_matrix/client/v3/profile/${encodeURIComponent(ghostOf(vera.jid))}`);
+  assert.equal(profile.displayname, "Vee");
+});
