@@ -274,3 +274,13 @@ test("a ghost is named by the XMPP user's vCard when their messages carry no nic
   const profile = await wes.request("GET", `/_matrix/client/v3/profile/${encodeURIComponent(ghostOf(vera.jid))}`);
   assert.equal(profile.displayname, "Vee");
 });
+
+test("the @-form of a portal alias works as typed", async () => {
+  const room = `${uniqueName("typed")}@${stack.mucDomain}`;
+  const tara = await loginXmpp("tara");
+  await joinMuc(tara, room, "tara");
+  const uma = await MatrixTestClient.register(uniqueName("uma"));
+  const roomId = await uma.join(`#_xmpp_${room}:${stack.matrixDomain}`);
+  await uma.sendText(roomId, "typed the JID as it is");
+  await tara.waitFor((s) => bodyOf(s) === "typed the JID as it is", "the message in the MUC");
+});
