@@ -32,6 +32,12 @@ export interface ChatMessage {
 export interface XmppInboundMessage extends ChatMessage {
   /** The name the sender gave themselves (XEP-0172 user nickname), when the message carries one. */
   senderName?: string;
+  /** A correction (XEP-0308) of the sender's message with this id. */
+  replaces?: string;
+  /** A reply (XEP-0461) to the message with this id; its quote fallback is cut from the body and kept here. */
+  replyTo?: { id: string; quote: string };
+  /** A retraction (XEP-0424) of the sender's message with this id. */
+  retracts?: string;
   conversation: { kind: "dm"; xmppUser: string; matrixUser: string } | { kind: "muc"; muc: string; nick: string; occupantKey: string; realJid?: string };
   ids: XmppMessageIds;
 }

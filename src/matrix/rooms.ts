@@ -170,6 +170,21 @@ export class MatrixRooms {
     return result.event_id;
   }
 
+  /** Redacts an event as the user (a ghost retracting its own message). */
+  async redact(userId: string, roomId: string, eventId: string, reason?: string): Promise<void> {
+    await this.homeserver.intent(userId).matrixClient.redactEvent(roomId, eventId, reason ?? null);
+  }
+
+  /** An event's content as `viewer` (a member of the room) sees it; undefined when it cannot. */
+  async eventContent(roomId: string, eventId: string, viewer: string): Promise<Record<string, unknown> | undefined> {
+    try {
+      const event = (await this.homeserver.intent(viewer).matrixClient.getEvent(roomId, eventId)) as { content?: Record<string, unknown> };
+      return event.content;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Sets the room topic as the bot, unless it is that already. */
   async setTopic(roomId: string, topic: string): Promise<void> {
     const bot = this.homeserver.bot;

@@ -1,8 +1,9 @@
-import { ghostOfOccupant, isGhost, jidOfGhost, type AddressingConfig } from "../core/identity.js";
+import { ghostOfOccupant, ghostUserId, isGhost, jidOfGhost, type AddressingConfig } from "../core/identity.js";
+import { editFallbackBody, quoteFallback, readMatrixRelation, stripReplyQuote } from "../core/relations.js";
 import { hasPermission, type PermissionLevel } from "../core/permissions.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
 import { fromMatrixContent, toXmppBody } from "../core/messages.js";
-import type { Link } from "../core/model.js";
+import type { Link, XmppMessageIds } from "../core/model.js";
 import type { Logger } from "../log.js";
 import type { MatrixEvent } from "../matrix/appservice-api.js";
 import type { MatrixRooms } from "../matrix/rooms.js";
@@ -10,7 +11,7 @@ import type { BridgeStore } from "../store/store.js";
 import type { ComponentLink } from "../xmpp/component-link.js";
 import { dmConversation } from "../xmpp/inbound.js";
 import { MucJoinError, type MucOccupancy } from "../xmpp/muc-occupancy.js";
-import { renderMessage, renderModeration } from "../xmpp/stanzas.js";
+import { renderMessage, renderModeration, type OutgoingMessage } from "../xmpp/stanzas.js";
 import { deliver, isPassing } from "./errors.js";
 
 /** The id a Matrix event's message carries on XMPP (stanza id and origin-id): stable across retries. */
@@ -41,6 +42,7 @@ export class MatrixToXmpp {
     }
     if (event.type === "m.room.member") return this.membership(event, sender, roomId);
     if (event.type === "m.room.message") return this.message(event, sender, roomId);
+    if (event.type === "m.room.redaction") return this.redaction(event, sender, roomId);
   }
 
   private async membership(event: MatrixEvent, sender: string, roomId: string): Promise<void> {
@@ -111,33 +113,94 @@ export class MatrixToXmpp {
     return deliver("join MUC", () => this.occupancy.join(link.muc, matrixUser, nick));
   }
 
-  private async message(event: MatrixEvent, sender: string, roomId: string): Promise<void> {
-    const eventId = event.event_id;
-    const message = fromMatrixContent(event.content);
-    if (!eventId || !message) return;
-    const link = await this.store.linkByRoom(roomId);
-    if (!link) return;
-    const id = xmppIdOf(eventId);
-    const body = toXmppBody(message);
-
+  /** Where a linked room's messages go on XMPP, and how references to its messages are written. */
+  private target(link: Link): { to: string; type: "chat" | "groupchat"; conversation: string; refOf(ids: XmppMessageIds): string | undefined; viewer: string } {
     if (link.kind === "dm") {
-      const conversation = dmConversation(link.xmppUser, link.matrixUser);
-      await this.store.recordMessage({ roomId, eventId, conversation, ids: { id, originId: id } }, this.messageMapSeconds);
-      await deliver("send to XMPP", () => this.link.send(renderMessage({ from: puppetAddress(sender, this.addressing), to: link.xmppUser, type: "chat", id, body })));
-      return;
+      return {
+        to: link.xmppUser,
+        type: "chat",
+        conversation: dmConversation(link.xmppUser, link.matrixUser),
+        refOf: (ids) => ids.originId ?? ids.id,
+        viewer: ghostUserId(link.xmppUser, this.addressing),
+      };
     }
+    // In a MUC, references use the id the room gave the message (XEP-0359 stanza-id).
+    return { to: link.muc, type: "groupchat", conversation: link.muc, refOf: (ids) => ids.stanzaId ?? ids.id, viewer: this.botUserId };
+  }
 
+  /** The puppet is in the MUC, or its user has been told why not; true when sending may go on. */
+  private async ready(link: Link, sender: string, roomId: string): Promise<boolean> {
+    if (link.kind === "dm") return true;
     try {
       await this.joinPuppet(link, sender, undefined, roomId);
+      return true;
     } catch (err) {
       if (isPassing(err)) throw err;
       const reason = err instanceof MucJoinError ? err.condition : (err as Error).message;
       this.log.warn({ roomId, sender, muc: link.muc, reason }, "message not delivered: the puppet cannot join the MUC");
       await this.rooms.notice(roomId, `Your message could not be delivered to ${link.muc}: your XMPP puppet could not join the room (${reason}).`);
+      return false;
+    }
+  }
+
+  private async message(event: MatrixEvent, sender: string, roomId: string): Promise<void> {
+    const eventId = event.event_id;
+    const link = eventId ? await this.store.linkByRoom(roomId) : undefined;
+    if (!eventId || !link) return;
+    const relation = readMatrixRelation(event.content);
+    const message = fromMatrixContent(relation.edit?.newContent ?? event.content);
+    if (!message) return;
+    if (relation.replyTo) message.body = stripReplyQuote(message.body);
+    const target = this.target(link);
+    const id = xmppIdOf(eventId);
+    const out: OutgoingMessage = { from: puppetAddress(sender, this.addressing), to: target.to, type: target.type, id, body: toXmppBody(message) };
+
+    if (relation.edit) {
+      const original = await this.store.messageByEventId(relation.edit.target);
+      const ref = original?.sender === sender ? (original.ids.originId ?? original.ids.id) : undefined;
+      // XMPP clients may only apply a correction to the sender's last message: others get a marked fallback.
+      const last = ref ? (await this.store.lastMessage(target.conversation, sender)) === relation.edit.target : false;
+      if (!last) out.body = editFallbackBody(out.body);
+      if (ref) out.replaces = { id: ref, ...(last ? {} : { fallbackLength: 2 }) };
+    } else if (relation.replyTo) {
+      const original = await this.store.messageByEventId(relation.replyTo);
+      const ref = original ? target.refOf(original.ids) : undefined;
+      if (ref) {
+        const originalContent = await this.rooms.eventContent(roomId, relation.replyTo, target.viewer);
+        const originalText = fromMatrixContent(originalContent)?.body;
+        if (originalText) {
+          const quote = quoteFallback(originalText);
+          out.body = quote.text + out.body;
+          out.reply = { id: ref, fallbackLength: quote.length };
+        } else {
+          out.reply = { id: ref, fallbackLength: 0 };
+        }
+      }
+    }
+
+    if (!(await this.ready(link, sender, roomId))) return;
+    // Recorded before sending: the MUC's reflection, which carries the stanza-id, may come back first.
+    await this.store.recordMessage({ roomId, eventId, conversation: target.conversation, ids: { id, originId: id }, sender }, this.messageMapSeconds);
+    await deliver("send to XMPP", () => this.link.send(renderMessage(out)));
+    if (!relation.edit) await this.store.setLastMessage(target.conversation, sender, eventId, this.messageMapSeconds);
+  }
+
+  /** A Matrix user redacted their own bridged message: their puppet retracts it (XEP-0424). */
+  private async redaction(event: MatrixEvent, sender: string, roomId: string): Promise<void> {
+    const redacts = event.redacts ?? (typeof event.content?.redacts === "string" ? event.content.redacts : undefined);
+    const link = redacts && event.event_id ? await this.store.linkByRoom(roomId) : undefined;
+    if (!redacts || !link || !event.event_id) return;
+    const original = await this.store.messageByEventId(redacts);
+    if (!original || original.sender !== sender) {
+      this.log.debug({ roomId, redacts, sender }, "redaction not bridged: not the sender's own bridged message");
       return;
     }
-    // Recorded before sending: the MUC's reflection, which carries the stanza-id, may come back first.
-    await this.store.recordMessage({ roomId, eventId, conversation: link.muc, ids: { id, originId: id } }, this.messageMapSeconds);
-    await deliver("send to XMPP", () => this.link.send(renderMessage({ from: puppetAddress(sender, this.addressing), to: link.muc, type: "groupchat", id, body })));
+    const target = this.target(link);
+    const ref = target.refOf(original.ids);
+    if (!ref || !(await this.ready(link, sender, roomId))) return;
+    const from = puppetAddress(sender, this.addressing);
+    await deliver("retract on XMPP", () =>
+      this.link.send(renderMessage({ from, to: target.to, type: target.type, id: xmppIdOf(event.event_id!), body: "/me retracted a message", retracts: ref })),
+    );
   }
 }

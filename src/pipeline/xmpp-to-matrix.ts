@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { ghostOfOccupant, ghostUserId, type AddressingConfig } from "../core/identity.js";
 import { MAX_MATRIX_BODY_BYTES, splitText, toMatrixContent } from "../core/messages.js";
+import { editFallbackBody } from "../core/relations.js";
 import type { Link, OccupantPresence, XmppEvent, XmppInboundMessage } from "../core/model.js";
 import type { Logger } from "../log.js";
 import type { MatrixRooms } from "../matrix/rooms.js";
@@ -105,18 +106,41 @@ export class XmppToMatrix {
     await deliver("ghost join", () => this.rooms.ensureJoined(ghost, roomId));
   }
 
-  /** Sends the message (in parts when too big) and records where it went. */
+  /**
+   * Sends the message (in parts when too big) and records where it went. Corrections, replies and
+   * retractions point at the Matrix event of the message they reference; an unknown reference
+   * degrades to plain text (a retraction of an unknown message to nothing).
+   */
   private async post(ghost: string, roomId: string, conversation: string, message: XmppInboundMessage): Promise<void> {
+    const target = async (xmppId: string | undefined) => (xmppId ? this.store.eventIdForXmppId(conversation, xmppId) : undefined);
+    if (message.retracts !== undefined) {
+      const eventId = await target(message.retracts);
+      if (eventId) await deliver("redact", () => this.rooms.redact(ghost, roomId, eventId, "Retracted on XMPP"));
+      else this.log.debug({ conversation, id: message.retracts }, "retraction of a message the bridge does not know");
+      return;
+    }
+    const edited = await target(message.replaces);
+    const repliedTo = await target(message.replyTo?.id);
+    const text = message.replyTo && !repliedTo ? { ...message, body: message.replyTo.quote + message.body } : message;
+    let content = toMatrixContent(text);
+    if (edited) content = { ...content, body: editFallbackBody(text.body), "m.new_content": content, "m.relates_to": { rel_type: "m.replace", event_id: edited } };
+    else if (repliedTo) content = { ...content, "m.relates_to": { "m.in_reply_to": { event_id: repliedTo } } };
+    await this.send(ghost, roomId, conversation, message, content);
+  }
+
+  private async send(ghost: string, roomId: string, conversation: string, message: XmppInboundMessage, content: Record<string, unknown>): Promise<void> {
     const source = message.ids.stanzaId ?? message.ids.originId ?? message.ids.id;
     // The same XMPP message always gets the same transaction IDs, so a retry cannot post it twice.
     const txnBase = source ? createHash("sha256").update(`${conversation}\n${source}`).digest("base64url").slice(0, 32) : `r${Date.now()}${Math.random().toString(36).slice(2)}`;
-    const parts = splitText(message.body, MAX_MATRIX_BODY_BYTES);
+    const body = typeof content.body === "string" ? content.body : message.body;
+    // Only a plain message is split: a relation must stay one event.
+    const parts = content["m.relates_to"] ? [content] : splitText(body, MAX_MATRIX_BODY_BYTES).map((part) => ({ ...content, body: part }));
     let firstEventId: string | undefined;
-    for (const [i, body] of parts.entries()) {
-      const eventId = await deliver("send to Matrix", () => this.rooms.send(ghost, roomId, toMatrixContent({ ...message, body }), `${txnBase}.${i}`));
+    for (const [i, part] of parts.entries()) {
+      const eventId = await deliver("send to Matrix", () => this.rooms.send(ghost, roomId, part, `${txnBase}.${i}`));
       firstEventId ??= eventId;
     }
-    if (firstEventId) await this.store.recordMessage({ roomId, eventId: firstEventId, conversation, ids: message.ids }, this.messageMapSeconds);
+    if (firstEventId) await this.store.recordMessage({ roomId, eventId: firstEventId, conversation, ids: message.ids, sender: ghost }, this.messageMapSeconds);
   }
 
   private async occupantChanged(presence: OccupantPresence, change: "joined" | "left" | "renamed"): Promise<void> {

@@ -151,6 +151,14 @@ export class RedisStore implements BridgeStore {
     return json ? (JSON.parse(json) as MessageMapEntry) : undefined;
   }
 
+  async setLastMessage(conversation: string, sender: string, eventId: string, ttlSeconds: number): Promise<void> {
+    await this.redis.set(this.key("last", conversation, sender), eventId, "EX", Math.ceil(ttlSeconds));
+  }
+
+  async lastMessage(conversation: string, sender: string): Promise<string | undefined> {
+    return (await this.redis.get(this.key("last", conversation, sender))) ?? undefined;
+  }
+
   async setMucDeliveredUntil(muc: string, time: number): Promise<void> {
     await this.redis.hset(this.key("delivered-until"), muc, String(Math.floor(time)));
   }

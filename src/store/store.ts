@@ -50,6 +50,10 @@ export interface BridgeStore {
   eventIdForXmppId(conversation: string, xmppId: string): Promise<string | undefined>;
   messageByEventId(eventId: string): Promise<MessageMapEntry | undefined>;
 
+  /** The last message a Matrix user sent in a conversation: XMPP clients may only show corrections of that one. */
+  setLastMessage(conversation: string, sender: string, eventId: string, ttlSeconds: number): Promise<void>;
+  lastMessage(conversation: string, sender: string): Promise<string | undefined>;
+
   /** When the last message from a MUC reached Matrix: on rejoining, history since then is asked for. */
   setMucDeliveredUntil(muc: string, time: number): Promise<void>;
   mucDeliveredUntil(muc: string): Promise<number | undefined>;
@@ -66,6 +70,8 @@ export interface MessageMapEntry {
   eventId: string;
   conversation: string;
   ids: XmppMessageIds;
+  /** Who wrote it, as a Matrix user ID (a ghost for XMPP users): only the author may retract it. */
+  sender?: string;
 }
 
 export interface PuppetOccupancy {

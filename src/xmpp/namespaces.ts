@@ -12,4 +12,10 @@ export const NS = {
   stanzas: "urn:ietf:params:xml:ns:xmpp-stanzas",
   occupantId: "urn:xmpp:occupant-id:0",
   nick: "http://jabber.org/protocol/nick",
+  correct: "urn:xmpp:message-correct:0",
+  reply: "urn:xmpp:reply:0",
+  fallback: "urn:xmpp:fallback:0",
+  retract: "urn:xmpp:message-retract:1",
+  retractLegacy: "urn:xmpp:message-retract:0",
+  fasten: "urn:xmpp:fasten:0",
 } as const;

@@ -1,6 +1,7 @@
 /** Stanzas in and out: parsing into the core model and rendering from it, nothing else. */
 import xml, { type Element } from "@xmpp/xml";
 import type { OccupantPresence, XmppInboundMessage, XmppMessageIds } from "../core/model.js";
+import { removeFallbackRanges } from "../core/relations.js";
 import { NS } from "./namespaces.js";
 
 export interface Address {
@@ -34,14 +35,48 @@ function withBody(body: string): Pick<XmppInboundMessage, "body" | "emote"> {
   return body.startsWith("/me ") ? { body: body.slice(4), emote: true } : { body };
 }
 
+/** The code-point ranges of the body that are fallback for a feature (XEP-0428). */
+function fallbackRanges(stanza: Element, feature: string): { start: number; end: number }[] {
+  return stanza
+    .getChildren("fallback", NS.fallback)
+    .filter((f) => f.attrs.for === feature)
+    .flatMap((f) => f.getChildren("body"))
+    .map((b) => ({ start: Number(b.attrs.start ?? 0), end: Number(b.attrs.end ?? Number.MAX_SAFE_INTEGER) }));
+}
+
+/**
+ * What a message does to another one: corrects it (XEP-0308), replies to it (XEP-0461, with the quote
+ * fallback cut from the body) or retracts it (XEP-0424, current and legacy forms).
+ */
+function references(stanza: Element, body: string): Pick<XmppInboundMessage, "body" | "replaces" | "replyTo" | "retracts"> {
+  const retracts = stanza.getChild("retract", NS.retract)?.attrs.id ?? stanza.getChildren("apply-to", NS.fasten).find((a) => a.getChild("retract", NS.retractLegacy))?.attrs.id;
+  if (retracts) return { body, retracts };
+  const replaces = stanza.getChild("replace", NS.correct)?.attrs.id;
+  if (replaces) return { body, replaces };
+  const replyTo = stanza.getChild("reply", NS.reply)?.attrs.id;
+  if (!replyTo) return { body };
+  const text = removeFallbackRanges(body, fallbackRanges(stanza, NS.reply));
+  const quote = body.endsWith(text) ? body.slice(0, body.length - text.length) : "";
+  return { body: text, replyTo: { id: replyTo, quote } };
+}
+
+/** The text and references of a message; undefined when it has neither text nor a retraction. */
+function content(stanza: Element): Pick<XmppInboundMessage, "body" | "emote" | "replaces" | "replyTo" | "retracts"> | undefined {
+  const body = stanza.getChildText("body") ?? "";
+  const refs = references(stanza, body);
+  if (refs.retracts) return { body: "", retracts: refs.retracts };
+  if (refs.body.trim() === "") return undefined;
+  return { ...refs, ...withBody(refs.body) };
+}
+
 /** A one-to-one chat message from an XMPP user to a puppet; undefined if it carries no text. */
 export function parseDirectMessage(stanza: Element, matrixUser: string): XmppInboundMessage | undefined {
-  const body = stanza.getChildText("body");
-  if (body === null || body.trim() === "" || !stanza.attrs.from) return undefined;
+  const text = content(stanza);
+  if (!text || !stanza.attrs.from) return undefined;
   const time = sentAt(stanza);
   const nick = stanza.getChildText("nick", NS.nick)?.trim();
   return {
-    ...withBody(body),
+    ...text,
     ...(time === undefined ? {} : { sentAt: time }),
     ...(nick ? { senderName: nick } : {}),
     conversation: { kind: "dm", xmppUser: splitJid(stanza.attrs.from).bare, matrixUser },
@@ -51,13 +86,13 @@ export function parseDirectMessage(stanza: Element, matrixUser: string): XmppInb
 
 /** A groupchat message from a MUC occupant; undefined if it carries no text or has no occupant. */
 export function parseGroupMessage(stanza: Element): XmppInboundMessage | undefined {
-  const body = stanza.getChildText("body");
+  const text = content(stanza);
   const from = stanza.attrs.from ? splitJid(stanza.attrs.from) : undefined;
-  if (body === null || body.trim() === "" || !from?.resource) return undefined;
+  if (!text || !from?.resource) return undefined;
   const occupantId = stanza.getChild("occupant-id", NS.occupantId)?.attrs.id;
   const time = sentAt(stanza);
   return {
-    ...withBody(body),
+    ...text,
     ...(time === undefined ? {} : { sentAt: time }),
     conversation: { kind: "muc", muc: from.bare, nick: from.resource, occupantKey: occupantId ?? from.resource },
     ids: messageIds(stanza, from.bare),
@@ -107,15 +142,32 @@ export interface OutgoingMessage {
   /** Used as both the stanza id and the origin-id, so any reference to the message finds it. */
   id: string;
   body: string;
+  /** Corrects the message with this id (XEP-0308); `fallbackLength` code points of the body are a fallback prefix. */
+  replaces?: { id: string; fallbackLength?: number };
+  /** Replies to a message (XEP-0461); the body starts with a quote of `fallbackLength` code points. */
+  reply?: { id: string; to?: string; fallbackLength: number };
+  /** Retracts the sender's message with this id (XEP-0424); the body is a fallback for old clients. */
+  retracts?: string;
 }
 
+const fallbackFor = (feature: string, length: number | undefined): Element | undefined =>
+  length ? xml("fallback", { xmlns: NS.fallback, for: feature }, xml("body", { start: "0", end: String(length) })) : undefined;
+
 export function renderMessage(message: OutgoingMessage): Element {
+  const { replaces, reply, retracts } = message;
   return xml(
     "message",
     { from: message.from, to: message.to, type: message.type, id: message.id },
     xml("body", {}, message.body),
     xml("origin-id", { xmlns: NS.stanzaId, id: message.id }),
-    message.type === "chat" ? xml("active", { xmlns: NS.chatStates }) : undefined,
+    replaces ? xml("replace", { xmlns: NS.correct, id: replaces.id }) : undefined,
+    replaces ? fallbackFor(NS.correct, replaces.fallbackLength) : undefined,
+    reply ? xml("reply", { xmlns: NS.reply, id: reply.id, to: reply.to }) : undefined,
+    reply ? fallbackFor(NS.reply, reply.fallbackLength) : undefined,
+    retracts ? xml("retract", { xmlns: NS.retract, id: retracts }) : undefined,
+    retracts ? xml("fallback", { xmlns: NS.fallback, for: NS.retract }) : undefined,
+    retracts ? xml("store", { xmlns: "urn:xmpp:hints" }) : undefined,
+    message.type === "chat" && !retracts ? xml("active", { xmlns: NS.chatStates }) : undefined,
   );
 }
 

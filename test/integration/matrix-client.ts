@@ -7,6 +7,7 @@ export interface ClientEvent {
   sender: string;
   room_id: string;
   state_key?: string;
+  redacts?: string;
   content: Record<string, any>;
   unsigned?: Record<string, any>;
 }

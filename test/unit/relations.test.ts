@@ -1,0 +1,46 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { editFallbackBody, quoteFallback, readMatrixRelation, removeFallbackRanges, stripReplyQuote } from "../../src/core/relations.js";
+
+describe("Matrix relations", () => {
+  it("reads edits and replies, and ignores malformed relations", () => {
+    assert.deepEqual(readMatrixRelation({ "m.relates_to": { rel_type: "m.replace", event_id: "$a" }, "m.new_content": { body: "x" } }), {
+      edit: { target: "$a", newContent: { body: "x" } },
+    });
+    assert.deepEqual(readMatrixRelation({ "m.relates_to": { "m.in_reply_to": { event_id: "$b" } } }), { replyTo: "$b" });
+    assert.deepEqual(readMatrixRelation({ "m.relates_to": { rel_type: "m.replace", event_id: "$a" } }), {});
+    assert.deepEqual(readMatrixRelation({ "m.relates_to": "nonsense" }), {});
+    assert.deepEqual(readMatrixRelation(undefined), {});
+  });
+});
+
+describe("reply quote fallback (XEP-0428)", () => {
+  it("quotes the first line, cut at a word, with its length in code points", () => {
+    const q = quoteFallback("first line\nsecond", "Bob");
+    assert.equal(q.text, "> Bob: first line\n");
+    assert.equal(q.length, [...q.text].length);
+    const long = quoteFallback("word ".repeat(40));
+    assert.ok(long.text.endsWith("…\n"));
+    assert.ok([...long.text].length < 70);
+  });
+  it("counts emoji with skin tones and ZWJ sequences as code points", () => {
+    const q = quoteFallback("👩🏽‍💻 at work");
+    const body = `${q.text}reply`;
+    assert.equal(removeFallbackRanges(body, [{ start: 0, end: q.length }]), "reply");
+  });
+  it("ignores nonsense ranges", () => {
+    assert.equal(removeFallbackRanges("hello", [{ start: 3, end: 1 }, { start: -1, end: 2 }, { start: 1.5, end: 3 }]), "hello");
+    assert.equal(removeFallbackRanges("hello", [{ start: 2, end: 99 }]), "he");
+  });
+  it("marks edits for clients without edit support", () => assert.equal(editFallbackBody("fixed"), "* fixed"));
+});
+
+describe("Matrix reply quotes", () => {
+  it("cuts the quoted lines and the blank line after them", () => {
+    assert.equal(stripReplyQuote("> <@bob:matrix.test> hello\n> more\n\nmy answer"), "my answer");
+  });
+  it("leaves bodies without that shape alone", () => {
+    assert.equal(stripReplyQuote("> a quote I wrote myself\nand text"), "> a quote I wrote myself\nand text");
+    assert.equal(stripReplyQuote("plain"), "plain");
+  });
+});
