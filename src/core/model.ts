@@ -38,6 +38,12 @@ export interface XmppInboundMessage extends ChatMessage {
   replyTo?: { id: string; quote: string };
   /** A retraction (XEP-0424) of the sender's message with this id. */
   retracts?: string;
+  /** The sender's whole set of reactions (XEP-0444) to the message with this id; empty removes them all. */
+  reactions?: { id: string; emojis: string[] };
+  /** The sender has read up to the message with this id (XEP-0333 displayed). */
+  displayed?: string;
+  /** The sender's chat state (XEP-0085): composing means typing, anything else means not. */
+  typing?: boolean;
   conversation: { kind: "dm"; xmppUser: string; matrixUser: string } | { kind: "muc"; muc: string; nick: string; occupantKey: string; realJid?: string };
   ids: XmppMessageIds;
 }

@@ -170,6 +170,14 @@ export class MatrixRooms {
     return result.event_id;
   }
 
+  async readReceipt(userId: string, roomId: string, eventId: string): Promise<void> {
+    await this.homeserver.intent(userId).sendReadReceipt(roomId, eventId);
+  }
+
+  async typing(userId: string, roomId: string, typing: boolean): Promise<void> {
+    await this.homeserver.intent(userId).sendTyping(roomId, typing);
+  }
+
   /** Redacts an event as the user (a ghost retracting its own message). */
   async redact(userId: string, roomId: string, eventId: string, reason?: string): Promise<void> {
     await this.homeserver.intent(userId).matrixClient.redactEvent(roomId, eventId, reason ?? null);

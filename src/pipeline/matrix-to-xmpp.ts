@@ -11,7 +11,7 @@ import type { BridgeStore } from "../store/store.js";
 import type { ComponentLink } from "../xmpp/component-link.js";
 import { dmConversation } from "../xmpp/inbound.js";
 import { MucJoinError, type MucOccupancy } from "../xmpp/muc-occupancy.js";
-import { renderMessage, renderModeration, type OutgoingMessage } from "../xmpp/stanzas.js";
+import { renderMessage, renderModeration, renderSignal, type OutgoingMessage } from "../xmpp/stanzas.js";
 import { deliver, isPassing } from "./errors.js";
 
 /** The id a Matrix event's message carries on XMPP (stanza id and origin-id): stable across retries. */
@@ -19,6 +19,9 @@ export const xmppIdOf = (eventId: string): string => eventId.replace(/^\$/, "");
 
 /** Delivers what the homeserver sent, to XMPP, as puppets. */
 export class MatrixToXmpp {
+  /** Who is typing in each room, as last reported: the next report tells who started and who stopped. */
+  private readonly typists = new Map<string, Set<string>>();
+
   constructor(
     private readonly store: BridgeStore,
     private readonly rooms: MatrixRooms,
@@ -32,6 +35,8 @@ export class MatrixToXmpp {
   ) {}
 
   async handle(event: MatrixEvent): Promise<void> {
+    if (event.type === "m.typing") return this.typing(event);
+    if (event.type === "m.receipt") return this.receipts(event);
     const sender = event.sender;
     const roomId = event.room_id;
     // Nothing the bridge itself said goes back out.
@@ -43,6 +48,7 @@ export class MatrixToXmpp {
     if (event.type === "m.room.member") return this.membership(event, sender, roomId);
     if (event.type === "m.room.message") return this.message(event, sender, roomId);
     if (event.type === "m.room.redaction") return this.redaction(event, sender, roomId);
+    if (event.type === "m.reaction") return this.reaction(event, sender, roomId);
   }
 
   private async membership(event: MatrixEvent, sender: string, roomId: string): Promise<void> {
@@ -190,6 +196,12 @@ export class MatrixToXmpp {
     const redacts = event.redacts ?? (typeof event.content?.redacts === "string" ? event.content.redacts : undefined);
     const link = redacts && event.event_id ? await this.store.linkByRoom(roomId) : undefined;
     if (!redacts || !link || !event.event_id) return;
+    const reaction = await this.store.reactionByEventId(redacts);
+    if (reaction) {
+      if (reaction.sender !== sender) return;
+      await this.store.forgetReaction(reaction);
+      return this.sendReactions(link, roomId, sender, reaction.target, event.event_id);
+    }
     const original = await this.store.messageByEventId(redacts);
     if (!original || original.sender !== sender) {
       this.log.debug({ roomId, redacts, sender }, "redaction not bridged: not the sender's own bridged message");
@@ -202,5 +214,79 @@ export class MatrixToXmpp {
     await deliver("retract on XMPP", () =>
       this.link.send(renderMessage({ from, to: target.to, type: target.type, id: xmppIdOf(event.event_id!), body: "/me retracted a message", retracts: ref })),
     );
+  }
+
+  /** A Matrix user reacted: XMPP gets their whole set of reactions to that message (XEP-0444). */
+  private async reaction(event: MatrixEvent, sender: string, roomId: string): Promise<void> {
+    const relates = event.content?.["m.relates_to"] as { rel_type?: string; event_id?: string; key?: string } | undefined;
+    const link = await this.store.linkByRoom(roomId);
+    if (!link || !event.event_id || relates?.rel_type !== "m.annotation" || !relates.event_id || typeof relates.key !== "string") return;
+    const original = await this.store.messageByEventId(relates.event_id);
+    if (!original) return this.reactionFallback(link, roomId, sender, relates.event_id, relates.key, event.event_id);
+    await this.store.recordReaction({ target: relates.event_id, sender, key: relates.key, eventId: event.event_id }, this.messageMapSeconds);
+    await this.sendReactions(link, roomId, sender, relates.event_id, event.event_id);
+  }
+
+  private async sendReactions(link: Link, roomId: string, sender: string, targetEvent: string, causeEvent: string): Promise<void> {
+    const original = await this.store.messageByEventId(targetEvent);
+    const target = this.target(link);
+    const ref = original ? target.refOf(original.ids) : undefined;
+    if (!ref || !(await this.ready(link, sender, roomId))) return;
+    const emojis = [...(await this.store.reactionsOf(targetEvent, sender)).keys()];
+    const from = puppetAddress(sender, this.addressing);
+    await deliver("react on XMPP", () =>
+      this.link.send(renderSignal({ from, to: target.to, type: target.type, id: xmppIdOf(causeEvent), reactions: { id: ref, emojis } })),
+    );
+  }
+
+  /** A reaction to a message XMPP never saw: a short line of text, with no Matrix IDs in it. */
+  private async reactionFallback(link: Link, roomId: string, sender: string, targetEvent: string, key: string, causeEvent: string): Promise<void> {
+    const target = this.target(link);
+    const text = fromMatrixContent(await this.rooms.eventContent(roomId, targetEvent, target.viewer))?.body;
+    const words = text ? quoteFallback(text).text.slice(2).trim() : undefined;
+    if (!(await this.ready(link, sender, roomId))) return;
+    const body = words ? `/me reacted ${key} to "${words}"` : `/me reacted ${key}`;
+    await deliver("send to XMPP", () => this.link.send(renderMessage({ from: puppetAddress(sender, this.addressing), to: target.to, type: target.type, id: xmppIdOf(causeEvent), body })));
+  }
+
+  private async typing(event: MatrixEvent): Promise<void> {
+    const roomId = event.room_id;
+    const userIds = event.content?.user_ids;
+    if (!roomId || !Array.isArray(userIds)) return;
+    const link = await this.store.linkByRoom(roomId);
+    if (!link) return;
+    const now = new Set(userIds.filter((u): u is string => typeof u === "string" && !isGhost(u, this.addressing) && u !== this.botUserId));
+    const before = this.typists.get(roomId) ?? new Set<string>();
+    if (now.size > 0) this.typists.set(roomId, now);
+    else this.typists.delete(roomId);
+    const target = this.target(link);
+    const changes = [...[...now].filter((u) => !before.has(u)).map((u) => [u, "composing"] as const), ...[...before].filter((u) => !now.has(u)).map((u) => [u, "paused"] as const)];
+    for (const [user, chatState] of changes) {
+      // Typing alone never makes a puppet join a MUC.
+      if (link.kind !== "dm" && this.occupancy.nickOf(link.muc, user) === undefined) continue;
+      const from = puppetAddress(user, this.addressing);
+      await deliver("chat state", () => this.link.send(renderSignal({ from, to: target.to, type: target.type, id: `cs-${Date.now().toString(36)}`, chatState })));
+    }
+  }
+
+  /** Public read receipts of Matrix users on messages from XMPP become XEP-0333 displayed markers. */
+  private async receipts(event: MatrixEvent): Promise<void> {
+    const roomId = event.room_id;
+    const link = roomId ? await this.store.linkByRoom(roomId) : undefined;
+    if (!roomId || !link) return;
+    const target = this.target(link);
+    for (const [eventId, receipt] of Object.entries(event.content ?? {})) {
+      // m.read.private stays private: only m.read is bridged.
+      const readers = Object.keys(((receipt as Record<string, unknown>)["m.read"] ?? {}) as Record<string, unknown>);
+      const original = readers.length > 0 ? await this.store.messageByEventId(eventId) : undefined;
+      const ref = original && original.sender && isGhost(original.sender, this.addressing) ? target.refOf(original.ids) : undefined;
+      if (!ref) continue;
+      for (const reader of readers) {
+        if (isGhost(reader, this.addressing) || reader === this.botUserId) continue;
+        if (link.kind !== "dm" && this.occupancy.nickOf(link.muc, reader) === undefined) continue;
+        const from = puppetAddress(reader, this.addressing);
+        await deliver("read marker", () => this.link.send(renderSignal({ from, to: target.to, type: target.type, id: `rd-${Date.now().toString(36)}`, displayed: ref })));
+      }
+    }
   }
 }

@@ -119,6 +119,20 @@ export class XmppToMatrix {
       else this.log.debug({ conversation, id: message.retracts }, "retraction of a message the bridge does not know");
       return;
     }
+    if (message.reactions) {
+      const reacted = await target(message.reactions.id);
+      if (reacted) await this.react(ghost, roomId, reacted, message.reactions.emojis, message.ids.stanzaId ?? message.ids.originId ?? message.ids.id ?? String(Date.now()));
+      else this.log.debug({ conversation, id: message.reactions.id }, "reactions to a message the bridge does not know");
+      return;
+    }
+    if (message.displayed) {
+      const read = await target(message.displayed);
+      if (read) await deliver("read receipt", () => this.rooms.readReceipt(ghost, roomId, read));
+    }
+    if (message.typing !== undefined && (message.body === "" || !message.typing)) {
+      await deliver("typing", () => this.rooms.typing(ghost, roomId, message.typing!));
+    }
+    if (message.body === "") return;
     const edited = await target(message.replaces);
     const repliedTo = await target(message.replyTo?.id);
     const text = message.replyTo && !repliedTo ? { ...message, body: message.replyTo.quote + message.body } : message;
@@ -126,6 +140,24 @@ export class XmppToMatrix {
     if (edited) content = { ...content, body: editFallbackBody(text.body), "m.new_content": content, "m.relates_to": { rel_type: "m.replace", event_id: edited } };
     else if (repliedTo) content = { ...content, "m.relates_to": { "m.in_reply_to": { event_id: repliedTo } } };
     await this.send(ghost, roomId, conversation, message, content);
+  }
+
+  /** Brings the ghost's reactions to the event in line with the set XMPP sent (XEP-0444 sends them all). */
+  private async react(ghost: string, roomId: string, target: string, emojis: readonly string[], sourceId: string): Promise<void> {
+    const current = await this.store.reactionsOf(target, ghost);
+    for (const [key, eventId] of current) {
+      if (emojis.includes(key)) continue;
+      await deliver("unreact", () => this.rooms.redact(ghost, roomId, eventId));
+      await this.store.forgetReaction({ target, sender: ghost, key, eventId });
+    }
+    for (const key of emojis) {
+      if (current.has(key)) continue;
+      // Keyed by the XMPP stanza too: an emoji taken back and given again is a new reaction.
+      const txnId = createHash("sha256").update(`${sourceId}\n${target}\n${ghost}\n${key}`).digest("base64url").slice(0, 32);
+      const content = { "m.relates_to": { rel_type: "m.annotation", event_id: target, key } };
+      const eventId = await deliver("react", () => this.rooms.send(ghost, roomId, content, txnId, "m.reaction"));
+      await this.store.recordReaction({ target, sender: ghost, key, eventId }, this.messageMapSeconds);
+    }
   }
 
   private async send(ghost: string, roomId: string, conversation: string, message: XmppInboundMessage, content: Record<string, unknown>): Promise<void> {

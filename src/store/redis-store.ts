@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import type { Logger } from "../log.js";
 import type { Link } from "../core/model.js";
-import type { BridgeStore, MessageMapEntry, OutboxEntry, PuppetOccupancy } from "./store.js";
+import type { BridgeStore, MessageMapEntry, OutboxEntry, PuppetOccupancy, ReactionEntry } from "./store.js";
 
 /** How long a transaction ID is remembered: far longer than any homeserver retries one. */
 const TRANSACTION_TTL_SECONDS = 7 * 24 * 3600;
@@ -149,6 +149,30 @@ export class RedisStore implements BridgeStore {
   async messageByEventId(eventId: string): Promise<MessageMapEntry | undefined> {
     const json = await this.redis.get(this.key("msg", "mx", eventId));
     return json ? (JSON.parse(json) as MessageMapEntry) : undefined;
+  }
+
+  async reactionsOf(target: string, sender: string): Promise<Map<string, string>> {
+    return new Map(Object.entries(await this.redis.hgetall(this.key("reactions", target, sender))));
+  }
+
+  async recordReaction(reaction: ReactionEntry, ttlSeconds: number): Promise<void> {
+    const ttl = Math.ceil(ttlSeconds);
+    const set = this.key("reactions", reaction.target, reaction.sender);
+    await this.redis
+      .multi()
+      .hset(set, reaction.key, reaction.eventId)
+      .expire(set, ttl)
+      .set(this.key("reaction", reaction.eventId), JSON.stringify(reaction), "EX", ttl)
+      .exec();
+  }
+
+  async forgetReaction(reaction: ReactionEntry): Promise<void> {
+    await this.redis.multi().hdel(this.key("reactions", reaction.target, reaction.sender), reaction.key).del(this.key("reaction", reaction.eventId)).exec();
+  }
+
+  async reactionByEventId(eventId: string): Promise<ReactionEntry | undefined> {
+    const json = await this.redis.get(this.key("reaction", eventId));
+    return json ? (JSON.parse(json) as ReactionEntry) : undefined;
   }
 
   async setLastMessage(conversation: string, sender: string, eventId: string, ttlSeconds: number): Promise<void> {

@@ -50,6 +50,15 @@ export interface BridgeStore {
   eventIdForXmppId(conversation: string, xmppId: string): Promise<string | undefined>;
   messageByEventId(eventId: string): Promise<MessageMapEntry | undefined>;
 
+  /**
+   * Reactions, both ways: for each reacted-to event and reacting user, the emoji they reacted with and
+   * the m.reaction event that carries each. XEP-0444 sends a user's whole set, Matrix one event per emoji.
+   */
+  reactionsOf(target: string, sender: string): Promise<Map<string, string>>;
+  recordReaction(reaction: ReactionEntry, ttlSeconds: number): Promise<void>;
+  forgetReaction(reaction: ReactionEntry): Promise<void>;
+  reactionByEventId(eventId: string): Promise<ReactionEntry | undefined>;
+
   /** The last message a Matrix user sent in a conversation: XMPP clients may only show corrections of that one. */
   setLastMessage(conversation: string, sender: string, eventId: string, ttlSeconds: number): Promise<void>;
   lastMessage(conversation: string, sender: string): Promise<string | undefined>;
@@ -72,6 +81,16 @@ export interface MessageMapEntry {
   ids: XmppMessageIds;
   /** Who wrote it, as a Matrix user ID (a ghost for XMPP users): only the author may retract it. */
   sender?: string;
+}
+
+export interface ReactionEntry {
+  /** The event reacted to. */
+  target: string;
+  /** The Matrix user (or ghost) reacting. */
+  sender: string;
+  key: string;
+  /** The m.reaction event. */
+  eventId: string;
 }
 
 export interface PuppetOccupancy {

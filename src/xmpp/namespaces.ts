@@ -18,4 +18,6 @@ export const NS = {
   retract: "urn:xmpp:message-retract:1",
   retractLegacy: "urn:xmpp:message-retract:0",
   fasten: "urn:xmpp:fasten:0",
+  reactions: "urn:xmpp:reactions:0",
+  markers: "urn:xmpp:chat-markers:0",
 } as const;

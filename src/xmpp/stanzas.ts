@@ -60,13 +60,35 @@ function references(stanza: Element, body: string): Pick<XmppInboundMessage, "bo
   return { body: text, replyTo: { id: replyTo, quote } };
 }
 
-/** The text and references of a message; undefined when it has neither text nor a retraction. */
-function content(stanza: Element): Pick<XmppInboundMessage, "body" | "emote" | "replaces" | "replyTo" | "retracts"> | undefined {
+const CHAT_STATES = ["active", "composing", "paused", "inactive", "gone"];
+
+/** Signals a message may carry besides text: reactions, a read marker, a chat state. */
+function signals(stanza: Element): Pick<XmppInboundMessage, "reactions" | "displayed" | "typing"> {
+  const out: Pick<XmppInboundMessage, "reactions" | "displayed" | "typing"> = {};
+  const reactions = stanza.getChild("reactions", NS.reactions);
+  if (reactions?.attrs.id) {
+    const emojis = reactions.getChildren("reaction").map((r) => r.getText().trim()).filter((e) => e !== "");
+    out.reactions = { id: reactions.attrs.id, emojis: [...new Set(emojis)] };
+  }
+  const displayed = stanza.getChild("displayed", NS.markers)?.attrs.id;
+  if (displayed) out.displayed = displayed;
+  const state = stanza.getChildElements().find((el) => el.getNS() === NS.chatStates && CHAT_STATES.includes(el.name));
+  if (state) out.typing = state.name === "composing";
+  return out;
+}
+
+type Content = Pick<XmppInboundMessage, "body" | "emote" | "replaces" | "replyTo" | "retracts" | "reactions" | "displayed" | "typing">;
+
+/** The text, references and signals of a message; undefined when it carries none of them. */
+function content(stanza: Element): Content | undefined {
   const body = stanza.getChildText("body") ?? "";
   const refs = references(stanza, body);
+  const extra = signals(stanza);
   if (refs.retracts) return { body: "", retracts: refs.retracts };
-  if (refs.body.trim() === "") return undefined;
-  return { ...refs, ...withBody(refs.body) };
+  // A reaction's body, if any, is only a fallback for clients without XEP-0444.
+  if (extra.reactions) return { body: "", reactions: extra.reactions };
+  if (refs.body.trim() === "") return extra.displayed !== undefined || extra.typing !== undefined ? { body: "", ...extra } : undefined;
+  return { ...refs, ...withBody(refs.body), ...extra };
 }
 
 /** A one-to-one chat message from an XMPP user to a puppet; undefined if it carries no text. */
@@ -192,4 +214,28 @@ export function renderModeration(from: string, muc: string, target: { nick: stri
       ? xml("item", { nick: target.nick, role: "none" }, xml("reason", {}, reason))
       : xml("item", { jid: target.realJid, affiliation: "outcast" }, xml("reason", {}, reason));
   return xml("iq", { type: "set", from, to: muc, id: `mod-${Date.now().toString(36)}` }, xml("query", { xmlns: `${NS.muc}#admin` }, item));
+}
+
+/** A signal without text (XEP-0444 reactions, XEP-0333 marker, XEP-0085 chat state), from a puppet. */
+export interface OutgoingSignal {
+  from: string;
+  to: string;
+  type: "chat" | "groupchat";
+  id: string;
+  reactions?: { id: string; emojis: readonly string[] };
+  displayed?: string;
+  chatState?: "composing" | "paused" | "active";
+}
+
+export function renderSignal(signal: OutgoingSignal): Element {
+  const { reactions } = signal;
+  return xml(
+    "message",
+    { from: signal.from, to: signal.to, type: signal.type, id: signal.id },
+    reactions ? xml("reactions", { xmlns: NS.reactions, id: reactions.id }, ...reactions.emojis.map((e) => xml("reaction", {}, e))) : undefined,
+    signal.displayed ? xml("displayed", { xmlns: NS.markers, id: signal.displayed }) : undefined,
+    signal.chatState ? xml(signal.chatState, { xmlns: NS.chatStates }) : undefined,
+    // Reactions and markers belong in archives; chat states do not (XEP-0334).
+    xml(signal.chatState ? "no-store" : "store", { xmlns: "urn:xmpp:hints" }),
+  );
 }

@@ -79,6 +79,17 @@ export class MatrixTestClient {
     }
   }
 
+  /** Syncs until an ephemeral event (typing, receipt) matches. */
+  async waitForEphemeral(predicate: (e: ClientEvent) => boolean, what: string, timeoutMs = 20_000): Promise<ClientEvent> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.ephemeral.find(predicate);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`${this.userId} timed out waiting for ${what}`);
+      await this.sync(1000);
+    }
+  }
+
   async waitForInvite(timeoutMs = 20_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {

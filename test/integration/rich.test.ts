@@ -126,3 +126,56 @@ test("edits in a direct chat use the message id", async () => {
   const edit = await zoe.waitForEvent((e) => e.content["m.new_content"]?.body === "hello zoe", "the edit");
   assert.equal(edit.content["m.relates_to"].event_id, original.event_id);
 });
+
+test("reactions both ways in a MUC: XEP-0444 full sets against one m.reaction per emoji", async () => {
+  const p = await portal("react");
+  const said = await p.say("x1", "lunch at noon?");
+  const saidEvent = (await p.fromXmpp((e) => e.content.body === "lunch at noon?", "the XMPP message")) as { event_id: string };
+  const thumbs = await p.matrixUser.send(p.roomId, { "m.relates_to": { rel_type: "m.annotation", event_id: saidEvent.event_id, key: "👍🏽" } }, "m.reaction");
+  await p.matrixUser.send(p.roomId, { "m.relates_to": { rel_type: "m.annotation", event_id: saidEvent.event_id, key: "👨‍👩‍👧" } }, "m.reaction");
+  const full = await p.xmppUser.waitFor((s) => s.attrs.from === `${p.room}/Max` && (s.getChild("reactions", "urn:xmpp:reactions:0")?.getChildren("reaction").length ?? 0) === 2, "both reactions");
+  assert.equal(full.getChild("reactions", "urn:xmpp:reactions:0")?.attrs.id, stanzaIdOf(said, p.room));
+  await p.matrixUser.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(p.roomId)}/redact/${encodeURIComponent(thumbs)}/t${Date.now()}`, {});
+  await p.xmppUser.waitFor((s) => {
+    const r = s.getChild("reactions", "urn:xmpp:reactions:0");
+    return s.attrs.from === `${p.room}/Max` && r !== undefined && r.getChildren("reaction").map((x) => x.getText()).join() === "👨‍👩‍👧";
+  }, "the set without the removed emoji");
+
+  const asked = await p.matrixUser.sendText(p.roomId, "cake?");
+  const askedOnXmpp = await p.fromMatrix("cake?");
+  const reactTo = (emojis: string[], id: string) =>
+    p.xmppUser.send(xml("message", { to: p.room, type: "groupchat", id }, xml("reactions", { xmlns: "urn:xmpp:reactions:0", id: stanzaIdOf(askedOnXmpp, p.room) }, ...emojis.map((e) => xml("reaction", {}, e)))));
+  await reactTo(["🎂", "❤️"], "x2");
+  const cake = await p.fromXmpp((e) => e.type === "m.reaction" && e.content["m.relates_to"]?.key === "🎂", "the cake reaction");
+  assert.equal(cake.content["m.relates_to"].event_id, asked);
+  await p.fromXmpp((e) => e.type === "m.reaction" && e.content["m.relates_to"]?.key === "❤️", "the heart reaction");
+  await reactTo(["❤️"], "x3");
+  await p.fromXmpp((e) => e.type === "m.room.redaction" && e.redacts === (cake as { event_id: string }).event_id, "the cake reaction taken back");
+});
+
+test("typing and read markers in a direct chat, both ways", async () => {
+  const ada = await XmppTestClient.login(uniqueName("ada"));
+  suite.xmppClients.push(ada);
+  const ben = await MatrixTestClient.register(uniqueName("ben"));
+  const puppet = `${ben.userId.slice(1).replace(":", "%")}@${stack.componentDomain}`;
+  await ada.send(xml("message", { to: puppet, type: "chat", id: "m1" }, xml("body", {}, "are you there?"), xml("markable", { xmlns: "urn:xmpp:chat-markers:0" })));
+  const roomId = await ben.waitForInvite();
+  await ben.join(roomId);
+  const first = (await ben.waitForEvent((e) => e.content.body === "are you there?", "the DM")) as { event_id: string };
+
+  await ben.request("POST", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/receipt/m.read/${encodeURIComponent(first.event_id)}`, {});
+  const marker = await ada.waitFor((s) => !!s.getChild("displayed", "urn:xmpp:chat-markers:0"), "the displayed marker");
+  assert.equal(marker.getChild("displayed", "urn:xmpp:chat-markers:0")?.attrs.id, "m1");
+
+  await ben.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/typing/${encodeURIComponent(ben.userId)}`, { typing: true, timeout: 10000 });
+  await ada.waitFor((s) => !!s.getChild("composing", "http://jabber.org/protocol/chatstates"), "composing on XMPP");
+
+  await ada.send(xml("message", { to: puppet, type: "chat", id: "m2" }, xml("composing", { xmlns: "http://jabber.org/protocol/chatstates" })));
+  const ghost = `@_xmpp_${ada.jid.replace("@", "=40")}:${stack.matrixDomain}`;
+  await ben.waitForEphemeral((e) => e.type === "m.typing" && e.room_id === roomId && (e.content.user_ids as string[]).includes(ghost), "the ghost typing");
+
+  const reply = await ben.sendText(roomId, "yes!");
+  const got = await ada.waitFor((s) => bodyOf(s) === "yes!", "the reply");
+  await ada.send(xml("message", { to: puppet, type: "chat", id: "m3" }, xml("displayed", { xmlns: "urn:xmpp:chat-markers:0", id: got.attrs.id })));
+  await ben.waitForEphemeral((e) => e.type === "m.receipt" && e.room_id === roomId && e.content[reply]?.["m.read"]?.[ghost] !== undefined, "the ghost's read receipt");
+});
