@@ -44,6 +44,8 @@ export interface XmppInboundMessage extends ChatMessage {
   displayed?: string;
   /** The sender's chat state (XEP-0085): composing means typing, anything else means not. */
   typing?: boolean;
+  /** The conversation thread (XEP-0201) the message belongs to. */
+  thread?: string;
   conversation: { kind: "dm"; xmppUser: string; matrixUser: string } | { kind: "muc"; muc: string; nick: string; occupantKey: string; realJid?: string };
   ids: XmppMessageIds;
 }

@@ -161,6 +161,12 @@ export class MatrixToXmpp {
     const id = xmppIdOf(eventId);
     const out: OutgoingMessage = { from: puppetAddress(sender, this.addressing), to: target.to, type: target.type, id, body: toXmppBody(message) };
 
+    if (relation.threadRoot) {
+      // The thread id on XMPP is the root's id there; replies in it from XMPP find the root again by it.
+      const root = await this.store.messageByEventId(relation.threadRoot);
+      out.thread = root ? (root.ids.originId ?? root.ids.id ?? xmppIdOf(relation.threadRoot)) : xmppIdOf(relation.threadRoot);
+      await this.store.setThreadRoot(target.conversation, out.thread, relation.threadRoot, this.messageMapSeconds);
+    }
     if (relation.edit) {
       const original = await this.store.messageByEventId(relation.edit.target);
       const ref = original?.sender === sender ? (original.ids.originId ?? original.ids.id) : undefined;

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { ghostOfOccupant, ghostUserId, type AddressingConfig } from "../core/identity.js";
 import { MAX_MATRIX_BODY_BYTES, splitText, toMatrixContent } from "../core/messages.js";
-import { editFallbackBody } from "../core/relations.js";
+import { editFallbackBody, threadRelation } from "../core/relations.js";
 import type { Link, OccupantPresence, XmppEvent, XmppInboundMessage } from "../core/model.js";
 import type { Logger } from "../log.js";
 import type { MatrixRooms } from "../matrix/rooms.js";
@@ -136,8 +136,11 @@ export class XmppToMatrix {
     const edited = await target(message.replaces);
     const repliedTo = await target(message.replyTo?.id);
     const text = message.replyTo && !repliedTo ? { ...message, body: message.replyTo.quote + message.body } : message;
+    // Only threads Matrix started are threads on Matrix: many XMPP clients put every message in a <thread>.
+    const threadRoot = message.thread ? await this.store.threadRoot(conversation, message.thread) : undefined;
     let content = toMatrixContent(text);
     if (edited) content = { ...content, body: editFallbackBody(text.body), "m.new_content": content, "m.relates_to": { rel_type: "m.replace", event_id: edited } };
+    else if (threadRoot) content = { ...content, "m.relates_to": threadRelation(threadRoot, repliedTo) };
     else if (repliedTo) content = { ...content, "m.relates_to": { "m.in_reply_to": { event_id: repliedTo } } };
     await this.send(ghost, roomId, conversation, message, content);
   }

@@ -175,6 +175,14 @@ export class RedisStore implements BridgeStore {
     return json ? (JSON.parse(json) as ReactionEntry) : undefined;
   }
 
+  async setThreadRoot(conversation: string, thread: string, rootEventId: string, ttlSeconds: number): Promise<void> {
+    await this.redis.set(this.key("thread", conversation, thread), rootEventId, "EX", Math.ceil(ttlSeconds));
+  }
+
+  async threadRoot(conversation: string, thread: string): Promise<string | undefined> {
+    return (await this.redis.get(this.key("thread", conversation, thread))) ?? undefined;
+  }
+
   async setLastMessage(conversation: string, sender: string, eventId: string, ttlSeconds: number): Promise<void> {
     await this.redis.set(this.key("last", conversation, sender), eventId, "EX", Math.ceil(ttlSeconds));
   }

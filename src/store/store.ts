@@ -59,6 +59,10 @@ export interface BridgeStore {
   forgetReaction(reaction: ReactionEntry): Promise<void>;
   reactionByEventId(eventId: string): Promise<ReactionEntry | undefined>;
 
+  /** Matrix threads as XMPP sees them: a XEP-0201 thread id in a conversation and the thread's root event. */
+  setThreadRoot(conversation: string, thread: string, rootEventId: string, ttlSeconds: number): Promise<void>;
+  threadRoot(conversation: string, thread: string): Promise<string | undefined>;
+
   /** The last message a Matrix user sent in a conversation: XMPP clients may only show corrections of that one. */
   setLastMessage(conversation: string, sender: string, eventId: string, ttlSeconds: number): Promise<void>;
   lastMessage(conversation: string, sender: string): Promise<string | undefined>;

@@ -77,7 +77,7 @@ function signals(stanza: Element): Pick<XmppInboundMessage, "reactions" | "displ
   return out;
 }
 
-type Content = Pick<XmppInboundMessage, "body" | "emote" | "replaces" | "replyTo" | "retracts" | "reactions" | "displayed" | "typing">;
+type Content = Pick<XmppInboundMessage, "body" | "emote" | "replaces" | "replyTo" | "retracts" | "reactions" | "displayed" | "typing" | "thread">;
 
 /** The text, references and signals of a message; undefined when it carries none of them. */
 function content(stanza: Element): Content | undefined {
@@ -88,7 +88,8 @@ function content(stanza: Element): Content | undefined {
   // A reaction's body, if any, is only a fallback for clients without XEP-0444.
   if (extra.reactions) return { body: "", reactions: extra.reactions };
   if (refs.body.trim() === "") return extra.displayed !== undefined || extra.typing !== undefined ? { body: "", ...extra } : undefined;
-  return { ...refs, ...withBody(refs.body), ...extra };
+  const thread = stanza.getChildText("thread")?.trim();
+  return { ...refs, ...withBody(refs.body), ...extra, ...(thread ? { thread } : {}) };
 }
 
 /** A one-to-one chat message from an XMPP user to a puppet; undefined if it carries no text. */
@@ -170,6 +171,8 @@ export interface OutgoingMessage {
   reply?: { id: string; to?: string; fallbackLength: number };
   /** Retracts the sender's message with this id (XEP-0424); the body is a fallback for old clients. */
   retracts?: string;
+  /** The conversation thread (XEP-0201). */
+  thread?: string;
 }
 
 const fallbackFor = (feature: string, length: number | undefined): Element | undefined =>
@@ -189,6 +192,7 @@ export function renderMessage(message: OutgoingMessage): Element {
     retracts ? xml("retract", { xmlns: NS.retract, id: retracts }) : undefined,
     retracts ? xml("fallback", { xmlns: NS.fallback, for: NS.retract }) : undefined,
     retracts ? xml("store", { xmlns: "urn:xmpp:hints" }) : undefined,
+    message.thread ? xml("thread", {}, message.thread) : undefined,
     message.type === "chat" && !retracts ? xml("active", { xmlns: NS.chatStates }) : undefined,
   );
 }

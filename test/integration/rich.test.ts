@@ -179,3 +179,23 @@ test("typing and read markers in a direct chat, both ways", async () => {
   await ada.send(xml("message", { to: puppet, type: "chat", id: "m3" }, xml("displayed", { xmlns: "urn:xmpp:chat-markers:0", id: got.attrs.id })));
   await ben.waitForEphemeral((e) => e.type === "m.receipt" && e.room_id === roomId && e.content[reply]?.["m.read"]?.[ghost] !== undefined, "the ghost's read receipt");
 });
+
+test("a Matrix thread is an XEP-0201 thread on XMPP, and XMPP answers in it land in the thread", async () => {
+  const p = await portal("threads");
+  const root = await p.matrixUser.sendText(p.roomId, "thread root");
+  const rootOnXmpp = await p.fromMatrix("thread root");
+  await p.matrixUser.send(p.roomId, { msgtype: "m.text", body: "in the thread", "m.relates_to": { rel_type: "m.thread", event_id: root, is_falling_back: true, "m.in_reply_to": { event_id: root } } });
+  const inThread = await p.fromMatrix("in the thread");
+  const thread = inThread.getChildText("thread");
+  assert.equal(thread, rootOnXmpp.getChild("origin-id", "urn:xmpp:sid:0")?.attrs.id);
+  assert.equal(inThread.getChild("reply", "urn:xmpp:reply:0"), undefined, "a thread's fallback reply is no reply");
+
+  await p.xmppUser.send(xml("message", { to: p.room, type: "groupchat", id: "th1" }, xml("body", {}, "answer in thread"), xml("thread", {}, thread!)));
+  const answer = await p.fromXmpp((e) => e.content.body === "answer in thread", "the XMPP answer");
+  assert.equal(answer.content["m.relates_to"]?.rel_type, "m.thread");
+  assert.equal(answer.content["m.relates_to"]?.event_id, root);
+
+  await p.xmppUser.send(xml("message", { to: p.room, type: "groupchat", id: "th2" }, xml("body", {}, "some client's own thread"), xml("thread", {}, "unrelated-thread-id")));
+  const plain = await p.fromXmpp((e) => e.content.body === "some client's own thread", "a message in an XMPP-only thread");
+  assert.equal(plain.content["m.relates_to"], undefined);
+});
