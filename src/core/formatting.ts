@@ -1,8 +1,4 @@
-/**
- * Message formatting between Matrix (org.matrix.custom.html) and XMPP (XEP-0393 Message Styling,
- * XEP-0071 XHTML-IM). Pure functions. HTML is parsed with htmlparser2 and every tree walk uses an
- * explicit stack, so hostile nesting depth cannot overflow the call stack.
- */
+/** Message formatting between Matrix (org.matrix.custom.html) and XMPP (XEP-0393 Message Styling, XEP-0071 XHTML-IM). Pure functions. */
 import { DomUtils, ElementType, parseDocument } from "htmlparser2";
 
 type Document = ReturnType<typeof parseDocument>;
@@ -20,20 +16,24 @@ const DROP = new Set(["script", "style", "iframe", "object", "embed", "noscript"
 const KEEP = new Set(["font", "del", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "p", "a", "ul", "ol", "sup",
   "sub", "li", "b", "i", "u", "strong", "em", "s", "strike", "code", "hr", "br", "div", "table", "thead", "tbody",
   "tfoot", "tr", "th", "td", "caption", "pre", "span", "img", "details", "summary"]);
-const VOID = new Set(["br", "hr", "img"]);
 const HEX = /^#[0-9a-f]{6}$/i;
-/** Per-tag attribute allowlist with value checks; href and src are checked as URLs separately. */
-const ATTRS: Record<string, Record<string, RegExp>> = {
+/** Per-tag attributes and their values (href and src are URLs, checked apart); a Map, so `<constructor>` finds nothing. */
+const ATTRS = new Map(Object.entries<Record<string, RegExp>>({
   font: { color: /^#?[0-9a-z]{1,20}$/i, "data-mx-color": HEX, "data-mx-bg-color": HEX },
   span: { "data-mx-color": HEX, "data-mx-bg-color": HEX, "data-mx-spoiler": /^[^]{0,200}$/ },
   ol: { start: /^\d{1,9}$/ },
   code: { class: /^language-[\w+#-]{1,40}$/ },
   img: { alt: /^[^]{0,500}$/, title: /^[^]{0,500}$/, width: /^\d{1,5}$/, height: /^\d{1,5}$/ },
-};
+}));
 const SCHEMES = new Set(["http:", "https:", "ftp:", "mailto:", "magnet:"]);
 /** Clients are told to cap nesting at 100; deeper tags are unwrapped so the text survives. */
 const MAX_DEPTH = 100;
 const MATRIX_TO = "https://matrix.to/#/";
+/** HTML -> XEP-0393: tags that start and end a line, and tags that become span directives. */
+const BLOCKS = new Set(["p", "div", "blockquote", "pre", "ul", "ol", "li", "hr", "h1", "h2", "h3", "h4", "h5", "h6",
+  "table", "thead", "tbody", "tfoot", "tr", "caption", "details", "summary"]);
+const MARKS = new Map(Object.entries({ b: "*", strong: "*", i: "_", em: "_", s: "~", del: "~", strike: "~",
+  h1: "*", h2: "*", h3: "*", h4: "*", h5: "*", h6: "*" }));
 const ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" };
 
 const escapeHtml = (text: string): string => text.replace(/[&<>"]/g, (c) => ENTITIES[c] ?? c);
@@ -45,40 +45,37 @@ function safeUrl(href: string | undefined): string | undefined {
   return URL.canParse(url) && SCHEMES.has(new URL(url).protocol) ? url : undefined;
 }
 
+/** Visits a tree in document order with an explicit stack, so hostile nesting cannot overflow the call stack.
+ * `enter` returns false to skip a node's children, or a function to call after them. */
+function walk(root: DomNode, enter: (node: DomNode) => boolean | (() => void)): void {
+  const stack: (DomNode | (() => void))[] = [root];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const next = typeof item === "function" ? item() : enter(item);
+    if (typeof item === "function" || next === false || !("children" in item)) continue;
+    if (typeof next === "function") stack.push(next);
+    for (let i = item.children.length - 1; i >= 0; i--) stack.push(item.children[i]!);
+  }
+}
+
 /** Text of a subtree without the dropped elements. */
 function textOf(root: DomNode): string {
   const parts: string[] = [];
-  const stack: DomNode[] = [root];
-  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
-    if (isText(node)) parts.push(node.data);
-    else if (isElement(node) && DROP.has(node.name.toLowerCase())) continue;
-    else if ("children" in node) for (let i = node.children.length - 1; i >= 0; i--) stack.push(node.children[i]!);
-  }
+  walk(root, (node) => (isText(node) && parts.push(node.data), !(isElement(node) && DROP.has(node.name.toLowerCase()))));
   return parts.join("");
 }
 
 /** XHTML-IM styles with CSS (XEP-0071 §7); the declarations Matrix can show become tags. */
 function cssWrappers(style: string | undefined): [string, string] {
-  let open = "";
-  let close = "";
-  const wrap = (tag: string, attrs = ""): void => {
-    open += `<${tag}${attrs}>`;
-    close = `</${tag}>` + close;
-  };
-  for (const declaration of (style ?? "").split(";")) {
-    const colon = declaration.indexOf(":");
-    if (colon < 0) continue;
-    const prop = declaration.slice(0, colon).trim().toLowerCase();
-    const value = declaration.slice(colon + 1).trim().toLowerCase();
-    if (prop === "font-weight" && /^(bold|bolder|[6-9]00)$/.test(value)) wrap("strong");
-    if (prop === "font-style" && /^(italic|oblique)/.test(value)) wrap("em");
-    if (prop.startsWith("text-decoration") && value.includes("underline")) wrap("u");
-    if (prop.startsWith("text-decoration") && value.includes("line-through")) wrap("del");
-    if (prop === "color" && /^(#[0-9a-f]{6}|[a-z]{1,20})$/.test(value)) {
-      wrap("font", ` color="${value}"` + (HEX.test(value) ? ` data-mx-color="${value}"` : ""));
-    }
+  const tags: string[] = [];
+  for (const declaration of (style ?? "").toLowerCase().split(";")) {
+    const [prop = "", value = ""] = declaration.split(":").map((part) => part.trim());
+    if (prop === "font-weight" && /^(bold|bolder|[6-9]00)$/.test(value)) tags.push("strong");
+    if (prop === "font-style" && /^(italic|oblique)$/.test(value)) tags.push("em");
+    if (prop.startsWith("text-decoration") && value.includes("underline")) tags.push("u");
+    if (prop.startsWith("text-decoration") && value.includes("line-through")) tags.push("del");
+    if (prop === "color" && /^(#[0-9a-f]{6}|[a-z]{1,20})$/.test(value)) tags.push(`font color="${value}"` + (HEX.test(value) ? ` data-mx-color="${value}"` : ""));
   }
-  return [open, close];
+  return [tags.map((tag) => `<${tag}>`).join(""), tags.map((tag) => `</${tag.split(" ", 1)[0]}>`).reverse().join("")];
 }
 
 /** Opening and closing markup for an element, or null to drop it with its content. */
@@ -97,38 +94,27 @@ function markup(el: Element, xhtml: boolean): [string, string] | null {
   if (!KEEP.has(name) || (name === "a" && href === undefined)) return [before, after];
   let attrs = href !== undefined ? ` href="${escapeHtml(href)}"` : "";
   if (name === "img") attrs += ` src="${escapeHtml(el.attribs.src!.trim())}"`;
-  for (const [attr, valid] of Object.entries(ATTRS[name] ?? {})) {
+  for (const [attr, valid] of Object.entries(ATTRS.get(name) ?? {})) {
     const value = el.attribs[attr];
     if (value !== undefined && valid.test(value)) attrs += ` ${attr}="${escapeHtml(value)}"`;
   }
   if ((name === "span" || name === "font") && attrs === "") return [before, after]; // says nothing
-  return [`${before}<${name}${attrs}>`, (VOID.has(name) ? "" : `</${name}>`) + after];
+  return [`${before}<${name}${attrs}>`, (["br", "hr", "img"].includes(name) ? "" : `</${name}>`) + after];
 }
 
-/** Serializes a parsed tree through the allowlist; strings on the stack are closing markup. */
+/** Serializes a parsed tree through the allowlist; comments, doctypes and processing instructions go. */
 function renderSafe(root: DomNode, xhtml: boolean): string {
   const out: string[] = [];
-  const stack: (string | { node: DomNode; depth: number })[] = [{ node: root, depth: 0 }];
-  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
-    if (typeof item === "string") {
-      out.push(item);
-      continue;
-    }
-    const { node } = item;
-    let depth = item.depth;
+  let depth = 0;
+  walk(root, (node) => {
     if (isText(node)) out.push(escapeHtml(node.data));
-    if (!("children" in node)) continue; // comments, doctypes and processing instructions go
-    if (isElement(node)) {
-      const tags = markup(node, xhtml);
-      if (tags === null) continue;
-      if (depth < MAX_DEPTH && tags[0] !== "") {
-        out.push(tags[0]);
-        stack.push(tags[1]);
-        depth++;
-      }
-    }
-    for (let i = node.children.length - 1; i >= 0; i--) stack.push({ node: node.children[i]!, depth });
-  }
+    const tags = isElement(node) ? markup(node, xhtml) : undefined;
+    if (tags === null) return false;
+    if (tags === undefined || tags[0] === "" || depth >= MAX_DEPTH) return true;
+    out.push(tags[0]);
+    depth++;
+    return () => void (out.push(tags[1]), depth--);
+  });
   return out.join("");
 }
 
@@ -142,140 +128,117 @@ export function xhtmlImToHtml(xhtml: string): string {
   return renderSafe(parseDocument(xhtml, { xmlMode: true }), true);
 }
 
-/** The Matrix ID a matrix.to link points at, e.g. "@alice:example.org". */
-function matrixToId(href: string): string {
-  const target = href.slice(MATRIX_TO.length).split(/[/?]/, 1)[0] ?? "";
-  try {
-    return decodeURIComponent(target);
-  } catch {
-    return target; // a malformed escape keeps the raw text
-  }
-}
-
 /** Matrix `formatted_body` (org.matrix.custom.html) -> an XMPP body using XEP-0393 styling. */
 export function htmlToStyledText(html: string): string {
   const lines: string[] = [];
-  let cur = ""; // the line being built, without its quote prefix
-  let pending = ""; // a list marker, written before the item's first text
+  // The line being built, in parts, so a span or link end is fixed up without copying the line.
+  const parts: string[] = [];
+  let size = 0;
+  let written = 0; // puts so far: tells a span whether it got any text
+  // List markers and opening directives wait for the first text: an empty span then writes nothing,
+  // and a leading space goes before the directive, where XEP-0393 needs it.
+  let pending = "";
   let quote = 0;
   const lists: { ordered: boolean; n: number }[] = [];
   const push = (line: string): number => lines.push(quote > 0 ? ">".repeat(quote) + (line ? " " + line : "") : line);
   const flush = (force: boolean): void => {
-    if (force || cur !== "") push(cur.trimEnd());
-    cur = "";
+    if (force || size > 0) push(parts.join("").trimEnd());
+    parts.length = size = 0;
   };
-  const put = (s: string): void => {
-    cur += pending + s;
-    pending = "";
-  };
+  const block = (): void => flush(false);
+  const set = (i: number, s: string): void => void ((size += s.length - (parts[i]?.length ?? 0)), (parts[i] = s));
+  const put = (s: string): void => void (set(parts.length, pending + s), (pending = ""), written++);
+  const last = (): number => parts.findLastIndex((part) => part !== "");
   const text = (s: string): void => {
     let t = s.replace(/[ \t\n\r\f]+/g, " ");
-    if (cur === "" || cur.endsWith(" ")) t = t.trimStart();
+    if (t.startsWith(" ") && (size === 0 || parts[last()]!.endsWith(" "))) t = t.slice(1);
+    else if (t.startsWith(" ") && pending !== "") (set(parts.length, " "), (t = t.slice(1)));
     if (t !== "") put(t);
   };
-  // A span directive; the closer drops an empty span and keeps the closing directive off whitespace.
   const mark = (d: string): (() => void) => {
-    put(d);
-    const line = lines.length;
-    const at = cur.length;
+    pending += d;
+    const before = written;
     return () => {
-      if (lines.length === line && cur.length === at) cur = cur.slice(0, -d.length);
-      else if (cur.endsWith(" ")) cur = cur.slice(0, -1) + d + " ";
+      if (written === before) pending = pending.slice(0, -d.length); // still pending: an empty span
+      else if (size > 0 && parts[last()]!.endsWith(" ")) (set(last(), parts[last()]!.trimEnd()), put(d + " "));
       else put(d);
     };
   };
-  const block = (): void => flush(false);
-  const stack: (DomNode | (() => void))[] = [parseDocument(html)];
-  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
-    if (typeof item === "function") {
-      item();
-      continue;
-    }
+  walk(parseDocument(html), (item) => {
     if (isText(item)) text(item.data);
-    if (!("children" in item)) continue;
     let after: (() => void) | undefined;
     if (isElement(item)) {
       const name = item.name.toLowerCase();
-      if (DROP.has(name)) continue;
-      if (name === "br") flush(true);
-      else if (name === "pre") {
-        block();
-        // Matrix clients end code with a newline; it closes the last line rather than adding one.
-        const code = textOf(item).replace(/\n$/, "");
-        for (const line of ["```", ...(code === "" ? [] : code.split("\n")), "```"]) push(line);
-        continue;
-      } else if (name === "code") {
+      if (DROP.has(name)) return false;
+      if (BLOCKS.has(name)) block();
+      if (name === "pre" || name === "code") {
+        // Code keeps its text verbatim; Matrix clients end a block with a newline that only closes its last line.
         const code = textOf(item);
-        if (code !== "") put("`" + code + "`");
-        continue;
-      } else if (name === "img") text(item.attribs.alt ?? "");
-      else if (name === "hr") {
-        block();
-        push("---");
-      } else if (name === "b" || name === "strong") after = mark("*");
-      else if (name === "i" || name === "em") after = mark("_");
-      else if (name === "s" || name === "del" || name === "strike") after = mark("~");
-      else if (/^h[1-6]$/.test(name)) {
-        block();
-        const close = mark("*");
-        after = () => (close(), block());
-      } else if (name === "blockquote") {
-        block();
-        quote++;
-        after = () => (block(), quote--);
-      } else if (name === "ul" || name === "ol") {
-        block();
-        const start = Number.parseInt(item.attribs.start ?? "1", 10);
-        lists.push({ ordered: name === "ol", n: Number.isSafeInteger(start) ? start : 1 });
+        const body = code.replace(/\n$/, "");
+        if (name === "pre") for (const line of ["```", ...(body === "" ? [] : body.split("\n")), "```"]) push(line);
+        else if (code !== "") put("`" + code + "`");
+        return false;
+      }
+      const directive = MARKS.get(name);
+      const close = directive === undefined ? undefined : mark(directive);
+      after = BLOCKS.has(name) ? () => (close?.(), block()) : close;
+      if (name === "br") flush(true);
+      else if (name === "hr") push("---");
+      else if (name === "img") text(item.attribs.alt ?? "");
+      else if ((name === "td" || name === "th") && size > 0) put(" | ");
+      else if (name === "a") after = link(item.attribs.href?.trim() ?? "");
+      else if (name === "blockquote") (quote++, (after = () => (block(), quote--)));
+      else if (name === "ul" || name === "ol") {
+        const start = item.attribs.start ?? "";
+        lists.push({ ordered: name === "ol", n: /^\d{1,9}$/.test(start) ? Number(start) : 1 });
         after = () => (block(), lists.pop());
       } else if (name === "li") {
-        block();
         const list = lists.at(-1);
         pending = "  ".repeat(Math.max(0, lists.length - 1)) + (list?.ordered ? `${list.n++}. ` : "• ");
         after = () => (block(), (pending = ""));
-      } else if (name === "td" || name === "th") {
-        if (cur !== "") put(" | ");
-      } else if (name === "a") {
-        const href = item.attribs.href?.trim() ?? "";
-        const url = href.startsWith(MATRIX_TO) ? undefined : safeUrl(href);
-        put(""); // writes a pending list marker, so the link text starts at `at`
-        const line = lines.length;
-        const at = cur.length;
-        const replace = (s: string): void => void (cur = cur.slice(0, at) + s);
-        after = () => {
-          const inner = lines.length === line ? cur.slice(at).trim() : undefined;
-          if (href.startsWith(MATRIX_TO)) {
-            // A pill: its text is the display name; a bare ID or matrix.to link shows as the localpart.
-            const id = matrixToId(href);
-            const local = /^[@#]/.test(id) ? (id.split(":", 1)[0] ?? "").replace(/^@/, "") : "";
-            if (inner === "" || inner?.startsWith(MATRIX_TO) || inner === id) replace(local);
-          } else if (url !== undefined) {
-            const shown = url.startsWith("mailto:") ? url.slice("mailto:".length) : url;
-            // Text that is the URL itself, give or take its scheme or a final slash, is not repeated.
-            const bare = (s: string): string => s.replace(/^(https?:\/\/|mailto:)/i, "").replace(/\/$/, "");
-            if (inner === "" || (inner !== undefined && url.startsWith("mailto:") && bare(inner) === shown)) replace(shown);
-            else if (inner === undefined || bare(inner) !== bare(shown)) put(` <${shown}>`);
-          }
-        };
-      } else if (["p", "div", "tr", "table", "thead", "tbody", "tfoot", "caption", "details", "summary"].includes(name)) {
-        block();
-        after = block;
       }
     }
-    if (after) stack.push(after);
-    for (let i = item.children.length - 1; i >= 0; i--) stack.push(item.children[i]!);
-  }
+    return after ?? true;
+  });
   flush(false);
   while (lines.at(-1) === "") lines.pop();
   return lines.join("\n");
+
+  /** A link: "text <url>", only the URL when the text is the URL, and only the name for a pill. */
+  function link(href: string): () => void {
+    put(""); // writes pending directives, so the link text starts at `at`
+    const [line, at, sizeAt] = [lines.length, parts.length, size];
+    const url = href.startsWith(MATRIX_TO) ? undefined : safeUrl(href);
+    const replace = (s: string): void => void ((parts.length = at), (size = sizeAt), set(at, s));
+    return () => {
+      // Link text longer than this cannot be the URL; not joining it keeps huge inputs linear.
+      const inner = lines.length === line && size - sizeAt <= href.length + 16 ? parts.slice(at).join("").trim() : undefined;
+      if (href.startsWith(MATRIX_TO)) {
+        // A pill: its text is the display name; a bare ID or matrix.to link shows as the localpart.
+        let id = href.slice(MATRIX_TO.length).split(/[/?]/, 1)[0] ?? ""; // e.g. "@alice:example.org"
+        try {
+          id = decodeURIComponent(id);
+        } catch {
+          // a malformed escape stays raw
+        }
+        const local = /^[@#]/.test(id) ? (id.split(":", 1)[0] ?? "").replace(/^@/, "") : "";
+        if (inner === "" || inner?.startsWith(MATRIX_TO) || inner === id) replace(local);
+      } else if (url !== undefined) {
+        const shown = url.startsWith("mailto:") ? url.slice("mailto:".length) : url;
+        // Text that is the URL itself, give or take its scheme or a final slash, is not repeated.
+        const bare = (s: string): string => s.replace(/^(https?:\/\/|mailto:)/i, "").replace(/\/$/, "");
+        if (inner === "" || (inner !== undefined && url.startsWith("mailto:") && bare(inner) === shown)) replace(shown);
+        else if (inner === undefined || bare(inner) !== bare(shown)) put(` <${shown}>`);
+      }
+    };
+  }
 }
 
 const SPANS: Record<string, string> = { "*": "strong", _: "em", "~": "del", "`": "code" };
 
 /** Strips up to `max` block quote levels (">" plus an optional space each, XEP-0393 §6.1.2). */
 function unquote(line: string, max: number): [number, string] {
-  let depth = 0;
-  let p = 0;
+  let [depth, p] = [0, 0];
   for (; depth < max && line[p] === ">"; depth++) p += line[p + 1] === " " ? 2 : 1;
   return [depth, line.slice(p)];
 }
@@ -335,17 +298,14 @@ export function styledTextToHtml(body: string): string | undefined {
     if (depth > 0) state.styled = true;
     if (depth !== open) enterBlock(depth);
     if (rest.startsWith("```")) {
-      // §6.1.1: text after the opening fence is only a hint, dropped; the block ends at a closing
-      // fence or where its parent quote ends.
+      // §6.1.1: text after the opening fence is only a hint, dropped; the block ends at a closing fence.
       state.styled = true;
       enterBlock(depth);
       const code: string[] = [];
-      while (++i < lines.length) {
-        const [inner, content] = unquote(lines[i]!, depth);
-        if (inner < depth) {
-          i--;
-          break;
-        }
+      while (i + 1 < lines.length) {
+        const [inner, content] = unquote(lines[i + 1]!, depth);
+        if (inner < depth) break; // the parent quote ended: so does the block
+        i++;
         if (content.trimEnd() === "```") break;
         code.push(content);
       }
@@ -360,9 +320,11 @@ export function styledTextToHtml(body: string): string | undefined {
   return state.styled ? out.join("") : undefined;
 }
 
+type Content = { body: string; formatted_body?: string };
+
 /** Strips the Matrix reply fallback: <mx-reply> from HTML, and the quoted lines plus blank line from the body. */
-export function stripMatrixReplyFallback(content: { body: string; formatted_body?: string }): { body: string; formatted_body?: string } {
-  const result: { body: string; formatted_body?: string } = { body: content.body };
+export function stripMatrixReplyFallback(content: Content): Content {
+  const result: Content = { body: content.body };
   // The fallback is "> <@user:server> text" (or "> * <@user:server> emote") lines, then a blank line.
   if (content.body.startsWith("> <") || content.body.startsWith("> * <")) {
     const lines = content.body.split("\n");
@@ -372,15 +334,14 @@ export function stripMatrixReplyFallback(content: { body: string; formatted_body
   if (content.formatted_body !== undefined) {
     // Cut the elements out of the original string by the parser's offsets, leaving the rest byte for byte.
     const html = content.formatted_body;
-    const stack: DomNode[] = [parseDocument(html, { withStartIndices: true, withEndIndices: true })];
     const kept: string[] = [];
     let from = 0;
-    for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
-      if (isElement(node) && node.name.toLowerCase() === "mx-reply" && node.startIndex !== null && node.endIndex !== null) {
-        kept.push(html.slice(from, node.startIndex));
-        from = node.endIndex + 1;
-      } else if ("children" in node) for (let i = node.children.length - 1; i >= 0; i--) stack.push(node.children[i]!);
-    }
+    walk(parseDocument(html, { withStartIndices: true, withEndIndices: true }), (node) => {
+      if (!isElement(node) || node.name.toLowerCase() !== "mx-reply" || node.startIndex === null || node.endIndex === null) return true;
+      kept.push(html.slice(from, node.startIndex));
+      from = node.endIndex + 1;
+      return false;
+    });
     result.formatted_body = kept.join("") + html.slice(from);
   }
   return result;

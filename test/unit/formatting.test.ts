@@ -81,6 +81,7 @@ describe("htmlToStyledText", () => {
     assert.equal(htmlToStyledText("<mx-reply><blockquote>quoted <b>x</b></blockquote></mx-reply>answer"), "answer");
     assert.equal(htmlToStyledText("&amp; &lt;tag&gt; &quot;q&quot; &#x1F600; caf&eacute;"), '& <tag> "q" 😀 café');
     assert.equal(htmlToStyledText("<marquee>still <blink>here</blink></marquee>"), "still here");
+    assert.equal(htmlToStyledText("<constructor>a</constructor> <__proto__>b</__proto__> <toString>c</toString>"), "a <__proto__>b c");
     assert.equal(htmlToStyledText("<script>alert(1)</script><style>p{}</style>ok"), "ok");
     assert.equal(htmlToStyledText("<table><tr><th>a</th><th>b</th></tr><tr><td>1</td><td>2</td></tr></table>"), "a | b\n1 | 2");
   });
@@ -167,6 +168,7 @@ describe("sanitizeMatrixHtml", () => {
   });
   it("survives malformed HTML", () => {
     assert.equal(sanitizeMatrixHtml("<b>a<i>b</b>c"), "<b>a<i>b</i></b>c");
+    assert.equal(sanitizeMatrixHtml("<constructor>a</constructor><toString x=1>b</toString><__proto__>"), "ab&lt;__proto__&gt;");
     assert.equal(sanitizeMatrixHtml('<a href="https://x.example/"'), "");
     assert.ok(isInert(sanitizeMatrixHtml('<<script>script>alert(1)<</script>/script><img src="x" """ onerror=alert(1)>')));
   });
