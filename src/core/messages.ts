@@ -1,4 +1,5 @@
-/** Plain-text messages between the core model and Matrix event content. Pure functions. */
+/** Messages between the core model and Matrix event content. Pure functions. */
+import { htmlToStyledText, sanitizeMatrixHtml, styledTextToHtml } from "./formatting.js";
 import type { ChatMessage } from "./model.js";
 
 /**
@@ -7,24 +8,28 @@ import type { ChatMessage } from "./model.js";
  */
 export const MAX_MATRIX_BODY_BYTES = 32 * 1024;
 
-/** Matrix content for a message from XMPP. */
+const HTML_FORMAT = "org.matrix.custom.html";
+
+/** Matrix content for a message from XMPP: XHTML-IM as given, else the body's XEP-0393 styling, as HTML. */
 export function toMatrixContent(message: ChatMessage): Record<string, unknown> {
-  return { msgtype: message.emote ? "m.emote" : "m.text", body: message.body };
+  const content: Record<string, unknown> = { msgtype: message.emote ? "m.emote" : "m.text", body: message.body };
+  const html = message.html ?? styledTextToHtml(message.body);
+  if (html !== undefined) Object.assign(content, { format: HTML_FORMAT, formatted_body: html });
+  return content;
 }
 
-/** The text of a Matrix message event, or undefined when there is nothing a person wrote. */
+/**
+ * The text of a Matrix message event, or undefined when there is nothing a person wrote. HTML
+ * becomes XEP-0393 styled text (no Matrix IDs or matrix.to links survive it).
+ */
 export function fromMatrixContent(content: Record<string, unknown> | undefined): ChatMessage | undefined {
   if (!content || typeof content.body !== "string" || content.body.trim() === "") return undefined;
-  switch (content.msgtype) {
-    case "m.text":
-    case "m.notice":
-      return { body: content.body };
-    case "m.emote":
-      return { body: content.body, emote: true };
-    default:
-      // Media and unknown message types still carry a body meant for clients that cannot show more.
-      return { body: content.body };
-  }
+  const html = content.format === HTML_FORMAT && typeof content.formatted_body === "string" ? sanitizeMatrixHtml(content.formatted_body) : undefined;
+  const styled = html !== undefined ? htmlToStyledText(html) : "";
+  const message: ChatMessage = styled.trim() !== "" ? { body: styled, html: html! } : { body: content.body };
+  // Media and unknown message types still carry a body meant for clients that cannot show more.
+  if (content.msgtype === "m.emote") message.emote = true;
+  return message;
 }
 
 /** The XMPP body of a message: "/me " is how XMPP clients mark an emote (XEP-0245). */

@@ -20,8 +20,10 @@ export interface XmppMessageIds {
 
 /** A message written by a person, on either side. */
 export interface ChatMessage {
-  /** Plain text, as the reader should see it when nothing richer can be shown. */
+  /** Plain text, as the reader should see it when nothing richer can be shown (XEP-0393 styling included). */
   body: string;
+  /** The same text as sanitized Matrix HTML, when it has formatting. */
+  html?: string;
   /** A Matrix "emote" (/me) or an XMPP body starting with "/me ". */
   emote?: boolean;
   /** Server time the message was sent, when it is not now (offline delivery, history). */

@@ -67,15 +67,3 @@ export function removeFallbackRanges(body: string, ranges: readonly { start: num
 
 /** The body of an edit as Matrix clients without edit support read it. */
 export const editFallbackBody = (newBody: string): string => `* ${newBody}`;
-
-/**
- * Cuts the quote older Matrix clients put before a reply's text ("> <@user:server> ..." lines, then an
- * empty line), so that no Matrix ID reaches XMPP; a body without that shape is left as it is.
- */
-export function stripReplyQuote(body: string): string {
-  const lines = body.split("\n");
-  let i = 0;
-  while (i < lines.length && lines[i]!.startsWith(">")) i++;
-  if (i === 0 || lines[i] !== "") return body;
-  return lines.slice(i + 1).join("\n");
-}

@@ -1,5 +1,6 @@
 import { ghostOfOccupant, ghostUserId, isGhost, jidOfGhost, type AddressingConfig } from "../core/identity.js";
-import { editFallbackBody, quoteFallback, readMatrixRelation, stripReplyQuote } from "../core/relations.js";
+import { editFallbackBody, quoteFallback, readMatrixRelation } from "../core/relations.js";
+import { stripMatrixReplyFallback } from "../core/formatting.js";
 import { hasPermission, type PermissionLevel } from "../core/permissions.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
 import { fromMatrixContent, toXmppBody } from "../core/messages.js";
@@ -154,9 +155,10 @@ export class MatrixToXmpp {
     const link = eventId ? await this.store.linkByRoom(roomId) : undefined;
     if (!eventId || !link) return;
     const relation = readMatrixRelation(event.content);
-    const message = fromMatrixContent(relation.edit?.newContent ?? event.content);
+    const source = relation.edit?.newContent ?? event.content;
+    // The reply fallback older clients add would put a Matrix ID into the XMPP body.
+    const message = fromMatrixContent(relation.replyTo && source && typeof source.body === "string" ? { ...source, ...stripMatrixReplyFallback(source as { body: string; formatted_body?: string }) } : source);
     if (!message) return;
-    if (relation.replyTo) message.body = stripReplyQuote(message.body);
     const target = this.target(link);
     const id = xmppIdOf(eventId);
     const out: OutgoingMessage = { from: puppetAddress(sender, this.addressing), to: target.to, type: target.type, id, body: toXmppBody(message) };

@@ -169,7 +169,9 @@ export class XmppToMatrix {
     const txnBase = source ? createHash("sha256").update(`${conversation}\n${source}`).digest("base64url").slice(0, 32) : `r${Date.now()}${Math.random().toString(36).slice(2)}`;
     const body = typeof content.body === "string" ? content.body : message.body;
     // Only a plain message is split: a relation must stay one event.
-    const parts = content["m.relates_to"] ? [content] : splitText(body, MAX_MATRIX_BODY_BYTES).map((part) => ({ ...content, body: part }));
+    const split = content["m.relates_to"] ? [body] : splitText(body, MAX_MATRIX_BODY_BYTES);
+    // A message in parts goes as plain text: its HTML cannot be cut at the same places.
+    const parts = split.length === 1 ? [content] : split.map((part) => ({ msgtype: content.msgtype, body: part }));
     let firstEventId: string | undefined;
     for (const [i, part] of parts.entries()) {
       const eventId = await deliver("send to Matrix", () => this.rooms.send(ghost, roomId, part, `${txnBase}.${i}`));

@@ -20,4 +20,6 @@ export const NS = {
   fasten: "urn:xmpp:fasten:0",
   reactions: "urn:xmpp:reactions:0",
   markers: "urn:xmpp:chat-markers:0",
+  xhtmlIm: "http://jabber.org/protocol/xhtml-im",
+  xhtml: "http://www.w3.org/1999/xhtml",
 } as const;

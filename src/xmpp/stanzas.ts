@@ -2,6 +2,7 @@
 import xml, { type Element } from "@xmpp/xml";
 import type { OccupantPresence, XmppInboundMessage, XmppMessageIds } from "../core/model.js";
 import { removeFallbackRanges } from "../core/relations.js";
+import { xhtmlImToHtml } from "../core/formatting.js";
 import { NS } from "./namespaces.js";
 
 export interface Address {
@@ -77,7 +78,7 @@ function signals(stanza: Element): Pick<XmppInboundMessage, "reactions" | "displ
   return out;
 }
 
-type Content = Pick<XmppInboundMessage, "body" | "emote" | "replaces" | "replyTo" | "retracts" | "reactions" | "displayed" | "typing" | "thread">;
+type Content = Pick<XmppInboundMessage, "body" | "html" | "emote" | "replaces" | "replyTo" | "retracts" | "reactions" | "displayed" | "typing" | "thread">;
 
 /** The text, references and signals of a message; undefined when it carries none of them. */
 function content(stanza: Element): Content | undefined {
@@ -89,7 +90,10 @@ function content(stanza: Element): Content | undefined {
   if (extra.reactions) return { body: "", reactions: extra.reactions };
   if (refs.body.trim() === "") return extra.displayed !== undefined || extra.typing !== undefined ? { body: "", ...extra } : undefined;
   const thread = stanza.getChildText("thread")?.trim();
-  return { ...refs, ...withBody(refs.body), ...extra, ...(thread ? { thread } : {}) };
+  // XHTML-IM (XEP-0071) only stands for the whole body: a reply's cut quote would be in it too.
+  const xhtml = refs.replyTo ? undefined : stanza.getChild("html", NS.xhtmlIm)?.getChild("body", NS.xhtml);
+  const html = xhtml ? xhtmlImToHtml(xhtml.children.map((c) => c.toString()).join("")) : undefined;
+  return { ...refs, ...withBody(refs.body), ...extra, ...(thread ? { thread } : {}), ...(html ? { html } : {}) };
 }
 
 /** A one-to-one chat message from an XMPP user to a puppet; undefined if it carries no text. */

@@ -199,3 +199,27 @@ test("a Matrix thread is an XEP-0201 thread on XMPP, and XMPP answers in it land
   const plain = await p.fromXmpp((e) => e.content.body === "some client's own thread", "a message in an XMPP-only thread");
   assert.equal(plain.content["m.relates_to"], undefined);
 });
+
+test("formatting both ways in a MUC: Matrix HTML as XEP-0393 styling, styling and XHTML-IM as sanitized HTML", async () => {
+  const p = await portal("format");
+  await p.matrixUser.send(p.roomId, {
+    msgtype: "m.text",
+    body: "bold, code and Xena",
+    format: "org.matrix.custom.html",
+    formatted_body: `<b>bold</b>, <code>code</code> and <a href="https://matrix.to/#/@someone:${stack.matrixDomain}">Xena</a><script>alert(1)</script>`,
+  });
+  await p.fromMatrix("*bold*, `code` and Xena");
+
+  await p.say("f1", "*strong* and ~gone~");
+  const styled = await p.fromXmpp((e) => e.content.body === "*strong* and ~gone~", "the styled message");
+  assert.equal(styled.content.formatted_body, "<strong>strong</strong> and <del>gone</del>");
+
+  await p.say(
+    "f2",
+    "plain fallback",
+    xml("html", { xmlns: "http://jabber.org/protocol/xhtml-im" }, xml("body", { xmlns: "http://www.w3.org/1999/xhtml" }, xml("p", {}, xml("span", { style: "font-weight: bold" }, "rich"), " text"), xml("script", {}, "alert(1)"))),
+  );
+  const rich = await p.fromXmpp((e) => e.content.body === "plain fallback", "the XHTML-IM message");
+  assert.match(rich.content.formatted_body, /<strong>rich<\/strong> text/);
+  assert.doesNotMatch(rich.content.formatted_body, /script|alert/);
+});

@@ -39,3 +39,25 @@ describe("splitText", () => {
     );
   });
 });
+
+describe("formatting through the message model", () => {
+  it("gives XMPP styled text for Matrix HTML, with no Matrix IDs", () => {
+    const message = fromMatrixContent({
+      msgtype: "m.text",
+      body: "bold and Bob",
+      format: "org.matrix.custom.html",
+      formatted_body: '<b>bold</b> and <a href="https://matrix.to/#/@bob:matrix.test">Bob</a>',
+    });
+    assert.equal(message?.body, "*bold* and Bob");
+  });
+  it("gives Matrix HTML for styled XMPP text, and none for plain text", () => {
+    const content = toMatrixContent({ body: "*bold* and _it_" });
+    assert.equal(content.format, "org.matrix.custom.html");
+    assert.equal(content.formatted_body, "<strong>bold</strong> and <em>it</em>");
+    assert.equal(toMatrixContent({ body: "2*3*4" }).formatted_body, undefined);
+  });
+  it("sanitizes hostile Matrix HTML before anything reads it", () => {
+    const message = fromMatrixContent({ msgtype: "m.text", body: "x", format: "org.matrix.custom.html", formatted_body: '<img src=x onerror="alert(1)"><script>alert(2)</script>hello' });
+    assert.equal(message?.body, "hello");
+  });
+});

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { editFallbackBody, quoteFallback, readMatrixRelation, removeFallbackRanges, stripReplyQuote } from "../../src/core/relations.js";
+import { editFallbackBody, quoteFallback, readMatrixRelation, removeFallbackRanges } from "../../src/core/relations.js";
 
 describe("Matrix relations", () => {
   it("reads edits and replies, and ignores malformed relations", () => {
@@ -33,14 +33,4 @@ describe("reply quote fallback (XEP-0428)", () => {
     assert.equal(removeFallbackRanges("hello", [{ start: 2, end: 99 }]), "he");
   });
   it("marks edits for clients without edit support", () => assert.equal(editFallbackBody("fixed"), "* fixed"));
-});
-
-describe("Matrix reply quotes", () => {
-  it("cuts the quoted lines and the blank line after them", () => {
-    assert.equal(stripReplyQuote("> <@bob:matrix.test> hello\n> more\n\nmy answer"), "my answer");
-  });
-  it("leaves bodies without that shape alone", () => {
-    assert.equal(stripReplyQuote("> a quote I wrote myself\nand text"), "> a quote I wrote myself\nand text");
-    assert.equal(stripReplyQuote("plain"), "plain");
-  });
 });
