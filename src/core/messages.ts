@@ -1,5 +1,6 @@
 /** Messages between the core model and Matrix event content. Pure functions. */
 import { htmlToStyledText, sanitizeMatrixHtml, styledTextToHtml } from "./formatting.js";
+import { pillify, type Mention } from "./mentions.js";
 import type { ChatMessage } from "./model.js";
 
 /**
@@ -11,10 +12,13 @@ export const MAX_MATRIX_BODY_BYTES = 32 * 1024;
 const HTML_FORMAT = "org.matrix.custom.html";
 
 /** Matrix content for a message from XMPP: XHTML-IM as given, else the body's XEP-0393 styling, as HTML. */
-export function toMatrixContent(message: ChatMessage): Record<string, unknown> {
+export function toMatrixContent(message: ChatMessage & { mentions?: readonly Mention[] }): Record<string, unknown> {
   const content: Record<string, unknown> = { msgtype: message.emote ? "m.emote" : "m.text", body: message.body };
-  const html = message.html ?? styledTextToHtml(message.body);
+  const mentions = message.mentions ?? [];
+  // Pills only in unstyled text; m.mentions (which is what notifies) is set either way.
+  const html = message.html ?? styledTextToHtml(message.body) ?? (mentions.length > 0 ? pillify(message.body, mentions) : undefined);
   if (html !== undefined) Object.assign(content, { format: HTML_FORMAT, formatted_body: html });
+  content["m.mentions"] = mentions.length > 0 ? { user_ids: [...new Set(mentions.map((m) => m.matrixUser))] } : {};
   return content;
 }
 

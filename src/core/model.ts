@@ -1,3 +1,5 @@
+import type { Mention } from "./mentions.js";
+
 /**
  * The protocol-neutral model: what each side's adapter parses its input into, and what the other
  * side's adapter renders. Nothing here knows a library or a wire format.
@@ -48,6 +50,8 @@ export interface XmppInboundMessage extends ChatMessage {
   typing?: boolean;
   /** The conversation thread (XEP-0201) the message belongs to. */
   thread?: string;
+  /** Matrix users the text names by their MUC nick. */
+  mentions?: Mention[];
   conversation: { kind: "dm"; xmppUser: string; matrixUser: string } | { kind: "muc"; muc: string; nick: string; occupantKey: string; realJid?: string };
   ids: XmppMessageIds;
 }

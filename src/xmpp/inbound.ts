@@ -1,5 +1,6 @@
 import xml, { type Element } from "@xmpp/xml";
 import { isPuppet, userIdOfPuppet, type AddressingConfig } from "../core/identity.js";
+import { findMentions } from "../core/mentions.js";
 import type { XmppEvent, XmppInboundMessage } from "../core/model.js";
 import type { Logger } from "../log.js";
 import type { ComponentLink } from "./component-link.js";
@@ -70,6 +71,8 @@ export class XmppInbound {
       }
       const realJid = this.occupancy.occupant(muc, nick)?.realJid;
       if (realJid) message.conversation.realJid = realJid;
+      const mentions = findMentions(message.body, this.occupancy.puppetsIn(muc).map((p) => ({ name: p.nick, matrixUser: p.matrixUser })));
+      if (mentions.length > 0) message.mentions = mentions;
       await this.queue(muc, { kind: "message", message }, dedupKey(muc, message));
       return;
     }

@@ -51,6 +51,11 @@ export class MucOccupancy {
     return this.joined.get(muc)?.get(matrixUser);
   }
 
+  /** The puppets in a MUC: Matrix user and nick. */
+  puppetsIn(muc: string): { matrixUser: string; nick: string }[] {
+    return [...(this.joined.get(muc) ?? [])].map(([matrixUser, nick]) => ({ matrixUser, nick }));
+  }
+
   isPuppetNick(muc: string, nick: string): boolean {
     for (const n of this.joined.get(muc)?.values() ?? []) if (n === nick) return true;
     for (const [key, p] of this.pending) if (key.startsWith(`${muc}\n`) && p.nick === nick) return true;

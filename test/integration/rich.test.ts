@@ -223,3 +223,14 @@ test("formatting both ways in a MUC: Matrix HTML as XEP-0393 styling, styling an
   assert.match(rich.content.formatted_body, /<strong>rich<\/strong> text/);
   assert.doesNotMatch(rich.content.formatted_body, /script|alert/);
 });
+
+test("an XMPP message naming a Matrix user's nick mentions them: a pill and m.mentions", async () => {
+  const p = await portal("mention");
+  await p.say("n1", "Max: are you coming?");
+  const mention = await p.fromXmpp((e) => e.content.body === "Max: are you coming?", "the mention");
+  assert.deepEqual(mention.content["m.mentions"], { user_ids: [p.matrixUser.userId] });
+  assert.equal(mention.content.formatted_body, `<a href="https://matrix.to/#/${encodeURIComponent(p.matrixUser.userId)}">Max</a>: are you coming?`);
+  await p.say("n2", "Maxine is not Max's nick... wait, Max is");
+  const plain = await p.fromXmpp((e) => e.content.body?.startsWith("Maxine"), "the second message");
+  assert.deepEqual(plain.content["m.mentions"], { user_ids: [p.matrixUser.userId] });
+});

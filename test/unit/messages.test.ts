@@ -5,8 +5,8 @@ import { fromMatrixContent, splitText, toMatrixContent, toXmppBody } from "../..
 
 describe("messages between Matrix content and the core model", () => {
   it("maps text and emotes both ways", () => {
-    assert.deepEqual(toMatrixContent({ body: "hi" }), { msgtype: "m.text", body: "hi" });
-    assert.deepEqual(toMatrixContent({ body: "waves", emote: true }), { msgtype: "m.emote", body: "waves" });
+    assert.deepEqual(toMatrixContent({ body: "hi" }), { msgtype: "m.text", body: "hi", "m.mentions": {} });
+    assert.deepEqual(toMatrixContent({ body: "waves", emote: true }), { msgtype: "m.emote", body: "waves", "m.mentions": {} });
     assert.deepEqual(fromMatrixContent({ msgtype: "m.emote", body: "waves" }), { body: "waves", emote: true });
     assert.equal(toXmppBody({ body: "waves", emote: true }), "/me waves");
     assert.equal(toXmppBody({ body: "plain" }), "plain");

@@ -1,0 +1,40 @@
+/** Mentions: an XMPP body naming a Matrix user's MUC nick becomes a Matrix mention. Pure functions. */
+
+export interface Mention {
+  /** The name as it stands in the text (the puppet's nick). */
+  name: string;
+  matrixUser: string;
+}
+
+const escapeHtml = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** A name mentioned as a word of its own: not inside a longer word (so "Max" is not in "Maxine"). */
+function nameMatcher(names: readonly string[]): RegExp | undefined {
+  if (names.length === 0) return undefined;
+  const alternatives = [...names].sort((a, b) => b.length - a.length).map(escapeRegex).join("|");
+  return new RegExp(`(?<![\\p{L}\\p{N}_])(${alternatives})(?![\\p{L}\\p{N}_])`, "gu");
+}
+
+/** The mentions among the candidates (puppets' nicks in the room) that the text names. */
+export function findMentions(text: string, candidates: readonly Mention[]): Mention[] {
+  const matcher = nameMatcher(candidates.map((c) => c.name).filter((n) => n.trim() !== ""));
+  if (!matcher) return [];
+  const named = new Set([...text.matchAll(matcher)].map((m) => m[1]));
+  return candidates.filter((c) => named.has(c.name));
+}
+
+/** The text as Matrix HTML with each mention as a pill (a matrix.to link naming the user). */
+export function pillify(text: string, mentions: readonly Mention[]): string {
+  const matcher = nameMatcher(mentions.map((m) => m.name));
+  const byName = new Map(mentions.map((m) => [m.name, m.matrixUser]));
+  if (!matcher) return escapeHtml(text).replace(/\n/g, "<br>");
+  let html = "";
+  let last = 0;
+  for (const match of text.matchAll(matcher)) {
+    const user = byName.get(match[1]!)!;
+    html += escapeHtml(text.slice(last, match.index)) + `<a href="https://matrix.to/#/${encodeURIComponent(user)}">${escapeHtml(match[1]!)}</a>`;
+    last = match.index + match[0].length;
+  }
+  return (html + escapeHtml(text.slice(last))).replace(/\n/g, "<br>");
+}
