@@ -234,3 +234,48 @@ test("an XMPP message naming a Matrix user's nick mentions them: a pill and m.me
   const plain = await p.fromXmpp((e) => e.content.body?.startsWith("Maxine"), "the second message");
   assert.deepEqual(plain.content["m.mentions"], { user_ids: [p.matrixUser.userId] });
 });
+
+test("in a direct chat too: formatting, replies, reactions and retractions both ways", async () => {
+  const kai = await XmppTestClient.login(uniqueName("kai"));
+  suite.xmppClients.push(kai);
+  const lea = await MatrixTestClient.register(uniqueName("lea"));
+  const puppet = `${lea.userId.slice(1).replace(":", "%")}@${stack.componentDomain}`;
+  const fromLea = (pred: (s: Stanza) => boolean, what: string) => kai.waitFor((s) => s.is("message") && s.attrs.from?.split("/")[0] === puppet && pred(s), what);
+  const fromKai = (pred: (e: { type: string; content: Record<string, any>; redacts?: string }) => boolean, what: string) => lea.waitForEvent((e) => pred(e), what);
+
+  await kai.send(xml("message", { to: puppet, type: "chat", id: "k1" }, xml("body", {}, "*hello* lea")));
+  const roomId = await lea.waitForInvite();
+  await lea.join(roomId);
+  const hello = (await fromKai((e) => e.content.body === "*hello* lea", "the styled DM")) as { event_id: string; content: Record<string, any> };
+  assert.equal(hello.content.formatted_body, "<strong>hello</strong> lea");
+
+  const answer = await lea.send(roomId, { msgtype: "m.text", body: "hi", format: "org.matrix.custom.html", formatted_body: "<i>hi</i>", "m.relates_to": { "m.in_reply_to": { event_id: hello.event_id } } });
+  const reply = await fromLea((s) => (bodyOf(s) ?? "").endsWith("_hi_"), "the styled reply");
+  assert.equal(reply.getChild("reply", "urn:xmpp:reply:0")?.attrs.id, "k1", "DM references use the message id");
+
+  await lea.send(roomId, { "m.relates_to": { rel_type: "m.annotation", event_id: hello.event_id, key: "🙂" } }, "m.reaction");
+  const reacted = await fromLea((s) => !!s.getChild("reactions", "urn:xmpp:reactions:0"), "the reaction");
+  assert.equal(reacted.getChild("reactions", "urn:xmpp:reactions:0")?.attrs.id, "k1");
+
+  await kai.send(xml("message", { to: puppet, type: "chat", id: "k2" }, xml("reactions", { xmlns: "urn:xmpp:reactions:0", id: reply.attrs.id }, xml("reaction", {}, "🎉"))));
+  const party = await fromKai((e) => e.type === "m.reaction" && e.content["m.relates_to"]?.key === "🎉", "kai's reaction");
+  assert.equal(party.content["m.relates_to"].event_id, answer);
+
+  await lea.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/redact/${encodeURIComponent(answer)}/t${Date.now()}`, {});
+  const retraction = await fromLea((s) => !!s.getChild("retract", "urn:xmpp:message-retract:1"), "the retraction");
+  assert.equal(retraction.getChild("retract", "urn:xmpp:message-retract:1")?.attrs.id, reply.attrs.id);
+
+  await kai.send(xml("message", { to: puppet, type: "chat", id: "k3" }, xml("retract", { xmlns: "urn:xmpp:message-retract:1", id: "k1" }), xml("body", {}, "/me retracted a message")));
+  await fromKai((e) => e.type === "m.room.redaction" && e.redacts === hello.event_id, "kai's retraction");
+});
+
+test("typing and read markers in a MUC", async () => {
+  const p = await portal("marks");
+  const said = await p.say("mk1", "read me");
+  const event = (await p.fromXmpp((e) => e.content.body === "read me", "the message")) as { event_id: string };
+  await p.matrixUser.request("POST", `/_matrix/client/v3/rooms/${encodeURIComponent(p.roomId)}/receipt/m.read/${encodeURIComponent(event.event_id)}`, {});
+  const marker = await p.xmppUser.waitFor((s) => s.attrs.from === `${p.room}/Max` && !!s.getChild("displayed", "urn:xmpp:chat-markers:0"), "the marker in the MUC");
+  assert.equal(marker.getChild("displayed", "urn:xmpp:chat-markers:0")?.attrs.id, stanzaIdOf(said, p.room));
+  await p.matrixUser.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(p.roomId)}/typing/${encodeURIComponent(p.matrixUser.userId)}`, { typing: true, timeout: 10000 });
+  await p.xmppUser.waitFor((s) => s.attrs.from === `${p.room}/Max` && !!s.getChild("composing", "http://jabber.org/protocol/chatstates"), "composing in the MUC");
+});
