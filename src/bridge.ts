@@ -89,7 +89,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const rooms = new MatrixRooms(homeserver);
   const occupancy = new MucOccupancy(link, store, (u) => puppetAddress(u, addressing), log.child({ module: "muc" }));
   const toXmpp = new MatrixToXmpp(store, rooms, link, occupancy, addressing, homeserver.botUserId, messageMapSeconds, config.bridge.permissions, log.child({ module: "to-xmpp" }));
-  const toMatrix = new XmppToMatrix(store, rooms, addressing, messageMapSeconds, (jid) => fetchVcardName(link, jid, log.child({ module: "xmpp" })), log.child({ module: "to-matrix" }));
+  const toMatrix = new XmppToMatrix(store, rooms, addressing, messageMapSeconds, (jid) => fetchVcardName(link, jid, log.child({ module: "xmpp" })), homeserver.botUserId, log.child({ module: "to-matrix" }));
   const lookUpMuc = (muc: string) => describeMuc(link, muc, log.child({ module: "xmpp" }));
   const portals = new Portals(store, rooms, lookUpMuc, addressing, log.child({ module: "portals" }));
   const commands = new BotCommands({

@@ -79,5 +79,7 @@ export type XmppEvent =
   | { kind: "occupant"; presence: OccupantPresence; change: "joined" | "left" | "renamed"; puppetOf?: string }
   /** The MUC's subject, sent to each occupant on joining and to all on change. */
   | { kind: "subject"; muc: string; subject: string }
+  /** A MUC moderator removed a message (XEP-0425). */
+  | { kind: "moderation"; muc: string; stanzaId: string; by?: string; reason?: string }
   /** A MUC echoed a puppet's own message: only its stanza-id is news. */
   | { kind: "reflection"; muc: string; ids: XmppMessageIds };

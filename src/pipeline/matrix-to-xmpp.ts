@@ -12,7 +12,7 @@ import type { BridgeStore } from "../store/store.js";
 import type { ComponentLink } from "../xmpp/component-link.js";
 import { dmConversation } from "../xmpp/inbound.js";
 import { MucJoinError, type MucOccupancy } from "../xmpp/muc-occupancy.js";
-import { renderMessage, renderModeration, renderSignal, type OutgoingMessage } from "../xmpp/stanzas.js";
+import { renderMessage, renderModeration, renderModerationRequest, renderSignal, type OutgoingMessage } from "../xmpp/stanzas.js";
 import { deliver, isPassing } from "./errors.js";
 
 /** The id a Matrix event's message carries on XMPP (stanza id and origin-id): stable across retries. */
@@ -211,6 +211,10 @@ export class MatrixToXmpp {
       return this.sendReactions(link, roomId, sender, reaction.target, event.event_id);
     }
     const original = await this.store.messageByEventId(redacts);
+    if (original?.sender && original.sender !== sender && isGhost(original.sender, this.addressing) && link.kind !== "dm") {
+      const reason = typeof event.content?.reason === "string" ? event.content.reason : "Removed on Matrix";
+      return this.moderateMessage(link, roomId, sender, original.ids.stanzaId, reason);
+    }
     if (!original || original.sender !== sender) {
       this.log.debug({ roomId, redacts, sender }, "redaction not bridged: not the sender's own bridged message");
       return;
@@ -222,6 +226,29 @@ export class MatrixToXmpp {
     await deliver("retract on XMPP", () =>
       this.link.send(renderMessage({ from, to: target.to, type: target.type, id: xmppIdOf(event.event_id!), body: "/me retracted a message", retracts: ref })),
     );
+  }
+
+  /**
+   * A Matrix moderator removed an XMPP user's message: their puppet asks the MUC to do the same
+   * (XEP-0425, the current form, then the older one); a refusal is reported in the room.
+   */
+  private async moderateMessage(link: Extract<Link, { muc: string }>, roomId: string, moderator: string, stanzaId: string | undefined, reason: string): Promise<void> {
+    if (!stanzaId) return;
+    if (!(await this.ready(link, moderator, roomId))) return;
+    const from = puppetAddress(moderator, this.addressing);
+    let condition = "";
+    for (const legacy of [false, true]) {
+      try {
+        await this.link.request(renderModerationRequest(from, link.muc, stanzaId, reason, legacy));
+        this.log.info({ muc: link.muc, stanzaId, moderator }, "removed a message from a MUC");
+        return;
+      } catch (err) {
+        if (isPassing(err)) throw err;
+        condition = (err as { condition?: string }).condition ?? (err as Error).message;
+        if (condition !== "feature-not-implemented" && condition !== "bad-request" && condition !== "service-unavailable") break;
+      }
+    }
+    await this.rooms.notice(roomId, `The message is still there on XMPP: ${link.muc} refused to remove it (${condition}).`);
   }
 
   /** A Matrix user reacted: XMPP gets their whole set of reactions to that message (XEP-0444). */

@@ -20,6 +20,7 @@ export class XmppToMatrix {
     private readonly messageMapSeconds: number,
     /** The name an XMPP user gives themselves in their profile, if any. */
     private readonly lookUpName: (jid: string) => Promise<string | undefined>,
+    private readonly botUserId: string,
     private readonly log: Logger,
   ) {}
 
@@ -33,6 +34,8 @@ export class XmppToMatrix {
         return this.reflection(event.muc, event);
       case "subject":
         return this.subject(event.muc, event.subject);
+      case "moderation":
+        return this.moderation(event.muc, event.stanzaId, event.by, event.reason);
     }
   }
 
@@ -193,6 +196,15 @@ export class XmppToMatrix {
       const reason = presence.removedBy ? `${presence.removedBy === "ban" ? "Banned" : "Kicked"} on XMPP` : undefined;
       await deliver("ghost leave", () => (reason ? this.rooms.kick(link.roomId, ghost, reason) : this.rooms.leave(ghost, link.roomId)));
     }
+  }
+
+  /** A MUC moderator removed a message: the bot redacts its Matrix event. */
+  private async moderation(muc: string, stanzaId: string, by: string | undefined, reason: string | undefined): Promise<void> {
+    const link = await this.portal(muc);
+    const eventId = link ? await this.store.eventIdForXmppId(muc, stanzaId) : undefined;
+    if (!link || !eventId) return;
+    const why = `Removed on XMPP${by ? ` by ${by.split("/").pop()}` : ""}${reason ? `: ${reason}` : ""}`;
+    await deliver("redact", () => this.rooms.redact(this.botUserId, link.roomId, eventId, why));
   }
 
   /** Every puppet hears the subject on joining: the topic is only written when it differs. */

@@ -5,7 +5,7 @@ import type { XmppEvent, XmppInboundMessage } from "../core/model.js";
 import type { Logger } from "../log.js";
 import type { ComponentLink } from "./component-link.js";
 import type { MucOccupancy } from "./muc-occupancy.js";
-import { errorCondition, parseDirectMessage, parseGroupMessage, parseSubject, splitJid } from "./stanzas.js";
+import { errorCondition, parseDirectMessage, parseGroupMessage, parseModeration, parseSubject, splitJid } from "./stanzas.js";
 
 /** Queues an event for Matrix; with a dedup key, an event already queued under it is dropped. */
 export type QueueForMatrix = (conversation: string, event: XmppEvent, dedupKey?: string) => Promise<void>;
@@ -57,6 +57,11 @@ export class XmppInbound {
       return;
     }
     if (type === "groupchat") {
+      const moderation = parseModeration(stanza);
+      if (moderation) {
+        await this.queue(moderation.muc, { kind: "moderation", ...moderation }, `${moderation.muc}:moderation:${moderation.stanzaId}`);
+        return;
+      }
       const subject = parseSubject(stanza);
       if (subject) {
         await this.queue(subject.muc, { kind: "subject", ...subject });

@@ -247,3 +247,34 @@ export function renderSignal(signal: OutgoingSignal): Element {
     xml(signal.chatState ? "no-store" : "store", { xmlns: "urn:xmpp:hints" }),
   );
 }
+
+/**
+ * A MUC's announcement that a moderator removed a message (XEP-0425): the current form (a retract
+ * carrying moderated) and the older fasten form, which Prosody's mod_muc_moderation still sends.
+ */
+export function parseModeration(stanza: Element): { muc: string; stanzaId: string; by?: string; reason?: string } | undefined {
+  const from = stanza.attrs.from ? splitJid(stanza.attrs.from) : undefined;
+  if (!from || from.resource) return undefined;
+  const current = stanza.getChild("retract", NS.retract);
+  const currentBy = current?.getChild("moderated", NS.moderate);
+  const legacy = stanza.getChildren("apply-to", NS.fasten).find((a) => a.getChild("moderated", NS.moderateLegacy)?.getChild("retract", NS.retractLegacy));
+  const legacyBy = legacy?.getChild("moderated", NS.moderateLegacy);
+  const stanzaId = currentBy ? current?.attrs.id : legacy?.attrs.id;
+  if (!stanzaId) return undefined;
+  const by = (currentBy ?? legacyBy)?.attrs.by;
+  const reason = (currentBy ? current?.getChildText("reason") : legacyBy?.getChildText("reason"))?.trim();
+  return { muc: from.bare, stanzaId, ...(by ? { by } : {}), ...(reason ? { reason } : {}) };
+}
+
+/** A moderator asks the MUC to remove a message by its stanza-id (XEP-0425, current or older form). */
+export function renderModerationRequest(from: string, muc: string, stanzaId: string, reason: string, legacy: boolean): Element {
+  const id = `moderate-${Date.now().toString(36)}`;
+  if (legacy) {
+    return xml(
+      "iq",
+      { type: "set", from, to: muc, id },
+      xml("apply-to", { xmlns: NS.fasten, id: stanzaId }, xml("moderate", { xmlns: NS.moderateLegacy }, xml("retract", { xmlns: NS.retractLegacy }), xml("reason", {}, reason))),
+    );
+  }
+  return xml("iq", { type: "set", from, to: muc, id }, xml("moderate", { xmlns: NS.moderate, id: stanzaId }, xml("retract", { xmlns: NS.retract }), xml("reason", {}, reason)));
+}

@@ -279,3 +279,19 @@ test("typing and read markers in a MUC", async () => {
   await p.matrixUser.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(p.roomId)}/typing/${encodeURIComponent(p.matrixUser.userId)}`, { typing: true, timeout: 10000 });
   await p.xmppUser.waitFor((s) => s.attrs.from === `${p.room}/Max` && !!s.getChild("composing", "http://jabber.org/protocol/chatstates"), "composing in the MUC");
 });
+
+test("a MUC moderator's removal of a message (XEP-0425) redacts it on Matrix", async () => {
+  const p = await portal("moderate");
+  const sent = await p.matrixUser.sendText(p.roomId, "something regrettable");
+  const onXmpp = await p.fromMatrix("something regrettable");
+  // The room's creator owns it; Prosody's mod_muc_moderation speaks the older (fasten) form.
+  await p.xmppUser.iq(
+    xml(
+      "iq",
+      { type: "set", to: p.room, id: "mod1" },
+      xml("apply-to", { xmlns: "urn:xmpp:fasten:0", id: stanzaIdOf(onXmpp, p.room) }, xml("moderate", { xmlns: "urn:xmpp:message-moderate:0" }, xml("retract", { xmlns: "urn:xmpp:message-retract:0" }), xml("reason", {}, "spam"))),
+    ),
+  );
+  const redaction = await p.fromXmpp((e) => e.type === "m.room.redaction" && e.redacts === sent, "the redaction");
+  assert.match(redaction.content.reason ?? "", /Removed on XMPP by xena: spam/);
+});
