@@ -19,6 +19,7 @@ import { MatrixRooms } from "./matrix/rooms.js";
 import { MatrixToXmpp } from "./pipeline/matrix-to-xmpp.js";
 import { Portals } from "./pipeline/portals.js";
 import { BotCommands } from "./pipeline/commands.js";
+import { SignalsToXmpp } from "./pipeline/signals-to-xmpp.js";
 import { XmppToMatrix } from "./pipeline/xmpp-to-matrix.js";
 import { XmppInbound } from "./xmpp/inbound.js";
 import { describeMuc } from "./xmpp/muc-directory.js";
@@ -89,6 +90,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const rooms = new MatrixRooms(homeserver);
   const occupancy = new MucOccupancy(link, store, (u) => puppetAddress(u, addressing), log.child({ module: "muc" }));
   const toXmpp = new MatrixToXmpp(store, rooms, link, occupancy, addressing, homeserver.botUserId, messageMapSeconds, config.bridge.permissions, log.child({ module: "to-xmpp" }));
+  const signals = new SignalsToXmpp(store, link, occupancy, addressing, homeserver.botUserId);
   const toMatrix = new XmppToMatrix(store, rooms, addressing, messageMapSeconds, (jid) => fetchVcardName(link, jid, log.child({ module: "xmpp" })), homeserver.botUserId, log.child({ module: "to-matrix" }));
   const lookUpMuc = (muc: string) => describeMuc(link, muc, log.child({ module: "xmpp" }));
   const portals = new Portals(store, rooms, lookUpMuc, addressing, log.child({ module: "portals" }));
@@ -110,7 +112,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     async (lane, payload) => {
       if (lane.startsWith("matrix:")) {
         const event = JSON.parse(payload) as MatrixEvent;
-        if (!(await commands.handle(event))) await toXmpp.handle(event);
+        if (!(await signals.handle(event)) && !(await commands.handle(event))) await toXmpp.handle(event);
       } else {
         await toMatrix.handle(JSON.parse(payload) as XmppEvent);
       }

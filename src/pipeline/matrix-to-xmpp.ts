@@ -1,16 +1,16 @@
-import { ghostOfOccupant, ghostUserId, isGhost, jidOfGhost, type AddressingConfig } from "../core/identity.js";
+import { ghostOfOccupant, isGhost, jidOfGhost, type AddressingConfig } from "../core/identity.js";
 import { editFallbackBody, quoteFallback, readMatrixRelation } from "../core/relations.js";
 import { stripMatrixReplyFallback } from "../core/formatting.js";
 import { hasPermission, type PermissionLevel } from "../core/permissions.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
 import { fromMatrixContent, toXmppBody } from "../core/messages.js";
-import type { Link, XmppMessageIds } from "../core/model.js";
+import type { Link } from "../core/model.js";
+import { destinationOf, type XmppDestination } from "./xmpp-destination.js";
 import type { Logger } from "../log.js";
 import type { MatrixEvent } from "../matrix/appservice-api.js";
 import type { MatrixRooms } from "../matrix/rooms.js";
 import type { BridgeStore } from "../store/store.js";
 import type { ComponentLink } from "../xmpp/component-link.js";
-import { dmConversation } from "../xmpp/inbound.js";
 import { MucJoinError, type MucOccupancy } from "../xmpp/muc-occupancy.js";
 import { renderMessage, renderModeration, renderModerationRequest, renderSignal, type OutgoingMessage } from "../xmpp/stanzas.js";
 import { deliver, isPassing } from "./errors.js";
@@ -20,9 +20,6 @@ export const xmppIdOf = (eventId: string): string => eventId.replace(/^\$/, "");
 
 /** Delivers what the homeserver sent, to XMPP, as puppets. */
 export class MatrixToXmpp {
-  /** Who is typing in each room, as last reported: the next report tells who started and who stopped. */
-  private readonly typists = new Map<string, Set<string>>();
-
   constructor(
     private readonly store: BridgeStore,
     private readonly rooms: MatrixRooms,
@@ -36,8 +33,6 @@ export class MatrixToXmpp {
   ) {}
 
   async handle(event: MatrixEvent): Promise<void> {
-    if (event.type === "m.typing") return this.typing(event);
-    if (event.type === "m.receipt") return this.receipts(event);
     const sender = event.sender;
     const roomId = event.room_id;
     // Nothing the bridge itself said goes back out.
@@ -120,19 +115,8 @@ export class MatrixToXmpp {
     return deliver("join MUC", () => this.occupancy.join(link.muc, matrixUser, nick));
   }
 
-  /** Where a linked room's messages go on XMPP, and how references to its messages are written. */
-  private target(link: Link): { to: string; type: "chat" | "groupchat"; conversation: string; refOf(ids: XmppMessageIds): string | undefined; viewer: string } {
-    if (link.kind === "dm") {
-      return {
-        to: link.xmppUser,
-        type: "chat",
-        conversation: dmConversation(link.xmppUser, link.matrixUser),
-        refOf: (ids) => ids.originId ?? ids.id,
-        viewer: ghostUserId(link.xmppUser, this.addressing),
-      };
-    }
-    // In a MUC, references use the id the room gave the message (XEP-0359 stanza-id).
-    return { to: link.muc, type: "groupchat", conversation: link.muc, refOf: (ids) => ids.stanzaId ?? ids.id, viewer: this.botUserId };
+  private target(link: Link): XmppDestination {
+    return destinationOf(link, this.addressing, this.botUserId);
   }
 
   /** The puppet is in the MUC, or its user has been told why not; true when sending may go on. */
@@ -282,46 +266,5 @@ export class MatrixToXmpp {
     if (!(await this.ready(link, sender, roomId))) return;
     const body = words ? `/me reacted ${key} to "${words}"` : `/me reacted ${key}`;
     await deliver("send to XMPP", () => this.link.send(renderMessage({ from: puppetAddress(sender, this.addressing), to: target.to, type: target.type, id: xmppIdOf(causeEvent), body })));
-  }
-
-  private async typing(event: MatrixEvent): Promise<void> {
-    const roomId = event.room_id;
-    const userIds = event.content?.user_ids;
-    if (!roomId || !Array.isArray(userIds)) return;
-    const link = await this.store.linkByRoom(roomId);
-    if (!link) return;
-    const now = new Set(userIds.filter((u): u is string => typeof u === "string" && !isGhost(u, this.addressing) && u !== this.botUserId));
-    const before = this.typists.get(roomId) ?? new Set<string>();
-    if (now.size > 0) this.typists.set(roomId, now);
-    else this.typists.delete(roomId);
-    const target = this.target(link);
-    const changes = [...[...now].filter((u) => !before.has(u)).map((u) => [u, "composing"] as const), ...[...before].filter((u) => !now.has(u)).map((u) => [u, "paused"] as const)];
-    for (const [user, chatState] of changes) {
-      // Typing alone never makes a puppet join a MUC.
-      if (link.kind !== "dm" && this.occupancy.nickOf(link.muc, user) === undefined) continue;
-      const from = puppetAddress(user, this.addressing);
-      await deliver("chat state", () => this.link.send(renderSignal({ from, to: target.to, type: target.type, id: `cs-${Date.now().toString(36)}`, chatState })));
-    }
-  }
-
-  /** Public read receipts of Matrix users on messages from XMPP become XEP-0333 displayed markers. */
-  private async receipts(event: MatrixEvent): Promise<void> {
-    const roomId = event.room_id;
-    const link = roomId ? await this.store.linkByRoom(roomId) : undefined;
-    if (!roomId || !link) return;
-    const target = this.target(link);
-    for (const [eventId, receipt] of Object.entries(event.content ?? {})) {
-      // m.read.private stays private: only m.read is bridged.
-      const readers = Object.keys(((receipt as Record<string, unknown>)["m.read"] ?? {}) as Record<string, unknown>);
-      const original = readers.length > 0 ? await this.store.messageByEventId(eventId) : undefined;
-      const ref = original && original.sender && isGhost(original.sender, this.addressing) ? target.refOf(original.ids) : undefined;
-      if (!ref) continue;
-      for (const reader of readers) {
-        if (isGhost(reader, this.addressing) || reader === this.botUserId) continue;
-        if (link.kind !== "dm" && this.occupancy.nickOf(link.muc, reader) === undefined) continue;
-        const from = puppetAddress(reader, this.addressing);
-        await deliver("read marker", () => this.link.send(renderSignal({ from, to: target.to, type: target.type, id: `rd-${Date.now().toString(36)}`, displayed: ref })));
-      }
-    }
   }
 }
