@@ -1,5 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
 import { xml } from "@xmpp/client";
 import { MatrixTestClient } from "./matrix-client.js";
 import { XmppTestClient } from "./xmpp-client.js";
@@ -294,4 +296,28 @@ test("a MUC moderator's removal of a message (XEP-0425) redacts it on Matrix", a
   );
   const redaction = await p.fromXmpp((e) => e.type === "m.room.redaction" && e.redacts === sent, "the redaction");
   assert.match(redaction.content.reason ?? "", /Removed on XMPP by xena: spam/);
+});
+
+test("a Matrix moderator's redaction of an XMPP message asks the MUC to remove it (XEP-0425)", async () => {
+  const p = await portal("modback");
+  // Max becomes a moderator on both sides: power level 50 in the portal (set as the bridge bot) and the MUC role.
+  const registration = parseYaml(readFileSync(stack.registrationFile, "utf8")) as { as_token: string; sender_localpart: string };
+  const asBot = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${stack.synapseUrl}${path}`, { method, headers: { authorization: `Bearer ${registration.as_token}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+    assert.ok(res.ok, `${method} ${path}: ${res.status}`);
+    return res.json() as Promise<Record<string, any>>;
+  };
+  const levelsPath = `/_matrix/client/v3/rooms/${encodeURIComponent(p.roomId)}/state/m.room.power_levels/`;
+  const levels = await asBot("GET", levelsPath);
+  await asBot("PUT", levelsPath, { ...levels, users: { ...levels.users, [p.matrixUser.userId]: 50 } });
+  await p.xmppUser.iq(xml("iq", { type: "set", to: p.room, id: "role1" }, xml("query", { xmlns: "http://jabber.org/protocol/muc#admin" }, xml("item", { nick: "Max", role: "moderator" }))));
+
+  const said = await p.say("mb1", "please remove this");
+  const event = (await p.fromXmpp((e) => e.content.body === "please remove this", "the XMPP message")) as { event_id: string };
+  await p.matrixUser.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(p.roomId)}/redact/${encodeURIComponent(event.event_id)}/t${Date.now()}`, { reason: "off topic" });
+  const announcement = await p.xmppUser.waitFor(
+    (s) => s.attrs.from === p.room && (s.getChild("apply-to", "urn:xmpp:fasten:0")?.attrs.id === stanzaIdOf(said, p.room) || s.getChild("retract", "urn:xmpp:message-retract:1")?.attrs.id === stanzaIdOf(said, p.room)),
+    "the MUC's moderation announcement",
+  );
+  assert.match(announcement.toString(), /off topic/);
 });
