@@ -16,12 +16,25 @@ function nameMatcher(names: readonly string[]): RegExp | undefined {
   return new RegExp(`(?<![\\p{L}\\p{N}_])(${alternatives})(?![\\p{L}\\p{N}_])`, "gu");
 }
 
-/** The mentions among the candidates (puppets' nicks in the room) that the text names. */
-export function findMentions(text: string, candidates: readonly Mention[]): Mention[] {
+/** Where the text names each candidate, as code-point ranges (first occurrence of each). */
+export function locateMentions(text: string, candidates: readonly Mention[]): { mention: Mention; begin: number; end: number }[] {
   const matcher = nameMatcher(candidates.map((c) => c.name).filter((n) => n.trim() !== ""));
   if (!matcher) return [];
-  const named = new Set([...text.matchAll(matcher)].map((m) => m[1]));
-  return candidates.filter((c) => named.has(c.name));
+  const found = new Map<string, { begin: number; end: number }>();
+  for (const m of text.matchAll(matcher)) {
+    if (found.has(m[1]!)) continue;
+    const begin = [...text.slice(0, m.index)].length;
+    found.set(m[1]!, { begin, end: begin + [...m[1]!].length });
+  }
+  return candidates.flatMap((mention) => {
+    const at = found.get(mention.name);
+    return at ? [{ mention, ...at }] : [];
+  });
+}
+
+/** The mentions among the candidates (puppets' nicks in the room) that the text names. */
+export function findMentions(text: string, candidates: readonly Mention[]): Mention[] {
+  return locateMentions(text, candidates).map((l) => l.mention);
 }
 
 /** The text as Matrix HTML with each mention as a pill (a matrix.to link naming the user). */

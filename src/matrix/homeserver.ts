@@ -58,6 +58,9 @@ export class Homeserver {
       controller: { onEvent: () => undefined },
       disableStores: true,
       disableContext: true,
+      // Ghost IDs are already valid (docs/addressing.md); the library's own escaping would turn "/" into "=2f"
+      // and act as a user the bridge never meant.
+      escapeUserIds: false,
     });
     this.bridge.getPrometheusMetrics(false, options.metricsRegistry);
     this.botUserId = `@${options.registration.sender_localpart}:${options.domain}`;

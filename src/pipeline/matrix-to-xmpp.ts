@@ -1,5 +1,6 @@
 import { ghostOfOccupant, isGhost, jidOfGhost, type AddressingConfig } from "../core/identity.js";
 import { editFallbackBody, quoteFallback, readMatrixRelation } from "../core/relations.js";
+import { locateMentions } from "../core/mentions.js";
 import { stripMatrixReplyFallback } from "../core/formatting.js";
 import { hasPermission, type PermissionLevel } from "../core/permissions.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
@@ -119,6 +120,17 @@ export class MatrixToXmpp {
     return destinationOf(link, this.addressing, this.botUserId);
   }
 
+  /** XEP-0372 references for the MUC occupants a Matrix message mentions, where their nick stands in the text. */
+  private mentionReferences(muc: string, body: string, mentions: unknown): { begin: number; end: number; uri: string }[] {
+    const userIds = (mentions as { user_ids?: unknown } | undefined)?.user_ids;
+    if (!Array.isArray(userIds) || userIds.length === 0) return [];
+    const mentioned = this.occupancy
+      .occupants(muc)
+      .filter((o) => userIds.includes(ghostOfOccupant(o, this.addressing)))
+      .map((o) => ({ name: o.nick, matrixUser: ghostOfOccupant(o, this.addressing) }));
+    return locateMentions(body, mentioned).map(({ mention, begin, end }) => ({ begin, end, uri: `xmpp:${muc}/${encodeURIComponent(mention.name)}` }));
+  }
+
   /** The puppet is in the MUC, or its user has been told why not; true when sending may go on. */
   private async ready(link: Link, sender: string, roomId: string): Promise<boolean> {
     if (link.kind === "dm") return true;
@@ -176,6 +188,10 @@ export class MatrixToXmpp {
       }
     }
 
+    if (link.kind !== "dm") {
+      const references = this.mentionReferences(link.muc, out.body, event.content?.["m.mentions"]);
+      if (references.length > 0) out.references = references;
+    }
     if (!(await this.ready(link, sender, roomId))) return;
     // Recorded before sending: the MUC's reflection, which carries the stanza-id, may come back first.
     await this.store.recordMessage({ roomId, eventId, conversation: target.conversation, ids: { id, originId: id }, sender }, this.messageMapSeconds);

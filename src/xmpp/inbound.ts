@@ -5,7 +5,7 @@ import type { XmppEvent, XmppInboundMessage } from "../core/model.js";
 import type { Logger } from "../log.js";
 import type { ComponentLink } from "./component-link.js";
 import type { MucOccupancy } from "./muc-occupancy.js";
-import { errorCondition, parseDirectMessage, parseGroupMessage, parseModeration, parseSubject, splitJid } from "./stanzas.js";
+import { errorCondition, mentionedAddresses, parseDirectMessage, parseGroupMessage, parseModeration, parseSubject, splitJid } from "./stanzas.js";
 
 /** Queues an event for Matrix; with a dedup key, an event already queued under it is dropped. */
 export type QueueForMatrix = (conversation: string, event: XmppEvent, dedupKey?: string) => Promise<void>;
@@ -76,8 +76,12 @@ export class XmppInbound {
       }
       const realJid = this.occupancy.occupant(muc, nick)?.realJid;
       if (realJid) message.conversation.realJid = realJid;
-      const mentions = findMentions(message.body, this.occupancy.puppetsIn(muc).map((p) => ({ name: p.nick, matrixUser: p.matrixUser })));
-      if (mentions.length > 0) message.mentions = mentions;
+      const puppets = this.occupancy.puppetsIn(muc).map((p) => ({ name: p.nick, matrixUser: p.matrixUser }));
+      // Named in the text, or referenced by address (XEP-0372) even where the text says something else.
+      const referenced = new Set(mentionedAddresses(stanza));
+      const mentions = [...findMentions(message.body, puppets), ...puppets.filter((p) => referenced.has(`${muc}/${p.name}`))];
+      const unique = [...new Map(mentions.map((m) => [m.matrixUser, m])).values()];
+      if (unique.length > 0) message.mentions = unique;
       await this.queue(muc, { kind: "message", message }, dedupKey(muc, message));
       return;
     }

@@ -19,6 +19,7 @@ export const NS = {
   retractLegacy: "urn:xmpp:message-retract:0",
   fasten: "urn:xmpp:fasten:0",
   reactions: "urn:xmpp:reactions:0",
+  reference: "urn:xmpp:reference:0",
   moderate: "urn:xmpp:message-moderate:1",
   moderateLegacy: "urn:xmpp:message-moderate:0",
   markers: "urn:xmpp:chat-markers:0",

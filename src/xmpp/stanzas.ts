@@ -177,6 +177,8 @@ export interface OutgoingMessage {
   retracts?: string;
   /** The conversation thread (XEP-0201). */
   thread?: string;
+  /** Mentions as XEP-0372 references: code-point ranges of the body and the xmpp: URI of who is meant. */
+  references?: { begin: number; end: number; uri: string }[];
 }
 
 const fallbackFor = (feature: string, length: number | undefined): Element | undefined =>
@@ -197,6 +199,7 @@ export function renderMessage(message: OutgoingMessage): Element {
     retracts ? xml("fallback", { xmlns: NS.fallback, for: NS.retract }) : undefined,
     retracts ? xml("store", { xmlns: "urn:xmpp:hints" }) : undefined,
     message.thread ? xml("thread", {}, message.thread) : undefined,
+    ...(message.references ?? []).map((r) => xml("reference", { xmlns: NS.reference, type: "mention", begin: String(r.begin), end: String(r.end), uri: r.uri })),
     message.type === "chat" && !retracts ? xml("active", { xmlns: NS.chatStates }) : undefined,
   );
 }
@@ -277,4 +280,12 @@ export function renderModerationRequest(from: string, muc: string, stanzaId: str
     );
   }
   return xml("iq", { type: "set", from, to: muc, id }, xml("moderate", { xmlns: NS.moderate, id: stanzaId }, xml("retract", { xmlns: NS.retract }), xml("reason", {}, reason)));
+}
+
+/** The addresses a message mentions through XEP-0372 references (xmpp: URIs, query parts dropped). */
+export function mentionedAddresses(stanza: Element): string[] {
+  return stanza
+    .getChildren("reference", NS.reference)
+    .filter((r) => r.attrs.type === "mention" && r.attrs.uri?.startsWith("xmpp:"))
+    .map((r) => decodeURIComponent(r.attrs.uri!.slice(5).split("?")[0]!));
 }

@@ -5,7 +5,7 @@ import { parse as parseYaml } from "yaml";
 import { xml } from "@xmpp/client";
 import { MatrixTestClient } from "./matrix-client.js";
 import { XmppTestClient } from "./xmpp-client.js";
-import { bridgeSuite, stack, uniqueName } from "./harness.js";
+import { bridgeSuite, eventually, stack, uniqueName } from "./harness.js";
 
 const MUC = "http://jabber.org/protocol/muc";
 type Stanza = ReturnType<typeof xml>;
@@ -320,4 +320,23 @@ test("a Matrix moderator's redaction of an XMPP message asks the MUC to remove i
     "the MUC's moderation announcement",
   );
   assert.match(announcement.toString(), /off topic/);
+});
+
+test("mentions as XEP-0372 references: read from XMPP, written for Matrix mentions of occupants", async () => {
+  const p = await portal("refs");
+  await p.say("ref1", "hey you", xml("reference", { xmlns: "urn:xmpp:reference:0", type: "mention", begin: "4", end: "7", uri: `xmpp:${p.room}/Max` }));
+  const mention = await p.fromXmpp((e) => e.content.body === "hey you", "the referenced mention");
+  assert.deepEqual(mention.content["m.mentions"], { user_ids: [p.matrixUser.userId] });
+
+  const xena = await eventually(() => p.matrixUser.memberNamed(p.roomId, "xena"), "xena's ghost");
+  await p.matrixUser.send(p.roomId, {
+    msgtype: "m.text",
+    body: "xena: look",
+    format: "org.matrix.custom.html",
+    formatted_body: `<a href="https://matrix.to/#/${xena}">xena</a>: look`,
+    "m.mentions": { user_ids: [xena] },
+  });
+  const out = await p.fromMatrix("xena: look");
+  const reference = out.getChild("reference", "urn:xmpp:reference:0");
+  assert.deepEqual(reference?.attrs, { xmlns: "urn:xmpp:reference:0", type: "mention", begin: "0", end: "4", uri: `xmpp:${p.room}/xena` });
 });

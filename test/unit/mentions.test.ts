@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { findMentions, pillify } from "../../src/core/mentions.js";
+import { findMentions, locateMentions, pillify } from "../../src/core/mentions.js";
 
 const max = { name: "Max", matrixUser: "@max:matrix.test" };
 const maxi = { name: "Max Power", matrixUser: "@mp:matrix.test" };
@@ -19,5 +19,12 @@ describe("mentions", () => {
     const odd = { name: "a.b (🦊)", matrixUser: "@fox:matrix.test" };
     assert.deepEqual(findMentions("hey a.b (🦊) there", [odd]), [odd]);
     assert.deepEqual(findMentions("hey aXb (🦊) there", [odd]), []);
+  });
+});
+
+describe("locateMentions", () => {
+  it("gives code-point ranges of whole-word names", () => {
+    const max = { name: "Max", matrixUser: "@max:matrix.test" };
+    assert.deepEqual(locateMentions("👩🏽‍💻 Maxine and Max", [max]), [{ mention: max, begin: 16, end: 19 }]);
   });
 });
