@@ -26,6 +26,7 @@ import { describeMuc } from "./xmpp/muc-directory.js";
 import { MucOccupancy } from "./xmpp/muc-occupancy.js";
 import { puppetAddress } from "./xmpp/puppet-address.js";
 import { fetchVcardName } from "./xmpp/vcard.js";
+import { PeerFeatures } from "./xmpp/peer-features.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "./version.js";
 
 /**
@@ -89,7 +90,19 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const messageMapSeconds = config.bridge.messageMapDays * 24 * 3600;
   const rooms = new MatrixRooms(homeserver);
   const occupancy = new MucOccupancy(link, store, (u) => puppetAddress(u, addressing), log.child({ module: "muc" }));
-  const toXmpp = new MatrixToXmpp(store, rooms, link, occupancy, addressing, homeserver.botUserId, messageMapSeconds, config.bridge.permissions, log.child({ module: "to-xmpp" }));
+  const peers = new PeerFeatures(link, log.child({ module: "xmpp" }));
+  const toXmpp = new MatrixToXmpp(
+    store,
+    rooms,
+    link,
+    occupancy,
+    addressing,
+    homeserver.botUserId,
+    messageMapSeconds,
+    config.bridge.permissions,
+    (jid, feature, from) => peers.supports(jid, feature, from),
+    log.child({ module: "to-xmpp" }),
+  );
   const signals = new SignalsToXmpp(store, link, occupancy, addressing, homeserver.botUserId);
   const toMatrix = new XmppToMatrix(store, rooms, addressing, messageMapSeconds, (jid) => fetchVcardName(link, jid, log.child({ module: "xmpp" })), homeserver.botUserId, log.child({ module: "to-matrix" }));
   const lookUpMuc = (muc: string) => describeMuc(link, muc, log.child({ module: "xmpp" }));
@@ -122,6 +135,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const inbound = new XmppInbound(
     link,
     occupancy,
+    peers,
     addressing,
     async (conversation, event, dedupKey) => {
       const entry = { lane: `xmpp:${conversation}`, payload: JSON.stringify(event) };

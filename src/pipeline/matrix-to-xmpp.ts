@@ -30,6 +30,8 @@ export class MatrixToXmpp {
     private readonly botUserId: string,
     private readonly messageMapSeconds: number,
     private readonly permissions: Readonly<Record<string, PermissionLevel>>,
+    /** Whether an XMPP user's client supports a feature; undefined when unknown. */
+    private readonly peerSupports: (jid: string, feature: string, askingFrom: string) => Promise<boolean | undefined>,
     private readonly log: Logger,
   ) {}
 
@@ -257,7 +259,9 @@ export class MatrixToXmpp {
     const link = await this.store.linkByRoom(roomId);
     if (!link || !event.event_id || relates?.rel_type !== "m.annotation" || !relates.event_id || typeof relates.key !== "string") return;
     const original = await this.store.messageByEventId(relates.event_id);
-    if (!original) return this.reactionFallback(link, roomId, sender, relates.event_id, relates.key, event.event_id);
+    // A client known not to show reactions (disco#info) gets the text instead.
+    const unsupported = link.kind === "dm" && (await this.peerSupports(link.xmppUser, "urn:xmpp:reactions:0", puppetAddress(sender, this.addressing))) === false;
+    if (!original || unsupported) return this.reactionFallback(link, roomId, sender, relates.event_id, relates.key, event.event_id);
     await this.store.recordReaction({ target: relates.event_id, sender, key: relates.key, eventId: event.event_id }, this.messageMapSeconds);
     await this.sendReactions(link, roomId, sender, relates.event_id, event.event_id);
   }

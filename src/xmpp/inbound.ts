@@ -5,6 +5,7 @@ import type { XmppEvent, XmppInboundMessage } from "../core/model.js";
 import type { Logger } from "../log.js";
 import type { ComponentLink } from "./component-link.js";
 import type { MucOccupancy } from "./muc-occupancy.js";
+import type { PeerFeatures } from "./peer-features.js";
 import { errorCondition, mentionedAddresses, parseDirectMessage, parseGroupMessage, parseModeration, parseSubject, splitJid } from "./stanzas.js";
 
 /** Queues an event for Matrix; with a dedup key, an event already queued under it is dropped. */
@@ -30,6 +31,7 @@ export class XmppInbound {
   constructor(
     private readonly link: ComponentLink,
     private readonly occupancy: MucOccupancy,
+    private readonly peers: PeerFeatures,
     private readonly addressing: AddressingConfig,
     private readonly queue: QueueForMatrix,
     private readonly log: Logger,
@@ -85,6 +87,7 @@ export class XmppInbound {
       await this.queue(muc, { kind: "message", message }, dedupKey(muc, message));
       return;
     }
+    this.peers.noteResource(stanza.attrs.from!);
     const message = parseDirectMessage(stanza, matrixUser);
     if (!message || message.conversation.kind !== "dm") return;
     const conversation = dmConversation(message.conversation.xmppUser, matrixUser);

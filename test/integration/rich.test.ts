@@ -340,3 +340,18 @@ test("mentions as XEP-0372 references: read from XMPP, written for Matrix mentio
   const reference = out.getChild("reference", "urn:xmpp:reference:0");
   assert.deepEqual(reference?.attrs, { xmlns: "urn:xmpp:reference:0", type: "mention", begin: "0", end: "4", uri: `xmpp:${p.room}/xena` });
 });
+
+test("a client that does not show reactions gets them as text, without Matrix IDs", async () => {
+  const old = await XmppTestClient.login(uniqueName("old"), "test-password", ["http://jabber.org/protocol/disco#info"]);
+  suite.xmppClients.push(old);
+  const nia = await MatrixTestClient.register(uniqueName("nia"));
+  const puppet = `${nia.userId.slice(1).replace(":", "%")}@${stack.componentDomain}`;
+  await old.send(xml("message", { to: puppet, type: "chat", id: "o1" }, xml("body", {}, "shall we meet at the station tomorrow morning, around nine?")));
+  const roomId = await nia.waitForInvite();
+  await nia.join(roomId);
+  const event = (await nia.waitForEvent((e) => e.content.body?.startsWith("shall we meet"), "the DM")) as { event_id: string };
+  await nia.send(roomId, { "m.relates_to": { rel_type: "m.annotation", event_id: event.event_id, key: "👍" } }, "m.reaction");
+  const text = await old.waitFor((s) => (bodyOf(s) ?? "").startsWith("/me reacted"), "the reaction as text");
+  assert.equal(text.getChild("reactions", "urn:xmpp:reactions:0"), undefined);
+  assert.equal(bodyOf(text), '/me reacted 👍 to "shall we meet at the station tomorrow morning, around nine?"');
+});

@@ -12,7 +12,18 @@ export class XmppTestClient {
     xmpp.on("error", () => undefined);
   }
 
-  static async login(localpart: string, password = "test-password"): Promise<XmppTestClient> {
+  /** Features a modern client advertises (disco#info); a test may log in an older client with fewer. */
+  static readonly MODERN_FEATURES = [
+    "http://jabber.org/protocol/disco#info",
+    "urn:xmpp:reactions:0",
+    "urn:xmpp:chat-markers:0",
+    "http://jabber.org/protocol/chatstates",
+    "urn:xmpp:message-correct:0",
+    "urn:xmpp:reply:0",
+    "urn:xmpp:message-retract:1",
+  ];
+
+  static async login(localpart: string, password = "test-password", features = XmppTestClient.MODERN_FEATURES): Promise<XmppTestClient> {
     await stackCommand("xmpp-user", localpart, password);
     const xmpp = client({
       service: `xmpp://127.0.0.1:${stack.c2sPort}`,
@@ -22,6 +33,9 @@ export class XmppTestClient {
       resource: "test",
     });
     const c = new XmppTestClient(`${localpart}@${stack.xmppDomain}`, xmpp);
+    xmpp.iqCallee.get("http://jabber.org/protocol/disco#info", "query", () =>
+      xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }, xml("identity", { category: "client", type: "pc" }), ...features.map((v) => xml("feature", { var: v }))),
+    );
     await xmpp.start();
     await xmpp.send(xml("presence"));
     return c;

@@ -8,6 +8,7 @@ declare module "@xmpp/client" {
     stop(): Promise<unknown>;
     send(...el: Element[]): Promise<void>;
     iqCaller: { request(el: Element, timeout?: number): Promise<Element> };
+    iqCallee: { get(ns: string, name: string, handler: (ctx: { stanza: Element }) => Element | undefined): void };
   }
   export function client(options: { service: string; domain: string; username: string; password: string; resource?: string }): Client;
 }

@@ -1,0 +1,52 @@
+import xml from "@xmpp/xml";
+import type { Logger } from "../log.js";
+import type { ComponentLink } from "./component-link.js";
+import { NS } from "./namespaces.js";
+
+const MAX_ENTRIES = 10_000;
+const FEATURES_TTL_MS = 3600_000;
+
+/**
+ * What an XMPP user's client can show (XEP-0030 disco#info of the resource that last wrote), so the
+ * bridge can send readable text instead of an element the client would drop. Both maps are bounded.
+ */
+export class PeerFeatures {
+  /** bare JID -> the full JID that last wrote to a puppet. */
+  private readonly lastResource = new Map<string, string>();
+  /** full JID -> its features and when they were read. */
+  private readonly features = new Map<string, { features: Set<string>; at: number }>();
+
+  constructor(
+    private readonly link: ComponentLink,
+    private readonly log: Logger,
+  ) {}
+
+  noteResource(fullJid: string): void {
+    const slash = fullJid.indexOf("/");
+    if (slash < 0) return;
+    const bare = fullJid.slice(0, slash).toLowerCase();
+    this.lastResource.delete(bare);
+    this.lastResource.set(bare, fullJid);
+    if (this.lastResource.size > MAX_ENTRIES) this.lastResource.delete(this.lastResource.keys().next().value!);
+  }
+
+  /** Whether the user's client supports the feature; undefined when the bridge has no client to ask. */
+  async supports(bareJid: string, feature: string, askingFrom: string): Promise<boolean | undefined> {
+    const full = this.lastResource.get(bareJid.toLowerCase());
+    if (!full) return undefined;
+    const cached = this.features.get(full);
+    if (cached && cached.at > Date.now() - FEATURES_TTL_MS) return cached.features.has(feature);
+    let features = new Set<string>();
+    try {
+      const result = await this.link.request(xml("iq", { type: "get", to: full, from: askingFrom, id: `caps-${Date.now().toString(36)}` }, xml("query", { xmlns: NS.discoInfo })), 5000);
+      features = new Set(result.getChild("query", NS.discoInfo)?.getChildren("feature").map((f) => f.attrs.var ?? "") ?? []);
+    } catch (err) {
+      // A client that does not answer disco#info advertises nothing.
+      this.log.debug({ jid: full, err: (err as Error).message }, "no disco#info from the client");
+    }
+    this.features.delete(full);
+    this.features.set(full, { features, at: Date.now() });
+    if (this.features.size > MAX_ENTRIES) this.features.delete(this.features.keys().next().value!);
+    return features.has(feature);
+  }
+}
