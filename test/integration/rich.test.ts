@@ -355,3 +355,42 @@ test("a client that does not show reactions gets them as text, without Matrix ID
   assert.equal(text.getChild("reactions", "urn:xmpp:reactions:0"), undefined);
   assert.equal(bodyOf(text), '/me reacted 👍 to "shall we meet at the station tomorrow morning, around nine?"');
 });
+
+test("the remaining directions: DM edits from Matrix, DM replies from XMPP, DM threads, MUC typing and markers from XMPP", async () => {
+  const oli = await XmppTestClient.login(uniqueName("oli"));
+  suite.xmppClients.push(oli);
+  const pia = await MatrixTestClient.register(uniqueName("pia"));
+  const puppet = `${pia.userId.slice(1).replace(":", "%")}@${stack.componentDomain}`;
+  const fromPia = (pred: (s: Stanza) => boolean, what: string) => oli.waitFor((s) => s.is("message") && s.attrs.from?.split("/")[0] === puppet && pred(s), what);
+  await oli.send(xml("message", { to: puppet, type: "chat", id: "q1" }, xml("body", {}, "hi pia")));
+  const roomId = await pia.waitForInvite();
+  await pia.join(roomId);
+  await pia.waitForEvent((e) => e.content.body === "hi pia", "the DM");
+
+  const typo = await pia.sendText(roomId, "helo oli");
+  const sent = await fromPia((s) => bodyOf(s) === "helo oli", "the message");
+  await pia.send(roomId, { msgtype: "m.text", body: "* hello oli", "m.new_content": { msgtype: "m.text", body: "hello oli" }, "m.relates_to": { rel_type: "m.replace", event_id: typo } });
+  const fixed = await fromPia((s) => bodyOf(s) === "hello oli", "the DM correction");
+  assert.equal(fixed.getChild("replace", "urn:xmpp:message-correct:0")?.attrs.id, sent.attrs.id);
+
+  await oli.send(
+    xml("message", { to: puppet, type: "chat", id: "q2" }, xml("body", {}, "> hello oli\nthanks"), xml("reply", { xmlns: "urn:xmpp:reply:0", id: sent.attrs.id }), xml("fallback", { xmlns: "urn:xmpp:fallback:0", for: "urn:xmpp:reply:0" }, xml("body", { start: "0", end: "12" }))),
+  );
+  const reply = await pia.waitForEvent((e) => e.content.body === "thanks", "the DM reply");
+  assert.equal(reply.content["m.relates_to"]?.["m.in_reply_to"]?.event_id, typo);
+
+  await pia.send(roomId, { msgtype: "m.text", body: "a DM thread", "m.relates_to": { rel_type: "m.thread", event_id: typo, is_falling_back: true, "m.in_reply_to": { event_id: typo } } });
+  const threaded = await fromPia((s) => bodyOf(s) === "a DM thread", "the DM thread message");
+  await oli.send(xml("message", { to: puppet, type: "chat", id: "q3" }, xml("body", {}, "answer in the DM thread"), xml("thread", {}, threaded.getChildText("thread")!)));
+  const inThread = await pia.waitForEvent((e) => e.content.body === "answer in the DM thread", "the XMPP answer in the thread");
+  assert.equal(inThread.content["m.relates_to"]?.rel_type, "m.thread");
+
+  const p = await portal("signals");
+  const said = await p.matrixUser.sendText(p.roomId, "mark me read");
+  const onXmpp = await p.fromMatrix("mark me read");
+  await p.xmppUser.send(xml("message", { to: p.room, type: "groupchat", id: "s1" }, xml("displayed", { xmlns: "urn:xmpp:chat-markers:0", id: stanzaIdOf(onXmpp, p.room) })));
+  const ghost = await eventually(() => p.matrixUser.memberNamed(p.roomId, "xena"), "xena's ghost");
+  await p.matrixUser.waitForEphemeral((e) => e.type === "m.receipt" && e.room_id === p.roomId && e.content[said]?.["m.read"]?.[ghost] !== undefined, "xena's receipt");
+  await p.xmppUser.send(xml("message", { to: p.room, type: "groupchat", id: "s2" }, xml("composing", { xmlns: "http://jabber.org/protocol/chatstates" })));
+  await p.matrixUser.waitForEphemeral((e) => e.type === "m.typing" && e.room_id === p.roomId && (e.content.user_ids as string[]).includes(ghost), "xena typing");
+});
