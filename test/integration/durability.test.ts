@@ -3,28 +3,15 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { xml } from "@xmpp/client";
-import { MatrixTestClient } from "./matrix-client.js";
+import { bodyOf, portalScene } from "./scenes.js";
 import { XmppTestClient } from "./xmpp-client.js";
 import { baseConfig, bridgeSuite, eventually, sleep, stack, stackCommand, uniqueName } from "./harness.js";
 
 const MUC = "http://jabber.org/protocol/muc";
-const bodyOf = (s: ReturnType<typeof xml>) => s.getChildText("body");
-const portalAlias = (room: string) => `#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`;
 
 const suite = bridgeSuite();
 
-async function portalWithXmppUser(name: string) {
-  const room = `${uniqueName(name)}@${stack.mucDomain}`;
-  const xmppUser = await XmppTestClient.login(uniqueName("x"));
-  suite.xmppClients.push(xmppUser);
-  await xmppUser.send(xml("presence", { to: `${room}/watcher` }, xml("x", { xmlns: MUC })));
-  await xmppUser.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/watcher`, "self-presence");
-  const matrixUser = await MatrixTestClient.register(uniqueName("m"));
-  const roomId = await matrixUser.join(portalAlias(room));
-  const puppetNick = matrixUser.userId.slice(1).split(":")[0];
-  await xmppUser.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/${puppetNick}`, "the puppet in the MUC");
-  return { room, xmppUser, matrixUser, roomId };
-}
+const portalWithXmppUser = (name: string) => portalScene(suite, name);
 
 test("a homeserver transaction sent twice, even across a restart, is processed once", async () => {
   const { room, xmppUser, matrixUser, roomId } = await portalWithXmppUser("txn");

@@ -3,38 +3,11 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { xml } from "@xmpp/client";
-import { MatrixTestClient } from "./matrix-client.js";
-import { XmppTestClient } from "./xmpp-client.js";
-import { bridgeSuite, eventually, stack, uniqueName } from "./harness.js";
-
-const MUC = "http://jabber.org/protocol/muc";
-type Stanza = ReturnType<typeof xml>;
-const bodyOf = (s: Stanza) => s.getChildText("body");
-const stanzaIdOf = (s: Stanza, by: string) => s.getChildren("stanza-id", "urn:xmpp:sid:0").find((e) => e.attrs.by === by)?.attrs.id;
+import { bodyOf, directChatScene, portalScene, stanzaIdOf } from "./scenes.js";
+import { bridgeSuite, eventually, stack } from "./harness.js";
 
 const suite = bridgeSuite();
-
-/** A MUC with an XMPP user and a Matrix user in its portal, both ready to talk. */
-async function portal(name: string) {
-  const room = `${uniqueName(name)}@${stack.mucDomain}`;
-  const xmppUser = await XmppTestClient.login(uniqueName("x"));
-  suite.xmppClients.push(xmppUser);
-  await xmppUser.send(xml("presence", { to: `${room}/xena` }, xml("x", { xmlns: MUC })));
-  await xmppUser.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/xena`, "self-presence");
-  const matrixUser = await MatrixTestClient.register(uniqueName("m"));
-  await matrixUser.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(matrixUser.userId)}/displayname`, { displayname: "Max" });
-  const roomId = await matrixUser.join(`#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`);
-  await xmppUser.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Max`, "the puppet in the MUC");
-  const fromMatrix = (body: string) => xmppUser.waitFor((s) => s.is("message") && s.attrs.from === `${room}/Max` && bodyOf(s) === body, `"${body}" on XMPP`);
-  const fromXmpp = (pred: (e: { content: Record<string, any>; type: string; redacts?: string }) => boolean, what: string) =>
-    matrixUser.waitForEvent((e) => e.room_id === roomId && pred(e), what);
-  /** The XMPP user's own message as the MUC reflected it, with the room's stanza-id. */
-  const say = async (id: string, body: string, ...extra: Stanza[]) => {
-    await xmppUser.send(xml("message", { to: room, type: "groupchat", id }, xml("body", {}, body), ...extra));
-    return xmppUser.waitFor((s) => s.is("message") && s.attrs.from === `${room}/xena` && s.attrs.id === id, "the reflection");
-  };
-  return { room, xmppUser, matrixUser, roomId, fromMatrix, fromXmpp, say };
-}
+const portal = (name: string) => portalScene(suite, name);
 
 test("edits both ways in a MUC: XEP-0308 corrections and m.replace", async () => {
   const p = await portal("edits");
@@ -116,17 +89,10 @@ test("retractions both ways in a MUC: XEP-0424 and redactions", async () => {
 });
 
 test("edits in a direct chat use the message id", async () => {
-  const yan = await XmppTestClient.login(uniqueName("yan"));
-  suite.xmppClients.push(yan);
-  const zoe = await MatrixTestClient.register(uniqueName("zoe"));
-  const puppet = `${zoe.userId.slice(1).replace(":", "%")}@${stack.componentDomain}`;
-  await yan.send(xml("message", { to: puppet, type: "chat", id: "d1" }, xml("body", {}, "helo zoe")));
-  const roomId = await zoe.waitForInvite();
-  await zoe.join(roomId);
-  const original = (await zoe.waitForEvent((e) => e.content.body === "helo zoe", "the DM")) as { event_id: string };
-  await yan.send(xml("message", { to: puppet, type: "chat", id: "d2" }, xml("body", {}, "hello zoe"), xml("replace", { xmlns: "urn:xmpp:message-correct:0", id: "d1" })));
-  const edit = await zoe.waitForEvent((e) => e.content["m.new_content"]?.body === "hello zoe", "the edit");
-  assert.equal(edit.content["m.relates_to"].event_id, original.event_id);
+  const dm = await directChatScene(suite, { id: "d1", body: "helo zoe" });
+  await dm.send("d2", xml("body", {}, "hello zoe"), xml("replace", { xmlns: "urn:xmpp:message-correct:0", id: "d1" }));
+  const edit = await dm.fromXmpp((e) => e.content["m.new_content"]?.body === "hello zoe", "the edit");
+  assert.equal(edit.content["m.relates_to"].event_id, dm.firstEvent.event_id);
 });
 
 test("reactions both ways in a MUC: XEP-0444 full sets against one m.reaction per emoji", async () => {
@@ -156,14 +122,8 @@ test("reactions both ways in a MUC: XEP-0444 full sets against one m.reaction pe
 });
 
 test("typing and read markers in a direct chat, both ways", async () => {
-  const ada = await XmppTestClient.login(uniqueName("ada"));
-  suite.xmppClients.push(ada);
-  const ben = await MatrixTestClient.register(uniqueName("ben"));
-  const puppet = `${ben.userId.slice(1).replace(":", "%")}@${stack.componentDomain}`;
-  await ada.send(xml("message", { to: puppet, type: "chat", id: "m1" }, xml("body", {}, "are you there?"), xml("markable", { xmlns: "urn:xmpp:chat-markers:0" })));
-  const roomId = await ben.waitForInvite();
-  await ben.join(roomId);
-  const first = (await ben.waitForEvent((e) => e.content.body === "are you there?", "the DM")) as { event_id: string };
+  const dm = await directChatScene(suite, { id: "m1", body: "are you there?", extra: [xml("markable", { xmlns: "urn:xmpp:chat-markers:0" })] });
+  const { xmppUser: ada, matrixUser: ben, puppet, roomId, firstEvent: first } = dm;
 
   await ben.request("POST", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/receipt/m.read/${encodeURIComponent(first.event_id)}`, {});
   const marker = await ada.waitFor((s) => !!s.getChild("displayed", "urn:xmpp:chat-markers:0"), "the displayed marker");
@@ -238,17 +198,8 @@ test("an XMPP message naming a Matrix user's nick mentions them: a pill and m.me
 });
 
 test("in a direct chat too: formatting, replies, reactions and retractions both ways", async () => {
-  const kai = await XmppTestClient.login(uniqueName("kai"));
-  suite.xmppClients.push(kai);
-  const lea = await MatrixTestClient.register(uniqueName("lea"));
-  const puppet = `${lea.userId.slice(1).replace(":", "%")}@${stack.componentDomain}`;
-  const fromLea = (pred: (s: Stanza) => boolean, what: string) => kai.waitFor((s) => s.is("message") && s.attrs.from?.split("/")[0] === puppet && pred(s), what);
-  const fromKai = (pred: (e: { type: string; content: Record<string, any>; redacts?: string }) => boolean, what: string) => lea.waitForEvent((e) => pred(e), what);
-
-  await kai.send(xml("message", { to: puppet, type: "chat", id: "k1" }, xml("body", {}, "*hello* lea")));
-  const roomId = await lea.waitForInvite();
-  await lea.join(roomId);
-  const hello = (await fromKai((e) => e.content.body === "*hello* lea", "the styled DM")) as { event_id: string; content: Record<string, any> };
+  const dm = await directChatScene(suite, { id: "k1", body: "*hello* lea" });
+  const { xmppUser: kai, matrixUser: lea, puppet, roomId, firstEvent: hello, fromMatrix: fromLea, fromXmpp: fromKai } = dm;
   assert.equal(hello.content.formatted_body, "<strong>hello</strong> lea");
 
   const answer = await lea.send(roomId, { msgtype: "m.text", body: "hi", format: "org.matrix.custom.html", formatted_body: "<i>hi</i>", "m.relates_to": { "m.in_reply_to": { event_id: hello.event_id } } });
@@ -342,30 +293,16 @@ test("mentions as XEP-0372 references: read from XMPP, written for Matrix mentio
 });
 
 test("a client that does not show reactions gets them as text, without Matrix IDs", async () => {
-  const old = await XmppTestClient.login(uniqueName("old"), "test-password", ["http://jabber.org/protocol/disco#info"]);
-  suite.xmppClients.push(old);
-  const nia = await MatrixTestClient.register(uniqueName("nia"));
-  const puppet = `${nia.userId.slice(1).replace(":", "%")}@${stack.componentDomain}`;
-  await old.send(xml("message", { to: puppet, type: "chat", id: "o1" }, xml("body", {}, "shall we meet at the station tomorrow morning, around nine?")));
-  const roomId = await nia.waitForInvite();
-  await nia.join(roomId);
-  const event = (await nia.waitForEvent((e) => e.content.body?.startsWith("shall we meet"), "the DM")) as { event_id: string };
-  await nia.send(roomId, { "m.relates_to": { rel_type: "m.annotation", event_id: event.event_id, key: "👍" } }, "m.reaction");
-  const text = await old.waitFor((s) => (bodyOf(s) ?? "").startsWith("/me reacted"), "the reaction as text");
+  const dm = await directChatScene(suite, { id: "o1", body: "shall we meet at the station tomorrow morning, around nine?" }, ["http://jabber.org/protocol/disco#info"]);
+  await dm.matrixUser.send(dm.roomId, { "m.relates_to": { rel_type: "m.annotation", event_id: dm.firstEvent.event_id, key: "👍" } }, "m.reaction");
+  const text = await dm.fromMatrix((s) => (bodyOf(s) ?? "").startsWith("/me reacted"), "the reaction as text");
   assert.equal(text.getChild("reactions", "urn:xmpp:reactions:0"), undefined);
   assert.equal(bodyOf(text), '/me reacted 👍 to "shall we meet at the station tomorrow morning, around nine?"');
 });
 
 test("the remaining directions: DM edits from Matrix, DM replies from XMPP, DM threads, MUC typing and markers from XMPP", async () => {
-  const oli = await XmppTestClient.login(uniqueName("oli"));
-  suite.xmppClients.push(oli);
-  const pia = await MatrixTestClient.register(uniqueName("pia"));
-  const puppet = `${pia.userId.slice(1).replace(":", "%")}@${stack.componentDomain}`;
-  const fromPia = (pred: (s: Stanza) => boolean, what: string) => oli.waitFor((s) => s.is("message") && s.attrs.from?.split("/")[0] === puppet && pred(s), what);
-  await oli.send(xml("message", { to: puppet, type: "chat", id: "q1" }, xml("body", {}, "hi pia")));
-  const roomId = await pia.waitForInvite();
-  await pia.join(roomId);
-  await pia.waitForEvent((e) => e.content.body === "hi pia", "the DM");
+  const dm = await directChatScene(suite, { id: "q1", body: "hi pia" });
+  const { xmppUser: oli, matrixUser: pia, puppet, roomId, fromMatrix: fromPia } = dm;
 
   const typo = await pia.sendText(roomId, "helo oli");
   const sent = await fromPia((s) => bodyOf(s) === "helo oli", "the message");
