@@ -9,8 +9,12 @@ cd "$root"
 node="$(scripts/with-node.sh --print-path)"
 "$node" node_modules/typescript/bin/tsc -p tsconfig.json
 
-export STACK_DIR="${STACK_DIR:-$root/.stack/test}"
-export REDIS_PORT=16379 XMPP_C2S_PORT=15222 XMPP_COMPONENT_PORT=15347 XMPP_HTTP_PORT=15280 SYNAPSE_PORT=18008
+# PORT_OFFSET shifts every port, so that several test runs (say, in separate worktrees) can share a machine.
+off="${PORT_OFFSET:-0}"
+export STACK_DIR="${STACK_DIR:-$root/.stack/test${PORT_OFFSET:+-$off}}"
+export REDIS_PORT=$((16379 + off)) XMPP_C2S_PORT=$((15222 + off)) XMPP_COMPONENT_PORT=$((15347 + off))
+export XMPP_HTTP_PORT=$((15280 + off)) SYNAPSE_PORT=$((18008 + off))
+as_port=$((19000 + off)) metrics_port=$((19001 + off))
 export MATRIX_DOMAIN=matrix.test XMPP_DOMAIN=xmpp.test COMPONENT_DOMAIN=matrix.xmpp.test COMPONENT_SECRET=test-component-secret
 export BRIDGE_CONFIG="$STACK_DIR/config.yaml" BRIDGE_REGISTRATION="$STACK_DIR/registration.yaml"
 
@@ -19,13 +23,13 @@ rm -rf "$STACK_DIR"
 mkdir -p "$STACK_DIR"
 cat > "$BRIDGE_CONFIG" <<YAML
 homeserver: { url: "http://127.0.0.1:$SYNAPSE_PORT", domain: "$MATRIX_DOMAIN" }
-appservice: { bindAddress: 127.0.0.1, port: 19000 }
+appservice: { bindAddress: 127.0.0.1, port: $as_port }
 xmpp: { service: "xmpp://127.0.0.1:$XMPP_COMPONENT_PORT", domain: "$COMPONENT_DOMAIN", password: "$COMPONENT_SECRET" }
 redis: { url: "redis://127.0.0.1:$REDIS_PORT/0" }
-metrics: { bindAddress: 127.0.0.1, port: 19001 }
+metrics: { bindAddress: 127.0.0.1, port: $metrics_port }
 logging: { level: "${BRIDGE_LOG_LEVEL:-debug}", format: json }
 YAML
-bin/matrix-xmpp-bridge -r -u http://127.0.0.1:19000 -c "$BRIDGE_CONFIG" -f "$BRIDGE_REGISTRATION"
+bin/matrix-xmpp-bridge -r -u http://127.0.0.1:$as_port -c "$BRIDGE_CONFIG" -f "$BRIDGE_REGISTRATION"
 
 trap 'scripts/stack.sh down "$STACK_DIR" >/dev/null 2>&1 || true' EXIT
 REGISTRATION="$BRIDGE_REGISTRATION" scripts/stack.sh up "$STACK_DIR"
