@@ -66,6 +66,41 @@ const bridge = z.strictObject({
   permissions: z.record(z.string(), permissionLevel).default({ "*": "user" }),
 });
 
+const media = z.strictObject({
+  /**
+   * How files sent on Matrix reach XMPP users, who cannot fetch authenticated Matrix media:
+   * "link": a signed, expiring link to the bridge's own media listener, which streams the file from
+   * the homeserver (nothing is copied or stored); "upload": the sender's puppet uploads a copy to the
+   * XMPP server (XEP-0363), which must let the component's domain upload.
+   */
+  matrixToXmpp: z.enum(["link", "upload"]).default("link"),
+  /** Where XMPP users reach the media listener (a reverse proxy in front of it, usually https). */
+  publicUrl: httpUrl.optional(),
+  bindAddress: z.string().min(1).default("127.0.0.1"),
+  port: port.default(9002),
+  /** Days a link to a Matrix file stays valid. */
+  linkDays: z.number().positive().default(30),
+  /** Largest file bridged either way; bigger ones become a notice with the link. */
+  maxBytes: z.number().int().positive().default(100 * 1024 * 1024),
+  /** Longest a download from an XMPP user's server may take. */
+  timeoutSeconds: z.number().positive().default(60),
+  maxRedirects: z.number().int().min(0).default(3),
+  /**
+   * Hosts the bridge may fetch files from although they resolve to loopback or private addresses
+   * ("host" or "host:port"), e.g. an XMPP server's upload service on the local network.
+   */
+  allowedHosts: z.array(z.string().min(1)).default([]),
+  /** The XMPP server's upload service (XEP-0363) for "upload"; found through disco#items when unset. */
+  uploadService: z.string().min(1).optional(),
+});
+
+const presence = z.strictObject({
+  /** Bridge presence between users who share a DM; many homeservers turn presence off. */
+  enabled: z.boolean().default(true),
+  /** The fewest seconds between two presence updates of one user; changes in between are merged. */
+  minIntervalSeconds: z.number().min(0).default(10),
+});
+
 export const configSchema = z.strictObject({
   homeserver,
   appservice: appservice.prefault({}),
@@ -74,6 +109,8 @@ export const configSchema = z.strictObject({
   metrics: metrics.prefault({}),
   logging: logging.prefault({}),
   bridge: bridge.prefault({}),
+  media: media.prefault({}),
+  presence: presence.prefault({}),
 });
 
 export type BridgeConfig = z.infer<typeof configSchema>;
