@@ -23,6 +23,7 @@ export MATRIX_DOMAIN=matrix.test XMPP_DOMAIN=xmpp.test MUC_DOMAIN=conference.xmp
 export COMPONENT_DOMAIN=matrix.xmpp.test COMPONENT_SECRET=demo-component-secret
 APPSERVICE_PORT=29000
 METRICS_PORT=29001
+MEDIA_PORT=29002
 SYNAPSE_URL="http://127.0.0.1:$SYNAPSE_PORT"
 REDIS_KEY_PREFIX="mxb:"
 
@@ -96,6 +97,7 @@ appservice: { bindAddress: 127.0.0.1, port: $APPSERVICE_PORT }
 xmpp: { service: "xmpp://127.0.0.1:$XMPP_COMPONENT_PORT", domain: "$COMPONENT_DOMAIN", password: "$COMPONENT_SECRET" }
 redis: { url: "redis://127.0.0.1:$REDIS_PORT/0", keyPrefix: "$REDIS_KEY_PREFIX" }
 metrics: { bindAddress: 127.0.0.1, port: $METRICS_PORT }
+media: { port: $MEDIA_PORT, publicUrl: "http://127.0.0.1:$MEDIA_PORT/media", allowedHosts: ["127.0.0.1:$XMPP_HTTP_PORT"] }
 logging: { level: info, format: text }
 YAML
   if [ ! -s "$REGISTRATION_FILE" ]; then

@@ -14,7 +14,7 @@ off="${PORT_OFFSET:-0}"
 export STACK_DIR="${STACK_DIR:-$root/.stack/test${PORT_OFFSET:+-$off}}"
 export REDIS_PORT=$((16379 + off)) XMPP_C2S_PORT=$((15222 + off)) XMPP_COMPONENT_PORT=$((15347 + off))
 export XMPP_HTTP_PORT=$((15280 + off)) SYNAPSE_PORT=$((18008 + off))
-as_port=$((19000 + off)) metrics_port=$((19001 + off))
+as_port=$((19000 + off)) metrics_port=$((19001 + off)) media_port=$((19002 + off))
 export MATRIX_DOMAIN=matrix.test XMPP_DOMAIN=xmpp.test COMPONENT_DOMAIN=matrix.xmpp.test COMPONENT_SECRET=test-component-secret
 export BRIDGE_CONFIG="$STACK_DIR/config.yaml" BRIDGE_REGISTRATION="$STACK_DIR/registration.yaml"
 
@@ -28,6 +28,8 @@ xmpp: { service: "xmpp://127.0.0.1:$XMPP_COMPONENT_PORT", domain: "$COMPONENT_DO
 redis: { url: "redis://127.0.0.1:$REDIS_PORT/0" }
 metrics: { bindAddress: 127.0.0.1, port: $metrics_port }
 logging: { level: "${BRIDGE_LOG_LEVEL:-debug}", format: json }
+# Prosody's upload service hands out loopback links in this stack: the admin allows that one host.
+media: { port: $media_port, publicUrl: "http://127.0.0.1:$media_port/media", allowedHosts: ["127.0.0.1:$XMPP_HTTP_PORT"] }
 YAML
 bin/matrix-xmpp-bridge -r -u http://127.0.0.1:$as_port -c "$BRIDGE_CONFIG" -f "$BRIDGE_REGISTRATION"
 

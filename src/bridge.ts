@@ -14,8 +14,11 @@ import { RedisStore } from "./store/redis-store.js";
 import { ComponentLink } from "./xmpp/component-link.js";
 import { answerServiceQueries } from "./xmpp/service-info.js";
 import { isPuppet, type AddressingConfig } from "./core/identity.js";
-import type { XmppEvent } from "./core/model.js";
+import type { SharedFile, XmppEvent } from "./core/model.js";
 import { MatrixRooms } from "./matrix/rooms.js";
+import { MatrixMedia } from "./matrix/media.js";
+import { MediaLinks } from "./http/media-links.js";
+import { mediaApp } from "./http/media-server.js";
 import { MatrixToXmpp } from "./pipeline/matrix-to-xmpp.js";
 import { Portals } from "./pipeline/portals.js";
 import { BotCommands } from "./pipeline/commands.js";
@@ -89,6 +92,14 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   };
   const messageMapSeconds = config.bridge.messageMapDays * 24 * 3600;
   const rooms = new MatrixRooms(homeserver);
+  const media = new MatrixMedia(config.homeserver.url, registration.as_token);
+  const mediaPublicUrl = config.media.publicUrl ?? `http://${config.media.bindAddress}:${config.media.port}`;
+  const links = new MediaLinks(registration.as_token, mediaPublicUrl, config.media.linkDays * 24 * 3600 * 1000);
+  const shareFile = async (file: SharedFile): Promise<string> => {
+    const url = links.linkTo(file.url, file.name ?? "file");
+    if (!url) throw new Error("it is not in the homeserver's media repository");
+    return url;
+  };
   const occupancy = new MucOccupancy(link, store, (u) => puppetAddress(u, addressing), log.child({ module: "muc" }));
   const peers = new PeerFeatures(link, log.child({ module: "xmpp" }));
   const toXmpp = new MatrixToXmpp(
@@ -101,6 +112,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     messageMapSeconds,
     config.bridge.permissions,
     (jid, feature, from) => peers.supports(jid, feature, from),
+    shareFile,
     log.child({ module: "to-xmpp" }),
   );
   const signals = new SignalsToXmpp(store, link, occupancy, addressing, homeserver.botUserId);
@@ -188,6 +200,8 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
       ),
     );
     servers.push(await listen(appserviceApp, config.appservice.bindAddress, config.appservice.port));
+    if (!config.media.publicUrl) log.warn({ publicUrl: mediaPublicUrl }, "media.publicUrl is not set: links to Matrix files work only where this address does");
+    servers.push(await listen(mediaApp(links, media, log.child({ module: "media" })), config.media.bindAddress, config.media.port));
     const pingMs = await homeserver.ping();
     log.info({ pingMs, port: config.appservice.port }, "the homeserver reaches the appservice listener");
 

@@ -32,6 +32,21 @@ export interface ChatMessage {
   sentAt?: number;
 }
 
+/**
+ * A file shared in a message: by link on XMPP (XEP-0066 OOB, XEP-0447), in the media repository on
+ * Matrix (an mxc:// URI). What the sender said about it is a claim, checked before it is believed.
+ */
+export interface SharedFile {
+  url: string;
+  name?: string;
+  mediaType?: string;
+  size?: number;
+  width?: number;
+  height?: number;
+  /** Playing time of audio or video, in milliseconds. */
+  durationMs?: number;
+}
+
 /** A message from XMPP, parsed: who wrote it, where, and how to find it again. */
 export interface XmppInboundMessage extends ChatMessage {
   /** The name the sender gave themselves (XEP-0172 user nickname), when the message carries one. */
@@ -50,6 +65,8 @@ export interface XmppInboundMessage extends ChatMessage {
   typing?: boolean;
   /** The conversation thread (XEP-0201) the message belongs to. */
   thread?: string;
+  /** Files the message shares; the body, with their links cut out, is their caption. */
+  files?: SharedFile[];
   /** Matrix users the text names by their MUC nick. */
   mentions?: Mention[];
   conversation: { kind: "dm"; xmppUser: string; matrixUser: string } | { kind: "muc"; muc: string; nick: string; occupantKey: string; realJid?: string };

@@ -5,7 +5,8 @@ import { stripMatrixReplyFallback } from "../core/formatting.js";
 import { hasPermission, type PermissionLevel } from "../core/permissions.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
 import { fromMatrixContent, toXmppBody } from "../core/messages.js";
-import type { Link } from "../core/model.js";
+import { fileOfMatrixContent } from "../core/media.js";
+import type { Link, SharedFile } from "../core/model.js";
 import { destinationOf, type XmppDestination } from "./xmpp-destination.js";
 import type { Logger } from "../log.js";
 import type { MatrixEvent } from "../matrix/appservice-api.js";
@@ -32,6 +33,8 @@ export class MatrixToXmpp {
     private readonly permissions: Readonly<Record<string, PermissionLevel>>,
     /** Whether an XMPP user's client supports a feature; undefined when unknown. */
     private readonly peerSupports: (jid: string, feature: string, askingFrom: string) => Promise<boolean | undefined>,
+    /** Where XMPP users can fetch a Matrix file (its url an mxc:// URI) that `sender` shares. */
+    private readonly shareFile: (file: SharedFile, sender: string) => Promise<string>,
     private readonly log: Logger,
   ) {}
 
@@ -45,7 +48,7 @@ export class MatrixToXmpp {
       return;
     }
     if (event.type === "m.room.member") return this.membership(event, sender, roomId);
-    if (event.type === "m.room.message") return this.message(event, sender, roomId);
+    if (event.type === "m.room.message" || event.type === "m.sticker") return this.message(event, sender, roomId);
     if (event.type === "m.room.redaction") return this.redaction(event, sender, roomId);
     if (event.type === "m.reaction") return this.reaction(event, sender, roomId);
   }
@@ -154,12 +157,14 @@ export class MatrixToXmpp {
     if (!eventId || !link) return;
     const relation = readMatrixRelation(event.content);
     const source = relation.edit?.newContent ?? event.content;
+    // An edit of a file's caption is no new file.
+    const shared = relation.edit ? undefined : fileOfMatrixContent(event.content, event.type);
     // The reply fallback older clients add would put a Matrix ID into the XMPP body.
-    const message = fromMatrixContent(relation.replyTo && source && typeof source.body === "string" ? { ...source, ...stripMatrixReplyFallback(source as { body: string; formatted_body?: string }) } : source);
-    if (!message) return;
+    const text = shared ? shared.caption : fromMatrixContent(relation.replyTo && source && typeof source.body === "string" ? { ...source, ...stripMatrixReplyFallback(source as { body: string; formatted_body?: string }) } : source);
+    if (!text && !shared) return;
     const target = this.target(link);
     const id = xmppIdOf(eventId);
-    const out: OutgoingMessage = { from: puppetAddress(sender, this.addressing), to: target.to, type: target.type, id, body: toXmppBody(message) };
+    const out: OutgoingMessage = { from: puppetAddress(sender, this.addressing), to: target.to, type: target.type, id, body: text ? toXmppBody(text) : "" };
 
     if (relation.threadRoot) {
       // The thread id on XMPP is the root's id there; replies in it from XMPP find the root again by it.
@@ -180,7 +185,8 @@ export class MatrixToXmpp {
       if (ref) {
         const originalContent = await this.rooms.eventContent(roomId, relation.replyTo, target.viewer);
         const originalText = fromMatrixContent(originalContent)?.body;
-        if (originalText) {
+        // A file's body must stay its link alone.
+        if (originalText && !shared) {
           const quote = quoteFallback(originalText);
           out.body = quote.text + out.body;
           out.reply = { id: ref, fallbackLength: quote.length };
@@ -190,15 +196,43 @@ export class MatrixToXmpp {
       }
     }
 
-    if (link.kind !== "dm") {
+    if (link.kind !== "dm" && !shared) {
       const references = this.mentionReferences(link.muc, out.body, event.content?.["m.mentions"]);
       if (references.length > 0) out.references = references;
     }
     if (!(await this.ready(link, sender, roomId))) return;
     // Recorded before sending: the MUC's reflection, which carries the stanza-id, may come back first.
     await this.store.recordMessage({ roomId, eventId, conversation: target.conversation, ids: { id, originId: id }, sender }, this.messageMapSeconds);
-    await deliver("send to XMPP", () => this.link.send(renderMessage(out)));
+    if (shared) {
+      await this.sendFile(out, shared.file, sender, roomId);
+    } else {
+      await deliver("send to XMPP", () => this.link.send(renderMessage(out)));
+    }
     if (!relation.edit) await this.store.setLastMessage(target.conversation, sender, eventId, this.messageMapSeconds);
+  }
+
+  /**
+   * A file goes as its link alone in the body, which is what makes XMPP clients show it inline; a
+   * caption follows as a message of its own. A reply keeps its reference but not its quote.
+   */
+  private async sendFile(out: OutgoingMessage, file: SharedFile, sender: string, roomId: string): Promise<void> {
+    let url: string;
+    try {
+      url = await this.shareFile(file, sender);
+    } catch (err) {
+      if (isPassing(err)) throw err;
+      this.log.warn({ roomId, sender, file: file.url, err: (err as Error).message }, "a file could not be shared with XMPP");
+      await this.rooms.notice(roomId, `${file.name ?? "A file"} could not be delivered to XMPP: ${(err as Error).message}.`);
+      return;
+    }
+    const caption = out.body;
+    const fileMessage: OutgoingMessage = { ...out, body: url, file: { ...file, url } };
+    if (out.reply) fileMessage.reply = { ...out.reply, fallbackLength: 0 };
+    await deliver("send to XMPP", () => this.link.send(renderMessage(fileMessage)));
+    if (caption.trim() !== "") {
+      const { reply: _reply, ...plain } = out;
+      await deliver("send to XMPP", () => this.link.send(renderMessage({ ...plain, id: `${out.id}.caption` })));
+    }
   }
 
   /** A Matrix user redacted their own bridged message: their puppet retracts it (XEP-0424). */

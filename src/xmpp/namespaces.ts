@@ -25,4 +25,11 @@ export const NS = {
   markers: "urn:xmpp:chat-markers:0",
   xhtmlIm: "http://jabber.org/protocol/xhtml-im",
   xhtml: "http://www.w3.org/1999/xhtml",
+  oob: "jabber:x:oob",
+  sfs: "urn:xmpp:sfs:0",
+  fileMetadata: "urn:xmpp:file:metadata:0",
+  urlData: "http://jabber.org/protocol/url-data",
+  sims: "urn:xmpp:sims:1",
+  jingleFile: "urn:xmpp:jingle:apps:file-transfer:5",
+  hints: "urn:xmpp:hints",
 } as const;

@@ -4,6 +4,9 @@ import type { OccupantPresence, XmppInboundMessage, XmppMessageIds } from "../co
 import { removeFallbackRanges } from "../core/relations.js";
 import { xhtmlImToHtml } from "../core/formatting.js";
 import { NS } from "./namespaces.js";
+import { captionOf } from "../core/media.js";
+import type { SharedFile } from "../core/model.js";
+import { parseSharedFiles, renderSharedFile } from "./file-sharing.js";
 
 export interface Address {
   bare: string;
@@ -78,9 +81,9 @@ function signals(stanza: Element): Pick<XmppInboundMessage, "reactions" | "displ
   return out;
 }
 
-type Content = Pick<XmppInboundMessage, "body" | "html" | "emote" | "replaces" | "replyTo" | "retracts" | "reactions" | "displayed" | "typing" | "thread">;
+type Content = Pick<XmppInboundMessage, "body" | "html" | "emote" | "replaces" | "replyTo" | "retracts" | "reactions" | "displayed" | "typing" | "thread" | "files">;
 
-/** The text, references and signals of a message; undefined when it carries none of them. */
+/** The text, files, references and signals of a message; undefined when it carries none of them. */
 function content(stanza: Element): Content | undefined {
   const body = stanza.getChildText("body") ?? "";
   const refs = references(stanza, body);
@@ -88,12 +91,15 @@ function content(stanza: Element): Content | undefined {
   if (refs.retracts) return { body: "", retracts: refs.retracts };
   // A reaction's body, if any, is only a fallback for clients without XEP-0444.
   if (extra.reactions) return { body: "", reactions: extra.reactions };
-  if (refs.body.trim() === "") return extra.displayed !== undefined || extra.typing !== undefined ? { body: "", ...extra } : undefined;
+  // A correction carries new text; a file in it would be bridged a second time.
+  const files = refs.replaces ? [] : parseSharedFiles(stanza);
+  const text = files.length > 0 ? captionOf(refs.body, files.map((f) => f.url)) : refs.body;
+  if (text.trim() === "" && files.length === 0) return extra.displayed !== undefined || extra.typing !== undefined ? { body: "", ...extra } : undefined;
   const thread = stanza.getChildText("thread")?.trim();
-  // XHTML-IM (XEP-0071) only stands for the whole body: a reply's cut quote would be in it too.
-  const xhtml = refs.replyTo ? undefined : stanza.getChild("html", NS.xhtmlIm)?.getChild("body", NS.xhtml);
+  // XHTML-IM (XEP-0071) only stands for the whole body: a reply's cut quote or a file's link would be in it too.
+  const xhtml = refs.replyTo || files.length > 0 ? undefined : stanza.getChild("html", NS.xhtmlIm)?.getChild("body", NS.xhtml);
   const html = xhtml ? xhtmlImToHtml(xhtml.children.map((c) => c.toString()).join("")) : undefined;
-  return { ...refs, ...withBody(refs.body), ...extra, ...(thread ? { thread } : {}), ...(html ? { html } : {}) };
+  return { ...refs, ...withBody(text), ...extra, ...(thread ? { thread } : {}), ...(html ? { html } : {}), ...(files.length > 0 ? { files } : {}) };
 }
 
 /** A one-to-one chat message from an XMPP user to a puppet; undefined if it carries no text. */
@@ -179,6 +185,8 @@ export interface OutgoingMessage {
   thread?: string;
   /** Mentions as XEP-0372 references: code-point ranges of the body and the xmpp: URI of who is meant. */
   references?: { begin: number; end: number; uri: string }[];
+  /** A file shared by its link, which is then the whole body (clients show a file inline only then). */
+  file?: SharedFile;
 }
 
 const fallbackFor = (feature: string, length: number | undefined): Element | undefined =>
@@ -197,8 +205,9 @@ export function renderMessage(message: OutgoingMessage): Element {
     reply ? fallbackFor(NS.reply, reply.fallbackLength) : undefined,
     retracts ? xml("retract", { xmlns: NS.retract, id: retracts }) : undefined,
     retracts ? xml("fallback", { xmlns: NS.fallback, for: NS.retract }) : undefined,
-    retracts ? xml("store", { xmlns: "urn:xmpp:hints" }) : undefined,
+    retracts ? xml("store", { xmlns: NS.hints }) : undefined,
     message.thread ? xml("thread", {}, message.thread) : undefined,
+    ...(message.file ? renderSharedFile(message.file) : []),
     ...(message.references ?? []).map((r) => xml("reference", { xmlns: NS.reference, type: "mention", begin: String(r.begin), end: String(r.end), uri: r.uri })),
     message.type === "chat" && !retracts ? xml("active", { xmlns: NS.chatStates }) : undefined,
   );
@@ -247,7 +256,7 @@ export function renderSignal(signal: OutgoingSignal): Element {
     signal.displayed ? xml("displayed", { xmlns: NS.markers, id: signal.displayed }) : undefined,
     signal.chatState ? xml(signal.chatState, { xmlns: NS.chatStates }) : undefined,
     // Reactions and markers belong in archives; chat states do not (XEP-0334).
-    xml(signal.chatState ? "no-store" : "store", { xmlns: "urn:xmpp:hints" }),
+    xml(signal.chatState ? "no-store" : "store", { xmlns: NS.hints }),
   );
 }
 

@@ -48,6 +48,25 @@ export class MatrixTestClient {
     return json;
   }
 
+  /** Uploads a file to the media repository; returns its mxc:// URI. */
+  async upload(bytes: Buffer, mediaType: string, name: string): Promise<string> {
+    const res = await fetch(`${stack.synapseUrl}/_matrix/media/v3/upload?filename=${encodeURIComponent(name)}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${this.accessToken}`, "content-type": mediaType },
+      body: new Uint8Array(bytes),
+    });
+    const json = (await res.json()) as { content_uri?: string; error?: string };
+    if (!res.ok || !json.content_uri) throw new Error(`upload of ${name}: ${res.status} ${json.error}`);
+    return json.content_uri;
+  }
+
+  /** Downloads a file from the media repository (authenticated media), with its content type. */
+  async download(mxc: string): Promise<{ bytes: Buffer; mediaType: string }> {
+    const res = await fetch(`${stack.synapseUrl}/_matrix/client/v1/media/download/${mxc.slice("mxc://".length)}`, { headers: { authorization: `Bearer ${this.accessToken}` } });
+    if (!res.ok) throw new Error(`download of ${mxc}: ${res.status}`);
+    return { bytes: Buffer.from(await res.arrayBuffer()), mediaType: res.headers.get("content-type") ?? "" };
+  }
+
   async sync(timeoutMs = 0): Promise<void> {
     const params = new URLSearchParams({ timeout: String(timeoutMs) });
     if (this.since) params.set("since", this.since);

@@ -53,6 +53,21 @@ export class XmppTestClient {
     return this.xmpp.iqCaller.request(el, timeoutMs);
   }
 
+  /** Uploads a file to the server's upload service (XEP-0363) as a client does; returns its GET URL. */
+  async upload(bytes: Buffer, name: string, mediaType: string): Promise<string> {
+    const slot = await this.iq(
+      xml("iq", { type: "get", to: `upload.${stack.xmppDomain}` }, xml("request", { xmlns: "urn:xmpp:http:upload:0", filename: name, size: String(bytes.length), "content-type": mediaType })),
+    );
+    const put = slot.getChild("slot")?.getChild("put");
+    const get = slot.getChild("slot")?.getChild("get")?.attrs.url as string | undefined;
+    if (!put || !get) throw new Error(`no upload slot: ${slot.toString()}`);
+    const headers: Record<string, string> = { "content-type": mediaType };
+    for (const h of put.getChildren("header")) headers[String(h.attrs.name).toLowerCase()] = h.getText();
+    const res = await fetch(String(put.attrs.url), { method: "PUT", headers, body: new Uint8Array(bytes) });
+    if (!res.ok) throw new Error(`upload PUT: ${res.status}`);
+    return get;
+  }
+
   async waitFor(predicate: (s: Element) => boolean, what: string, timeoutMs = 20_000): Promise<Element> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {

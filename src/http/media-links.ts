@@ -1,0 +1,54 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { parseMxc } from "../matrix/media.js";
+
+/**
+ * Links to Matrix files that XMPP users can open: the bridge signs what a link points at and until
+ * when, so its media listener serves only files someone was sent, and only for a while. The key is
+ * derived from a secret the bridge already keeps (the appservice token): no extra setting, stable
+ * across restarts, and changed tokens retire old links.
+ */
+export class MediaLinks {
+  private readonly key: Buffer;
+  readonly basePath: string;
+
+  constructor(secret: string, private readonly publicUrl: string, private readonly lifetimeMs: number) {
+    this.key = createHmac("sha256", secret).update("matrix-xmpp-bridge media links").digest();
+    this.basePath = new URL(publicUrl).pathname.replace(/\/+$/, "");
+  }
+
+  private signature(server: string, mediaId: string, expires: string, name: string): string {
+    return createHmac("sha256", this.key).update(`${server}\n${mediaId}\n${expires}\n${name}`).digest("base64url").slice(0, 22);
+  }
+
+  /** A link to the file that works until now + lifetime; undefined for something that is no mxc:// URI. */
+  linkTo(mxc: string, name: string, now = Date.now()): string | undefined {
+    const parts = parseMxc(mxc);
+    if (!parts) return undefined;
+    const expires = Math.ceil((now + this.lifetimeMs) / 1000).toString(36);
+    const safeName = fileNameForLink(name);
+    const sig = this.signature(parts.server, parts.mediaId, expires, safeName);
+    const path = [parts.server, parts.mediaId, expires, sig, safeName].map(encodeURIComponent).join("/");
+    return `${this.publicUrl.replace(/\/+$/, "")}/${path}`;
+  }
+
+  /** Whether a link's parts are ones this bridge signed, and still valid. */
+  check(link: { server: string; mediaId: string; expires: string; sig: string; name: string }, now = Date.now()): "valid" | "expired" | "forged" {
+    const expected = Buffer.from(this.signature(link.server, link.mediaId, link.expires, link.name));
+    const given = Buffer.from(link.sig);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return "forged";
+    return parseInt(link.expires, 36) * 1000 > now ? "valid" : "expired";
+  }
+}
+
+/**
+ * The last part of a link: the file's name, which XMPP clients show and use to guess its type, kept
+ * to characters that survive every client's URL handling.
+ */
+export function fileNameForLink(name: string): string {
+  const cleaned = name
+    .normalize("NFC")
+    .replace(/[\u0000-\u001f\u007f/\\?#%]+/g, "_")
+    .trim()
+    .slice(-120);
+  return cleaned === "" || cleaned === "." || cleaned === ".." ? "file" : cleaned;
+}
