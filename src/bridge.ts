@@ -24,6 +24,8 @@ import { Portals } from "./pipeline/portals.js";
 import { BotCommands } from "./pipeline/commands.js";
 import { SignalsToXmpp } from "./pipeline/signals-to-xmpp.js";
 import { XmppToMatrix } from "./pipeline/xmpp-to-matrix.js";
+import { FilesToMatrix } from "./pipeline/files-to-matrix.js";
+import { fetchRemoteFile } from "./media/remote-file.js";
 import { XmppInbound } from "./xmpp/inbound.js";
 import { describeMuc } from "./xmpp/muc-directory.js";
 import { MucOccupancy } from "./xmpp/muc-occupancy.js";
@@ -116,7 +118,27 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     log.child({ module: "to-xmpp" }),
   );
   const signals = new SignalsToXmpp(store, link, occupancy, addressing, homeserver.botUserId);
-  const toMatrix = new XmppToMatrix(store, rooms, addressing, messageMapSeconds, (jid) => fetchVcardName(link, jid, log.child({ module: "xmpp" })), homeserver.botUserId, log.child({ module: "to-matrix" }));
+  const fetchLimits = {
+    maxBytes: config.media.maxBytes,
+    timeoutMs: config.media.timeoutSeconds * 1000,
+    maxRedirects: config.media.maxRedirects,
+    allowedHosts: config.media.allowedHosts,
+  };
+  const files = new FilesToMatrix(
+    (file) => fetchRemoteFile(file.url, fetchLimits, file.mediaType ? { mediaType: file.mediaType } : undefined),
+    (file, ghost) => media.upload(file, ghost),
+    log.child({ module: "to-matrix" }),
+  );
+  const toMatrix = new XmppToMatrix(
+    store,
+    rooms,
+    addressing,
+    messageMapSeconds,
+    (jid) => fetchVcardName(link, jid, log.child({ module: "xmpp" })),
+    homeserver.botUserId,
+    files,
+    log.child({ module: "to-matrix" }),
+  );
   const lookUpMuc = (muc: string) => describeMuc(link, muc, log.child({ module: "xmpp" }));
   const portals = new Portals(store, rooms, lookUpMuc, addressing, log.child({ module: "portals" }));
   const commands = new BotCommands({

@@ -6,14 +6,14 @@ import type { Readable } from "node:stream";
 
 /** The homeserver's media repository refused or failed a request. */
 export class MatrixMediaError extends Error {
-  constructor(message: string, readonly status: number | undefined, readonly errcode?: string) {
+  constructor(message: string, readonly statusCode: number | undefined, readonly errcode?: string) {
     super(message);
     this.name = "MatrixMediaError";
   }
 
   /** A 4xx other than 429: repeating the same request cannot help. */
   get permanent(): boolean {
-    return this.status !== undefined && this.status >= 400 && this.status < 500 && this.status !== 429;
+    return this.statusCode !== undefined && this.statusCode >= 400 && this.statusCode < 500 && this.statusCode !== 429;
   }
 }
 

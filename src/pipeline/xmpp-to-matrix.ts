@@ -8,8 +8,19 @@ import type { MatrixRooms } from "../matrix/rooms.js";
 import type { BridgeStore } from "../store/store.js";
 import { dmConversation } from "../xmpp/inbound.js";
 import { deliver } from "./errors.js";
+import type { FilesToMatrix } from "./files-to-matrix.js";
 
 const localpartOf = (jid: string): string => jid.split("@")[0] ?? jid;
+
+/**
+ * A text message as one event, or in parts when too big for one. Only a plain message is split (a
+ * relation must stay one event), and its parts go as plain text: HTML cannot be cut at the same places.
+ */
+function textParts(content: Record<string, unknown>, fallbackBody: string): Record<string, unknown>[] {
+  const body = typeof content.body === "string" ? content.body : fallbackBody;
+  const split = content["m.relates_to"] ? [body] : splitText(body, MAX_MATRIX_BODY_BYTES);
+  return split.length === 1 ? [content] : split.map((part) => ({ msgtype: content.msgtype, body: part }));
+}
 
 /** Delivers what the XMPP side queued, to Matrix, as ghosts. */
 export class XmppToMatrix {
@@ -21,6 +32,7 @@ export class XmppToMatrix {
     /** The name an XMPP user gives themselves in their profile, if any. */
     private readonly lookUpName: (jid: string) => Promise<string | undefined>,
     private readonly botUserId: string,
+    private readonly files: FilesToMatrix,
     private readonly log: Logger,
   ) {}
 
@@ -135,7 +147,7 @@ export class XmppToMatrix {
     if (message.typing !== undefined && (message.body === "" || !message.typing)) {
       await deliver("typing", () => this.rooms.typing(ghost, roomId, message.typing!));
     }
-    if (message.body === "") return;
+    if (message.body === "" && !message.files?.length) return;
     const edited = await target(message.replaces);
     const repliedTo = await target(message.replyTo?.id);
     const text = message.replyTo && !repliedTo ? { ...message, body: message.replyTo.quote + message.body } : message;
@@ -145,7 +157,14 @@ export class XmppToMatrix {
     if (edited) content = { ...content, body: editFallbackBody(text.body), "m.new_content": content, "m.relates_to": { rel_type: "m.replace", event_id: edited } };
     else if (threadRoot) content = { ...content, "m.relates_to": threadRelation(threadRoot, repliedTo) };
     else if (repliedTo) content = { ...content, "m.relates_to": { "m.in_reply_to": { event_id: repliedTo } } };
-    await this.send(ghost, roomId, conversation, message, content);
+    if (message.files?.length && !edited) {
+      const relation = content["m.relates_to"] as { rel_type?: string } | undefined;
+      const parts = await this.files.contents(ghost, message.files, text.body.trim() !== "" ? text : undefined);
+      // Every part of a thread stays in it; a reply is the first part's.
+      const related = parts.map((part, i) => (relation && (i === 0 || relation.rel_type === "m.thread") ? { ...part, "m.relates_to": relation } : part));
+      return this.send(ghost, roomId, conversation, message, related);
+    }
+    await this.send(ghost, roomId, conversation, message, textParts(content, message.body));
   }
 
   /** Brings the ghost's reactions to the event in line with the set XMPP sent (XEP-0444 sends them all). */
@@ -166,15 +185,10 @@ export class XmppToMatrix {
     }
   }
 
-  private async send(ghost: string, roomId: string, conversation: string, message: XmppInboundMessage, content: Record<string, unknown>): Promise<void> {
+  private async send(ghost: string, roomId: string, conversation: string, message: XmppInboundMessage, parts: Record<string, unknown>[]): Promise<void> {
     const source = message.ids.stanzaId ?? message.ids.originId ?? message.ids.id;
     // The same XMPP message always gets the same transaction IDs, so a retry cannot post it twice.
     const txnBase = source ? createHash("sha256").update(`${conversation}\n${source}`).digest("base64url").slice(0, 32) : `r${Date.now()}${Math.random().toString(36).slice(2)}`;
-    const body = typeof content.body === "string" ? content.body : message.body;
-    // Only a plain message is split: a relation must stay one event.
-    const split = content["m.relates_to"] ? [body] : splitText(body, MAX_MATRIX_BODY_BYTES);
-    // A message in parts goes as plain text: its HTML cannot be cut at the same places.
-    const parts = split.length === 1 ? [content] : split.map((part) => ({ msgtype: content.msgtype, body: part }));
     let firstEventId: string | undefined;
     for (const [i, part] of parts.entries()) {
       const eventId = await deliver("send to Matrix", () => this.rooms.send(ghost, roomId, part, `${txnBase}.${i}`));

@@ -1,11 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { xml } from "@xmpp/client";
 import { bodyOf, directChatScene, portalScene } from "./scenes.js";
-import { bridgeSuite } from "./harness.js";
+import { bridgeSuite, stack } from "./harness.js";
 import { pngImage } from "./fixtures.js";
 
-const suite = bridgeSuite();
+// A small limit, so that a "huge" file is quick to make.
+const MAX_BYTES = 1_000_000;
+const suite = bridgeSuite({ media: { maxBytes: MAX_BYTES } });
 const sha256 = (bytes: Buffer): string => createHash("sha256").update(bytes).digest("hex");
 const SFS = "urn:xmpp:sfs:0";
 const FILE_METADATA = "urn:xmpp:file:metadata:0";
@@ -53,4 +56,51 @@ test("a file with a caption in a DM: the link first, then the caption; the file 
   assert.match(res.headers.get("content-disposition") ?? "", /^attachment; filename="notes.md"/);
   assert.equal(res.headers.get("x-content-type-options"), "nosniff");
   assert.equal(sha256(Buffer.from(await res.arrayBuffer())), sha256(notes));
+});
+
+const oob = (url: string) => xml("x", { xmlns: "jabber:x:oob" }, xml("url", {}, url));
+
+test("a file an XMPP user uploads (XEP-0363) arrives on Matrix as m.image; the media repository has the same bytes", async () => {
+  const p = await portalScene(suite, "upimg");
+  const png = pngImage(64, 48, 2);
+  const url = await p.xmppUser.upload(png, "holiday.png", "image/png");
+  await p.say("u1", url, oob(url));
+  const image = await p.fromXmpp((e) => e.content.msgtype === "m.image", "the image on Matrix");
+  assert.equal(image.content.body, "holiday.png");
+  assert.equal(image.content.filename, "holiday.png");
+  assert.deepEqual(image.content.info, { mimetype: "image/png", size: png.length, w: 64, h: 48 });
+  const stored = await p.matrixUser.download(image.content.url);
+  assert.equal(sha256(stored.bytes), sha256(png));
+});
+
+test("in a DM, the words around a shared link are the file's caption", async () => {
+  const d = await directChatScene(suite, { id: "c0", body: "hi" });
+  const text = Buffer.from("plain notes\n");
+  const url = await d.xmppUser.upload(text, "notes.txt", "text/plain");
+  await d.send("c1", xml("body", {}, `the notes: ${url}`), oob(url));
+  const file = await d.fromXmpp((e) => e.content.msgtype === "m.file", "the file on Matrix");
+  assert.equal(file.content.body, "the notes:");
+  assert.equal(file.content.filename, "notes.txt");
+  assert.equal(file.content.info.mimetype, "text/plain");
+  assert.equal((await d.matrixUser.download(file.content.url)).bytes.toString(), "plain notes\n");
+});
+
+test("hostile links (loopback, too big, not what they claim) become a notice with the link, and the bridge goes on", async () => {
+  const p = await portalScene(suite, "hostile");
+  const notice = (url: string) => p.fromXmpp((e) => e.content.msgtype === "m.notice" && String(e.content.body).includes(url), `a notice for ${url}`);
+
+  const loopback = `${stack.synapseUrl}/_matrix/client/versions`;
+  await p.say("h1", loopback, oob(loopback));
+  assert.match((await notice(loopback)).content.body, /could not be bridged: .*(address|allowed)/i);
+
+  const huge = await p.xmppUser.upload(Buffer.alloc(MAX_BYTES + 1, 7), "huge.bin", "application/octet-stream");
+  await p.say("h2", huge, oob(huge));
+  assert.match((await notice(huge)).content.body, /larger/i);
+
+  const fake = await p.xmppUser.upload(Buffer.from("<html><script>alert(1)</script></html>"), "cat.png", "image/png");
+  await p.say("h3", fake, oob(fake));
+  assert.match((await notice(fake)).content.body, /image\/png/);
+
+  await p.say("h4", "still here?");
+  await p.fromXmpp((e) => e.content.body === "still here?", "a message after the refusals");
 });
