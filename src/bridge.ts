@@ -14,7 +14,8 @@ import { RedisStore } from "./store/redis-store.js";
 import { ComponentLink } from "./xmpp/component-link.js";
 import { answerServiceQueries } from "./xmpp/service-info.js";
 import { isPuppet, type AddressingConfig } from "./core/identity.js";
-import type { SharedFile, XmppEvent } from "./core/model.js";
+import type { XmppEvent } from "./core/model.js";
+import { shareByLink, shareByUpload, uploadServiceFinder } from "./pipeline/files-to-xmpp.js";
 import { MatrixRooms } from "./matrix/rooms.js";
 import { MatrixMedia } from "./matrix/media.js";
 import { MediaLinks } from "./http/media-links.js";
@@ -97,11 +98,18 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const media = new MatrixMedia(config.homeserver.url, registration.as_token);
   const mediaPublicUrl = config.media.publicUrl ?? `http://${config.media.bindAddress}:${config.media.port}`;
   const links = new MediaLinks(registration.as_token, mediaPublicUrl, config.media.linkDays * 24 * 3600 * 1000);
-  const shareFile = async (file: SharedFile): Promise<string> => {
-    const url = links.linkTo(file.url, file.name ?? "file");
-    if (!url) throw new Error("it is not in the homeserver's media repository");
-    return url;
-  };
+  const shareFile =
+    config.media.matrixToXmpp === "link"
+      ? shareByLink(links)
+      : shareByUpload({
+          media,
+          link,
+          // The component's domain is a subdomain of the XMPP server's, whose services it lists.
+          service: uploadServiceFinder(link, config.media.uploadService, config.xmpp.domain.split(".").slice(1).join(".")),
+          puppetOf: (matrixUser) => puppetAddress(matrixUser, addressing),
+          maxBytes: config.media.maxBytes,
+          timeoutMs: config.media.timeoutSeconds * 1000,
+        });
   const occupancy = new MucOccupancy(link, store, (u) => puppetAddress(u, addressing), log.child({ module: "muc" }));
   const peers = new PeerFeatures(link, log.child({ module: "xmpp" }));
   const toXmpp = new MatrixToXmpp(
@@ -222,8 +230,10 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
       ),
     );
     servers.push(await listen(appserviceApp, config.appservice.bindAddress, config.appservice.port));
-    if (!config.media.publicUrl) log.warn({ publicUrl: mediaPublicUrl }, "media.publicUrl is not set: links to Matrix files work only where this address does");
-    servers.push(await listen(mediaApp(links, media, log.child({ module: "media" })), config.media.bindAddress, config.media.port));
+    if (config.media.matrixToXmpp === "link") {
+      if (!config.media.publicUrl) log.warn({ publicUrl: mediaPublicUrl }, "media.publicUrl is not set: links to Matrix files work only where this address does");
+      servers.push(await listen(mediaApp(links, media, log.child({ module: "media" })), config.media.bindAddress, config.media.port));
+    }
     const pingMs = await homeserver.ping();
     log.info({ pingMs, port: config.appservice.port }, "the homeserver reaches the appservice listener");
 

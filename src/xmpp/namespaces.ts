@@ -32,4 +32,5 @@ export const NS = {
   sims: "urn:xmpp:sims:1",
   jingleFile: "urn:xmpp:jingle:apps:file-transfer:5",
   hints: "urn:xmpp:hints",
+  httpUpload: "urn:xmpp:http:upload:0",
 } as const;

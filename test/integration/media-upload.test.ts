@@ -1,0 +1,24 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { bodyOf, portalScene } from "./scenes.js";
+import { bridgeSuite } from "./harness.js";
+import { pngImage } from "./fixtures.js";
+
+// The other way of sharing Matrix files: the sender's puppet uploads a copy to the XMPP server (XEP-0363),
+// whose upload service the bridge finds through disco.
+const suite = bridgeSuite({ media: { matrixToXmpp: "upload" } });
+const sha256 = (bytes: Buffer): string => createHash("sha256").update(bytes).digest("hex");
+
+test("with media.matrixToXmpp: upload, a Matrix image is copied to the XMPP server's upload service", async () => {
+  const p = await portalScene(suite, "upl");
+  const png = pngImage(20, 10, 3);
+  const mxc = await p.matrixUser.upload(png, "image/png", "tiny.png");
+  await p.matrixUser.send(p.roomId, { msgtype: "m.image", body: "tiny.png", url: mxc, info: { mimetype: "image/png", size: png.length, w: 20, h: 10 } });
+  const message = await p.xmppUser.waitFor((s) => s.is("message") && s.attrs.from === `${p.room}/Max` && s.getChild("x", "jabber:x:oob") !== undefined, "the image on XMPP");
+  const url = bodyOf(message)!;
+  assert.match(url, /\/file_share\/.+\/tiny\.png$/, "a link to Prosody's upload service, not to the bridge");
+  const res = await fetch(url);
+  assert.equal(res.headers.get("content-type"), "image/png");
+  assert.equal(sha256(Buffer.from(await res.arrayBuffer())), sha256(png));
+});
