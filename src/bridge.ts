@@ -20,6 +20,8 @@ import { MatrixToXmpp } from "./pipeline/matrix-to-xmpp.js";
 import { Portals } from "./pipeline/portals.js";
 import { BotCommands } from "./pipeline/commands.js";
 import { SignalsToXmpp } from "./pipeline/signals-to-xmpp.js";
+import { PresenceToMatrix } from "./pipeline/presence-to-matrix.js";
+import { PresenceToXmpp } from "./pipeline/presence-to-xmpp.js";
 import { XmppToMatrix } from "./pipeline/xmpp-to-matrix.js";
 import { XmppInbound } from "./xmpp/inbound.js";
 import { describeMuc } from "./xmpp/muc-directory.js";
@@ -104,6 +106,8 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     log.child({ module: "to-xmpp" }),
   );
   const signals = new SignalsToXmpp(store, link, occupancy, addressing, homeserver.botUserId);
+  const presenceToXmpp = new PresenceToXmpp(store, rooms, link, addressing, homeserver.botUserId, config.presence, log.child({ module: "presence" }));
+  const presenceToMatrix = new PresenceToMatrix(store, rooms, addressing, config.presence, log.child({ module: "presence" }));
   const toMatrix = new XmppToMatrix(store, rooms, addressing, messageMapSeconds, (jid) => fetchVcardName(link, jid, log.child({ module: "xmpp" })), homeserver.botUserId, log.child({ module: "to-matrix" }));
   const lookUpMuc = (muc: string) => describeMuc(link, muc, log.child({ module: "xmpp" }));
   const portals = new Portals(store, rooms, lookUpMuc, addressing, log.child({ module: "portals" }));
@@ -125,7 +129,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     async (lane, payload) => {
       if (lane.startsWith("matrix:")) {
         const event = JSON.parse(payload) as MatrixEvent;
-        if (!(await signals.handle(event)) && !(await commands.handle(event))) await toXmpp.handle(event);
+        if (!presenceToXmpp.handle(event) && !(await signals.handle(event)) && !(await commands.handle(event))) await toXmpp.handle(event);
       } else {
         await toMatrix.handle(JSON.parse(payload) as XmppEvent);
       }
@@ -133,10 +137,13 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     log.child({ module: "outbox" }),
   );
   const inbound = new XmppInbound(
-    link,
     occupancy,
     peers,
     addressing,
+    {
+      subscription: (type, from, matrixUser) => presenceToXmpp.onSubscription(type, from, matrixUser),
+      availability: (presence, matrixUser) => presenceToMatrix.handle(presence, matrixUser),
+    },
     async (conversation, event, dedupKey) => {
       const entry = { lane: `xmpp:${conversation}`, payload: JSON.stringify(event) };
       if (dedupKey === undefined) await store.appendToOutbox(entry);
@@ -159,8 +166,12 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
 
     answerServiceQueries(link, { name: SOFTWARE_NAME, version: SOFTWARE_VERSION, isPuppet: (jid) => isPuppet(jid, addressing) });
     await link.start();
-    // Every time the link comes (back) up, puppets go back into the MUCs they were in.
-    const rejoin = (): void => void occupancy.rejoinAll().catch((err: Error) => log.error({ err: err.message }, "rejoining MUCs failed"));
+    // Every time the link comes (back) up, puppets go back into the MUCs they were in, and ask their
+    // subscribers for the presence missed while away.
+    const rejoin = (): void => {
+      occupancy.rejoinAll().catch((err: Error) => log.error({ err: err.message }, "rejoining MUCs failed"));
+      presenceToXmpp.probeSubscribers().catch((err: Error) => log.error({ err: err.message }, "probing presence subscribers failed"));
+    };
     link.on("online", rejoin);
     rejoin();
 
@@ -219,6 +230,8 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
       log.info("shutting down");
       await Promise.allSettled(servers.map(closeServer));
       await outbox.stop();
+      presenceToXmpp.stop();
+      presenceToMatrix.stop();
       await occupancy.leaveAllForShutdown();
       await link.stop();
       await store.close();

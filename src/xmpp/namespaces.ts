@@ -25,4 +25,5 @@ export const NS = {
   markers: "urn:xmpp:chat-markers:0",
   xhtmlIm: "http://jabber.org/protocol/xhtml-im",
   xhtml: "http://www.w3.org/1999/xhtml",
+  vcardUpdate: "vcard-temp:x:update",
 } as const;
