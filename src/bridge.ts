@@ -24,6 +24,8 @@ import { MatrixToXmpp } from "./pipeline/matrix-to-xmpp.js";
 import { Portals } from "./pipeline/portals.js";
 import { BotCommands } from "./pipeline/commands.js";
 import { SignalsToXmpp } from "./pipeline/signals-to-xmpp.js";
+import { PresenceToMatrix } from "./pipeline/presence-to-matrix.js";
+import { PresenceToXmpp } from "./pipeline/presence-to-xmpp.js";
 import { XmppToMatrix } from "./pipeline/xmpp-to-matrix.js";
 import { FilesToMatrix } from "./pipeline/files-to-matrix.js";
 import { fetchRemoteFile } from "./media/remote-file.js";
@@ -147,6 +149,8 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     files,
     log.child({ module: "to-matrix" }),
   );
+  const presenceToXmpp = new PresenceToXmpp(store, rooms, link, addressing, homeserver.botUserId, config.presence, log.child({ module: "presence" }));
+  const presenceToMatrix = new PresenceToMatrix(store, rooms, addressing, config.presence, log.child({ module: "presence" }));
   const lookUpMuc = (muc: string) => describeMuc(link, muc, log.child({ module: "xmpp" }));
   const portals = new Portals(store, rooms, lookUpMuc, addressing, log.child({ module: "portals" }));
   const commands = new BotCommands({
@@ -167,7 +171,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     async (lane, payload) => {
       if (lane.startsWith("matrix:")) {
         const event = JSON.parse(payload) as MatrixEvent;
-        if (!(await signals.handle(event)) && !(await commands.handle(event))) await toXmpp.handle(event);
+        if (!presenceToXmpp.handle(event) && !(await signals.handle(event)) && !(await commands.handle(event))) await toXmpp.handle(event);
       } else {
         await toMatrix.handle(JSON.parse(payload) as XmppEvent);
       }
@@ -175,10 +179,13 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     log.child({ module: "outbox" }),
   );
   const inbound = new XmppInbound(
-    link,
     occupancy,
     peers,
     addressing,
+    {
+      subscription: (type, from, matrixUser) => presenceToXmpp.onSubscription(type, from, matrixUser),
+      availability: (presence, matrixUser) => presenceToMatrix.handle(presence, matrixUser),
+    },
     async (conversation, event, dedupKey) => {
       const entry = { lane: `xmpp:${conversation}`, payload: JSON.stringify(event) };
       if (dedupKey === undefined) await store.appendToOutbox(entry);
@@ -201,8 +208,12 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
 
     answerServiceQueries(link, { name: SOFTWARE_NAME, version: SOFTWARE_VERSION, isPuppet: (jid) => isPuppet(jid, addressing) });
     await link.start();
-    // Every time the link comes (back) up, puppets go back into the MUCs they were in.
-    const rejoin = (): void => void occupancy.rejoinAll().catch((err: Error) => log.error({ err: err.message }, "rejoining MUCs failed"));
+    // Every time the link comes (back) up, puppets go back into the MUCs they were in, and ask their
+    // subscribers for the presence missed while away.
+    const rejoin = (): void => {
+      occupancy.rejoinAll().catch((err: Error) => log.error({ err: err.message }, "rejoining MUCs failed"));
+      presenceToXmpp.probeSubscribers().catch((err: Error) => log.error({ err: err.message }, "probing presence subscribers failed"));
+    };
     link.on("online", rejoin);
     rejoin();
 
@@ -265,6 +276,8 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
       log.info("shutting down");
       await Promise.allSettled(servers.map(closeServer));
       await outbox.stop();
+      presenceToXmpp.stop();
+      presenceToMatrix.stop();
       await occupancy.leaveAllForShutdown();
       await link.stop();
       await store.close();

@@ -97,7 +97,10 @@ const media = z.strictObject({
 const presence = z.strictObject({
   /** Bridge presence between users who share a DM; many homeservers turn presence off. */
   enabled: z.boolean().default(true),
-  /** The fewest seconds between two presence updates of one user; changes in between are merged. */
+  /**
+   * The fewest seconds between two presence updates of one user; changes in between are merged. Ghosts'
+   * presence is set again every 20 s (or this, if longer) to stay ahead of Synapse's 30 s timeout.
+   */
   minIntervalSeconds: z.number().min(0).default(10),
 });
 

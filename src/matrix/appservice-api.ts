@@ -5,7 +5,7 @@ import type { Logger } from "../log.js";
 export interface Transaction {
   txnId: string;
   events: MatrixEvent[];
-  /** Typing, receipts and presence (MSC2409; stable key "ephemeral", unstable key read too). */
+  /** Typing, receipts and presence (MSC2409; stable key "ephemeral", else the unstable one). */
   ephemeral: MatrixEvent[];
 }
 
@@ -63,7 +63,8 @@ export function appserviceRouter(hsToken: string, handlers: AppserviceHandlers, 
     const txn: Transaction = {
       txnId: req.params.txnId,
       events: asEvents(body.events),
-      ephemeral: [...asEvents(body.ephemeral), ...asEvents(body["de.sorunome.msc2409.ephemeral"])],
+      // Synapse puts the same list under both keys when the registration asks for both: one is read.
+      ephemeral: asEvents(Array.isArray(body.ephemeral) ? body.ephemeral : body["de.sorunome.msc2409.ephemeral"]),
     };
     try {
       await handlers.onTransaction(txn);

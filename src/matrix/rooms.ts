@@ -1,3 +1,4 @@
+import type { MatrixPresence } from "../core/presence.js";
 import type { Homeserver } from "./homeserver.js";
 
 /** MSC2346: the state event that tells clients which bridge joins a room to which remote chat. */
@@ -176,6 +177,21 @@ export class MatrixRooms {
 
   async typing(userId: string, roomId: string, typing: boolean): Promise<void> {
     await this.homeserver.intent(userId).sendTyping(roomId, typing);
+  }
+
+  /** Sets a ghost's presence (PUT /presence/{userId}/status as the ghost). */
+  async setPresence(userId: string, presence: MatrixPresence): Promise<void> {
+    const intent = this.homeserver.intent(userId);
+    await intent.ensureRegistered();
+    await intent.matrixClient.doRequest("PUT", `/_matrix/client/v3/presence/${encodeURIComponent(userId)}/status`, null, presence);
+  }
+
+  /**
+   * A user's presence content as `viewer` sees it: the homeserver shows it only to users who share a
+   * room with them, so the viewer is the ghost in their DM.
+   */
+  async presence(viewer: string, userId: string): Promise<unknown> {
+    return this.homeserver.intent(viewer).matrixClient.doRequest("GET", `/_matrix/client/v3/presence/${encodeURIComponent(userId)}/status`);
   }
 
   /** Redacts an event as the user (a ghost retracting its own message). */

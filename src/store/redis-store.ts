@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import type { Logger } from "../log.js";
 import type { Link } from "../core/model.js";
-import type { BridgeStore, MessageMapEntry, OutboxEntry, PuppetOccupancy, ReactionEntry } from "./store.js";
+import type { BridgeStore, MessageMapEntry, OutboxEntry, PresenceSubscription, PuppetOccupancy, ReactionEntry } from "./store.js";
 
 /** How long a transaction ID is remembered: far longer than any homeserver retries one. */
 const TRANSACTION_TTL_SECONDS = 7 * 24 * 3600;
@@ -212,6 +212,29 @@ export class RedisStore implements BridgeStore {
     for (const muc of mucs) {
       const puppets = await this.redis.hgetall(this.key("occupancy", muc));
       for (const [matrixUser, nick] of Object.entries(puppets)) result.push({ muc, matrixUser, nick });
+    }
+    return result;
+  }
+
+  async addPresenceSubscriber(matrixUser: string, xmppUser: string): Promise<void> {
+    await this.redis.multi().sadd(this.key("subscribers", matrixUser), xmppUser).sadd(this.key("subscribed"), matrixUser).exec();
+  }
+
+  async removePresenceSubscriber(matrixUser: string, xmppUser: string): Promise<void> {
+    await this.redis.srem(this.key("subscribers", matrixUser), xmppUser);
+  }
+
+  async presenceSubscribers(matrixUser: string): Promise<string[]> {
+    return this.redis.smembers(this.key("subscribers", matrixUser));
+  }
+
+  async presenceSubscriptions(): Promise<PresenceSubscription[]> {
+    const result: PresenceSubscription[] = [];
+    for (const matrixUser of await this.redis.smembers(this.key("subscribed"))) {
+      const subscribers = await this.presenceSubscribers(matrixUser);
+      // Emptied by unsubscriptions: dropped from the index here rather than raced for on each removal.
+      if (subscribers.length === 0) await this.redis.srem(this.key("subscribed"), matrixUser);
+      for (const xmppUser of subscribers) result.push({ matrixUser, xmppUser });
     }
     return result;
   }

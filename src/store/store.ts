@@ -75,6 +75,16 @@ export interface BridgeStore {
   setPuppetOccupancy(muc: string, matrixUser: string, nick: string | undefined): Promise<void>;
   puppetOccupancy(): Promise<PuppetOccupancy[]>;
 
+  /**
+   * XMPP users (bare JIDs) subscribed to a Matrix user's puppet's presence (RFC 6121 §3), so that
+   * Matrix presence still reaches them after a restart.
+   */
+  addPresenceSubscriber(matrixUser: string, xmppUser: string): Promise<void>;
+  removePresenceSubscriber(matrixUser: string, xmppUser: string): Promise<void>;
+  presenceSubscribers(matrixUser: string): Promise<string[]>;
+  /** Every subscription: on start, each puppet probes its subscribers' presence. */
+  presenceSubscriptions(): Promise<PresenceSubscription[]>;
+
   close(): Promise<void>;
 }
 
@@ -95,6 +105,11 @@ export interface ReactionEntry {
   key: string;
   /** The m.reaction event. */
   eventId: string;
+}
+
+export interface PresenceSubscription {
+  matrixUser: string;
+  xmppUser: string;
 }
 
 export interface PuppetOccupancy {

@@ -1,18 +1,37 @@
-import xml, { type Element } from "@xmpp/xml";
+import type { Element } from "@xmpp/xml";
 import { isPuppet, userIdOfPuppet, type AddressingConfig } from "../core/identity.js";
 import { findMentions } from "../core/mentions.js";
 import type { XmppEvent, XmppInboundMessage } from "../core/model.js";
 import type { Logger } from "../log.js";
-import type { ComponentLink } from "./component-link.js";
 import type { MucOccupancy } from "./muc-occupancy.js";
 import type { PeerFeatures } from "./peer-features.js";
-import { errorCondition, mentionedAddresses, parseDirectMessage, parseGroupMessage, parseModeration, parseSubject, splitJid } from "./stanzas.js";
+import {
+  errorCondition,
+  mentionedAddresses,
+  parseContactPresence,
+  parseDirectMessage,
+  parseGroupMessage,
+  parseModeration,
+  parseSubject,
+  splitJid,
+  subscriptionType,
+  type ContactPresence,
+  type SubscriptionType,
+} from "./stanzas.js";
 
 /** Queues an event for Matrix; with a dedup key, an event already queued under it is dropped. */
 export type QueueForMatrix = (conversation: string, event: XmppEvent, dedupKey?: string) => Promise<void>;
 
 /** The lane (and message-map conversation) of a DM: the XMPP user with one Matrix user. */
 export const dmConversation = (xmppUser: string, matrixUser: string): string => `dm:${xmppUser}:${matrixUser}`;
+
+/** Where an XMPP user's own presence to a puppet goes (presence in MUCs is MucOccupancy's). */
+export interface ContactPresenceHandlers {
+  /** Subscription stanzas and probes; `from` is the sender's full or bare JID. */
+  subscription(type: SubscriptionType, from: string, matrixUser: string): Promise<void>;
+  /** Availability presence (available or unavailable) of one of the user's resources. */
+  availability(presence: ContactPresence, matrixUser: string): Promise<void>;
+}
 
 function dedupKey(conversation: string, message: XmppInboundMessage): string | undefined {
   const { stanzaId, originId, id } = message.ids;
@@ -25,14 +44,14 @@ function dedupKey(conversation: string, message: XmppInboundMessage): string | u
 
 /**
  * Sorts what the XMPP server sends to puppets: chat and groupchat messages and MUC presence become
- * events queued for Matrix; subscription requests to puppets are answered here.
+ * events queued for Matrix; an XMPP user's own presence and subscriptions go to the presence handlers.
  */
 export class XmppInbound {
   constructor(
-    private readonly link: ComponentLink,
     private readonly occupancy: MucOccupancy,
     private readonly peers: PeerFeatures,
     private readonly addressing: AddressingConfig,
+    private readonly contacts: ContactPresenceHandlers,
     private readonly queue: QueueForMatrix,
     private readonly log: Logger,
   ) {}
@@ -49,7 +68,7 @@ export class XmppInbound {
       return;
     }
     if (stanza.is("message")) await this.onMessage(stanza, matrixUser);
-    else if (stanza.is("presence")) await this.onPresence(stanza, to.bare);
+    else if (stanza.is("presence")) await this.onPresence(stanza, matrixUser);
   }
 
   private async onMessage(stanza: Element, matrixUser: string): Promise<void> {
@@ -94,21 +113,15 @@ export class XmppInbound {
     await this.queue(conversation, { kind: "message", message }, dedupKey(conversation, message));
   }
 
-  private async onPresence(stanza: Element, puppet: string): Promise<void> {
+  private async onPresence(stanza: Element, matrixUser: string): Promise<void> {
     const type = stanza.attrs.type;
     const from = stanza.attrs.from!;
-    if (type === "subscribe") {
-      // Anyone may see a puppet's presence, as with an ordinary account that accepts every contact.
-      await this.link.send(xml("presence", { from: puppet, to: splitJid(from).bare, type: "subscribed" }));
-      await this.link.send(xml("presence", { from: puppet, to: splitJid(from).bare }));
-      return;
-    }
-    if (type === "probe") {
-      await this.link.send(xml("presence", { from: puppet, to: from }));
-      return;
-    }
+    const subscription = subscriptionType(stanza);
+    if (subscription) return this.contacts.subscription(subscription, from, matrixUser);
+    const contact = parseContactPresence(stanza);
+    if (contact) return this.contacts.availability(contact, matrixUser);
     const occupant = this.occupancy.handlePresence(stanza);
-    this.log.debug({ from, to: puppet, type, change: occupant?.change }, "presence to a puppet");
+    this.log.debug({ from, to: stanza.attrs.to, type, change: occupant?.change }, "presence to a puppet");
     if (occupant?.change) {
       const { presence, change, puppetOf } = occupant;
       await this.queue(presence.muc, { kind: "occupant", presence, change, ...(puppetOf ? { puppetOf } : {}) });

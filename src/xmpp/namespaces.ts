@@ -33,4 +33,5 @@ export const NS = {
   jingleFile: "urn:xmpp:jingle:apps:file-transfer:5",
   hints: "urn:xmpp:hints",
   httpUpload: "urn:xmpp:http:upload:0",
+  vcardUpdate: "vcard-temp:x:update",
 } as const;

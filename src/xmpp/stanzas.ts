@@ -1,6 +1,7 @@
 /** Stanzas in and out: parsing into the core model and rendering from it, nothing else. */
 import xml, { type Element } from "@xmpp/xml";
 import type { OccupantPresence, XmppInboundMessage, XmppMessageIds } from "../core/model.js";
+import { fromXmppPresence, parsePriority, toXmppPresence, type UserPresence } from "../core/presence.js";
 import { removeFallbackRanges } from "../core/relations.js";
 import { xhtmlImToHtml } from "../core/formatting.js";
 import { NS } from "./namespaces.js";
@@ -160,6 +161,62 @@ export function parseOccupantPresence(stanza: Element): OccupantPresence | undef
   else if (codes.has("307")) presence.removedBy = "kick";
   if (codes.has("303") && item?.attrs.nick) presence.newNick = item.attrs.nick;
   return presence;
+}
+
+/** Presence of an XMPP user's resource (RFC 6121 §4), as the core models it. */
+export interface ContactPresence {
+  from: Address;
+  presence: UserPresence;
+  priority: number;
+}
+
+/**
+ * Availability presence (no type, or unavailable) from an XMPP user; undefined for subscription
+ * stanzas, probes, errors and MUC occupant presence (which carries a muc#user element).
+ */
+export function parseContactPresence(stanza: Element): ContactPresence | undefined {
+  const type = stanza.attrs.type;
+  if ((type !== undefined && type !== "unavailable") || !stanza.attrs.from || stanza.getChild("x", NS.mucUser)) return undefined;
+  // Several <status/> may come in different languages (RFC 6121 §4.7.2.2): the one without xml:lang is the default.
+  const statuses = stanza.getChildren("status");
+  const status = (statuses.find((s) => s.attrs["xml:lang"] === undefined) ?? statuses[0])?.getText();
+  const show = stanza.getChildText("show") ?? undefined;
+  return {
+    from: splitJid(stanza.attrs.from),
+    presence: fromXmppPresence({ unavailable: type === "unavailable", show, status }),
+    priority: parsePriority(stanza.getChildText("priority")),
+  };
+}
+
+export type SubscriptionType = "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" | "probe";
+const SUBSCRIPTION_TYPES: readonly string[] = ["subscribe", "subscribed", "unsubscribe", "unsubscribed", "probe"];
+
+/** The type of a subscription stanza or probe (RFC 6121 §3, §4.3); undefined for any other presence. */
+export function subscriptionType(stanza: Element): SubscriptionType | undefined {
+  const type = stanza.attrs.type;
+  return type !== undefined && SUBSCRIPTION_TYPES.includes(type) ? (type as SubscriptionType) : undefined;
+}
+
+/** What a puppet's presence may carry besides availability: its avatar's SHA-1 (XEP-0153). */
+export interface PresenceExtras {
+  avatarHash?: string;
+}
+
+/** A puppet's presence to a contact: every presence a puppet sends to an XMPP user is rendered here. */
+export function renderPuppetPresence(from: string, to: string, presence: UserPresence, extras: PresenceExtras = {}): Element {
+  const { unavailable, show, status } = toXmppPresence(presence);
+  return xml(
+    "presence",
+    { from, to, type: unavailable ? "unavailable" : undefined },
+    show ? xml("show", {}, show) : undefined,
+    status ? xml("status", {}, status) : undefined,
+    extras.avatarHash === undefined ? undefined : xml("x", { xmlns: NS.vcardUpdate }, xml("photo", {}, extras.avatarHash)),
+  );
+}
+
+/** A subscription stanza or a probe (RFC 6121 §3, §4.3), always between bare JIDs. */
+export function renderSubscription(from: string, to: string, type: SubscriptionType): Element {
+  return xml("presence", { from: splitJid(from).bare, to: splitJid(to).bare, type });
 }
 
 /** The defined condition of an error stanza (RFC 6120 §8.3), e.g. "conflict". */

@@ -1,0 +1,64 @@
+import type { BridgeConfig } from "../config/schema.js";
+import { ghostUserId, type AddressingConfig } from "../core/identity.js";
+import { ContactPresences, toMatrixPresence, type UserPresence } from "../core/presence.js";
+import type { Logger } from "../log.js";
+import type { MatrixRooms } from "../matrix/rooms.js";
+import type { BridgeStore } from "../store/store.js";
+import type { ContactPresence } from "../xmpp/stanzas.js";
+import { LatestWinsThrottle } from "./throttle.js";
+
+/** XMPP users whose resources are kept track of; those heard from least recently are forgotten first. */
+const MAX_CONTACTS = 10_000;
+/**
+ * Synapse takes a user who has neither synced nor set their presence for 30 seconds
+ * (presence.sync_online_timeout) for offline, and ghosts never sync: so the presence of each ghost
+ * that is not offline is set again this often.
+ */
+const REFRESH_MS = 20_000;
+
+/**
+ * XMPP users' presence, to their ghosts on Matrix: only presence sent to the puppet of a Matrix user
+ * they share a DM with counts, merged over their resources, at most once per interval per ghost.
+ * Ephemeral, so not queued: the latest state is all that matters.
+ */
+export class PresenceToMatrix {
+  /** Keyed by ghost: one entry per XMPP user. */
+  private readonly contacts = new ContactPresences(MAX_CONTACTS);
+  private readonly throttle: LatestWinsThrottle<UserPresence>;
+  private readonly refresher: NodeJS.Timeout;
+
+  constructor(
+    private readonly store: BridgeStore,
+    private readonly rooms: MatrixRooms,
+    private readonly addressing: AddressingConfig,
+    private readonly settings: BridgeConfig["presence"],
+    private readonly log: Logger,
+  ) {
+    this.throttle = new LatestWinsThrottle<UserPresence>(
+      settings.minIntervalSeconds * 1000,
+      async (ghost, presence) => {
+        await this.rooms.setPresence(ghost, toMatrixPresence(presence));
+        this.log.debug({ ghost, presence }, "ghost presence set");
+      },
+      (ghost, err) => this.log.warn({ ghost, err: (err as Error).message }, "could not set a ghost's presence"),
+    );
+    this.refresher = setInterval(() => {
+      for (const [ghost, presence] of this.contacts.available()) this.throttle.offer(ghost, presence);
+    }, REFRESH_MS).unref();
+  }
+
+  /** Availability presence an XMPP user's resource sent to a Matrix user's puppet. */
+  async handle(contact: ContactPresence, matrixUser: string): Promise<void> {
+    this.log.debug({ from: contact.from, matrixUser, presence: contact.presence }, "presence from an XMPP user");
+    // The same presence reaches every puppet the user is subscribed to; those without a DM are skipped.
+    if (!this.settings.enabled || !(await this.store.dmLink(matrixUser, contact.from.bare))) return;
+    const ghost = ghostUserId(contact.from.bare, this.addressing);
+    const changed = this.contacts.update(ghost, contact.from.resource, contact.presence, contact.priority);
+    if (changed) this.throttle.offer(ghost, changed);
+  }
+
+  stop(): void {
+    clearInterval(this.refresher);
+    this.throttle.stop();
+  }
+}
