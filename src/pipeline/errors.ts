@@ -1,3 +1,4 @@
+import { MatrixMediaError } from "../matrix/media.js";
 import { ComponentOfflineError } from "../xmpp/component-link.js";
 import { MucJoinError } from "../xmpp/muc-occupancy.js";
 import { TransientError } from "./outbox.js";
@@ -9,6 +10,7 @@ const PASSING_JOIN_CONDITIONS = new Set(["link lost", "no answer from the MUC", 
 export function isPassing(err: unknown): boolean {
   if (err instanceof TransientError || err instanceof ComponentOfflineError) return true;
   if (err instanceof MucJoinError) return PASSING_JOIN_CONDITIONS.has(err.condition);
+  if (err instanceof MatrixMediaError && err.status !== undefined) return !err.permanent;
   const e = err as { statusCode?: number; code?: string; name?: string; cause?: unknown };
   if (typeof e.statusCode === "number") return e.statusCode >= 500 || e.statusCode === 429;
   if (typeof e.code === "string" && (NETWORK_CODES.has(e.code) || e.code.startsWith("UND_ERR"))) return true;

@@ -25,4 +25,11 @@ export const NS = {
   markers: "urn:xmpp:chat-markers:0",
   xhtmlIm: "http://jabber.org/protocol/xhtml-im",
   xhtml: "http://www.w3.org/1999/xhtml",
+  vcard: "vcard-temp",
+  vcardUpdate: "vcard-temp:x:update",
+  pubsub: "http://jabber.org/protocol/pubsub",
+  avatarMetadata: "urn:xmpp:avatar:metadata",
+  avatarData: "urn:xmpp:avatar:data",
+  mucOwner: "http://jabber.org/protocol/muc#owner",
+  dataForms: "jabber:x:data",
 } as const;

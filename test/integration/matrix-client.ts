@@ -48,6 +48,28 @@ export class MatrixTestClient {
     return json;
   }
 
+  /** Uploads a file to the media repository; returns its mxc:// URI. */
+  async upload(bytes: Buffer, contentType: string, filename = "file"): Promise<string> {
+    const res = await fetch(`${stack.synapseUrl}/_matrix/media/v3/upload?filename=${encodeURIComponent(filename)}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${this.accessToken}`, "content-type": contentType },
+      body: new Uint8Array(bytes),
+    });
+    const body = (await res.json()) as { content_uri?: string; error?: string };
+    if (!res.ok || !body.content_uri) throw new Error(`upload: ${res.status} ${body.error}`);
+    return body.content_uri;
+  }
+
+  /** A file of the media repository, whole (authenticated media). */
+  async download(mxc: string): Promise<Buffer> {
+    const [server, mediaId] = mxc.replace(/^mxc:\/\//, "").split("/");
+    const res = await fetch(`${stack.synapseUrl}/_matrix/client/v1/media/download/${encodeURIComponent(server!)}/${encodeURIComponent(mediaId!)}`, {
+      headers: { authorization: `Bearer ${this.accessToken}` },
+    });
+    if (!res.ok) throw new Error(`download ${mxc}: ${res.status}`);
+    return Buffer.from(await res.arrayBuffer());
+  }
+
   async sync(timeoutMs = 0): Promise<void> {
     const params = new URLSearchParams({ timeout: String(timeoutMs) });
     if (this.since) params.set("since", this.since);
