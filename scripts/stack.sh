@@ -148,7 +148,7 @@ ensure_host_packages() {
   local cmd missing=()
   for cmd in "${!pkg_of[@]}"; do command -v "$cmd" >/dev/null || missing+=("${pkg_of[$cmd]}"); done
   if [ ! -d "$CHROOT" ] && ! command -v debootstrap >/dev/null; then missing+=(debootstrap); fi
-  # Community modules: muc_moderation (XEP-0425) is loaded on the MUC.
+  # Community modules: muc_moderation (XEP-0425) and vcard_muc (room avatars, XEP-0486) are loaded on the MUC.
   [ -d /usr/lib/prosody/modules/mod_muc_moderation ] || missing+=(prosody-modules)
   if [ "${#missing[@]}" -gt 0 ]; then
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
@@ -419,7 +419,7 @@ Component "$COMPONENT_DOMAIN"
   component_secret = "$COMPONENT_SECRET"
 
 Component "$MUC_DOMAIN" "muc"
-  modules_enabled = { "muc_mam", "muc_moderation" }
+  modules_enabled = { "muc_mam", "muc_moderation", "vcard_muc" }
   muc_room_locking = false
   restrict_room_creation = false
   muc_log_by_default = true

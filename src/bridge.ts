@@ -13,13 +13,19 @@ import { OutboxWorker } from "./pipeline/outbox.js";
 import { RedisStore } from "./store/redis-store.js";
 import { ComponentLink } from "./xmpp/component-link.js";
 import { answerServiceQueries } from "./xmpp/service-info.js";
-import { isPuppet, type AddressingConfig } from "./core/identity.js";
+import { ghostUserId, isPuppet, type AddressingConfig } from "./core/identity.js";
 import type { XmppEvent } from "./core/model.js";
 import { shareByLink, shareByUpload, uploadServiceFinder } from "./pipeline/files-to-xmpp.js";
 import { MatrixRooms } from "./matrix/rooms.js";
 import { MatrixMedia } from "./matrix/media.js";
 import { MediaLinks } from "./http/media-links.js";
 import { mediaApp } from "./http/media-server.js";
+import { AvatarUploads } from "./pipeline/avatar-uploads.js";
+import { MatrixAvatars } from "./pipeline/matrix-avatars.js";
+import { GhostProfiles } from "./pipeline/profiles.js";
+import { PuppetProfiles } from "./pipeline/puppet-profiles.js";
+import { RoomMetadataToMatrix } from "./pipeline/room-metadata-to-matrix.js";
+import { RoomMetadataToXmpp } from "./pipeline/room-metadata-to-xmpp.js";
 import { MatrixToXmpp } from "./pipeline/matrix-to-xmpp.js";
 import { Portals } from "./pipeline/portals.js";
 import { BotCommands } from "./pipeline/commands.js";
@@ -29,11 +35,12 @@ import { PresenceToXmpp } from "./pipeline/presence-to-xmpp.js";
 import { XmppToMatrix } from "./pipeline/xmpp-to-matrix.js";
 import { FilesToMatrix } from "./pipeline/files-to-matrix.js";
 import { fetchRemoteFile } from "./media/remote-file.js";
-import { XmppInbound } from "./xmpp/inbound.js";
+import { XmppInbound, type QueueForMatrix } from "./xmpp/inbound.js";
+import { fetchXmppProfile } from "./xmpp/avatars.js";
 import { describeMuc } from "./xmpp/muc-directory.js";
 import { MucOccupancy } from "./xmpp/muc-occupancy.js";
 import { puppetAddress } from "./xmpp/puppet-address.js";
-import { fetchVcardName } from "./xmpp/vcard.js";
+import { answerPuppetVcards, readVcard, requestVcard } from "./xmpp/vcard.js";
 import { PeerFeatures } from "./xmpp/peer-features.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "./version.js";
 
@@ -112,9 +119,14 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
           maxBytes: config.media.maxBytes,
           timeoutMs: config.media.timeoutSeconds * 1000,
         });
-  const occupancy = new MucOccupancy(link, store, (u) => puppetAddress(u, addressing), log.child({ module: "muc" }));
+  const profilesLog = log.child({ module: "profiles" });
+  const matrixAvatars = new MatrixAvatars(store, media, profilesLog);
+  const avatarUploads = new AvatarUploads(store, media, profilesLog);
+  // Closures over what is built below: the puppets' avatars and the MUC presences that announce them need each other.
+  const puppetProfiles: PuppetProfiles = new PuppetProfiles(rooms, matrixAvatars, (u): boolean => toXmpp.bridges(u), async (u): Promise<void> => void (await Promise.all([occupancy.refreshPresence(u), presenceToXmpp.announce(u)])), addressing, profilesLog);
+  const occupancy: MucOccupancy = new MucOccupancy(link, store, (u) => puppetAddress(u, addressing), (u): Promise<string | undefined> => puppetProfiles.avatarHashOf(u), log.child({ module: "muc" }));
   const peers = new PeerFeatures(link, log.child({ module: "xmpp" }));
-  const toXmpp = new MatrixToXmpp(
+  const toXmpp: MatrixToXmpp = new MatrixToXmpp(
     store,
     rooms,
     link,
@@ -139,20 +151,32 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     (file, ghost) => media.upload(file, ghost),
     log.child({ module: "to-matrix" }),
   );
-  const toMatrix = new XmppToMatrix(
+  const xmppLog = log.child({ module: "xmpp" });
+  const lookUpMuc = (muc: string) => describeMuc(link, muc, xmppLog);
+  const ghostProfiles = new GhostProfiles(store, rooms, avatarUploads, ({ jid, from }) => fetchXmppProfile(link, jid, xmppLog, from), profilesLog);
+  const roomMetadataToMatrix = new RoomMetadataToMatrix(
     store,
     rooms,
-    addressing,
-    messageMapSeconds,
-    (jid) => fetchVcardName(link, jid, log.child({ module: "xmpp" })),
+    lookUpMuc,
+    async (muc) => {
+      const vcard = await requestVcard(link, muc, xmppLog);
+      return vcard ? readVcard(vcard) : undefined;
+    },
+    avatarUploads,
     homeserver.botUserId,
-    files,
-    log.child({ module: "to-matrix" }),
+    log.child({ module: "room-metadata" }),
   );
-  const presenceToXmpp = new PresenceToXmpp(store, rooms, link, addressing, homeserver.botUserId, config.presence, log.child({ module: "presence" }));
+  const roomMetadataToXmpp = new RoomMetadataToXmpp(store, rooms, link, matrixAvatars, toXmpp, addressing, messageMapSeconds, log.child({ module: "room-metadata" }));
+  const toMatrix = new XmppToMatrix(store, rooms, addressing, messageMapSeconds, ghostProfiles, roomMetadataToMatrix, homeserver.botUserId, files, log.child({ module: "to-matrix" }));
+  const presenceToXmpp = new PresenceToXmpp(store, rooms, link, addressing, homeserver.botUserId, config.presence, (u) => puppetProfiles.avatarHashOf(u), log.child({ module: "presence" }));
   const presenceToMatrix = new PresenceToMatrix(store, rooms, addressing, config.presence, log.child({ module: "presence" }));
-  const lookUpMuc = (muc: string) => describeMuc(link, muc, log.child({ module: "xmpp" }));
-  const portals = new Portals(store, rooms, lookUpMuc, addressing, log.child({ module: "portals" }));
+  const queueForMatrix: QueueForMatrix = async (conversation, event, dedupKey) => {
+    const entry = { lane: `xmpp:${conversation}`, payload: JSON.stringify(event) };
+    if (dedupKey === undefined) await store.appendToOutbox(entry);
+    else if (!(await store.appendToOutboxOnce(entry, dedupKey, messageMapSeconds))) return;
+    outbox.wake(entry.lane);
+  };
+  const portals = new Portals(store, rooms, lookUpMuc, addressing, (muc) => queueForMatrix(muc, { kind: "room-changed", muc }), log.child({ module: "portals" }));
   const commands = new BotCommands({
     store,
     rooms,
@@ -171,7 +195,8 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     async (lane, payload) => {
       if (lane.startsWith("matrix:")) {
         const event = JSON.parse(payload) as MatrixEvent;
-        if (!presenceToXmpp.handle(event) && !(await signals.handle(event)) && !(await commands.handle(event))) await toXmpp.handle(event);
+        await puppetProfiles.observe(event);
+        if (!presenceToXmpp.handle(event) && !(await signals.handle(event)) && !(await commands.handle(event)) && !(await roomMetadataToXmpp.handle(event))) await toXmpp.handle(event);
       } else {
         await toMatrix.handle(JSON.parse(payload) as XmppEvent);
       }
@@ -186,12 +211,8 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
       subscription: (type, from, matrixUser) => presenceToXmpp.onSubscription(type, from, matrixUser),
       availability: (presence, matrixUser) => presenceToMatrix.handle(presence, matrixUser),
     },
-    async (conversation, event, dedupKey) => {
-      const entry = { lane: `xmpp:${conversation}`, payload: JSON.stringify(event) };
-      if (dedupKey === undefined) await store.appendToOutbox(entry);
-      else if (!(await store.appendToOutboxOnce(entry, dedupKey, messageMapSeconds))) return;
-      outbox.wake(entry.lane);
-    },
+    queueForMatrix,
+    async (xmppUser, hash) => void (await ghostProfiles.noteAvatarHash({ jid: xmppUser }, hash, ghostUserId(xmppUser, addressing), true)),
     log.child({ module: "from-xmpp" }),
   );
   link.on("stanza", (stanza: Element) => {
@@ -207,6 +228,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     log.info({ bot: homeserver.botUserId }, "homeserver reached, bot user ready");
 
     answerServiceQueries(link, { name: SOFTWARE_NAME, version: SOFTWARE_VERSION, isPuppet: (jid) => isPuppet(jid, addressing) });
+    answerPuppetVcards(link, (jid) => isPuppet(jid, addressing), (jid) => puppetProfiles.cardOf(jid), xmppLog);
     await link.start();
     // Every time the link comes (back) up, puppets go back into the MUCs they were in, and ask their
     // subscribers for the presence missed while away.

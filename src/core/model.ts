@@ -87,16 +87,25 @@ export interface OccupantPresence {
   removedBy?: "kick" | "ban";
   /** Changing nick (status 303): the new nick. */
   newNick?: string;
+  /** The avatar's SHA-1 the presence announces (XEP-0153); "" for none; absent when it does not say. */
+  avatarHash?: string;
 }
 
 /** What the XMPP side queues for Matrix, one entry per change, in the order it happened. */
 export type XmppEvent =
   | { kind: "message"; message: XmppInboundMessage }
-  /** puppetOf: the Matrix user whose own puppet a moderator removed. */
-  | { kind: "occupant"; presence: OccupantPresence; change: "joined" | "left" | "renamed"; puppetOf?: string }
+  /**
+   * puppetOf: the Matrix user whose own puppet a moderator removed. via: the puppet that heard it, which
+   * may ask a hidden occupant's vCard through the room.
+   */
+  | { kind: "occupant"; presence: OccupantPresence; change: "joined" | "left" | "renamed" | "avatar"; puppetOf?: string; via?: string }
   /** The MUC's subject, sent to each occupant on joining and to all on change. */
   | { kind: "subject"; muc: string; subject: string }
   /** A MUC moderator removed a message (XEP-0425). */
   | { kind: "moderation"; muc: string; stanzaId: string; by?: string; reason?: string }
   /** A MUC echoed a puppet's own message: only its stanza-id is news. */
-  | { kind: "reflection"; muc: string; ids: XmppMessageIds };
+  | { kind: "reflection"; muc: string; ids: XmppMessageIds }
+  /** The MUC's configuration changed (status 104) or it announced an avatar: its name or avatar may be new. */
+  | { kind: "room-changed"; muc: string }
+  /** The MUC refused something a puppet sent (a subject change, a message), by the id it was sent with. */
+  | { kind: "refused"; muc: string; id: string; condition?: string };

@@ -59,6 +59,25 @@ export class MatrixRooms {
     this.remember(userId, name);
   }
 
+  /** Sets a ghost's global avatar; "" removes it. */
+  async setAvatar(userId: string, mxc: string): Promise<void> {
+    await this.homeserver.intent(userId).setAvatarUrl(mxc);
+  }
+
+  /** A user's global display name and avatar; empty when they have set neither (or do not exist). */
+  async globalProfile(userId: string): Promise<{ displayName?: string; avatarUrl?: string }> {
+    try {
+      const profile = (await this.homeserver.bot.matrixClient.getUserProfile(userId)) as { displayname?: unknown; avatar_url?: unknown };
+      return {
+        ...(typeof profile.displayname === "string" && profile.displayname ? { displayName: profile.displayname } : {}),
+        ...(typeof profile.avatar_url === "string" && profile.avatar_url ? { avatarUrl: profile.avatar_url } : {}),
+      };
+    } catch (err) {
+      if (matrixErrorCode(err) === "M_NOT_FOUND") return {};
+      throw err;
+    }
+  }
+
   private remember(userId: string, displayName: string): void {
     this.profiles.delete(userId);
     this.profiles.set(userId, displayName);
@@ -211,9 +230,31 @@ export class MatrixRooms {
 
   /** Sets the room topic as the bot, unless it is that already. */
   async setTopic(roomId: string, topic: string): Promise<void> {
-    const bot = this.homeserver.bot;
-    const current = (await bot.matrixClient.getRoomStateEvent(roomId, "m.room.topic", "").catch(() => ({}))) as { topic?: string };
-    if ((current.topic ?? "") !== topic) await bot.setRoomTopic(roomId, topic);
+    await this.setStateField(roomId, "m.room.topic", "topic", topic);
+  }
+
+  /** Sets the room name as the bot, unless it is that already. */
+  async setRoomName(roomId: string, name: string): Promise<void> {
+    await this.setStateField(roomId, "m.room.name", "name", name);
+  }
+
+  /** Sets the room avatar as the bot ("" removes it), unless it is that already. */
+  async setRoomAvatar(roomId: string, mxc: string): Promise<void> {
+    // An m.room.avatar without url is the spec's "no avatar".
+    await this.setStateField(roomId, "m.room.avatar", "url", mxc, mxc ? { url: mxc } : {});
+  }
+
+  /** A room state event's string field, as the bot sees it; "" when unset. */
+  async stateField(roomId: string, type: string, field: string): Promise<string> {
+    const content = (await this.homeserver.bot.matrixClient.getRoomStateEvent(roomId, type, "").catch(() => ({}))) as Record<string, unknown>;
+    const value = content[field];
+    return typeof value === "string" ? value : "";
+  }
+
+  /** Sends room state as the bot unless its field already holds the value. */
+  private async setStateField(roomId: string, type: string, field: string, value: string, content: Record<string, unknown> = { [field]: value }): Promise<void> {
+    if ((await this.stateField(roomId, type, field)) === value) return;
+    await this.homeserver.bot.sendStateEvent(roomId, type, "", content);
   }
 
   async notice(roomId: string, text: string): Promise<void> {

@@ -38,13 +38,18 @@ export class MatrixToXmpp {
     private readonly log: Logger,
   ) {}
 
+  /** Whether a Matrix user's doings go to XMPP: not the bridge's own users, and allowed to use it. */
+  bridges(sender: string): boolean {
+    return sender !== this.botUserId && !isGhost(sender, this.addressing) && hasPermission(sender, "user", this.permissions);
+  }
+
   async handle(event: MatrixEvent): Promise<void> {
     const sender = event.sender;
     const roomId = event.room_id;
+    if (!sender || !roomId) return;
     // Nothing the bridge itself said goes back out.
-    if (!sender || !roomId || sender === this.botUserId || isGhost(sender, this.addressing)) return;
-    if (!hasPermission(sender, "user", this.permissions)) {
-      this.log.debug({ sender, roomId }, "not bridged: the sender may not use the bridge");
+    if (!this.bridges(sender)) {
+      this.log.debug({ sender, roomId }, "not bridged: the bridge's own user, or one that may not use the bridge");
       return;
     }
     if (event.type === "m.room.member") return this.membership(event, sender, roomId);
@@ -137,7 +142,7 @@ export class MatrixToXmpp {
   }
 
   /** The puppet is in the MUC, or its user has been told why not; true when sending may go on. */
-  private async ready(link: Link, sender: string, roomId: string): Promise<boolean> {
+  async ready(link: Link, sender: string, roomId: string): Promise<boolean> {
     if (link.kind === "dm") return true;
     try {
       await this.joinPuppet(link, sender, undefined, roomId);

@@ -16,6 +16,8 @@ export class Portals {
     private readonly rooms: MatrixRooms,
     private readonly describeMuc: (muc: string) => Promise<MucDescription | undefined>,
     private readonly addressing: AddressingConfig,
+    /** Brings the rest of the MUC's profile (its avatar) to the new room, later. */
+    private readonly onCreated: (muc: string) => Promise<void>,
     private readonly log: Logger,
   ) {}
 
@@ -41,6 +43,7 @@ export class Portals {
     const roomId = await this.rooms.createPortalRoom(localpart, description.name, undefined, { remoteId: muc, remoteName: description.name });
     await this.store.saveLink({ kind: "portal", roomId, muc });
     this.log.info({ alias, muc, roomId }, "created a portal room");
+    await this.onCreated(muc).catch((err: Error) => this.log.warn({ muc, err: err.message }, "the MUC's avatar will reach the room only when it changes"));
     return true;
   }
 }

@@ -32,6 +32,8 @@ export class PresenceToXmpp {
     private readonly addressing: AddressingConfig,
     private readonly botUserId: string,
     private readonly settings: BridgeConfig["presence"],
+    /** The puppet's avatar hash (XEP-0153), which every presence it sends carries. */
+    private readonly avatarHashOf: (matrixUser: string) => Promise<string | undefined>,
     private readonly log: Logger,
   ) {
     this.throttle = new LatestWinsThrottle<UserPresence>(
@@ -103,6 +105,13 @@ export class PresenceToXmpp {
     if (probes > 0) this.log.info({ probes }, "asked subscribers for their presence");
   }
 
+  /** Sends the puppet's presence again to its subscribers, e.g. with a new avatar hash. */
+  async announce(matrixUser: string): Promise<void> {
+    for (const xmppUser of await this.store.presenceSubscribers(matrixUser)) {
+      await this.send(matrixUser, xmppUser, await this.current(matrixUser, xmppUser));
+    }
+  }
+
   stop(): void {
     this.throttle.stop();
   }
@@ -129,6 +138,7 @@ export class PresenceToXmpp {
 
   /** Every presence a puppet sends to an XMPP user goes out here. */
   private async send(matrixUser: string, to: string, presence: UserPresence): Promise<void> {
-    await this.link.send(renderPuppetPresence(puppetAddress(matrixUser, this.addressing), to, presence));
+    const avatarHash = presence.availability === "offline" ? undefined : await this.avatarHashOf(matrixUser);
+    await this.link.send(renderPuppetPresence(puppetAddress(matrixUser, this.addressing), to, presence, avatarHash === undefined ? {} : { avatarHash }));
   }
 }

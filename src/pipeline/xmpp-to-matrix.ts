@@ -9,6 +9,8 @@ import type { BridgeStore } from "../store/store.js";
 import { dmConversation } from "../xmpp/inbound.js";
 import { deliver } from "./errors.js";
 import type { FilesToMatrix } from "./files-to-matrix.js";
+import type { GhostProfiles, ProfileSource } from "./profiles.js";
+import type { RoomMetadataToMatrix } from "./room-metadata-to-matrix.js";
 
 const localpartOf = (jid: string): string => jid.split("@")[0] ?? jid;
 
@@ -29,8 +31,8 @@ export class XmppToMatrix {
     private readonly rooms: MatrixRooms,
     private readonly addressing: AddressingConfig,
     private readonly messageMapSeconds: number,
-    /** The name an XMPP user gives themselves in their profile, if any. */
-    private readonly lookUpName: (jid: string) => Promise<string | undefined>,
+    private readonly profiles: GhostProfiles,
+    private readonly roomMetadata: RoomMetadataToMatrix,
     private readonly botUserId: string,
     private readonly files: FilesToMatrix,
     private readonly log: Logger,
@@ -41,13 +43,17 @@ export class XmppToMatrix {
       case "message":
         return event.message.conversation.kind === "dm" ? this.directMessage(event.message) : this.groupMessage(event.message);
       case "occupant":
-        return event.puppetOf ? this.puppetRemoved(event.presence, event.puppetOf) : this.occupantChanged(event.presence, event.change);
+        return event.puppetOf ? this.puppetRemoved(event.presence, event.puppetOf) : this.occupantChanged(event.presence, event.change, event.via);
       case "reflection":
         return this.reflection(event.muc, event);
       case "subject":
         return this.subject(event.muc, event.subject);
       case "moderation":
         return this.moderation(event.muc, event.stanzaId, event.by, event.reason);
+      case "room-changed":
+        return this.roomMetadata.mucChanged(event.muc);
+      case "refused":
+        return this.refused(event.muc, event.id, event.condition);
     }
   }
 
@@ -60,11 +66,7 @@ export class XmppToMatrix {
     const { xmppUser, matrixUser } = message.conversation;
     const ghost = ghostUserId(xmppUser, this.addressing);
     const { senderName } = message;
-    await deliver("ghost profile", () =>
-      senderName
-        ? this.rooms.ensureGhost(ghost, senderName)
-        : this.rooms.ensureGhostNamed(ghost, async () => (await this.lookUpName(xmppUser)) ?? localpartOf(xmppUser)),
-    );
+    await deliver("ghost profile", () => (senderName ? this.rooms.ensureGhost(ghost, senderName) : this.profiles.firstSight(ghost, xmppUser, localpartOf(xmppUser))));
     const roomId = await deliver("direct room", () => this.directRoom(ghost, xmppUser, matrixUser));
     await this.post(ghost, roomId, dmConversation(xmppUser, matrixUser), message);
   }
@@ -115,10 +117,18 @@ export class XmppToMatrix {
    */
   private async enterRoom(ghost: string, roomId: string, occupant: { nick: string; realJid?: string }): Promise<void> {
     const { nick, realJid } = occupant;
-    await deliver("ghost profile", () =>
-      realJid ? this.rooms.ensureGhostNamed(ghost, async () => (await this.lookUpName(realJid)) ?? localpartOf(realJid)) : this.rooms.ensureGhost(ghost, nick),
-    );
+    await deliver("ghost profile", () => (realJid ? this.profiles.firstSight(ghost, realJid, localpartOf(realJid)) : this.rooms.ensureGhost(ghost, nick)));
     await deliver("ghost join", () => this.rooms.ensureJoined(ghost, roomId));
+  }
+
+  /**
+   * The occupant announced an avatar hash: the ghost follows. A hidden occupant's profile is asked
+   * through the room, from the puppet that heard it; only a real JID's vCard names the ghost.
+   */
+  private async occupantAvatar(ghost: string, presence: OccupantPresence, via: string | undefined): Promise<boolean> {
+    if (presence.avatarHash === undefined) return false;
+    const source: ProfileSource = presence.realJid ? { jid: presence.realJid } : { jid: `${presence.muc}/${presence.nick}`, ...(via ? { from: via } : {}) };
+    return this.profiles.noteAvatarHash(source, presence.avatarHash, ghost, presence.realJid !== undefined);
   }
 
   /**
@@ -197,19 +207,36 @@ export class XmppToMatrix {
     if (firstEventId) await this.store.recordMessage({ roomId, eventId: firstEventId, conversation, ids: message.ids, sender: ghost }, this.messageMapSeconds);
   }
 
-  private async occupantChanged(presence: OccupantPresence, change: "joined" | "left" | "renamed"): Promise<void> {
+  private async occupantChanged(presence: OccupantPresence, change: "joined" | "left" | "renamed" | "avatar", via: string | undefined): Promise<void> {
     const link = await this.portal(presence.muc);
     if (!link) return;
     const ghost = this.ghostOf(presence);
     if (change === "joined") {
+      // The avatar first: set once the ghost is in, it would be written over the room's nick.
+      await this.occupantAvatar(ghost, presence, via);
       await this.enterRoom(ghost, link.roomId, presence);
       if (presence.realJid) await deliver("room nick", () => this.rooms.setRoomNick(ghost, link.roomId, presence.nick));
+    } else if (change === "avatar") {
+      // The homeserver writes a new global avatar over per-room names: the nick is given again.
+      if ((await this.occupantAvatar(ghost, presence, via)) && presence.realJid) await deliver("room nick", () => this.rooms.setRoomNick(ghost, link.roomId, presence.nick));
     } else if (change === "renamed" && presence.newNick) {
       await deliver("room nick", () => this.rooms.setRoomNick(ghost, link.roomId, presence.newNick!));
     } else if (change === "left") {
       const reason = presence.removedBy ? `${presence.removedBy === "ban" ? "Banned" : "Kicked"} on XMPP` : undefined;
       await deliver("ghost leave", () => (reason ? this.rooms.kick(link.roomId, ghost, reason) : this.rooms.leave(ghost, link.roomId)));
     }
+  }
+
+  /** The MUC refused what a Matrix user's puppet sent: they learn it in the room. */
+  private async refused(muc: string, id: string, condition: string | undefined): Promise<void> {
+    const link = await this.portal(muc);
+    const eventId = link ? await this.store.eventIdForXmppId(muc, id) : undefined;
+    const entry = eventId ? await this.store.messageByEventId(eventId) : undefined;
+    if (!link || !entry) return;
+    const content = await this.rooms.eventContent(link.roomId, entry.eventId, this.botUserId);
+    const what = typeof content?.topic === "string" ? "the new topic" : "a message";
+    const why = condition === "forbidden" ? "not allowed" : (condition ?? "refused");
+    await deliver("notice", () => this.rooms.notice(link.roomId, `${muc} on XMPP did not take ${what} from ${entry.sender ?? "a Matrix user"}: ${why}.`));
   }
 
   /** A MUC moderator removed a message: the bot redacts its Matrix event. */

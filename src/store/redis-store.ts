@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import type { Logger } from "../log.js";
 import type { Link } from "../core/model.js";
-import type { BridgeStore, MessageMapEntry, OutboxEntry, PresenceSubscription, PuppetOccupancy, ReactionEntry } from "./store.js";
+import type { BridgeStore, GhostProfileState, MatrixAvatarInfo, MessageMapEntry, OutboxEntry, PresenceSubscription, PuppetOccupancy, ReactionEntry } from "./store.js";
 
 /** How long a transaction ID is remembered: far longer than any homeserver retries one. */
 const TRANSACTION_TTL_SECONDS = 7 * 24 * 3600;
@@ -237,6 +237,41 @@ export class RedisStore implements BridgeStore {
       for (const xmppUser of subscribers) result.push({ matrixUser, xmppUser });
     }
     return result;
+  }
+
+  async ghostProfile(ghost: string): Promise<GhostProfileState> {
+    const fields = await this.redis.hgetall(this.key("profile", ghost));
+    return { ...(fields.avatar === undefined ? {} : { avatarHash: fields.avatar }), ...(fields.name === undefined ? {} : { vcardName: fields.name }) };
+  }
+
+  async setGhostProfile(ghost: string, state: GhostProfileState): Promise<void> {
+    const fields = { ...(state.avatarHash === undefined ? {} : { avatar: state.avatarHash }), ...(state.vcardName === undefined ? {} : { name: state.vcardName }) };
+    if (Object.keys(fields).length > 0) await this.redis.hset(this.key("profile", ghost), fields);
+  }
+
+  async uploadedAvatar(sha1: string): Promise<string | undefined> {
+    return (await this.redis.get(this.key("avatar", "upload", sha1))) ?? undefined;
+  }
+
+  async setUploadedAvatar(sha1: string, mxc: string): Promise<void> {
+    await this.redis.set(this.key("avatar", "upload", sha1), mxc);
+  }
+
+  async matrixAvatar(mxc: string): Promise<MatrixAvatarInfo | undefined> {
+    const json = await this.redis.get(this.key("avatar", "mxc", mxc));
+    return json ? (JSON.parse(json) as MatrixAvatarInfo) : undefined;
+  }
+
+  async setMatrixAvatar(mxc: string, info: MatrixAvatarInfo): Promise<void> {
+    await this.redis.set(this.key("avatar", "mxc", mxc), JSON.stringify(info));
+  }
+
+  async mucAvatar(muc: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.key("muc-avatars"), muc)) ?? undefined;
+  }
+
+  async setMucAvatar(muc: string, hash: string): Promise<void> {
+    await this.redis.hset(this.key("muc-avatars"), muc, hash);
   }
 
   async close(): Promise<void> {

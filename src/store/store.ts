@@ -85,7 +85,36 @@ export interface BridgeStore {
   /** Every subscription: on start, each puppet probes its subscribers' presence. */
   presenceSubscriptions(): Promise<PresenceSubscription[]>;
 
+  /**
+   * What the bridge knows of a ghost's profile: the avatar hash its XMPP user last announced (so a
+   * restart does not fetch it again) and the name it last took from their vCard.
+   */
+  ghostProfile(ghost: string): Promise<GhostProfileState>;
+  setGhostProfile(ghost: string, state: GhostProfileState): Promise<void>;
+
+  /** Avatars uploaded to the homeserver, by the SHA-1 of their bytes: each distinct image goes up once. */
+  uploadedAvatar(sha1: string): Promise<string | undefined>;
+  setUploadedAvatar(sha1: string, mxc: string): Promise<void>;
+
+  /** Matrix avatars as XMPP sees them: the SHA-1 and type of the bytes the bridge serves for an mxc URI. */
+  matrixAvatar(mxc: string): Promise<MatrixAvatarInfo | undefined>;
+  setMatrixAvatar(mxc: string, info: MatrixAvatarInfo): Promise<void>;
+
+  /** The MUC avatar hash (XEP-0486) the linked room's avatar was last brought in line with; "" for none. */
+  mucAvatar(muc: string): Promise<string | undefined>;
+  setMucAvatar(muc: string, hash: string): Promise<void>;
+
   close(): Promise<void>;
+}
+
+export interface GhostProfileState {
+  avatarHash?: string;
+  vcardName?: string;
+}
+
+export interface MatrixAvatarInfo {
+  sha1: string;
+  mediaType: string;
 }
 
 export interface MessageMapEntry {

@@ -37,7 +37,7 @@ declare module "@xmpp/component" {
     id: string;
     element: Element;
   }
-  type IqHandler = (ctx: IqContext) => Element | Promise<Element> | undefined | Promise<undefined>;
+  type IqHandler = (ctx: IqContext) => Element | undefined | Promise<Element | undefined>;
 
   export interface Component extends EventEmitter {
     status: string;

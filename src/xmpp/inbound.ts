@@ -5,13 +5,16 @@ import type { XmppEvent, XmppInboundMessage } from "../core/model.js";
 import type { Logger } from "../log.js";
 import type { MucOccupancy } from "./muc-occupancy.js";
 import type { PeerFeatures } from "./peer-features.js";
+import { NS } from "./namespaces.js";
 import {
   errorCondition,
   mentionedAddresses,
+  parseAvatarHash,
   parseContactPresence,
   parseDirectMessage,
   parseGroupMessage,
   parseModeration,
+  parseRoomChange,
   parseSubject,
   splitJid,
   subscriptionType,
@@ -53,6 +56,8 @@ export class XmppInbound {
     private readonly addressing: AddressingConfig,
     private readonly contacts: ContactPresenceHandlers,
     private readonly queue: QueueForMatrix,
+    /** A contact's presence announced an avatar hash (XEP-0153; "" for none). */
+    private readonly noteContactAvatar: (xmppUser: string, hash: string) => Promise<void>,
     private readonly log: Logger,
   ) {}
 
@@ -74,10 +79,21 @@ export class XmppInbound {
   private async onMessage(stanza: Element, matrixUser: string): Promise<void> {
     const type = stanza.attrs.type ?? "normal";
     if (type === "error") {
-      this.log.warn({ from: stanza.attrs.from, to: stanza.attrs.to, id: stanza.attrs.id, condition: errorCondition(stanza) }, "XMPP returned an error for a message");
+      const condition = errorCondition(stanza);
+      this.log.warn({ from: stanza.attrs.from, to: stanza.attrs.to, id: stanza.attrs.id, condition }, "XMPP returned an error for a message");
+      const room = splitJid(stanza.attrs.from!);
+      // A MUC refusing what a puppet sent it (a subject change it may not make, say): Matrix is told.
+      if (!room.resource && stanza.attrs.id && this.occupancy.puppetsIn(room.bare).length > 0) {
+        await this.queue(room.bare, { kind: "refused", muc: room.bare, id: stanza.attrs.id, ...(condition ? { condition } : {}) });
+      }
       return;
     }
     if (type === "groupchat") {
+      const change = parseRoomChange(stanza);
+      if (change) {
+        if (this.occupancy.isListener(change.muc, stanza.attrs.to!)) await this.queue(change.muc, { kind: "room-changed", muc: change.muc });
+        return;
+      }
       const moderation = parseModeration(stanza);
       if (moderation) {
         await this.queue(moderation.muc, { kind: "moderation", ...moderation }, `${moderation.muc}:moderation:${moderation.stanzaId}`);
@@ -118,13 +134,23 @@ export class XmppInbound {
     const from = stanza.attrs.from!;
     const subscription = subscriptionType(stanza);
     if (subscription) return this.contacts.subscription(subscription, from, matrixUser);
+    const avatarHash = parseAvatarHash(stanza);
+    if (avatarHash !== undefined && type === undefined && !stanza.getChild("x", NS.mucUser)) {
+      const sender = splitJid(from);
+      // A MUC announcing its own avatar (as Prosody's mod_vcard_muc does) is news about the room.
+      if (!sender.resource && this.occupancy.puppetsIn(sender.bare).length > 0) {
+        if (this.occupancy.isListener(sender.bare, stanza.attrs.to!)) await this.queue(sender.bare, { kind: "room-changed", muc: sender.bare });
+        return;
+      }
+      await this.noteContactAvatar(sender.bare, avatarHash);
+    }
     const contact = parseContactPresence(stanza);
     if (contact) return this.contacts.availability(contact, matrixUser);
     const occupant = this.occupancy.handlePresence(stanza);
     this.log.debug({ from, to: stanza.attrs.to, type, change: occupant?.change }, "presence to a puppet");
     if (occupant?.change) {
       const { presence, change, puppetOf } = occupant;
-      await this.queue(presence.muc, { kind: "occupant", presence, change, ...(puppetOf ? { puppetOf } : {}) });
+      await this.queue(presence.muc, { kind: "occupant", presence, change, ...(puppetOf ? { puppetOf } : { via: stanza.attrs.to! }) });
     }
   }
 }

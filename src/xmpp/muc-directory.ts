@@ -1,26 +1,50 @@
-import xml from "@xmpp/xml";
+import xml, { type Element } from "@xmpp/xml";
 import type { Logger } from "../log.js";
 import type { ComponentLink } from "./component-link.js";
 import { NS } from "./namespaces.js";
-import { errorCondition } from "./stanzas.js";
+import { requestFailure } from "./vcard.js";
 
 export interface MucDescription {
   muc: string;
+  /** The room's name, else its localpart. */
   name: string;
+  /** The name the room itself gives (XEP-0045 §6.4 identity), when it has one. */
+  title?: string;
+  /**
+   * The SHA-1 of the room's avatar (XEP-0486, in the room's disco#info form): "" when the room can have one (it speaks
+   * vcard-temp) but has none; undefined when it cannot.
+   */
+  avatarHash?: string;
+}
+
+/**
+ * Where a room's disco#info form may give its avatar's hash: XEP-0486's field, and the one Prosody's
+ * mod_vcard_muc used before it.
+ */
+const AVATAR_HASH_FIELDS = ["muc#roominfo_avatarhash", "{http://modules.prosody.im/mod_vcard_muc}avatar#sha1"];
+
+function avatarHashOf(query: Element): string | undefined {
+  if (!query.getChildren("feature").some((f) => f.attrs.var === NS.vcard)) return undefined;
+  const form = query.getChildren("x", NS.dataForms).find((x) => x.getChildren("field").some((f) => f.attrs.var === "FORM_TYPE" && f.getChildText("value") === `${NS.muc}#roominfo`));
+  const values = (form?.getChildren("field") ?? []).filter((f) => AVATAR_HASH_FIELDS.includes(f.attrs.var ?? "")).flatMap((f) => f.getChildren("value").map((v) => v.getText().trim().toLowerCase()));
+  const hash = values.find((v) => /^[0-9a-f]{40}$/.test(v));
+  // A value that is no SHA-1 says nothing the bridge could match; only no value at all means no avatar.
+  return hash ?? (values.some((v) => v !== "") ? undefined : "");
 }
 
 /** Asks a MUC about itself (disco#info, XEP-0030/XEP-0045 §6.4): undefined when it is no MUC room. */
 export async function describeMuc(link: ComponentLink, muc: string, log: Logger): Promise<MucDescription | undefined> {
   try {
-    const result = await link.request(xml("iq", { type: "get", to: muc, from: link.domain, id: `disco-${Date.now().toString(36)}` }, xml("query", { xmlns: NS.discoInfo })));
+    const result = await link.request(xml("iq", { type: "get", to: muc, from: link.domain }, xml("query", { xmlns: NS.discoInfo })));
     const query = result.getChild("query", NS.discoInfo);
     const identity = query?.getChildren("identity").find((i) => i.attrs.category === "conference");
     const isRoom = query?.getChildren("feature").some((f) => f.attrs.var === NS.muc);
-    if (!identity || !isRoom) return undefined;
-    return { muc, name: identity.attrs.name || muc.split("@")[0] || muc };
+    if (!query || !identity || !isRoom) return undefined;
+    const title = identity.attrs.name?.trim();
+    const avatarHash = avatarHashOf(query);
+    return { muc, name: title || muc.split("@")[0] || muc, ...(title ? { title } : {}), ...(avatarHash === undefined ? {} : { avatarHash }) };
   } catch (err) {
-    const condition = (err as { condition?: string }).condition ?? errorCondition((err as { element?: never }).element ?? xml("x"));
-    log.info({ muc, condition: condition ?? (err as Error).message }, "MUC lookup failed");
+    log.info({ muc, condition: requestFailure(err) }, "MUC lookup failed");
     return undefined;
   }
 }

@@ -24,8 +24,8 @@ interface PendingJoin {
   timer: NodeJS.Timeout;
 }
 
-/** How an occupant's presence changed the room as the bridge sees it. */
-export type OccupantChange = "joined" | "left" | "renamed" | undefined;
+/** How an occupant's presence changed the room as the bridge sees it; "avatar": it announced another one. */
+export type OccupantChange = "joined" | "left" | "renamed" | "avatar" | undefined;
 
 /**
  * Puppets' membership of MUCs: joining (with a distinct nick when one is taken), leaving, rejoining
@@ -44,6 +44,8 @@ export class MucOccupancy {
     private readonly link: ComponentLink,
     private readonly store: BridgeStore,
     private readonly puppetAddress: (matrixUser: string) => string,
+    /** The hash of the Matrix user's avatar for XEP-0153 ("" for none), undefined when unknown. */
+    private readonly avatarHashOf: (matrixUser: string) => Promise<string | undefined>,
     private readonly log: Logger,
   ) {}
 
@@ -70,16 +72,26 @@ export class MucOccupancy {
     return [...(this.rosters.get(muc)?.values() ?? [])];
   }
 
+  /**
+   * Whether the puppet at this full JID is the one that takes in what the room says to everyone (a
+   * configuration change): every puppet hears it, one is enough.
+   */
+  isListener(muc: string, puppet: string): boolean {
+    const first = this.joined.get(muc)?.keys().next().value;
+    return first !== undefined && this.puppetAddress(first) === puppet;
+  }
+
   /** Puts the Matrix user's puppet in the MUC; resolves with the nick it holds there. */
   async join(muc: string, matrixUser: string, wantedNick: string, historySince?: number): Promise<string> {
     const current = this.nickOf(muc, matrixUser);
     if (current !== undefined) return current;
     const from = this.puppetAddress(matrixUser);
+    const avatarHash = await this.avatarHash(matrixUser);
     let lastError: Error | undefined;
     for (let attempt = 0; attempt < NICK_ATTEMPTS; attempt++) {
       const nick = attempt === 0 ? wantedNick : `${wantedNick} (${attempt === 1 ? "Matrix" : `Matrix ${attempt}`})`;
       try {
-        const got = await this.attemptJoin(muc, from, nick, historySince);
+        const got = await this.attemptJoin(muc, from, nick, historySince, avatarHash);
         let members = this.joined.get(muc);
         if (!members) this.joined.set(muc, (members = new Map()));
         members.set(matrixUser, got);
@@ -102,8 +114,27 @@ export class MucOccupancy {
   async changeNick(muc: string, matrixUser: string, nick: string): Promise<void> {
     const current = this.nickOf(muc, matrixUser);
     if (current === undefined || current === nick) return;
-    await this.link.send(renderJoin(this.puppetAddress(matrixUser), muc, nick, false));
+    await this.link.send(renderJoin(this.puppetAddress(matrixUser), muc, nick, false, await this.avatarHash(matrixUser)));
     this.log.info({ muc, matrixUser, from: current, to: nick }, "puppet changing nick");
+  }
+
+  /** The Matrix user's avatar changed: their puppet says so in every MUC it is in (XEP-0153). */
+  async refreshPresence(matrixUser: string): Promise<void> {
+    const rooms = [...this.joined].flatMap(([muc, members]) => (members.has(matrixUser) ? [{ muc, nick: members.get(matrixUser)! }] : []));
+    if (rooms.length === 0 || !this.link.isOnline()) return;
+    const avatarHash = await this.avatarHash(matrixUser);
+    for (const { muc, nick } of rooms) await this.link.send(renderJoin(this.puppetAddress(matrixUser), muc, nick, false, avatarHash));
+    this.log.info({ matrixUser, rooms: rooms.length, avatarHash }, "puppet presence updated for a new avatar");
+  }
+
+  /** Never fails: a puppet without a known avatar still joins, only without the hash. */
+  private async avatarHash(matrixUser: string): Promise<string | undefined> {
+    try {
+      return await this.avatarHashOf(matrixUser);
+    } catch (err) {
+      this.log.warn({ matrixUser, err: (err as Error).message }, "avatar hash unknown");
+      return undefined;
+    }
   }
 
   async leave(muc: string, matrixUser: string, status?: string): Promise<void> {
@@ -200,7 +231,7 @@ export class MucOccupancy {
     }
   }
 
-  private attemptJoin(muc: string, from: string, nick: string, historySince: number | undefined): Promise<string> {
+  private attemptJoin(muc: string, from: string, nick: string, historySince: number | undefined, avatarHash: string | undefined): Promise<string> {
     const key = `${muc}\n${from}`;
     return new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -208,7 +239,7 @@ export class MucOccupancy {
         reject(new MucJoinError(muc, nick, "no answer from the MUC"));
       }, JOIN_TIMEOUT_MS);
       this.pending.set(key, { nick, resolve, reject, timer });
-      this.link.send(renderJoin(from, muc, nick, historySince === undefined ? {} : { historySince })).catch((err: Error) => {
+      this.link.send(renderJoin(from, muc, nick, historySince === undefined ? {} : { historySince }, avatarHash)).catch((err: Error) => {
         this.settle(key);
         reject(err);
       });
@@ -261,7 +292,10 @@ export class MucOccupancy {
       }
       return "left";
     }
-    roster.set(presence.nick, presence);
-    return known ? undefined : "joined";
+    // A presence that does not mention the avatar leaves it as it was (XEP-0153).
+    const keepsAvatar = presence.avatarHash === undefined && known?.avatarHash !== undefined;
+    roster.set(presence.nick, keepsAvatar ? { ...presence, avatarHash: known?.avatarHash } : presence);
+    if (!known) return "joined";
+    return presence.avatarHash !== undefined && presence.avatarHash !== known.avatarHash ? "avatar" : undefined;
   }
 }

@@ -33,5 +33,11 @@ export const NS = {
   jingleFile: "urn:xmpp:jingle:apps:file-transfer:5",
   hints: "urn:xmpp:hints",
   httpUpload: "urn:xmpp:http:upload:0",
+  vcard: "vcard-temp",
   vcardUpdate: "vcard-temp:x:update",
+  pubsub: "http://jabber.org/protocol/pubsub",
+  avatarMetadata: "urn:xmpp:avatar:metadata",
+  avatarData: "urn:xmpp:avatar:data",
+  mucOwner: "http://jabber.org/protocol/muc#owner",
+  dataForms: "jabber:x:data",
 } as const;

@@ -28,7 +28,9 @@ export function answerServiceQueries(link: ComponentLink, options: ServiceInfoOp
       to === link.domain
         ? xml("identity", { category: "gateway", type: "matrix", name: options.name })
         : xml("identity", { category: "account", type: "registered" });
-    return xml("query", { xmlns: NS.discoInfo }, identity, ...DOMAIN_FEATURES.map((v) => xml("feature", { var: v })));
+    // Puppets answer vCard requests (XEP-0054); the domain itself has no vCard.
+    const features = to === link.domain ? DOMAIN_FEATURES : [...DOMAIN_FEATURES, NS.vcard];
+    return xml("query", { xmlns: NS.discoInfo }, identity, ...features.map((v) => xml("feature", { var: v })));
   });
 
   link.iqCallee.get(NS.discoItems, "query", ({ stanza, element }) => {

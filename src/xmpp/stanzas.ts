@@ -157,6 +157,8 @@ export function parseOccupantPresence(stanza: Element): OccupantPresence | undef
     self: codes.has("110"),
   };
   if (realJid) presence.realJid = realJid;
+  const avatarHash = parseAvatarHash(stanza);
+  if (avatarHash !== undefined && presence.available) presence.avatarHash = avatarHash;
   if (codes.has("301")) presence.removedBy = "ban";
   else if (codes.has("307")) presence.removedBy = "kick";
   if (codes.has("303") && item?.attrs.nick) presence.newNick = item.attrs.nick;
@@ -219,6 +221,17 @@ export function renderSubscription(from: string, to: string, type: SubscriptionT
   return xml("presence", { from: splitJid(from).bare, to: splitJid(to).bare, type });
 }
 
+/**
+ * The MUC's notice that its configuration changed (XEP-0045 §10.2.1, status 104): a groupchat message
+ * from the room itself. Its name or avatar (XEP-0486) may be new.
+ */
+export function parseRoomChange(stanza: Element): { muc: string } | undefined {
+  const from = stanza.attrs.from ? splitJid(stanza.attrs.from) : undefined;
+  if (!from || from.resource || stanza.attrs.type !== "groupchat") return undefined;
+  const codes = stanza.getChild("x", NS.mucUser)?.getChildren("status").map((s) => s.attrs.code) ?? [];
+  return codes.includes("104") ? { muc: from.bare } : undefined;
+}
+
 /** The defined condition of an error stanza (RFC 6120 §8.3), e.g. "conflict". */
 export function errorCondition(stanza: Element): string | undefined {
   const error = stanza.getChild("error");
@@ -271,13 +284,32 @@ export function renderMessage(message: OutgoingMessage): Element {
 }
 
 /**
+ * The avatar hash a presence announces (XEP-0153): the hex SHA-1 of the image, "" when the
+ * sender has no avatar, undefined when the presence does not say (no x element, or an empty one:
+ * "not ready to advertise").
+ */
+export function parseAvatarHash(presence: Element): string | undefined {
+  const photo = presence.getChild("x", NS.vcardUpdate)?.getChild("photo");
+  if (!photo) return undefined;
+  const hash = photo.getText().trim().toLowerCase();
+  // Anything but a SHA-1 is not a hash the bridge could ever match; taken as "not telling".
+  return hash === "" || /^[0-9a-f]{40}$/.test(hash) ? hash : undefined;
+}
+
+/** The x element a puppet's presence carries: its avatar's hash, empty for none, nothing when unknown. */
+export function renderAvatarUpdate(hash: string | undefined): Element | undefined {
+  return hash === undefined ? undefined : xml("x", { xmlns: NS.vcardUpdate }, hash ? xml("photo", {}, hash) : xml("photo"));
+}
+
+/**
  * Joining a MUC (XEP-0045 §7.2): with no history, since the portal has it already, or with the history
  * since a time (what was missed while the bridge was away). Without the muc element the same presence
- * is a nick change of an occupant already in (§7.6).
+ * is a nick change (§7.6) or a presence update of an occupant already in. Every one carries the
+ * avatar's hash (XEP-0153) when it is known, since each replaces the last.
  */
-export function renderJoin(from: string, muc: string, nick: string, entering: { historySince?: number } | false = {}): Element {
+export function renderJoin(from: string, muc: string, nick: string, entering: { historySince?: number } | false = {}, avatarHash?: string): Element {
   const history = entering && entering.historySince !== undefined ? { since: new Date(entering.historySince).toISOString() } : { maxstanzas: "0" };
-  return xml("presence", { from, to: `${muc}/${nick}` }, entering ? xml("x", { xmlns: NS.muc }, xml("history", history)) : undefined);
+  return xml("presence", { from, to: `${muc}/${nick}` }, entering ? xml("x", { xmlns: NS.muc }, xml("history", history)) : undefined, renderAvatarUpdate(avatarHash));
 }
 
 export function renderLeave(from: string, muc: string, nick: string, status?: string): Element {

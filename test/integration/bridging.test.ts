@@ -259,7 +259,8 @@ test("in a non-anonymous MUC an occupant is the same ghost as in a DM: the ghost
   const sam = await MatrixTestClient.register(uniqueName("sam"));
   const roomId = await sam.join(`#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`);
   await eventually(async () => ((await sam.members(roomId)).get(ghostOf(rose.jid)) === "join" ? true : undefined), "rose's own ghost in the portal");
-  const sender = await sam.memberNamed(roomId, "rose");
+  // The nick is the ghost's name in this room, set just after it joins.
+  const sender = await eventually(() => sam.memberNamed(roomId, "rose"), "rose's ghost named by her nick");
   assert.equal(sender, ghostOf(rose.jid), "named by the nick in this room");
 });
 

@@ -37,11 +37,13 @@ export async function portalScene(suite: Suite, name: string) {
 
 /**
  * A direct chat: an XMPP user writes a first message (id, body and any extra elements) to a new Matrix
- * user's puppet, who accepts the invite and sees it. `features` are what the XMPP client advertises.
+ * user's puppet, who accepts the invite and sees it. `features` are what the XMPP client advertises;
+ * `prepare` runs once the XMPP user is logged in, before the first message.
  */
-export async function directChatScene(suite: Suite, first: { id: string; body: string; extra?: Stanza[] }, features?: string[]) {
+export async function directChatScene(suite: Suite, first: { id: string; body: string; extra?: Stanza[] }, features?: string[], prepare?: (xmppUser: XmppTestClient) => Promise<void>) {
   const xmppUser = await XmppTestClient.login(uniqueName("x"), "test-password", features);
   suite.xmppClients.push(xmppUser);
+  await prepare?.(xmppUser);
   const matrixUser = await MatrixTestClient.register(uniqueName("m"));
   const puppet = `${matrixUser.userId.slice(1).replace(":", "%")}@${stack.componentDomain}`;
   await xmppUser.send(xml("message", { to: puppet, type: "chat", id: first.id }, xml("body", {}, first.body), ...(first.extra ?? [])));
