@@ -4,7 +4,7 @@ import { ContactPresences, toMatrixPresence, type UserPresence } from "../core/p
 import type { Logger } from "../log.js";
 import type { MatrixRooms } from "../matrix/rooms.js";
 import type { BridgeStore } from "../store/store.js";
-import type { ContactPresence } from "../xmpp/stanzas.js";
+import type { ContactPresence } from "../xmpp/presence-stanzas.js";
 import { LatestWinsThrottle } from "./throttle.js";
 
 /** XMPP users whose resources are kept track of; those heard from least recently are forgotten first. */

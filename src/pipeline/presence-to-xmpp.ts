@@ -8,7 +8,8 @@ import type { MatrixRooms } from "../matrix/rooms.js";
 import type { BridgeStore } from "../store/store.js";
 import type { ComponentLink } from "../xmpp/component-link.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
-import { renderPuppetPresence, renderSubscription, splitJid, type SubscriptionType } from "../xmpp/stanzas.js";
+import { renderPuppetPresence, renderSubscription, type SubscriptionType } from "../xmpp/presence-stanzas.js";
+import { splitJid } from "../xmpp/address.js";
 import { LatestWinsThrottle } from "./throttle.js";
 
 const OFFLINE: UserPresence = { availability: "offline" };

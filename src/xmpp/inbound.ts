@@ -6,21 +6,8 @@ import type { Logger } from "../log.js";
 import type { MucOccupancy } from "./muc-occupancy.js";
 import type { PeerFeatures } from "./peer-features.js";
 import { NS } from "./namespaces.js";
-import {
-  errorCondition,
-  mentionedAddresses,
-  parseAvatarHash,
-  parseContactPresence,
-  parseDirectMessage,
-  parseGroupMessage,
-  parseModeration,
-  parseRoomChange,
-  parseSubject,
-  splitJid,
-  subscriptionType,
-  type ContactPresence,
-  type SubscriptionType,
-} from "./stanzas.js";
+import { errorCondition, mentionedAddresses, parseDirectMessage, parseGroupMessage, parseModeration, parseRoomChange, parseSubject, splitJid } from "./stanzas.js";
+import { parseAvatarHash, parseContactPresence, subscriptionType, type ContactPresence, type SubscriptionType } from "./presence-stanzas.js";
 
 /** Queues an event for Matrix; with a dedup key, an event already queued under it is dropped. */
 export type QueueForMatrix = (conversation: string, event: XmppEvent, dedupKey?: string) => Promise<void>;

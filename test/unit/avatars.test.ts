@@ -2,7 +2,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
 import { AVATAR_MAX_BYTES, AvatarRejectedError, decodeBase64, inspectAvatar, sha1Hex } from "../../src/core/avatars.js";
-import { parseAvatarHash, parseOccupantPresence, renderJoin } from "../../src/xmpp/stanzas.js";
+import { parseOccupantPresence, renderJoin } from "../../src/xmpp/stanzas.js";
+import { parseAvatarHash } from "../../src/xmpp/presence-stanzas.js";
 import { readVcard, renderVcard } from "../../src/xmpp/vcard.js";
 
 /** The smallest GIF there is: enough for a type sniffer to see an image. */

@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
 import { ContactPresences, fromMatrixPresence, fromXmppPresence, parsePriority, toMatrixPresence, toXmppPresence, type UserPresence } from "../../src/core/presence.js";
-import { parseContactPresence, renderPuppetPresence, subscriptionType } from "../../src/xmpp/stanzas.js";
+import { parseContactPresence, renderPuppetPresence, subscriptionType } from "../../src/xmpp/presence-stanzas.js";
 
 describe("presence between XMPP and the model", () => {
   it("reads show and status, with a missing or unknown show as plainly available", () => {
