@@ -1,5 +1,6 @@
 import type { MatrixPresence } from "../core/presence.js";
 import type { Homeserver } from "./homeserver.js";
+import { BoundedMap } from "../core/bounded-map.js";
 
 /** MSC2346: the state event that tells clients which bridge joins a room to which remote chat. */
 const BRIDGE_STATE_TYPES = ["m.bridge", "uk.half-shot.bridge"] as const;
@@ -30,7 +31,7 @@ const PROFILE_CACHE_SIZE = 10_000;
 
 /** What the bridge does on Matrix, as the bot or as a ghost. */
 export class MatrixRooms {
-  private readonly profiles = new Map<string, string>();
+  private readonly profiles = new BoundedMap<string, string>(PROFILE_CACHE_SIZE);
 
   constructor(private readonly homeserver: Homeserver) {}
 
@@ -79,9 +80,7 @@ export class MatrixRooms {
   }
 
   private remember(userId: string, displayName: string): void {
-    this.profiles.delete(userId);
     this.profiles.set(userId, displayName);
-    if (this.profiles.size > PROFILE_CACHE_SIZE) this.profiles.delete(this.profiles.keys().next().value!);
   }
 
   /** The ghost opens a direct room with the Matrix user and invites them. */

@@ -4,6 +4,7 @@ import type { MatrixEvent } from "../matrix/appservice-api.js";
 import type { MatrixRooms } from "../matrix/rooms.js";
 import type { VcardCard } from "../xmpp/vcard.js";
 import type { MatrixAvatars } from "./matrix-avatars.js";
+import { BoundedMap } from "../core/bounded-map.js";
 
 /** Matrix users whose avatar the bridge knows; bounded so it cannot grow without end. */
 const KNOWN_AVATARS = 10_000;
@@ -15,7 +16,7 @@ const KNOWN_AVATARS = 10_000;
  */
 export class PuppetProfiles {
   /** Matrix user → their global avatar's mxc URI ("" for none). */
-  private readonly avatarUrls = new Map<string, string>();
+  private readonly avatarUrls = new BoundedMap<string, string>(KNOWN_AVATARS);
 
   constructor(
     private readonly rooms: MatrixRooms,
@@ -73,8 +74,6 @@ export class PuppetProfiles {
   }
 
   private remember(matrixUser: string, mxc: string): void {
-    this.avatarUrls.delete(matrixUser);
     this.avatarUrls.set(matrixUser, mxc);
-    if (this.avatarUrls.size > KNOWN_AVATARS) this.avatarUrls.delete(this.avatarUrls.keys().next().value!);
   }
 }

@@ -2,6 +2,7 @@ import xml from "@xmpp/xml";
 import type { Logger } from "../log.js";
 import type { ComponentLink } from "./component-link.js";
 import { NS } from "./namespaces.js";
+import { BoundedMap } from "../core/bounded-map.js";
 
 const MAX_ENTRIES = 10_000;
 const FEATURES_TTL_MS = 3600_000;
@@ -12,9 +13,9 @@ const FEATURES_TTL_MS = 3600_000;
  */
 export class PeerFeatures {
   /** bare JID -> the full JID that last wrote to a puppet. */
-  private readonly lastResource = new Map<string, string>();
+  private readonly lastResource = new BoundedMap<string, string>(MAX_ENTRIES);
   /** full JID -> its features and when they were read. */
-  private readonly features = new Map<string, { features: Set<string>; at: number }>();
+  private readonly features = new BoundedMap<string, { features: Set<string>; at: number }>(MAX_ENTRIES);
 
   constructor(
     private readonly link: ComponentLink,
@@ -25,9 +26,7 @@ export class PeerFeatures {
     const slash = fullJid.indexOf("/");
     if (slash < 0) return;
     const bare = fullJid.slice(0, slash).toLowerCase();
-    this.lastResource.delete(bare);
     this.lastResource.set(bare, fullJid);
-    if (this.lastResource.size > MAX_ENTRIES) this.lastResource.delete(this.lastResource.keys().next().value!);
   }
 
   /** Whether the user's client supports the feature; undefined when the bridge has no client to ask. */
@@ -44,9 +43,7 @@ export class PeerFeatures {
       // A client that does not answer disco#info advertises nothing.
       this.log.debug({ jid: full, err: (err as Error).message }, "no disco#info from the client");
     }
-    this.features.delete(full);
     this.features.set(full, { features, at: Date.now() });
-    if (this.features.size > MAX_ENTRIES) this.features.delete(this.features.keys().next().value!);
     return features.has(feature);
   }
 }
