@@ -14,7 +14,8 @@ import { RedisStore } from "./store/redis-store.js";
 import { ComponentLink } from "./xmpp/component-link.js";
 import { answerServiceQueries } from "./xmpp/service-info.js";
 import { ghostUserId, isPuppet, type AddressingConfig } from "./core/identity.js";
-import type { XmppEvent } from "./core/model.js";
+import type { SharedFile, XmppEvent } from "./core/model.js";
+import { fileTransferCounter } from "./http/file-metrics.js";
 import { shareByLink, shareByUpload, uploadServiceFinder } from "./pipeline/files-to-xmpp.js";
 import { MatrixRooms } from "./matrix/rooms.js";
 import { MatrixMedia } from "./matrix/media.js";
@@ -107,7 +108,9 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const media = new MatrixMedia(config.homeserver.url, registration.as_token);
   const mediaPublicUrl = config.media.publicUrl ?? `http://${config.media.bindAddress}:${config.media.port}`;
   const links = new MediaLinks(registration.as_token, mediaPublicUrl, config.media.linkDays * 24 * 3600 * 1000);
-  const shareFile =
+  const countedTransfer = fileTransferCounter(registry);
+  const shareFile = countedTransfer(
+    "to_xmpp",
     config.media.matrixToXmpp === "link"
       ? shareByLink(links)
       : shareByUpload({
@@ -118,7 +121,8 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
           puppetOf: (matrixUser) => puppetAddress(matrixUser, addressing),
           maxBytes: config.media.maxBytes,
           timeoutMs: config.media.timeoutSeconds * 1000,
-        });
+        }),
+  );
   const profilesLog = log.child({ module: "profiles" });
   const matrixAvatars = new MatrixAvatars(store, media, profilesLog);
   const avatarUploads = new AvatarUploads(store, media, profilesLog);
@@ -147,7 +151,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     allowedHosts: config.media.allowedHosts,
   };
   const files = new FilesToMatrix(
-    (file) => fetchRemoteFile(file.url, fetchLimits, file.mediaType ? { mediaType: file.mediaType } : undefined),
+    countedTransfer("to_matrix", (file: SharedFile) => fetchRemoteFile(file.url, fetchLimits, file.mediaType ? { mediaType: file.mediaType } : undefined)),
     (file, ghost) => media.upload(file, ghost),
     log.child({ module: "to-matrix" }),
   );

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { xml } from "@xmpp/client";
 import { bodyOf, directChatScene, portalScene } from "./scenes.js";
-import { bridgeSuite, stack } from "./harness.js";
+import { baseConfig, bridgeSuite, stack } from "./harness.js";
 import { pngImage } from "./fixtures.js";
 
 // A small limit, so that a "huge" file is quick to make.
@@ -103,4 +103,8 @@ test("hostile links (loopback, too big, not what they claim) become a notice wit
 
   await p.say("h4", "still here?");
   await p.fromXmpp((e) => e.content.body === "still here?", "a message after the refusals");
+  const metrics = baseConfig().metrics as { bindAddress: string; port: number };
+  const text = await (await fetch(`http://${metrics.bindAddress}:${metrics.port}/metrics`)).text();
+  const refused = Number(/bridge_file_transfers_total\{direction="to_matrix",outcome="refused"\} (\d+)/.exec(text)?.[1]);
+  assert.ok(refused >= 3, "the refusals are counted for the admin");
 });
