@@ -45,6 +45,8 @@ export interface SharedFile {
   height?: number;
   /** Playing time of audio or video, in milliseconds. */
   durationMs?: number;
+  /** A small image of it (XEP-0264), shown before the file is downloaded. */
+  thumbnailUrl?: string;
 }
 
 /** A message from XMPP, parsed: who wrote it, where, and how to find it again. */

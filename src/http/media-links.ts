@@ -1,6 +1,12 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { parseMxc } from "../matrix/media.js";
 
+/** What a link serves: the file, or a small image of it (XEP-0264) that clients show before downloading. */
+export type LinkKind = "file" | "thumbnail";
+
+/** The box a thumbnail fits in: one of the sizes Synapse makes by default. */
+export const THUMBNAIL_BOX = { width: 320, height: 240 } as const;
+
 /**
  * Links to Matrix files that XMPP users can open: the bridge signs what a link points at and until
  * when, so its media listener serves only files someone was sent, and only for a while. The key is
@@ -16,24 +22,27 @@ export class MediaLinks {
     this.basePath = new URL(publicUrl).pathname.replace(/\/+$/, "");
   }
 
-  private signature(server: string, mediaId: string, expires: string, name: string): string {
-    return createHmac("sha256", this.key).update(`${server}\n${mediaId}\n${expires}\n${name}`).digest("base64url").slice(0, 22);
+  private signature(kind: LinkKind, server: string, mediaId: string, expires: string, name: string): string {
+    return createHmac("sha256", this.key).update(`${kind}\n${server}\n${mediaId}\n${expires}\n${name}`).digest("base64url").slice(0, 22);
   }
 
-  /** A link to the file that works until now + lifetime; undefined for something that is no mxc:// URI. */
-  linkTo(mxc: string, name: string, now = Date.now()): string | undefined {
+  /**
+   * A link to the file, or to the homeserver's thumbnail of it, that works until now + lifetime;
+   * undefined for something that is no mxc:// URI.
+   */
+  linkTo(mxc: string, name: string, now = Date.now(), kind: LinkKind = "file"): string | undefined {
     const parts = parseMxc(mxc);
     if (!parts) return undefined;
     const expires = Math.ceil((now + this.lifetimeMs) / 1000).toString(36);
     const safeName = fileNameForLink(name);
-    const sig = this.signature(parts.server, parts.mediaId, expires, safeName);
+    const sig = this.signature(kind, parts.server, parts.mediaId, expires, safeName);
     const path = [parts.server, parts.mediaId, expires, sig, safeName].map(encodeURIComponent).join("/");
-    return `${this.publicUrl.replace(/\/+$/, "")}/${path}`;
+    return `${this.publicUrl.replace(/\/+$/, "")}/${kind === "thumbnail" ? "thumbnail/" : ""}${path}`;
   }
 
   /** Whether a link's parts are ones this bridge signed, and still valid. */
-  check(link: { server: string; mediaId: string; expires: string; sig: string; name: string }, now = Date.now()): "valid" | "expired" | "forged" {
-    const expected = Buffer.from(this.signature(link.server, link.mediaId, link.expires, link.name));
+  check(link: { kind: LinkKind; server: string; mediaId: string; expires: string; sig: string; name: string }, now = Date.now()): "valid" | "expired" | "forged" {
+    const expected = Buffer.from(this.signature(link.kind, link.server, link.mediaId, link.expires, link.name));
     const given = Buffer.from(link.sig);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return "forged";
     return parseInt(link.expires, 36) * 1000 > now ? "valid" : "expired";

@@ -2,7 +2,7 @@ import express, { type Request, type Response } from "express";
 import { pipeline } from "node:stream/promises";
 import type { Logger } from "../log.js";
 import { MatrixMediaError, type MatrixMedia } from "../matrix/media.js";
-import type { MediaLinks } from "./media-links.js";
+import { THUMBNAIL_BOX, type LinkKind, type MediaLinks } from "./media-links.js";
 
 /** Types a browser may show in place; anything else is offered as a download. */
 const INLINE = /^(image\/(png|jpeg|gif|webp|avif|bmp)|video\/[\w.+-]+|audio\/[\w.+-]+|text\/plain|application\/pdf)$/;
@@ -19,9 +19,9 @@ export function mediaApp(links: MediaLinks, media: MatrixMedia, log: Logger): ex
   const app = express();
   app.disable("x-powered-by");
   app.disable("etag");
-  const serve = async (req: Request, res: Response): Promise<void> => {
+  const serve = async (kind: LinkKind, req: Request, res: Response): Promise<void> => {
     const { server, mediaId, expires, sig, name } = req.params as Record<string, string>;
-    const link = { server: server!, mediaId: mediaId!, expires: expires!, sig: sig!, name: name! };
+    const link = { kind, server: server!, mediaId: mediaId!, expires: expires!, sig: sig!, name: name! };
     const verdict = links.check(link);
     if (verdict !== "valid") {
       res.status(verdict === "expired" ? 410 : 404).type("text/plain").send(verdict === "expired" ? "This link has expired.\n" : "Not found.\n");
@@ -30,7 +30,7 @@ export function mediaApp(links: MediaLinks, media: MatrixMedia, log: Logger): ex
     const abort = new AbortController();
     res.once("close", () => abort.abort());
     try {
-      const download = await media.download(`mxc://${link.server}/${link.mediaId}`, abort.signal);
+      const download = await media.download(`mxc://${link.server}/${link.mediaId}`, abort.signal, kind === "thumbnail" ? THUMBNAIL_BOX : undefined);
       const mediaType = (download.headers["content-type"] ?? "application/octet-stream").split(";")[0]!.trim().toLowerCase();
       const secondsLeft = Math.max(0, parseInt(link.expires, 36) - Math.floor(Date.now() / 1000));
       res.status(200).set({
@@ -56,9 +56,10 @@ export function mediaApp(links: MediaLinks, media: MatrixMedia, log: Logger): ex
       else res.destroy();
     }
   };
-  const route = `${links.basePath}/:server/:mediaId/:expires/:sig/:name`;
+  const route = "/:server/:mediaId/:expires/:sig/:name";
   // Express answers HEAD with the GET route; serve() then sends the headers only.
-  app.get(route, (req, res) => void serve(req, res));
+  app.get(`${links.basePath}/thumbnail${route}`, (req, res) => void serve("thumbnail", req, res));
+  app.get(`${links.basePath}${route}`, (req, res) => void serve("file", req, res));
   app.use((_req, res) => void res.status(404).type("text/plain").send("Not found.\n"));
   return app;
 }

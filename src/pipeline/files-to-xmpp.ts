@@ -7,13 +7,21 @@ import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { pipeline } from "node:stream/promises";
 import type { SharedFile } from "../core/model.js";
-import type { MediaLinks } from "../http/media-links.js";
+import { THUMBNAIL_BOX, type MediaLinks } from "../http/media-links.js";
+import { msgtypeFor } from "../core/media.js";
 import type { MatrixMedia } from "../matrix/media.js";
 import type { ComponentLink } from "../xmpp/component-link.js";
 import { findUploadService, requestUploadSlot } from "../xmpp/http-upload.js";
 
-/** The URL XMPP users can fetch the file (its url an mxc:// URI) from, as `sender` shares it. */
-export type ShareFile = (file: SharedFile, sender: string) => Promise<string>;
+/**
+ * Where XMPP users can fetch the file (its url an mxc:// URI) that `sender` shares, and a thumbnail
+ * of it when there is one.
+ */
+export type ShareFile = (file: SharedFile, sender: string) => Promise<{ url: string; thumbnailUrl?: string }>;
+
+/** Images this small are their own preview. */
+const needsThumbnail = (file: SharedFile): boolean =>
+  msgtypeFor(file.mediaType) === "m.image" && ((file.width ?? Infinity) > THUMBNAIL_BOX.width || (file.height ?? Infinity) > THUMBNAIL_BOX.height);
 
 /** The file cannot be shared this way (too big, unknown size, refused by the XMPP server). */
 export class FileShareError extends Error {
@@ -27,7 +35,8 @@ export function shareByLink(links: MediaLinks): ShareFile {
   return async (file) => {
     const url = links.linkTo(file.url, file.name ?? "file");
     if (!url) throw new FileShareError("it is not in the homeserver's media repository");
-    return url;
+    const thumbnailUrl = needsThumbnail(file) ? links.linkTo(file.url, "thumbnail", Date.now(), "thumbnail") : undefined;
+    return thumbnailUrl ? { url, thumbnailUrl } : { url };
   };
 }
 
@@ -63,7 +72,7 @@ export function shareByUpload(options: UploadSharing): ShareFile {
       answer.resume();
       const status = answer.statusCode ?? 0;
       if (status < 200 || status >= 300) throw new FileShareError(`the XMPP server's upload service answered ${status}`);
-      return slot.getUrl;
+      return { url: slot.getUrl };
     } finally {
       download.body.destroy();
     }

@@ -7,6 +7,7 @@ import { puppetAddress } from "../xmpp/puppet-address.js";
 import { fromMatrixContent, toXmppBody } from "../core/messages.js";
 import { fileOfMatrixContent } from "../core/media.js";
 import type { Link, SharedFile } from "../core/model.js";
+import type { ShareFile } from "./files-to-xmpp.js";
 import { destinationOf, type XmppDestination } from "./xmpp-destination.js";
 import type { Logger } from "../log.js";
 import type { MatrixEvent } from "../matrix/appservice-api.js";
@@ -34,7 +35,7 @@ export class MatrixToXmpp {
     /** Whether an XMPP user's client supports a feature; undefined when unknown. */
     private readonly peerSupports: (jid: string, feature: string, askingFrom: string) => Promise<boolean | undefined>,
     /** Where XMPP users can fetch a Matrix file (its url an mxc:// URI) that `sender` shares. */
-    private readonly shareFile: (file: SharedFile, sender: string) => Promise<string>,
+    private readonly shareFile: ShareFile,
     private readonly log: Logger,
   ) {}
 
@@ -221,9 +222,9 @@ export class MatrixToXmpp {
    * caption follows as a message of its own. A reply keeps its reference but not its quote.
    */
   private async sendFile(out: OutgoingMessage, file: SharedFile, sender: string, roomId: string): Promise<void> {
-    let url: string;
+    let shared: Awaited<ReturnType<ShareFile>>;
     try {
-      url = await this.shareFile(file, sender);
+      shared = await this.shareFile(file, sender);
     } catch (err) {
       if (isPassing(err)) throw err;
       this.log.warn({ roomId, sender, file: file.url, err: (err as Error).message }, "a file could not be shared with XMPP");
@@ -231,7 +232,7 @@ export class MatrixToXmpp {
       return;
     }
     const caption = out.body;
-    const fileMessage: OutgoingMessage = { ...out, body: url, file: { ...file, url } };
+    const fileMessage: OutgoingMessage = { ...out, body: shared.url, file: { ...file, ...shared } };
     if (out.reply) fileMessage.reply = { ...out.reply, fallbackLength: 0 };
     await deliver("send to XMPP", () => this.link.send(renderMessage(fileMessage)));
     if (caption.trim() !== "") {

@@ -75,6 +75,7 @@ export function renderSharedFile(file: SharedFile): Element[] {
         field("width", file.width),
         field("height", file.height),
         field("length", file.durationMs),
+        file.thumbnailUrl ? xml("thumbnail", { xmlns: NS.thumbnails, uri: file.thumbnailUrl }) : undefined,
       ),
       xml("sources", {}, xml("url-data", { xmlns: NS.urlData, target: file.url })),
     ),

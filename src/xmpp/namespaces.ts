@@ -33,6 +33,7 @@ export const NS = {
   jingleFile: "urn:xmpp:jingle:apps:file-transfer:5",
   hints: "urn:xmpp:hints",
   httpUpload: "urn:xmpp:http:upload:0",
+  thumbnails: "urn:xmpp:thumbs:1",
   vcard: "vcard-temp",
   vcardUpdate: "vcard-temp:x:update",
   pubsub: "http://jabber.org/protocol/pubsub",

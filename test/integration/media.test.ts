@@ -38,10 +38,27 @@ test("an image from Matrix reaches XMPP as a link its clients show inline; the b
   assert.equal(head.status, 200);
   assert.equal(head.headers.get("content-length"), String(png.length));
 
+  assert.equal(metadata?.getChild("thumbnail", "urn:xmpp:thumbs:1"), undefined, "a small image is its own preview");
+
   // A link is good only as signed: another file, or another expiry, is not served.
   const parts = url.split("/");
   parts[parts.length - 4] = "AAAAAAAAAAAAAAAA";
   assert.equal((await fetch(parts.join("/"))).status, 404);
+});
+
+test("a large image comes with a XEP-0264 thumbnail: a smaller image from the homeserver", async () => {
+  const p = await portalScene(suite, "thumb");
+  const png = pngImage(1200, 900, 4);
+  const mxc = await p.matrixUser.upload(png, "image/png", "wide.png");
+  await p.matrixUser.send(p.roomId, { msgtype: "m.image", body: "wide.png", url: mxc, info: { mimetype: "image/png", size: png.length, w: 1200, h: 900 } });
+  const message = await p.xmppUser.waitFor((s) => s.is("message") && s.attrs.from === `${p.room}/Max` && s.getChild("x", "jabber:x:oob") !== undefined, "the image on XMPP");
+  const thumbnail = message.getChild("file-sharing", SFS)?.getChild("file", FILE_METADATA)?.getChild("thumbnail", "urn:xmpp:thumbs:1");
+  assert.ok(thumbnail?.attrs.uri, "a thumbnail is offered");
+  const res = await fetch(thumbnail.attrs.uri);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /^image\//);
+  const bytes = Buffer.from(await res.arrayBuffer());
+  assert.ok(bytes.length > 0 && bytes.length < png.length, `the thumbnail (${bytes.length} bytes) is smaller than the image (${png.length})`);
 });
 
 test("a file with a caption in a DM: the link first, then the caption; the file is offered as a download", async () => {

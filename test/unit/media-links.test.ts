@@ -6,8 +6,10 @@ const DAY = 24 * 3600 * 1000;
 const links = new MediaLinks("as-token", "https://bridge.example.org/media/", 30 * DAY);
 
 function partsOf(url: string) {
-  const [server, mediaId, expires, sig, name] = url.slice("https://bridge.example.org/media/".length).split("/").map(decodeURIComponent);
-  return { server: server!, mediaId: mediaId!, expires: expires!, sig: sig!, name: name! };
+  const path = url.slice("https://bridge.example.org/media/".length);
+  const kind = path.startsWith("thumbnail/") ? ("thumbnail" as const) : ("file" as const);
+  const [server, mediaId, expires, sig, name] = path.replace(/^thumbnail\//, "").split("/").map(decodeURIComponent);
+  return { kind, server: server!, mediaId: mediaId!, expires: expires!, sig: sig!, name: name! };
 }
 
 test("a link is valid as signed, until it expires", () => {
@@ -25,6 +27,10 @@ test("any changed part makes a link forged; another secret's links are forged to
     assert.equal(links.check({ ...parts, ...change }), "forged", JSON.stringify(change));
   }
   assert.equal(new MediaLinks("other-token", "https://bridge.example.org/media", DAY).check(parts), "forged");
+  assert.equal(links.check({ ...parts, kind: "thumbnail" }), "forged", "a file's link does not open its thumbnail");
+  const thumbnail = links.linkTo("mxc://matrix.test/AbC123", "thumbnail", Date.now(), "thumbnail")!;
+  assert.match(thumbnail, /\/media\/thumbnail\/matrix\.test\/AbC123\//);
+  assert.equal(links.check(partsOf(thumbnail)), "valid");
 });
 
 test("no link for what is not an mxc URI; names are made safe for URLs", () => {
