@@ -13,9 +13,7 @@ const sha256 = (bytes: Buffer): string => createHash("sha256").update(bytes).dig
 test("with media.matrixToXmpp: upload, a Matrix image is copied to the XMPP server's upload service", async () => {
   const p = await portalScene(suite, "upl");
   const png = pngImage(20, 10, 3);
-  const mxc = await p.matrixUser.upload(png, "image/png", "tiny.png");
-  await p.matrixUser.send(p.roomId, { msgtype: "m.image", body: "tiny.png", url: mxc, info: { mimetype: "image/png", size: png.length, w: 20, h: 10 } });
-  const message = await p.xmppUser.waitFor((s) => s.is("message") && s.attrs.from === `${p.room}/Max` && s.getChild("x", "jabber:x:oob") !== undefined, "the image on XMPP");
+  const message = await p.postImage(png, "tiny.png", { width: 20, height: 10 });
   const url = bodyOf(message)!;
   assert.match(url, /\/file_share\/.+\/tiny\.png$/, "a link to Prosody's upload service, not to the bridge");
   const res = await fetch(url);

@@ -16,9 +16,7 @@ const FILE_METADATA = "urn:xmpp:file:metadata:0";
 test("an image from Matrix reaches XMPP as a link its clients show inline; the bytes behind it are the original's", async () => {
   const p = await portalScene(suite, "img");
   const png = pngImage(40, 30, 1);
-  const mxc = await p.matrixUser.upload(png, "image/png", "chart.png");
-  await p.matrixUser.send(p.roomId, { msgtype: "m.image", body: "chart.png", url: mxc, info: { mimetype: "image/png", size: png.length, w: 40, h: 30 } });
-  const message = await p.xmppUser.waitFor((s) => s.is("message") && s.attrs.from === `${p.room}/Max` && s.getChild("x", "jabber:x:oob") !== undefined, "the image on XMPP");
+  const message = await p.postImage(png, "chart.png", { width: 40, height: 30 });
   const url = bodyOf(message)!;
   assert.equal(message.getChild("x", "jabber:x:oob")?.getChildText("url"), url, "XEP-0066: the body is the URL alone");
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/media\/.+\/chart\.png$/);
@@ -49,9 +47,7 @@ test("an image from Matrix reaches XMPP as a link its clients show inline; the b
 test("a large image comes with a XEP-0264 thumbnail: a smaller image from the homeserver", async () => {
   const p = await portalScene(suite, "thumb");
   const png = pngImage(1200, 900, 4);
-  const mxc = await p.matrixUser.upload(png, "image/png", "wide.png");
-  await p.matrixUser.send(p.roomId, { msgtype: "m.image", body: "wide.png", url: mxc, info: { mimetype: "image/png", size: png.length, w: 1200, h: 900 } });
-  const message = await p.xmppUser.waitFor((s) => s.is("message") && s.attrs.from === `${p.room}/Max` && s.getChild("x", "jabber:x:oob") !== undefined, "the image on XMPP");
+  const message = await p.postImage(png, "wide.png", { width: 1200, height: 900 });
   const thumbnail = message.getChild("file-sharing", SFS)?.getChild("file", FILE_METADATA)?.getChild("thumbnail", "urn:xmpp:thumbs:1");
   assert.ok(thumbnail?.attrs.uri, "a thumbnail is offered");
   const res = await fetch(thumbnail.attrs.uri);

@@ -32,7 +32,13 @@ export async function portalScene(suite: Suite, name: string) {
     await xmppUser.send(xml("message", { to: room, type: "groupchat", id }, xml("body", {}, body), ...extra));
     return xmppUser.waitFor((s) => s.is("message") && s.attrs.from === `${room}/xena` && s.attrs.id === id, "the reflection");
   };
-  return { room, xmppUser, matrixUser, roomId, fromMatrix, fromXmpp, say };
+  /** Max uploads a PNG and posts it as m.image; resolves with the message XMPP gets for it. */
+  const postImage = async (png: Buffer, name: string, size: { width: number; height: number }) => {
+    const mxc = await matrixUser.upload(png, "image/png", name);
+    await matrixUser.send(roomId, { msgtype: "m.image", body: name, url: mxc, info: { mimetype: "image/png", size: png.length, w: size.width, h: size.height } });
+    return xmppUser.waitFor((s) => s.is("message") && s.attrs.from === `${room}/Max` && s.getChild("x", "jabber:x:oob") !== undefined, `${name} on XMPP`);
+  };
+  return { room, xmppUser, matrixUser, roomId, fromMatrix, fromXmpp, say, postImage };
 }
 
 /**
