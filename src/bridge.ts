@@ -35,6 +35,7 @@ import { PresenceToMatrix } from "./pipeline/presence-to-matrix.js";
 import { PresenceToXmpp } from "./pipeline/presence-to-xmpp.js";
 import { XmppToMatrix } from "./pipeline/xmpp-to-matrix.js";
 import { FilesToMatrix } from "./pipeline/files-to-matrix.js";
+import { LatestWinsThrottle } from "./pipeline/throttle.js";
 import { fetchRemoteFile } from "./media/remote-file.js";
 import { XmppInbound, type QueueForMatrix } from "./xmpp/inbound.js";
 import { fetchXmppProfile } from "./xmpp/avatars.js";
@@ -207,6 +208,13 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     },
     log.child({ module: "outbox" }),
   );
+  // Anyone may send presence to a puppet: a contact's avatar, which is part of it, is fetched at most
+  // once per presence interval.
+  const contactAvatars = new LatestWinsThrottle<string>(
+    config.presence.minIntervalSeconds * 1000,
+    async (xmppUser, hash) => void (await ghostProfiles.noteAvatarHash({ jid: xmppUser }, hash, ghostUserId(xmppUser, addressing), true)),
+    (xmppUser, err) => log.warn({ xmppUser, err: (err as Error).message }, "could not bring a contact's avatar up to date"),
+  );
   const inbound = new XmppInbound(
     occupancy,
     peers,
@@ -216,7 +224,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
       availability: (presence, matrixUser) => presenceToMatrix.handle(presence, matrixUser),
     },
     queueForMatrix,
-    async (xmppUser, hash) => void (await ghostProfiles.noteAvatarHash({ jid: xmppUser }, hash, ghostUserId(xmppUser, addressing), true)),
+    async (xmppUser, hash) => contactAvatars.offer(xmppUser, hash),
     log.child({ module: "from-xmpp" }),
   );
   link.on("stanza", (stanza: Element) => {
@@ -304,6 +312,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
       await outbox.stop();
       presenceToXmpp.stop();
       presenceToMatrix.stop();
+      contactAvatars.stop();
       await occupancy.leaveAllForShutdown();
       await link.stop();
       await store.close();

@@ -33,7 +33,10 @@ function metadata(file: Element | undefined): Omit<SharedFile, "url"> {
   return out;
 }
 
-/** The files a message shares, one per URL, with whatever metadata the sender gave. */
+/** More files in one message than clients send; each is a download that holds up the conversation. */
+const MAX_FILES_PER_MESSAGE = 10;
+
+/** The files a message shares, one per URL, with whatever metadata the sender gave (the first ten). */
 export function parseSharedFiles(stanza: Element): SharedFile[] {
   const files = new Map<string, SharedFile>();
   const add = (url: string | undefined, meta: Omit<SharedFile, "url">): void => {
@@ -55,7 +58,7 @@ export function parseSharedFiles(stanza: Element): SharedFile[] {
     const url = oob.getChildText("url")?.trim();
     if (isWebUrl(url)) files.set(url, files.get(url) ?? { url });
   }
-  return [...files.values()];
+  return [...files.values()].slice(0, MAX_FILES_PER_MESSAGE);
 }
 
 /** The elements that share a file by its URL: OOB for every client, XEP-0447 for the metadata. */

@@ -10,7 +10,8 @@ import { bridgeSuite, eventually, stack } from "./harness.js";
 import type { MatrixTestClient } from "./matrix-client.js";
 import type { XmppTestClient } from "./xmpp-client.js";
 
-const suite = bridgeSuite();
+// A short presence interval: the tests change avatars (announced in presence) in quick succession.
+const suite = bridgeSuite({ presence: { minIntervalSeconds: 1 } });
 
 const sha1 = (bytes: Buffer): string => createHash("sha1").update(bytes).digest("hex");
 
