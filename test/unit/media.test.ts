@@ -84,3 +84,8 @@ test("a rendered file reads back the same", () => {
   const { durationMs: _none, ...expected } = file;
   assert.deepEqual(parseSharedFiles(stanza), [expected]);
 });
+
+test("at most ten files of one message are taken: each is a download that holds up the conversation", () => {
+  const links = Array.from({ length: 12 }, (_, i) => xml("x", { xmlns: "jabber:x:oob" }, xml("url", {}, `https://up.example.org/${i}.png`)));
+  assert.equal(parseSharedFiles(xml("message", {}, ...links)).length, 10);
+});
