@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# Starts and stops a real, throw-away test stack on loopback: Redis, Prosody 0.12 and Synapse.
+# Starts and stops a real, throw-away test stack on loopback: Redis, Prosody 0.12 (or ejabberd 23.01) and Synapse.
 #
 #   scripts/stack.sh up STATE_DIR                      install what is missing, (re)start all three, wait until
 #                                                      ready, write STATE_DIR/stack.env
 #   scripts/stack.sh down STATE_DIR                    stop everything started for STATE_DIR (exit 0 if already down)
-#   scripts/stack.sh stop-service|start-service|restart-service STATE_DIR redis|prosody|synapse
+#   scripts/stack.sh stop-service|start-service|restart-service STATE_DIR redis|prosody|ejabberd|xmpp|synapse
 #   scripts/stack.sh xmpp-user STATE_DIR USER PASS     create (or re-password) an XMPP account on XMPP_DOMAIN
 #
 # Inputs (environment, read by `up`; later commands reuse what `up` wrote to STATE_DIR/stack.env):
 #   REDIS_PORT XMPP_C2S_PORT XMPP_COMPONENT_PORT XMPP_HTTP_PORT SYNAPSE_PORT XMPP_DOMAIN MUC_DOMAIN UPLOAD_DOMAIN
 #   COMPONENT_DOMAIN COMPONENT_SECRET MATRIX_DOMAIN REGISTRATION (optional appservice registration YAML)
 #   STACK_SYNAPSE_TIMEOUT (seconds to wait for Synapse, default 180), DEBIAN_MIRROR (for the Synapse chroot)
+#   XMPP_SERVER=prosody|ejabberd (default prosody): which XMPP server runs on the XMPP ports; the service `xmpp`
+#   names whichever it is. ejabberd also takes EJABBERD_DIST_PORT (Erlang distribution, default XMPP_C2S_PORT+150).
 #
 # Layout of STATE_DIR:
 #   stack.env  .stack-id  .secrets                 outputs, instance id, generated secrets
 #   redis.conf redis.pid redis.log redis/          Redis (AOF in redis/, so data survives stop/start)
 #   prosody.cfg.lua prosody.pid prosody.log prosody-data/ prosody.console.log
+#   ejabberd.yml ejabberd.pid ejabberd.console.log ejabberd/ (logs, mnesia spool, uploads, Erlang cookie)
 #   synapse.pid  synapse -> symlink to the Synapse data dir inside the chroot
 #
 # Synapse is not packaged for Debian 12, so it runs from a Debian sid chroot cached at $ROOT/.cache/synapse-root.
@@ -33,10 +36,12 @@ CHROOT_STACK_DIR=/var/lib/stack # inside the chroot
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 STACK_SYNAPSE_TIMEOUT="${STACK_SYNAPSE_TIMEOUT:-180}"
 SERVICES=(redis prosody synapse)
+# `down` and `up` stop every kind of XMPP server that could be running for STATE_DIR, whichever one it was.
+ALL_SERVICES=(redis prosody ejabberd synapse)
 
 # Every key written to stack.env, in order (the derived ones are computed in derive_settings).
 ENV_KEYS=(REDIS_PORT XMPP_C2S_PORT XMPP_COMPONENT_PORT XMPP_HTTP_PORT SYNAPSE_PORT XMPP_DOMAIN MUC_DOMAIN
-  UPLOAD_DOMAIN COMPONENT_DOMAIN COMPONENT_SECRET MATRIX_DOMAIN REGISTRATION
+  UPLOAD_DOMAIN COMPONENT_DOMAIN COMPONENT_SECRET MATRIX_DOMAIN REGISTRATION XMPP_SERVER
   SYNAPSE_URL REDIS_URL XMPP_COMPONENT_SERVICE XMPP_C2S_SERVICE XMPP_HTTP_URL SYNAPSE_REGISTRATION_SHARED_SECRET
   STACK_STATE_DIR SYNAPSE_DATA_DIR)
 
@@ -65,6 +70,7 @@ default_settings() {
   COMPONENT_SECRET="${COMPONENT_SECRET:-stack-component-secret}"
   MATRIX_DOMAIN="${MATRIX_DOMAIN:-matrix.test}"
   REGISTRATION="${REGISTRATION:-}"
+  XMPP_SERVER="${XMPP_SERVER:-prosody}"
   if [ -n "$REGISTRATION" ]; then
     [ -f "$REGISTRATION" ] || die "REGISTRATION=$REGISTRATION is not a file"
     REGISTRATION="$(realpath "$REGISTRATION")"
@@ -74,11 +80,24 @@ default_settings() {
 # Commands other than `up` must act on the stack exactly as `up` configured it, whatever the caller's environment.
 load_settings() {
   if [ -f "$STATE/stack.env" ]; then
+    # A stack.env written before XMPP_SERVER existed is a Prosody stack, whatever the caller's XMPP_SERVER says.
+    XMPP_SERVER=prosody
     # shellcheck disable=SC1091
     source "$STATE/stack.env"
   else
     default_settings
   fi
+  select_xmpp_server
+}
+
+# SERVICES: what `up` starts; prosody by default, ejabberd with XMPP_SERVER=ejabberd.
+select_xmpp_server() {
+  case "$XMPP_SERVER" in
+    prosody) ;;
+    ejabberd) SERVICES=(redis ejabberd synapse) ;;
+    *) die "XMPP_SERVER=$XMPP_SERVER: expected prosody or ejabberd" ;;
+  esac
+  EJABBERD_DIST_PORT="${EJABBERD_DIST_PORT:-$((XMPP_C2S_PORT + 150))}"
 }
 
 # shellcheck disable=SC2034 # written out by write_env through ${!key}
@@ -150,10 +169,26 @@ ensure_host_packages() {
   if [ ! -d "$CHROOT" ] && ! command -v debootstrap >/dev/null; then missing+=(debootstrap); fi
   # Community modules: muc_moderation (XEP-0425) and vcard_muc (room avatars, XEP-0486) are loaded on the MUC.
   [ -d /usr/lib/prosody/modules/mod_muc_moderation ] || missing+=(prosody-modules)
+  # Only the ejabberd stack needs ejabberd (which brings erl).
+  if [ "${XMPP_SERVER:-prosody}" = ejabberd ] && ! command -v ejabberdctl >/dev/null; then missing+=(ejabberd); fi
   if [ "${#missing[@]}" -gt 0 ]; then
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
     log "installing ${missing[*]}"
     apt_install "${missing[@]}"
+  fi
+  if [ "${XMPP_SERVER:-prosody}" = ejabberd ]; then disable_system_ejabberd; fi
+}
+
+# The package's own ejabberd (ejabberd@localhost, /etc/ejabberd, ports 5222/5269/5280...) is never used here:
+# policy-rc.d kept apt from starting it, and it is disabled so that a boot does not start it either. The stack's
+# ejabberd has its own node name, cookie, distribution port and no epmd, so even a running system ejabberd does
+# not clash with it.
+disable_system_ejabberd() {
+  if command -v systemctl >/dev/null && systemctl is-enabled ejabberd >/dev/null 2>&1; then
+    systemctl disable ejabberd >/dev/null 2>&1 || true
+  fi
+  if [ -e /etc/init.d/ejabberd ] && compgen -G '/etc/rc[2-5].d/S*ejabberd' >/dev/null; then
+    update-rc.d ejabberd disable >/dev/null 2>&1 || true
   fi
 }
 
@@ -209,6 +244,7 @@ ensure_chroot() {
 # than by pid files alone, so stale processes are found even when STATE_DIR was deleted meanwhile:
 #   redis: a redis-server whose working dir is $STATE/redis (redis chdirs to its `dir`)
 #   prosody: a process whose arguments include --config $STATE/prosody.cfg.lua
+#   ejabberd: an Erlang VM whose arguments include its mnesia dir, "$STATE/ejabberd/spool" (quotes included)
 #   synapse: a process whose arguments include this instance's homeserver.yaml (or $2, another instance id)
 service_pids() {
   local service="$1" id="${2:-$INSTANCE_ID}" d pid comm cwd
@@ -223,10 +259,11 @@ service_pids() {
         cwd="$(readlink "$d/cwd" 2>/dev/null)" || continue
         if [ "$cwd" = "$STATE/redis" ] || [ "$cwd" = "$STATE/redis (deleted)" ]; then echo "$pid"; fi
         ;;
-      prosody | synapse)
+      prosody | synapse | ejabberd)
         { mapfile -d '' -t args <"$d/cmdline"; } 2>/dev/null || continue
         local want="$STATE/prosody.cfg.lua"
         [ "$service" = synapse ] && want="$CHROOT_STACK_DIR/$id/homeserver.yaml"
+        [ "$service" = ejabberd ] && want="\"$STATE/ejabberd/spool\""
         local a
         for a in "${args[@]}"; do
           if [ "$a" = "$want" ]; then echo "$pid"; break; fi
@@ -449,6 +486,214 @@ wait_prosody() {
 }
 
 # ---------------------------------------------------------------------------------------------------------------
+# ejabberd (XMPP_SERVER=ejabberd)
+# ---------------------------------------------------------------------------------------------------------------
+
+# Everything lives in $STATE: nothing of /etc/ejabberd, /var/lib/ejabberd or the package's service is used. The Erlang
+# VM is started directly (not through ejabberdctl, which would run it as the ejabberd user and read
+# /etc/ejabberd/ejabberdctl.cfg) with its own node name, a random cookie and epmd-less distribution on
+# EJABBERD_DIST_PORT, so it neither starts a shared epmd nor clashes with another ejabberd on this machine.
+
+# Where Debian puts ejabberd's Erlang applications (ejabberd-23.01-1/, and its deps beside it): ejabberdctl's ERL_LIBS.
+ejabberd_erl_libs() {
+  local app
+  for app in /usr/lib/*/ejabberd-*/ebin/ejabberd.app; do
+    [ -e "$app" ] && { dirname "$(dirname "$(dirname "$app")")"; return 0; }
+  done
+  die "ejabberd's Erlang applications not found under /usr/lib/*/ejabberd-*; is the ejabberd package installed?"
+}
+
+ejabberd_node() { echo "stack-ejabberd-$INSTANCE_ID@localhost"; }
+
+# A random Erlang cookie per STATE_DIR, where erl looks for it: $HOME/.erlang.cookie, HOME being $STATE/ejabberd
+# (so it is not on any command line, and the caller's ~/.erlang.cookie is never read or written).
+ensure_ejabberd_cookie() {
+  local f="$STATE/ejabberd/.erlang.cookie"
+  [ -s "$f" ] && return 0
+  mkdir -p "$STATE/ejabberd"
+  (umask 077 && random_hex 16 >"$f") && chmod 400 "$f"
+}
+
+# Runs erl with the environment ejabberd expects, in the spool dir. With --detach (called in the background, so
+# already in a subshell of its own) it becomes the VM in a session of its own: the caller's $! is the VM's pid.
+ejabberd_erl() {
+  local detach=0 libs
+  if [ "$1" = --detach ]; then detach=1; shift; fi
+  libs="$(ejabberd_erl_libs)" || exit 1
+  ensure_ejabberd_cookie
+  local argv=(env ERL_LIBS="$libs" HOME="$STATE/ejabberd"
+    EJABBERD_CONFIG_PATH="$STATE/ejabberd.yml" EJABBERD_LOG_PATH="$STATE/ejabberd/logs/ejabberd.log"
+    ERL_CRASH_DUMP="$STATE/ejabberd/logs/erl_crash.dump" ERL_CRASH_DUMP_BYTES=0
+    erl -erl_epmd_port "$EJABBERD_DIST_PORT" -start_epmd false "$@")
+  if [ "$detach" = 1 ]; then
+    cd "$STATE/ejabberd/spool" && exec setsid nohup "${argv[@]}"
+    exit 1
+  fi
+  (cd "$STATE/ejabberd/spool" && exec "${argv[@]}")
+}
+
+# ejabberdctl's work without ejabberdctl: a hidden, non-listening node that runs one command on the server node.
+ejabberd_ctl() {
+  ejabberd_erl -sname "stack-ctl-$$-$INSTANCE_ID@localhost" -hidden -noinput -dist_listen false \
+    -s ejabberd_ctl -extra "$(ejabberd_node)" "$@"
+}
+
+configure_ejabberd() {
+  mkdir -p "$STATE/ejabberd/spool" "$STATE/ejabberd/logs" "$STATE/ejabberd/upload"
+  ensure_ejabberd_cookie
+  # No certificates: c2s offers no STARTTLS and allows PLAIN without it (loopback only). No s2s listener.
+  cat >"$STATE/ejabberd.yml" <<EOF
+# generated by scripts/stack.sh; throw-away test server, never use this config elsewhere
+hosts:
+  - "$XMPP_DOMAIN"
+loglevel: info
+log_rotate_count: 0
+# No ACME: the stack never asks Let's Encrypt for certificates.
+acme:
+  auto: false
+default_db: mnesia
+auth_method: internal
+auth_password_format: scram
+s2s_access: s2s
+
+listen:
+  -
+    port: $XMPP_C2S_PORT
+    ip: "127.0.0.1"
+    module: ejabberd_c2s
+    max_stanza_size: 1048576
+    shaper: none
+    access: c2s
+    starttls: false
+    starttls_required: false
+  -
+    port: $XMPP_COMPONENT_PORT
+    ip: "127.0.0.1"
+    module: ejabberd_service
+    max_stanza_size: 1048576
+    shaper: none
+    hosts:
+      "$COMPONENT_DOMAIN":
+        password: "$COMPONENT_SECRET"
+  -
+    port: $XMPP_HTTP_PORT
+    ip: "127.0.0.1"
+    module: ejabberd_http
+    request_handlers:
+      /upload: mod_http_upload
+
+acl:
+  local:
+    user_regexp: ""
+  # The bridge (the component and every puppet JID on it) may ask for upload slots.
+  bridge:
+    server: "$COMPONENT_DOMAIN"
+
+access_rules:
+  local:
+    allow: local
+  c2s:
+    allow: all
+  s2s:
+    deny: all
+  register:
+    allow: all
+  muc_create:
+    allow: all
+  pubsub_createnode:
+    allow: local
+  upload:
+    - allow: local
+    - allow: bridge
+
+api_permissions:
+  "console commands":
+    from:
+      - ejabberd_ctl
+    who: all
+    what: "*"
+
+shaper_rules:
+  max_user_sessions: 10
+  max_user_offline_messages: 100
+
+modules:
+  mod_adhoc: {}
+  mod_admin_extra: {}
+  mod_avatar: {}
+  mod_blocking: {}
+  mod_caps: {}
+  mod_carboncopy: {}
+  mod_disco: {}
+  mod_last: {}
+  mod_mam:
+    default: always
+  mod_muc:
+    host: "$MUC_DOMAIN"
+    access: all
+    access_create: muc_create
+    access_persistent: all
+    access_mam: all
+    history_size: 20
+    # Rooms as Prosody makes them by default: archived, and only moderators change the subject (ejabberd's own
+    # default lets every participant do it).
+    default_room_options:
+      mam: true
+      allow_change_subj: false
+  mod_offline: {}
+  mod_ping: {}
+  mod_privacy: {}
+  mod_private: {}
+  mod_pubsub:
+    access_createnode: pubsub_createnode
+    plugins:
+      - flat
+      - pep
+  mod_register:
+    ip_access: all
+    access: register
+  mod_roster:
+    versioning: true
+  mod_time: {}
+  mod_vcard:
+    search: false
+  mod_vcard_xupdate: {}
+  mod_version:
+    show_os: false
+  mod_http_upload:
+    host: "$UPLOAD_DOMAIN"
+    put_url: "http://127.0.0.1:$XMPP_HTTP_PORT/upload"
+    get_url: "http://127.0.0.1:$XMPP_HTTP_PORT/upload"
+    docroot: "$STATE/ejabberd/upload"
+    max_size: 104857600
+    access: upload
+    thumbnail: false
+EOF
+}
+
+start_ejabberd() {
+  require_free_port "$XMPP_C2S_PORT" "ejabberd c2s"
+  require_free_port "$XMPP_COMPONENT_PORT" "ejabberd component"
+  require_free_port "$XMPP_HTTP_PORT" "ejabberd http"
+  require_free_port "$EJABBERD_DIST_PORT" "ejabberd erlang distribution"
+  [ -f "$STATE/ejabberd.yml" ] || die "no ejabberd config in $STATE; run 'up' first"
+  # erl (a shell script) execs erlexec, which execs the VM: $! is the VM's pid. It stops cleanly on TERM (init:stop).
+  ejabberd_erl --detach -sname "$(ejabberd_node)" +K true +P 250000 -noinput -mnesia dir "\"$STATE/ejabberd/spool\"" -s ejabberd \
+    >>"$STATE/ejabberd.console.log" 2>&1 </dev/null &
+  echo $! >"$STATE/ejabberd.pid"
+  EJABBERD_PID=$!
+}
+
+wait_ejabberd() {
+  local pid="${EJABBERD_PID:-$(cat "$STATE/ejabberd.pid")}"
+  local logs="$STATE/ejabberd/logs/ejabberd.log $STATE/ejabberd/logs/error.log $STATE/ejabberd.console.log"
+  wait_ready ejabberd 60 "$pid" "$logs" xmpp_stream_answers "$XMPP_C2S_PORT" jabber:client "$XMPP_DOMAIN" "stream:features>"
+  wait_ready ejabberd 10 "$pid" "$logs" xmpp_stream_answers "$XMPP_COMPONENT_PORT" jabber:component:accept \
+    "$COMPONENT_DOMAIN" "<stream:stream"
+  wait_ready ejabberd 10 "$pid" "$logs" port_open "$XMPP_HTTP_PORT"
+}
+
+# ---------------------------------------------------------------------------------------------------------------
 # Synapse
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -604,6 +849,7 @@ start_one() {
   case "$1" in
     redis) start_redis; wait_redis ;;
     prosody) start_prosody; wait_prosody ;;
+    ejabberd) start_ejabberd; wait_ejabberd ;;
     synapse) start_synapse; wait_synapse ;;
   esac
 }
@@ -613,12 +859,13 @@ cmd_up() {
   ensure_chroot
   default_settings
   init_state "$1"
+  select_xmpp_server
   derive_settings
   local s
-  for s in "${SERVICES[@]}"; do stop_service "$s"; done
+  for s in "${ALL_SERVICES[@]}"; do stop_service "$s"; done
   prune_synapse_dirs
   configure_redis
-  configure_prosody
+  if [ "$XMPP_SERVER" = ejabberd ]; then configure_ejabberd; else configure_prosody; fi
   configure_synapse
   rm -f "$STATE/stack.env"
   # If anything fails, leave nothing running behind.
@@ -627,9 +874,9 @@ cmd_up() {
   # Synapse is by far the slowest to boot: start it first and wait for it last.
   start_synapse
   start_redis
-  start_prosody
+  if [ "$XMPP_SERVER" = ejabberd ]; then start_ejabberd; else start_prosody; fi
   wait_redis
-  wait_prosody
+  if [ "$XMPP_SERVER" = ejabberd ]; then wait_ejabberd; else wait_prosody; fi
   wait_synapse
   trap - EXIT
   write_env
@@ -640,17 +887,22 @@ cmd_down() {
   [ -d "$1" ] || { log "$1 does not exist; nothing to stop"; return 0; }
   init_state "$1"
   local s
-  for s in "${SERVICES[@]}"; do stop_service "$s"; done
+  for s in "${ALL_SERVICES[@]}"; do stop_service "$s"; done
   # Nothing is mounted by this script (see the header), so there is nothing to unmount.
 }
 
 cmd_service() {
   local action="$1" dir="$2" service="$3"
-  case "$service" in redis | prosody | synapse) ;; *) die "unknown service '$service' (redis|prosody|synapse)" ;; esac
+  case "$service" in redis | prosody | ejabberd | xmpp | synapse) ;; *) die "unknown service '$service' (redis|prosody|ejabberd|xmpp|synapse)" ;; esac
   [ -f "$dir/stack.env" ] || die "$dir/stack.env not found; run 'up' first"
   init_state "$dir"
   load_settings
   derive_settings
+  # `xmpp` is whichever XMPP server this stack runs; naming the other one is a mistake.
+  if [ "$service" = xmpp ]; then service="$XMPP_SERVER"; fi
+  case "$service" in
+    prosody | ejabberd) [ "$service" = "$XMPP_SERVER" ] || die "this stack runs $XMPP_SERVER, not $service" ;;
+  esac
   case "$action" in
     stop) stop_service "$service" ;;
     start)
@@ -666,6 +918,15 @@ cmd_xmpp_user() {
   [ -f "$dir/stack.env" ] || die "$dir/stack.env not found; run 'up' first"
   init_state "$dir"
   load_settings
+  if [ "$XMPP_SERVER" = ejabberd ]; then
+    # Like prosodyctl's `register`, an existing account gets the new password.
+    if ejabberd_ctl check_account "$user" "$XMPP_DOMAIN" >/dev/null 2>&1; then
+      ejabberd_ctl change_password "$user" "$XMPP_DOMAIN" "$pass" >&2
+    else
+      ejabberd_ctl register "$user" "$XMPP_DOMAIN" "$pass" >&2
+    fi
+    return
+  fi
   # prosodyctl writes straight into the data dir, which the running prosody reads on each login; it must get the
   # same --config (before the command) or it would use /etc/prosody. `register` overwrites an existing password.
   prosodyctl --config "$STATE/prosody.cfg.lua" register "$user" "$XMPP_DOMAIN" "$pass" >&2

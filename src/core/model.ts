@@ -107,7 +107,10 @@ export type XmppEvent =
   | { kind: "moderation"; muc: string; stanzaId: string; by?: string; reason?: string }
   /** A MUC echoed a puppet's own message: only its stanza-id is news. */
   | { kind: "reflection"; muc: string; ids: XmppMessageIds }
-  /** The MUC's configuration changed (status 104) or it announced an avatar: its name or avatar may be new. */
-  | { kind: "room-changed"; muc: string }
+  /**
+   * The MUC's configuration changed (status 104) or it announced an avatar: its name or avatar may be new. avatarHash is
+   * the hash the room announced in its own presence (vcard-temp:x:update), "" for none, used when its disco#info gives none.
+   */
+  | { kind: "room-changed"; muc: string; avatarHash?: string }
   /** The MUC refused something a puppet sent (a subject change, a message), by the id it was sent with. */
   | { kind: "refused"; muc: string; id: string; condition?: string };

@@ -23,14 +23,16 @@ export class RoomMetadataToMatrix {
     private readonly log: Logger,
   ) {}
 
-  async mucChanged(muc: string): Promise<void> {
+  /** announcedHash: the avatar hash in the room's own presence, for rooms whose disco#info gives none (ejabberd 23.01). */
+  async mucChanged(muc: string, announcedHash?: string): Promise<void> {
     const link = await this.store.linkByMuc(muc);
     if (!link || link.kind === "dm") return;
     const description = await this.describeMuc(muc);
     if (!description) return;
     // A MUC without a name of its own leaves the room's as it is.
     if (description.title) await deliver("room name", () => this.rooms.setRoomName(link.roomId, description.title!));
-    if (description.avatarHash !== undefined) await this.avatar(muc, link.roomId, description.avatarHash);
+    const avatarHash = description.avatarHash ?? announcedHash;
+    if (avatarHash !== undefined) await this.avatar(muc, link.roomId, avatarHash);
   }
 
   private async avatar(muc: string, roomId: string, hash: string): Promise<void> {

@@ -51,7 +51,7 @@ export class XmppToMatrix {
       case "moderation":
         return this.moderation(event.muc, event.stanzaId, event.by, event.reason);
       case "room-changed":
-        return this.roomMetadata.mucChanged(event.muc);
+        return this.roomMetadata.mucChanged(event.muc, event.avatarHash);
       case "refused":
         return this.refused(event.muc, event.id, event.condition);
     }

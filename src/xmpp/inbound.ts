@@ -124,9 +124,9 @@ export class XmppInbound {
     const avatarHash = parseAvatarHash(stanza);
     if (avatarHash !== undefined && type === undefined && !stanza.getChild("x", NS.mucUser)) {
       const sender = splitJid(from);
-      // A MUC announcing its own avatar (as Prosody's mod_vcard_muc does) is news about the room.
+      // A MUC announcing its own avatar (as Prosody's mod_vcard_muc and ejabberd do) is news about the room.
       if (!sender.resource && this.occupancy.puppetsIn(sender.bare).length > 0) {
-        if (this.occupancy.isListener(sender.bare, stanza.attrs.to!)) await this.queue(sender.bare, { kind: "room-changed", muc: sender.bare });
+        if (this.occupancy.isListener(sender.bare, stanza.attrs.to!)) await this.queue(sender.bare, { kind: "room-changed", muc: sender.bare, avatarHash });
         return;
       }
       await this.noteContactAvatar(sender.bare, avatarHash);

@@ -12,7 +12,8 @@ export interface MucDescription {
   title?: string;
   /**
    * The SHA-1 of the room's avatar (XEP-0486, in the room's disco#info form): "" when the room can have one (it speaks
-   * vcard-temp) but has none; undefined when it cannot.
+   * vcard-temp) but has none; undefined when it cannot, or when its form has no avatar field at all (ejabberd 23.01
+   * keeps room vCards but only announces their hash in the room's presence).
    */
   avatarHash?: string;
 }
@@ -26,7 +27,10 @@ const AVATAR_HASH_FIELDS = ["muc#roominfo_avatarhash", "{http://modules.prosody.
 function avatarHashOf(query: Element): string | undefined {
   if (!query.getChildren("feature").some((f) => f.attrs.var === NS.vcard)) return undefined;
   const form = query.getChildren("x", NS.dataForms).find((x) => x.getChildren("field").some((f) => f.attrs.var === "FORM_TYPE" && f.getChildText("value") === `${NS.muc}#roominfo`));
-  const values = (form?.getChildren("field") ?? []).filter((f) => AVATAR_HASH_FIELDS.includes(f.attrs.var ?? "")).flatMap((f) => f.getChildren("value").map((v) => v.getText().trim().toLowerCase()));
+  const fields = (form?.getChildren("field") ?? []).filter((f) => AVATAR_HASH_FIELDS.includes(f.attrs.var ?? ""));
+  // No field is no statement: that room may still have an avatar (it says so in its presence), unlike an empty field.
+  if (fields.length === 0) return undefined;
+  const values = fields.flatMap((f) => f.getChildren("value").map((v) => v.getText().trim().toLowerCase()));
   const hash = values.find((v) => /^[0-9a-f]{40}$/.test(v));
   // A value that is no SHA-1 says nothing the bridge could match; only no value at all means no avatar.
   return hash ?? (values.some((v) => v !== "") ? undefined : "");

@@ -32,6 +32,8 @@ export const stack = {
   mucDomain: required("MUC_DOMAIN"),
   componentDomain: required("COMPONENT_DOMAIN"),
   c2sPort: Number(required("XMPP_C2S_PORT")),
+  /** Which XMPP server the stack runs: prosody (the first one to support) or ejabberd (XMPP_SERVER=ejabberd). */
+  xmppServer: (process.env.XMPP_SERVER ?? "prosody") as "prosody" | "ejabberd",
 };
 
 export const baseConfig = (): Record<string, any> => parseYaml(readFileSync(stack.configFile, "utf8")) as Record<string, any>;

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { bodyOf, portalScene } from "./scenes.js";
-import { bridgeSuite } from "./harness.js";
+import { bridgeSuite, stack } from "./harness.js";
 import { pngImage } from "./fixtures.js";
 
 // The other way of sharing Matrix files: the sender's puppet uploads a copy to the XMPP server (XEP-0363),
@@ -15,7 +15,9 @@ test("with media.matrixToXmpp: upload, a Matrix image is copied to the XMPP serv
   const png = pngImage(20, 10, 3);
   const message = await p.postImage(png, "tiny.png", { width: 20, height: 10 });
   const url = bodyOf(message)!;
-  assert.match(url, /\/file_share\/.+\/tiny\.png$/, "a link to Prosody's upload service, not to the bridge");
+  // Prosody's mod_http_file_share serves under /file_share/, ejabberd's mod_http_upload where the stack put it, /upload/.
+  const served = stack.xmppServer === "ejabberd" ? /\/upload\/.+\/tiny\.png$/ : /\/file_share\/.+\/tiny\.png$/;
+  assert.match(url, served, "a link to the XMPP server's upload service, not to the bridge");
   const res = await fetch(url);
   assert.equal(res.headers.get("content-type"), "image/png");
   assert.equal(sha256(Buffer.from(await res.arrayBuffer())), sha256(png));

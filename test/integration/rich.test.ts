@@ -233,7 +233,9 @@ test("typing and read markers in a MUC", async () => {
   await p.xmppUser.waitFor((s) => s.attrs.from === `${p.room}/Max` && !!s.getChild("composing", "http://jabber.org/protocol/chatstates"), "composing in the MUC");
 });
 
-test("a MUC moderator's removal of a message (XEP-0425) redacts it on Matrix", async () => {
+// ejabberd 23.01 has no XEP-0425 (message moderation came in a later release): its MUC answers a moderation
+// request with service-unavailable, so there is no removal to bridge.
+test("a MUC moderator's removal of a message (XEP-0425) redacts it on Matrix", { skip: stack.xmppServer === "ejabberd" && "ejabberd 23.01 has no XEP-0425" }, async () => {
   const p = await portal("moderate");
   const sent = await p.matrixUser.sendText(p.roomId, "something regrettable");
   const onXmpp = await p.fromMatrix("something regrettable");
@@ -266,6 +268,11 @@ test("a Matrix moderator's redaction of an XMPP message asks the MUC to remove i
   const said = await p.say("mb1", "please remove this");
   const event = (await p.fromXmpp((e) => e.content.body === "please remove this", "the XMPP message")) as { event_id: string };
   await p.matrixUser.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(p.roomId)}/redact/${encodeURIComponent(event.event_id)}/t${Date.now()}`, { reason: "off topic" });
+  if (stack.xmppServer === "ejabberd") {
+    // ejabberd 23.01 has no XEP-0425 and refuses both forms of the request: the Matrix moderator is told so.
+    await p.fromXmpp((e) => e.content.msgtype === "m.notice" && /still there on XMPP.*refused to remove it \(service-unavailable\)/.test(String(e.content.body)), "the notice of the refusal");
+    return;
+  }
   const announcement = await p.xmppUser.waitFor(
     (s) => s.attrs.from === p.room && (s.getChild("apply-to", "urn:xmpp:fasten:0")?.attrs.id === stanzaIdOf(said, p.room) || s.getChild("retract", "urn:xmpp:message-retract:1")?.attrs.id === stanzaIdOf(said, p.room)),
     "the MUC's moderation announcement",
