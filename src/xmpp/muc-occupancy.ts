@@ -186,7 +186,20 @@ export class MucOccupancy {
       return undefined;
     }
     if (this.isPuppetNick(presence.muc, presence.nick)) return undefined;
-    return { presence, change: this.updateRoster(presence) };
+    const occupant = this.withKnownIdentity(presence);
+    return { presence: occupant, change: this.updateRoster(occupant) };
+  }
+
+  /**
+   * An occupant stays who the bridge first took them for while they are in the room: a puppet made
+   * moderator starts seeing real JIDs (and may stop again), which must not turn the occupant into
+   * another ghost half-way, whose leaving would then find no one to remove.
+   */
+  private withKnownIdentity(presence: OccupantPresence): OccupantPresence {
+    const known = this.rosters.get(presence.muc)?.get(presence.nick);
+    if (!known || (known.occupantKey === presence.occupantKey && known.realJid === presence.realJid)) return presence;
+    const { realJid: _seenNow, ...rest } = presence;
+    return { ...rest, occupantKey: known.occupantKey, ...(known.realJid ? { realJid: known.realJid } : {}) };
   }
 
   /**

@@ -264,6 +264,27 @@ test("in a non-anonymous MUC an occupant is the same ghost as in a DM: the ghost
   assert.equal(sender, ghostOf(rose.jid), "named by the nick in this room");
 });
 
+test("an occupant stays one ghost when a puppet made moderator starts seeing real JIDs; their leaving is bridged", async () => {
+  const room = `${uniqueName("semi")}@${stack.mucDomain}`;
+  const owner = await loginXmpp("olga");
+  await joinMuc(owner, room, "olga");
+  const guest = await loginXmpp("gus");
+  await joinMuc(guest, room, "gus");
+  const tia = await MatrixTestClient.register(uniqueName("tia"));
+  await tia.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(tia.userId)}/displayname`, { displayname: "Tia" });
+  const roomId = await tia.join(`#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`);
+  await owner.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Tia`, "Tia's puppet");
+  // Semi-anonymous: the puppet, a participant, sees gus by nick only.
+  const gusGhost = await eventually(() => tia.memberNamed(roomId, "gus"), "gus's ghost");
+  assert.notEqual(gusGhost, ghostOf(guest.jid));
+
+  await owner.iq(xml("iq", { type: "set", to: room }, xml("query", { xmlns: `${MUC}#admin` }, xml("item", { nick: "Tia", role: "moderator" }))));
+  await owner.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Tia` && s.getChild("x", `${MUC}#user`)?.getChild("item")?.attrs.role === "moderator", "Tia made moderator");
+  await guest.send(xml("presence", { to: `${room}/gus`, type: "unavailable" }));
+  await eventually(async () => ((await tia.members(roomId)).get(gusGhost) === "leave" ? true : undefined), "gus's ghost leaving");
+  assert.equal((await tia.members(roomId)).get(ghostOf(guest.jid)), undefined, "no second ghost for gus");
+});
+
 test("a ghost is named by the XMPP user's vCard when their messages carry no nickname", async () => {
   const vera = await loginXmpp("vera");
   await vera.iq(xml("iq", { type: "set", id: "vc1" }, xml("vCard", { xmlns: "vcard-temp" }, xml("NICKNAME", {}, "Vee"), xml("FN", {}, "Vera Example"))));
