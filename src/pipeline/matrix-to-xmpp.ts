@@ -165,8 +165,10 @@ export class MatrixToXmpp {
     const source = relation.edit?.newContent ?? event.content;
     // An edit of a file's caption is no new file.
     const shared = relation.edit ? undefined : fileOfMatrixContent(event.content, event.type);
+    // An edit of a file changes its caption, which XMPP got as a message of its own.
+    const editedFile = relation.edit ? fileOfMatrixContent(relation.edit.newContent, event.type) : undefined;
     // The reply fallback older clients add would put a Matrix ID into the XMPP body.
-    const text = shared ? shared.caption : fromMatrixContent(relation.replyTo && source && typeof source.body === "string" ? { ...source, ...stripMatrixReplyFallback(source as { body: string; formatted_body?: string }) } : source);
+    const text = shared ? shared.caption : editedFile ? editedFile.caption : fromMatrixContent(relation.replyTo && source && typeof source.body === "string" ? { ...source, ...stripMatrixReplyFallback(source as { body: string; formatted_body?: string }) } : source);
     if (!text && !shared) return;
     const target = this.target(link);
     const id = xmppIdOf(eventId);
@@ -180,7 +182,9 @@ export class MatrixToXmpp {
     }
     if (relation.edit) {
       const original = await this.store.messageByEventId(relation.edit.target);
-      const ref = original?.sender === sender ? (original.ids.originId ?? original.ids.id) : undefined;
+      const sent = original?.sender === sender ? (original.ids.originId ?? original.ids.id) : undefined;
+      // Correcting the file message itself would replace the file with text: its caption message is corrected.
+      const ref = sent && editedFile ? ((await this.hadCaption(roomId, relation.edit.target, target.viewer)) ? `${sent}.caption` : undefined) : sent;
       // XMPP clients may only apply a correction to the sender's last message: others get a marked fallback.
       const last = ref ? (await this.store.lastMessage(target.conversation, sender)) === relation.edit.target : false;
       if (!last) out.body = editFallbackBody(out.body);
@@ -215,6 +219,10 @@ export class MatrixToXmpp {
       await deliver("send to XMPP", () => this.link.send(renderMessage(out)));
     }
     if (!relation.edit) await this.store.setLastMessage(target.conversation, sender, eventId, this.messageMapSeconds);
+  }
+
+  private async hadCaption(roomId: string, eventId: string, viewer: string): Promise<boolean> {
+    return fileOfMatrixContent(await this.rooms.eventContent(roomId, eventId, viewer))?.caption !== undefined;
   }
 
   /**

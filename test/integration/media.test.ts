@@ -61,7 +61,8 @@ test("a file with a caption in a DM: the link first, then the caption; the file 
   const d = await directChatScene(suite, { id: "f0", body: "send me the notes" });
   const notes = Buffer.from("1. bridge\n2. test\n".repeat(100));
   const mxc = await d.matrixUser.upload(notes, "text/markdown", "notes.md");
-  await d.matrixUser.send(d.roomId, { msgtype: "m.file", body: "Here they are", filename: "notes.md", url: mxc, info: { mimetype: "text/markdown", size: notes.length } });
+  const content = { msgtype: "m.file", body: "Here they are", filename: "notes.md", url: mxc, info: { mimetype: "text/markdown", size: notes.length } };
+  const eventId = await d.matrixUser.send(d.roomId, content);
   const file = await d.fromMatrix((s) => s.getChild("x", "jabber:x:oob") !== undefined, "the file");
   const caption = await d.fromMatrix((s) => bodyOf(s) === "Here they are", "the caption");
   assert.ok(d.xmppUser.stanzas.indexOf(file) < d.xmppUser.stanzas.indexOf(caption), "the caption comes after the file");
@@ -69,6 +70,12 @@ test("a file with a caption in a DM: the link first, then the caption; the file 
   assert.match(res.headers.get("content-disposition") ?? "", /^attachment; filename="notes.md"/);
   assert.equal(res.headers.get("x-content-type-options"), "nosniff");
   assert.equal(sha256(Buffer.from(await res.arrayBuffer())), sha256(notes));
+
+  // Editing the caption corrects the caption message (XEP-0308), never the file's.
+  const edited = { ...content, body: "Here they are, fixed" };
+  await d.matrixUser.send(d.roomId, { ...edited, body: "* Here they are, fixed", "m.new_content": edited, "m.relates_to": { rel_type: "m.replace", event_id: eventId } });
+  const correction = await d.fromMatrix((s) => bodyOf(s) === "Here they are, fixed", "the corrected caption");
+  assert.equal(correction.getChild("replace", "urn:xmpp:message-correct:0")?.attrs.id, caption.attrs.id);
 });
 
 const oob = (url: string) => xml("x", { xmlns: "jabber:x:oob" }, xml("url", {}, url));
