@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { xml } from "@xmpp/client";
 import { MatrixTestClient, type ClientEvent } from "./matrix-client.js";
 import { XmppTestClient } from "./xmpp-client.js";
-import { bridgeSuite, stack, uniqueName, sleep, eventually } from "./harness.js";
+import { bridgeSuite, stack, uniqueName, sleep, eventually, portalAliasOf } from "./harness.js";
 
 const MUC = "http://jabber.org/protocol/muc";
 const ghostOf = (jid: string) => `@_xmpp_${jid.replace("@", "=40")}:${stack.matrixDomain}`;
@@ -109,7 +109,7 @@ test("portal: joining #_xmpp_room=40service brings the Matrix user into the MUC,
 
   const frank = await MatrixTestClient.register(uniqueName("frank"));
   await frank.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(frank.userId)}/displayname`, { displayname: "Frank" });
-  const alias = `#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`;
+  const alias = portalAliasOf(room);
   const roomId = await frank.join(alias);
 
   await erin.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Frank`, "Frank's puppet in the MUC");
@@ -140,7 +140,7 @@ test("a burst of 200 messages each way arrives complete, in order, once", async 
   const gina = await loginXmpp("gina");
   await joinMuc(gina, room, "gina");
   const hank = await MatrixTestClient.register(uniqueName("hank"));
-  const roomId = await hank.join(`#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`);
+  const roomId = await hank.join(portalAliasOf(room));
   await eventually(() => hank.memberNamed(roomId, "gina"), "gina's ghost in the portal");
 
   const count = 200;
@@ -170,7 +170,7 @@ test("nick conflict: a puppet whose nick is taken joins under another nick and i
   await joinMuc(ivan, room, "Judy");
   const judy = await MatrixTestClient.register(uniqueName("judy"));
   await judy.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(judy.userId)}/displayname`, { displayname: "Judy" });
-  const roomId = await judy.join(`#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`);
+  const roomId = await judy.join(portalAliasOf(room));
   await judy.sendText(roomId, "I am the other Judy");
   const msg = await ivan.waitFor((s) => s.is("message") && bodyOf(s) === "I am the other Judy", "the message under the distinct nick");
   assert.notEqual(msg.attrs.from, `${room}/Judy`);
@@ -182,7 +182,7 @@ test("after a bridge restart, portals and DMs keep working without duplicating h
   const kim = await loginXmpp("kim");
   await joinMuc(kim, room, "kim");
   const leo = await MatrixTestClient.register(uniqueName("leo"));
-  const roomId = await leo.join(`#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`);
+  const roomId = await leo.join(portalAliasOf(room));
   await leo.sendText(roomId, "before restart");
   await kim.waitFor((s) => s.is("message") && bodyOf(s) === "before restart", "message before restart");
   await kim.send(xml("message", { to: room, type: "groupchat", id: "pre" }, xml("body", {}, "seen before restart")));
@@ -211,7 +211,7 @@ test("a Matrix display name change is an XMPP nick change (status 303)", async (
   await joinMuc(mia, room, "mia");
   const ned = await MatrixTestClient.register(uniqueName("ned"));
   await ned.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(ned.userId)}/displayname`, { displayname: "Ned" });
-  await ned.join(`#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`);
+  await ned.join(portalAliasOf(room));
   await mia.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Ned`, "Ned's puppet");
   await ned.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(ned.userId)}/displayname`, { displayname: "Edward" });
   const change = await mia.waitFor((s) => s.is("presence") && s.attrs.type === "unavailable" && s.attrs.from === `${room}/Ned`, "the nick change");
@@ -227,7 +227,7 @@ test("an XMPP moderator's kick of a puppet removes its Matrix user from the port
   await joinMuc(owner, room, "owner");
   const pat = await MatrixTestClient.register(uniqueName("pat"));
   await pat.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(pat.userId)}/displayname`, { displayname: "Pat" });
-  const roomId = await pat.join(`#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`);
+  const roomId = await pat.join(portalAliasOf(room));
   await owner.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Pat`, "Pat's puppet");
 
   await owner.iq(
@@ -245,7 +245,7 @@ test("a Matrix user whose puppet cannot join the MUC is told so in the room, not
   // Members only: the puppet, not being a member, is refused with registration-required.
   await configureMuc(owner, room, "muc#roomconfig_membersonly", "1");
   const quinn = await MatrixTestClient.register(uniqueName("quinn"));
-  const roomId = await quinn.join(`#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`);
+  const roomId = await quinn.join(portalAliasOf(room));
   await quinn.sendText(roomId, "can anyone hear me?");
   await quinn.waitForEvent((e) => e.room_id === roomId && e.content.msgtype === "m.notice" && /could not join .*registration-required/.test(e.content.body), "the notice on joining");
   await quinn.waitForEvent((e) => e.room_id === roomId && e.content.msgtype === "m.notice" && /could not be delivered to .*registration-required/.test(e.content.body), "the notice for the message");
@@ -257,7 +257,7 @@ test("in a non-anonymous MUC an occupant is the same ghost as in a DM: the ghost
   await joinMuc(rose, room, "rose");
   await configureMuc(rose, room, "muc#roomconfig_whois", "anyone");
   const sam = await MatrixTestClient.register(uniqueName("sam"));
-  const roomId = await sam.join(`#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`);
+  const roomId = await sam.join(portalAliasOf(room));
   await eventually(async () => ((await sam.members(roomId)).get(ghostOf(rose.jid)) === "join" ? true : undefined), "rose's own ghost in the portal");
   // The nick is the ghost's name in this room, set just after it joins.
   const sender = await eventually(() => sam.memberNamed(roomId, "rose"), "rose's ghost named by her nick");
@@ -272,7 +272,7 @@ test("an occupant stays one ghost when a puppet made moderator starts seeing rea
   await joinMuc(guest, room, "gus");
   const tia = await MatrixTestClient.register(uniqueName("tia"));
   await tia.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(tia.userId)}/displayname`, { displayname: "Tia" });
-  const roomId = await tia.join(`#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`);
+  const roomId = await tia.join(portalAliasOf(room));
   await owner.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Tia`, "Tia's puppet");
   // Semi-anonymous: the puppet, a participant, sees gus by nick only.
   const gusGhost = await eventually(() => tia.memberNamed(roomId, "gus"), "gus's ghost");

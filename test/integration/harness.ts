@@ -153,6 +153,23 @@ function deepMerge(base: Record<string, any>, over: Record<string, any>): Record
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * What the test clients' waits share: looks for something in what a client has received, and between
+ * looks lets it receive more (a sync, a pause), until `timeoutMs` has passed.
+ */
+export async function pollFor<T>(find: () => T | undefined, receiveMore: () => Promise<void>, failure: string, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = find();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(failure);
+    await receiveMore();
+  }
+}
+
+/** The alias that opens a MUC's portal: `#_xmpp_room=40service:homeserver`. */
+export const portalAliasOf = (muc: string): string => `#_xmpp_${muc.replace("@", "=40")}:${stack.matrixDomain}`;
+
 export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -1,5 +1,5 @@
 /** A Matrix user of the test homeserver, speaking the plain client-server API over HTTP. */
-import { stack, sleep } from "./harness.js";
+import { stack, sleep, pollFor } from "./harness.js";
 
 export interface ClientEvent {
   type: string;
@@ -86,37 +86,18 @@ export class MatrixTestClient {
   }
 
   /** Syncs until the predicate finds an event, or fails after timeoutMs. */
-  async waitForEvent(predicate: (e: ClientEvent) => boolean, what: string, timeoutMs = 20_000): Promise<ClientEvent> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      for (const events of this.timeline.values()) {
-        const found = events.find(predicate);
-        if (found) return found;
-      }
-      if (Date.now() > deadline) throw new Error(`${this.userId} timed out waiting for ${what}`);
-      await this.sync(1000);
-    }
+  waitForEvent(predicate: (e: ClientEvent) => boolean, what: string, timeoutMs = 20_000): Promise<ClientEvent> {
+    const find = () => [...this.timeline.values()].map((events) => events.find(predicate)).find((e) => e !== undefined);
+    return pollFor(find, () => this.sync(1000), `${this.userId} timed out waiting for ${what}`, timeoutMs);
   }
 
   /** Syncs until an ephemeral event (typing, receipt) matches. */
-  async waitForEphemeral(predicate: (e: ClientEvent) => boolean, what: string, timeoutMs = 20_000): Promise<ClientEvent> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.ephemeral.find(predicate);
-      if (found) return found;
-      if (Date.now() > deadline) throw new Error(`${this.userId} timed out waiting for ${what}`);
-      await this.sync(1000);
-    }
+  waitForEphemeral(predicate: (e: ClientEvent) => boolean, what: string, timeoutMs = 20_000): Promise<ClientEvent> {
+    return pollFor(() => this.ephemeral.find(predicate), () => this.sync(1000), `${this.userId} timed out waiting for ${what}`, timeoutMs);
   }
 
-  async waitForInvite(timeoutMs = 20_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const [roomId] = this.invites;
-      if (roomId) return roomId;
-      if (Date.now() > deadline) throw new Error(`${this.userId} timed out waiting for an invite`);
-      await this.sync(1000);
-    }
+  waitForInvite(timeoutMs = 20_000): Promise<string> {
+    return pollFor(() => [...this.invites][0], () => this.sync(1000), `${this.userId} timed out waiting for an invite`, timeoutMs);
   }
 
   async join(roomIdOrAlias: string): Promise<string> {

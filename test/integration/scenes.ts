@@ -3,7 +3,7 @@
  * portal, and a direct chat an XMPP user opened.
  */
 import { xml } from "@xmpp/client";
-import { stack, uniqueName, type bridgeSuite } from "./harness.js";
+import { portalAliasOf, stack, uniqueName, type bridgeSuite } from "./harness.js";
 import { MatrixTestClient, type ClientEvent } from "./matrix-client.js";
 import { XmppTestClient } from "./xmpp-client.js";
 
@@ -23,7 +23,7 @@ export async function portalScene(suite: Suite, name: string) {
   await xmppUser.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/xena`, "self-presence");
   const matrixUser = await MatrixTestClient.register(uniqueName("m"));
   await matrixUser.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(matrixUser.userId)}/displayname`, { displayname: "Max" });
-  const roomId = await matrixUser.join(`#_xmpp_${room.replace("@", "=40")}:${stack.matrixDomain}`);
+  const roomId = await matrixUser.join(portalAliasOf(room));
   await xmppUser.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Max`, "the puppet in the MUC");
   const fromMatrix = (body: string) => xmppUser.waitFor((s) => s.is("message") && s.attrs.from === `${room}/Max` && bodyOf(s) === body, `"${body}" on XMPP`);
   const fromXmpp = (pred: EventPredicate, what: string) => matrixUser.waitForEvent((e) => e.room_id === roomId && pred(e), what);

@@ -1,6 +1,6 @@
 /** A user of the test XMPP server, logged in with the real @xmpp/client library. */
 import { client, xml } from "@xmpp/client";
-import { stack, stackCommand, sleep } from "./harness.js";
+import { stack, stackCommand, sleep, pollFor } from "./harness.js";
 
 type Element = ReturnType<typeof xml>;
 
@@ -68,14 +68,8 @@ export class XmppTestClient {
     return get;
   }
 
-  async waitFor(predicate: (s: Element) => boolean, what: string, timeoutMs = 20_000): Promise<Element> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.stanzas.find(predicate);
-      if (found) return found;
-      if (Date.now() > deadline) throw new Error(`${this.jid} timed out waiting for ${what}`);
-      await sleep(50);
-    }
+  waitFor(predicate: (s: Element) => boolean, what: string, timeoutMs = 20_000): Promise<Element> {
+    return pollFor(() => this.stanzas.find(predicate), () => sleep(50), `${this.jid} timed out waiting for ${what}`, timeoutMs);
   }
 
   async stop(): Promise<void> {
