@@ -37,13 +37,16 @@ declare module "@xmpp/component" {
     id: string;
     element: Element;
   }
-  type IqHandler = (ctx: IqContext) => Element | undefined | Promise<Element | undefined>;
+  /** An element is the result's payload, true an empty result, undefined service-unavailable. */
+  type IqHandler = (ctx: IqContext) => Element | true | undefined | Promise<Element | true | undefined>;
 
   export interface Component extends EventEmitter {
     status: string;
     start(): Promise<unknown>;
     stop(): Promise<unknown>;
     send(...elements: Element[]): Promise<void>;
+    /** Where every byte of the stream is written. */
+    write(data: string): Promise<void>;
     reconnect: EventEmitter & { delay: number; start(): void; stop(): void };
     iqCallee: { get(ns: string, name: string, handler: IqHandler): void; set(ns: string, name: string, handler: IqHandler): void };
     iqCaller: { request(el: Element, timeout?: number): Promise<Element> };

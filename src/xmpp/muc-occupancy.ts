@@ -4,6 +4,7 @@ import type { Logger } from "../log.js";
 import type { BridgeStore } from "../store/store.js";
 import type { ComponentLink } from "./component-link.js";
 import { errorCondition, parseOccupantPresence, renderJoin, renderLeave, splitJid } from "./stanzas.js";
+import { puppetNick } from "../core/nick.js";
 
 /** A puppet could not enter a MUC (banned, members-only, no such room...). */
 export class MucJoinError extends Error {
@@ -12,6 +13,8 @@ export class MucJoinError extends Error {
     this.name = "MucJoinError";
   }
 }
+
+const localpartOfUser = (matrixUser: string): string => matrixUser.slice(1).split(":")[0] ?? matrixUser;
 
 const JOIN_TIMEOUT_MS = 15_000;
 const NICK_ATTEMPTS = 5;
@@ -81,7 +84,10 @@ export class MucOccupancy {
     return first !== undefined && this.puppetAddress(first) === puppet;
   }
 
-  /** Puts the Matrix user's puppet in the MUC; resolves with the nick it holds there. */
+  /**
+   * Puts the Matrix user's puppet in the MUC; resolves with the nick it holds there: the wanted one
+   * made valid (see puppetNick), with a suffix while it is taken.
+   */
   async join(muc: string, matrixUser: string, wantedNick: string, historySince?: number): Promise<string> {
     const current = this.nickOf(muc, matrixUser);
     if (current !== undefined) return current;
@@ -89,7 +95,8 @@ export class MucOccupancy {
     const avatarHash = await this.avatarHash(matrixUser);
     let lastError: Error | undefined;
     for (let attempt = 0; attempt < NICK_ATTEMPTS; attempt++) {
-      const nick = attempt === 0 ? wantedNick : `${wantedNick} (${attempt === 1 ? "Matrix" : `Matrix ${attempt}`})`;
+      const suffix = attempt === 0 ? "" : ` (${attempt === 1 ? "Matrix" : `Matrix ${attempt}`})`;
+      const nick = puppetNick(wantedNick + suffix, localpartOfUser(matrixUser) + suffix);
       try {
         const got = await this.attemptJoin(muc, from, nick, historySince, avatarHash);
         let members = this.joined.get(muc);
@@ -111,8 +118,9 @@ export class MucOccupancy {
    * Asks the MUC for a new nick (XEP-0045 §7.6). The room answers with status 303, which
    * handlePresence applies; a refused change (nick taken) leaves the old nick in place.
    */
-  async changeNick(muc: string, matrixUser: string, nick: string): Promise<void> {
+  async changeNick(muc: string, matrixUser: string, displayName: string): Promise<void> {
     const current = this.nickOf(muc, matrixUser);
+    const nick = puppetNick(displayName, localpartOfUser(matrixUser));
     if (current === undefined || current === nick) return;
     await this.link.send(renderJoin(this.puppetAddress(matrixUser), muc, nick, false, await this.avatarHash(matrixUser)));
     this.log.info({ muc, matrixUser, from: current, to: nick }, "puppet changing nick");

@@ -39,7 +39,8 @@ export function answerServiceQueries(link: ComponentLink, options: ServiceInfoOp
     return xml("query", { xmlns: NS.discoItems });
   });
 
-  link.iqCallee.get(NS.ping, "ping", ({ stanza }) => (knownAddress(stanza.attrs.to ?? link.domain) ? xml("ping", { xmlns: NS.ping }) : undefined));
+  // XEP-0199 §4: the answer to a ping is an empty result.
+  link.iqCallee.get(NS.ping, "ping", ({ stanza }) => (knownAddress(stanza.attrs.to ?? link.domain) ? true : undefined));
 
   link.iqCallee.get(NS.version, "query", ({ stanza }) => {
     if (!knownAddress(stanza.attrs.to ?? link.domain)) return undefined;

@@ -4,11 +4,10 @@ import { xml } from "@xmpp/client";
 import { MatrixTestClient, type ClientEvent } from "./matrix-client.js";
 import { XmppTestClient } from "./xmpp-client.js";
 import { bridgeSuite, stack, uniqueName, sleep, eventually, portalAliasOf } from "./harness.js";
+import { bodyOf, puppetOf } from "./scenes.js";
 
 const MUC = "http://jabber.org/protocol/muc";
 const ghostOf = (jid: string) => `@_xmpp_${jid.replace("@", "=40")}:${stack.matrixDomain}`;
-const puppetOf = (userId: string) => `${userId.slice(1).replace(":", "%")}@${stack.componentDomain}`;
-const bodyOf = (s: ReturnType<typeof xml>) => s.getChildText("body");
 
 const suite = bridgeSuite();
 const loginXmpp = async (name: string) => {

@@ -1,11 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { crc32, deflateSync } from "node:zlib";
-import { parse as parseYaml } from "yaml";
 import { xml } from "@xmpp/client";
-import { directChatScene, portalScene, type Stanza } from "./scenes.js";
+import { directChatScene, portalScene, puppetOf, type Stanza } from "./scenes.js";
 import { bridgeSuite, eventually, stack } from "./harness.js";
 import type { MatrixTestClient } from "./matrix-client.js";
 import type { XmppTestClient } from "./xmpp-client.js";
@@ -59,7 +57,6 @@ const photoOf = (card: Stanza | undefined): Buffer | undefined => {
 const profileOf = (client: MatrixTestClient, userId: string) =>
   client.request<{ displayname?: string; avatar_url?: string }>("GET", `/_matrix/client/v3/profile/${encodeURIComponent(userId)}`).catch(() => ({}) as { displayname?: string; avatar_url?: string });
 
-const puppetOf = (userId: string): string => `${userId.slice(1).replace(":", "%")}@${stack.componentDomain}`;
 
 test("an XMPP user's vCard photo becomes their ghost's avatar, uploaded once, and follows when it changes", async () => {
   const p = await portalScene(suite, "avatar");
@@ -143,18 +140,12 @@ test("an XMPP user's vCard NICKNAME names their ghost; a new avatar in their pre
 
 test("room topic, name and avatar both ways, as far as the MUC lets each side", async () => {
   const p = await portalScene(suite, "meta");
-  const setState = (type: string, content: Record<string, unknown>) =>
-    p.matrixUser.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(p.roomId)}/state/${type}/`, content);
+  const setState = p.setState;
   const notice = (pattern: RegExp) => p.fromXmpp((e) => e.content.msgtype === "m.notice" && pattern.test(String(e.content.body)), `a notice matching ${pattern}`);
   const discoInfo = async () => (await p.xmppUser.iq(xml("iq", { type: "get", to: p.room }, xml("query", { xmlns: "http://jabber.org/protocol/disco#info" })))).getChild("query");
 
   // The portal's admin (the bridge bot) lets Max change the room's state on Matrix...
-  const registration = parseYaml(readFileSync(stack.registrationFile, "utf8")) as { as_token: string; sender_localpart: string };
-  const asBot = (method: string, path: string, body?: unknown) =>
-    fetch(`${stack.synapseUrl}${path}`, { method, headers: { authorization: `Bearer ${registration.as_token}`, "content-type": "application/json" }, ...(body ? { body: JSON.stringify(body) } : {}) }).then((r) => r.json());
-  const levelsPath = `/_matrix/client/v3/rooms/${encodeURIComponent(p.roomId)}/state/m.room.power_levels/`;
-  const levels = (await asBot("GET", levelsPath)) as { users: Record<string, number> };
-  await asBot("PUT", levelsPath, { ...levels, users: { ...levels.users, [p.matrixUser.userId]: 50 } });
+  await p.makeMaxModerator();
 
   // ...but on XMPP Max's puppet is a participant: Prosody lets only moderators change the subject, only owners configure
   // (the ejabberd stack sets allow_change_subj: false for the same; ejabberd's own default lets participants change it).
@@ -164,8 +155,7 @@ test("room topic, name and avatar both ways, as far as the MUC lets each side", 
   await notice(/room name did not change on XMPP.*only its owners/);
 
   // The MUC's creator, its owner, makes the puppet an owner too.
-  const puppet = puppetOf(p.matrixUser.userId);
-  await p.xmppUser.iq(xml("iq", { type: "set", to: p.room }, xml("query", { xmlns: "http://jabber.org/protocol/muc#admin" }, xml("item", { affiliation: "owner", jid: puppet }))));
+  await p.makePuppetOwner();
   await setState("m.room.topic", { topic: "Tea at five" });
   await p.xmppUser.waitFor((s) => s.is("message") && s.attrs.from === `${p.room}/Max` && s.getChildText("subject") === "Tea at five", "the subject from Matrix");
   await setState("m.room.name", { name: "Tea room" });

@@ -2,6 +2,8 @@
  * The two settings most integration tests start from, with real users on both sides: a MUC and its
  * portal, and a direct chat an XMPP user opened.
  */
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
 import { xml } from "@xmpp/client";
 import { portalAliasOf, stack, uniqueName, type bridgeSuite } from "./harness.js";
 import { MatrixTestClient, type ClientEvent } from "./matrix-client.js";
@@ -13,6 +15,19 @@ type EventPredicate = (e: ClientEvent) => boolean;
 
 export const bodyOf = (s: Stanza): string | null => s.getChildText("body");
 export const stanzaIdOf = (s: Stanza, by: string): string | undefined => s.getChildren("stanza-id", "urn:xmpp:sid:0").find((e) => e.attrs.by === by)?.attrs.id;
+
+/** A Matrix user's puppet: `localpart%server@component`. */
+export const puppetOf = (userId: string): string => `${userId.slice(1).replace(":", "%")}@${stack.componentDomain}`;
+
+/** A Client-Server API request as the bridge's bot, the admin of every portal. */
+export function asBridgeBot(method: string, path: string, body?: unknown): Promise<any> {
+  const registration = parseYaml(readFileSync(stack.registrationFile, "utf8")) as { as_token: string };
+  return fetch(`${stack.synapseUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${registration.as_token}`, "content-type": "application/json" },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  }).then((r) => r.json());
+}
 
 /** A MUC where the XMPP user "xena" talks with the Matrix user "Max", who joined its portal. */
 export async function portalScene(suite: Suite, name: string) {
@@ -38,7 +53,19 @@ export async function portalScene(suite: Suite, name: string) {
     await matrixUser.send(roomId, { msgtype: "m.image", body: name, url: mxc, info: { mimetype: "image/png", size: png.length, w: size.width, h: size.height } });
     return xmppUser.waitFor((s) => s.is("message") && s.attrs.from === `${room}/Max` && s.getChild("x", "jabber:x:oob") !== undefined, `${name} on XMPP`);
   };
-  return { room, xmppUser, matrixUser, roomId, fromMatrix, fromXmpp, say, postImage };
+  /** Max sets a state event of the portal. */
+  const setState = (type: string, content: Record<string, unknown>) =>
+    matrixUser.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/${type}/`, content);
+  /** The portal's admin (the bridge bot) lets Max change the room's state on Matrix. */
+  const makeMaxModerator = async () => {
+    const levelsPath = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.power_levels/`;
+    const levels = (await asBridgeBot("GET", levelsPath)) as { users: Record<string, number> };
+    await asBridgeBot("PUT", levelsPath, { ...levels, users: { ...levels.users, [matrixUser.userId]: 50 } });
+  };
+  /** The MUC's creator, its owner, makes Max's puppet an owner too. */
+  const makePuppetOwner = () =>
+    xmppUser.iq(xml("iq", { type: "set", to: room }, xml("query", { xmlns: "http://jabber.org/protocol/muc#admin" }, xml("item", { affiliation: "owner", jid: puppetOf(matrixUser.userId) }))));
+  return { room, xmppUser, matrixUser, roomId, fromMatrix, fromXmpp, say, postImage, setState, makeMaxModerator, makePuppetOwner };
 }
 
 /**
@@ -51,7 +78,7 @@ export async function directChatScene(suite: Suite, first: { id: string; body: s
   suite.xmppClients.push(xmppUser);
   await prepare?.(xmppUser);
   const matrixUser = await MatrixTestClient.register(uniqueName("m"));
-  const puppet = `${matrixUser.userId.slice(1).replace(":", "%")}@${stack.componentDomain}`;
+  const puppet = puppetOf(matrixUser.userId);
   await xmppUser.send(xml("message", { to: puppet, type: "chat", id: first.id }, xml("body", {}, first.body), ...(first.extra ?? [])));
   const roomId = await matrixUser.waitForInvite();
   await matrixUser.join(roomId);
