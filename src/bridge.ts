@@ -195,9 +195,9 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   });
 
   // Lanes: "matrix:<room id>" holds homeserver events bound for XMPP, "xmpp:<conversation>" the reverse.
-  const outbox = new OutboxWorker(
+  const outbox = new OutboxWorker({
     store,
-    async (lane, payload) => {
+    handle: async (lane, payload) => {
       if (lane.startsWith("matrix:")) {
         const event = JSON.parse(payload) as MatrixEvent;
         await puppetProfiles.observe(event);
@@ -206,8 +206,14 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
         await toMatrix.handle(JSON.parse(payload) as XmppEvent);
       }
     },
-    log.child({ module: "outbox" }),
-  );
+    // What goes to XMPP is written to a stream without answers: a batch leaves its lane once the server has read it.
+    deliveryCheck: (lane) => {
+      if (!lane.startsWith("matrix:")) return undefined;
+      const mark = link.writeMark();
+      return () => link.confirmWritten(mark);
+    },
+    log: log.child({ module: "outbox" }),
+  });
   // Anyone may send presence to a puppet: a contact's avatar, which is part of it, is fetched at most
   // once per presence interval.
   const contactAvatars = new LatestWinsThrottle<string>(

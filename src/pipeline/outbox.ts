@@ -12,13 +12,31 @@ export class TransientError extends Error {
 /** Delivers one entry; throws TransientError to be retried, anything else drops the entry. */
 export type EntryHandler = (lane: string, payload: string) => Promise<void>;
 
+/**
+ * For lanes whose deliveries are written to a stream without answers (XMPP): called before an entry is
+ * handled, it returns what resolves once everything the handler wrote has been read at the other end,
+ * and rejects when it may be lost. Undefined where a delivery's own answer proves it (the homeserver).
+ */
+export type DeliveryCheck = (lane: string) => (() => Promise<void>) | undefined;
+
+export interface OutboxWorkerDeps {
+  store: BridgeStore;
+  handle: EntryHandler;
+  deliveryCheck?: DeliveryCheck;
+  log: Logger;
+}
+
 const FIRST_RETRY_MS = 500;
 const LONGEST_RETRY_MS = 30_000;
+/** Entries read from a lane at once. */
+const BATCH_SIZE = 50;
 
 /**
  * Drains the durable per-lane queues in Redis. Each lane (one room, one conversation) is drained by
  * at most one loop at a time, strictly in order; different lanes run concurrently. An entry leaves
- * the queue only after its handler finished, so a crash or a server away loses nothing.
+ * its queue only once its handler finished and the delivery check confirmed what it wrote, so a crash,
+ * a server away or a stream that broke loses nothing. Confirmations are awaited beside the deliveries,
+ * not before the next one: a lane never waits a round trip per entry.
  */
 export class OutboxWorker {
   private readonly running = new Map<string, Promise<void>>();
@@ -27,11 +45,7 @@ export class OutboxWorker {
   private stopped = false;
   private readonly sleepers = new Set<() => void>();
 
-  constructor(
-    private readonly store: BridgeStore,
-    private readonly handle: EntryHandler,
-    private readonly log: Logger,
-  ) {}
+  constructor(private readonly deps: OutboxWorkerDeps) {}
 
   /** Makes sure the lane is being drained. */
   wake(lane: string): void {
@@ -41,7 +55,7 @@ export class OutboxWorker {
       return;
     }
     const loop = this.drain(lane)
-      .catch((err: Error) => this.log.error({ lane, err: err.message }, "outbox loop failed"))
+      .catch((err: unknown) => this.deps.log.error({ lane, err }, "outbox loop failed"))
       .finally(() => {
         this.running.delete(lane);
         if (this.rewake.delete(lane)) this.wake(lane);
@@ -51,14 +65,9 @@ export class OutboxWorker {
 
   /** After a restart: drain what earlier runs left behind. */
   async resume(): Promise<number> {
-    const lanes = await this.store.pendingLanes();
+    const lanes = await this.deps.store.pendingLanes();
     for (const lane of lanes) this.wake(lane);
     return lanes.length;
-  }
-
-  /** Number of lanes currently being drained (a gauge for metrics). */
-  get activeLanes(): number {
-    return this.running.size;
   }
 
   /** Waits until every lane is empty or blocked on a retry; for tests and shutdown. */
@@ -69,42 +78,77 @@ export class OutboxWorker {
   }
 
   private async drain(lane: string): Promise<void> {
+    const { store, log } = this.deps;
     let retryDelay = FIRST_RETRY_MS;
     while (!this.stopped) {
-      let payload: string | undefined;
+      let batch: string[];
       try {
-        payload = await this.store.peekOutbox(lane);
+        batch = await store.peekOutbox(lane, BATCH_SIZE);
       } catch (err) {
-        this.log.warn({ lane, err: (err as Error).message }, "cannot read the outbox; retrying");
+        log.warn({ lane, err }, "cannot read the outbox; retrying");
         await this.sleep(retryDelay);
         retryDelay = Math.min(retryDelay * 2, LONGEST_RETRY_MS);
         continue;
       }
-      if (payload === undefined) return;
-      try {
-        await this.handle(lane, payload);
-      } catch (err) {
-        if (err instanceof TransientError) {
-          this.log.warn({ lane, err: err.message, retryInMs: retryDelay }, "delivery failed for now; the entry waits at the head of its lane");
-          await this.sleep(retryDelay);
-          retryDelay = Math.min(retryDelay * 2, LONGEST_RETRY_MS);
-          continue;
-        }
-        this.log.error({ lane, err: (err as Error).message, payload: payload.slice(0, 500) }, "dropping an entry that cannot be delivered");
+      if (batch.length === 0) return;
+      const failure = await this.deliverBatch(lane, batch);
+      if (!failure) {
+        retryDelay = FIRST_RETRY_MS;
+        continue;
       }
-      retryDelay = FIRST_RETRY_MS;
-      await this.removeHead(lane);
+      log.warn({ lane, err: failure, retryInMs: retryDelay }, "delivery failed for now; the entry waits at the head of its lane");
+      await this.sleep(retryDelay);
+      retryDelay = Math.min(retryDelay * 2, LONGEST_RETRY_MS);
     }
   }
 
-  private async removeHead(lane: string): Promise<void> {
-    // Tried at least once even while stopping: a delivered entry left at the head is delivered twice.
+  /**
+   * Hands the entries to the handler in order until one fails for now, removing each from the lane
+   * once handled. Those the delivery check has not confirmed yet are kept here; should it fail, they go
+   * back to the head of the lane, in order, to be delivered again. Resolves, once every delivered
+   * entry is confirmed, with the failure that stopped the batch, if any.
+   */
+  private async deliverBatch(lane: string, batch: readonly string[]): Promise<TransientError | undefined> {
+    const { handle, deliveryCheck, log } = this.deps;
+    const unconfirmed = new Unconfirmed();
+    let failure: TransientError | undefined;
+    for (const payload of batch) {
+      if (this.stopped || unconfirmed.lost !== undefined) break;
+      const confirm = deliveryCheck?.(lane);
+      try {
+        await handle(lane, payload);
+      } catch (err) {
+        if (err instanceof TransientError) {
+          failure = err;
+          break;
+        }
+        // The payload holds message bodies: only at debug level.
+        log.error({ lane, err }, "dropping an entry that cannot be delivered");
+        log.debug({ lane, payload: payload.slice(0, 500) }, "the dropped entry");
+      }
+      if (confirm) unconfirmed.add(payload, confirm());
+      await this.removeDelivered(lane, 1);
+    }
+    const lost = await unconfirmed.settled();
+    if (lost.length === 0) return failure;
+    log.warn({ lane, entries: lost.length, err: unconfirmed.lost }, "the stream broke before the server confirmed what it was sent; it is delivered again");
+    await this.retryUntilDone(lane, "cannot put unconfirmed entries back", () => this.deps.store.returnToOutbox(lane, lost));
+    return new TransientError("delivery not confirmed", { cause: unconfirmed.lost });
+  }
+
+  private removeDelivered(lane: string, count: number): Promise<void> {
+    // A delivered entry left in the lane is delivered twice.
+    return this.retryUntilDone(lane, "cannot remove a delivered entry", () => this.deps.store.removeFromOutbox(lane, count));
+  }
+
+  /** Tried at least once even while stopping: what it does keeps the lane exact. */
+  private async retryUntilDone(lane: string, what: string, work: () => Promise<void>): Promise<void> {
     for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, LONGEST_RETRY_MS)) {
       try {
-        await this.store.removeOutboxHead(lane);
+        await work();
         return;
       } catch (err) {
-        this.log.warn({ lane, err: (err as Error).message }, "cannot remove a delivered entry; retrying");
+        this.deps.log.warn({ lane, err }, `${what}; retrying`);
         if (this.stopped) return;
         await this.sleep(delay);
       }
@@ -121,5 +165,40 @@ export class OutboxWorker {
       const timer = setTimeout(wakeUp, ms);
       this.sleepers.add(wakeUp);
     });
+  }
+}
+
+/**
+ * Entries written to a stream and not yet confirmed, oldest first. Confirmations come in order; the
+ * first that fails leaves it and everything after it unconfirmed.
+ */
+class Unconfirmed {
+  /** Why the first confirmation failed. */
+  lost: unknown;
+  private readonly entries: { payload: string; confirmed: boolean }[] = [];
+  private readonly waits: Promise<void>[] = [];
+  private fail: () => void = () => undefined;
+  private readonly failed = new Promise<void>((resolve) => (this.fail = resolve));
+
+  add(payload: string, confirmation: Promise<void>): void {
+    const entry = { payload, confirmed: false };
+    this.entries.push(entry);
+    this.waits.push(
+      confirmation.then(
+        () => void (entry.confirmed = true),
+        (err: unknown) => {
+          this.lost ??= err;
+          this.fail();
+        },
+      ),
+    );
+  }
+
+  /** Resolves once all are confirmed, or at the first failure with what is left unconfirmed. */
+  async settled(): Promise<string[]> {
+    await Promise.race([Promise.all(this.waits), this.failed]);
+    if (this.lost === undefined) return [];
+    const first = this.entries.findIndex((e) => !e.confirmed);
+    return first < 0 ? [] : this.entries.slice(first).map((e) => e.payload);
   }
 }

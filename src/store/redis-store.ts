@@ -53,10 +53,6 @@ export class RedisStore implements BridgeStore {
     await this.redis.ping();
   }
 
-  isReady(): boolean {
-    return this.redis.status === "ready";
-  }
-
   private key(...parts: string[]): string {
     return this.prefix + parts.join(":");
   }
@@ -72,12 +68,17 @@ export class RedisStore implements BridgeStore {
     await this.redis.multi().rpush(this.key("outbox", entry.lane), entry.payload).sadd(this.key("outboxes"), entry.lane).exec();
   }
 
-  async peekOutbox(lane: string): Promise<string | undefined> {
-    return (await this.redis.lindex(this.key("outbox", lane), 0)) ?? undefined;
+  async peekOutbox(lane: string, count: number): Promise<string[]> {
+    return this.redis.lrange(this.key("outbox", lane), 0, count - 1);
   }
 
-  async removeOutboxHead(lane: string): Promise<void> {
-    await this.redis.lpop(this.key("outbox", lane));
+  async removeFromOutbox(lane: string, count: number): Promise<void> {
+    await this.redis.ltrim(this.key("outbox", lane), count, -1);
+  }
+
+  async returnToOutbox(lane: string, payloads: readonly string[]): Promise<void> {
+    // LPUSH puts each at the head in turn: the last one first keeps their order.
+    await this.redis.multi().lpush(this.key("outbox", lane), ...[...payloads].reverse()).sadd(this.key("outboxes"), lane).exec();
   }
 
   async pendingLanes(): Promise<string[]> {

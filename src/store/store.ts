@@ -14,7 +14,6 @@ export interface OutboxEntry {
 export interface BridgeStore {
   /** Round trip to the store; rejects when it is away. */
   ping(): Promise<void>;
-  isReady(): boolean;
 
   /**
    * Records a homeserver transaction and appends its entries to their outboxes, all at once.
@@ -29,9 +28,12 @@ export interface BridgeStore {
    * reaches every puppet in a room, and clients resend after reconnecting. Returns false for a repeat.
    */
   appendToOutboxOnce(entry: OutboxEntry, onceKey: string, ttlSeconds: number): Promise<boolean>;
-  /** The oldest entry of an outbox, left in place until removeOutboxHead. */
-  peekOutbox(lane: string): Promise<string | undefined>;
-  removeOutboxHead(lane: string): Promise<void>;
+  /** The oldest entries of an outbox, at most `count`, left in place until removeFromOutbox. */
+  peekOutbox(lane: string, count: number): Promise<string[]>;
+  /** Removes the oldest `count` entries of an outbox. */
+  removeFromOutbox(lane: string, count: number): Promise<void>;
+  /** Puts entries back at the head of an outbox, in the order given: their delivery was not confirmed. */
+  returnToOutbox(lane: string, payloads: readonly string[]): Promise<void>;
   /** Lanes that hold entries: after a restart, these are drained first. */
   pendingLanes(): Promise<string[]>;
 

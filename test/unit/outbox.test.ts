@@ -1,0 +1,151 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import pino from "pino";
+import { OutboxWorker, TransientError, type DeliveryCheck, type EntryHandler } from "../../src/pipeline/outbox.js";
+import { MemoryStore } from "../fakes/memory-store.js";
+
+const log = pino({ level: "silent" });
+
+/** Waits until the condition holds, or fails after a few seconds. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (condition()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function queue(store: MemoryStore, lane: string, ...payloads: string[]): void {
+  store.outboxes.set(lane, [...(store.outboxes.get(lane) ?? []), ...payloads]);
+}
+
+function worker(store: MemoryStore, handle: EntryHandler, deliveryCheck?: DeliveryCheck): OutboxWorker {
+  return new OutboxWorker({ store, handle, log, ...(deliveryCheck ? { deliveryCheck } : {}) });
+}
+
+describe("the outbox worker", () => {
+  it("delivers each lane in order and empties it", async () => {
+    const store = new MemoryStore();
+    const seen: string[] = [];
+    queue(store, "a", "1", "2", "3");
+    queue(store, "b", "x");
+    const w = worker(store, async (lane, payload) => void seen.push(`${lane}${payload}`));
+    assert.equal(await w.resume(), 2);
+    await until(() => seen.length === 4, "every entry");
+    await w.stop();
+    assert.deepEqual(seen.filter((s) => s.startsWith("a")), ["a1", "a2", "a3"]);
+    assert.deepEqual(store.outboxes.get("a"), []);
+  });
+
+  it("keeps an entry that failed for now at the head and retries it; later entries wait", async () => {
+    const store = new MemoryStore();
+    queue(store, "a", "1", "2");
+    let failures = 1;
+    const seen: string[] = [];
+    const w = worker(store, async (_lane, payload) => {
+      if (payload === "1" && failures-- > 0) throw new TransientError("server away");
+      seen.push(payload);
+    });
+    w.wake("a");
+    await until(() => seen.length === 2, "the retry");
+    await w.stop();
+    assert.deepEqual(seen, ["1", "2"]);
+  });
+
+  it("drops an entry that can never be delivered, so one bad entry cannot stall a room", async () => {
+    const store = new MemoryStore();
+    queue(store, "a", "bad", "good");
+    const seen: string[] = [];
+    const w = worker(store, async (_lane, payload) => {
+      if (payload === "bad") throw new Error("refused");
+      seen.push(payload);
+    });
+    w.wake("a");
+    await until(() => store.outboxes.get("a")?.length === 0, "the lane to empty");
+    await w.stop();
+    assert.deepEqual(seen, ["good"]);
+  });
+
+  it("delivers again, in order, what the stream lost before confirming it", async () => {
+    const store = new MemoryStore();
+    queue(store, "to-xmpp", "1", "2");
+    const seen: string[] = [];
+    // Each delivery's confirmation, settled by the test as the stream would.
+    const pending: { resolve(): void; reject(err: Error): void }[] = [];
+    const w = worker(
+      store,
+      async (_lane, payload) => void seen.push(payload),
+      () => () => new Promise<void>((resolve, reject) => pending.push({ resolve, reject })),
+    );
+    w.wake("to-xmpp");
+    await until(() => seen.length === 2, "both written");
+    assert.deepEqual(store.outboxes.get("to-xmpp"), [], "written entries leave the lane...");
+    for (const p of pending.splice(0)) p.reject(new Error("stream broke"));
+    await until(() => seen.length === 4, "the second attempt");
+    assert.deepEqual(seen, ["1", "2", "1", "2"], "...and come back, in order, when their confirmation fails");
+    for (const p of pending.splice(0)) p.resolve();
+    await w.stop();
+    assert.deepEqual(store.outboxes.get("to-xmpp"), []);
+    assert.equal(seen.length, 4, "confirmed entries are not delivered again");
+  });
+
+  it("puts back only what was not confirmed", async () => {
+    const store = new MemoryStore();
+    queue(store, "to-xmpp", "1", "2", "3");
+    const seen: string[] = [];
+    let calls = 0;
+    const w = worker(
+      store,
+      async (_lane, payload) => void seen.push(payload),
+      () => () => (++calls === 2 ? Promise.reject(new Error("stream broke")) : Promise.resolve()),
+    );
+    w.wake("to-xmpp");
+    await until(() => store.outboxes.get("to-xmpp")?.length === 0 && seen.length >= 4, "the lane to empty");
+    await w.stop();
+    assert.equal(seen[0], "1");
+    assert.deepEqual(seen.slice(seen.lastIndexOf("2")), ["2", "3"], "the second entry and what followed it went again");
+    assert.equal(seen.filter((p) => p === "1").length, 1, "the confirmed first entry went once");
+  });
+
+  it("confirms what went out before a failure, and keeps the rest", async () => {
+    const store = new MemoryStore();
+    queue(store, "a", "1", "2", "3");
+    let fail = true;
+    const checkedAfter: number[] = [];
+    const seen: string[] = [];
+    const w = worker(
+      store,
+      async (_lane, payload) => {
+        if (payload === "2" && fail) {
+          fail = false;
+          throw new TransientError("link down");
+        }
+        seen.push(payload);
+      },
+      () => () => {
+        checkedAfter.push(seen.length);
+        return Promise.resolve();
+      },
+    );
+    w.wake("a");
+    await until(() => store.outboxes.get("a")?.length === 0, "the lane to empty");
+    await w.stop();
+    assert.deepEqual(seen, ["1", "2", "3"], "nothing twice");
+    assert.deepEqual(checkedAfter, [1, 2, 3], "each delivered entry is confirmed; the failed attempt is not");
+  });
+
+  it("waits for the store to come back instead of losing entries", async () => {
+    const store = new MemoryStore();
+    queue(store, "a", "1");
+    store.failing = true;
+    const seen: string[] = [];
+    const w = worker(store, async (_lane, payload) => void seen.push(payload));
+    w.wake("a");
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(seen, []);
+    store.failing = false;
+    await until(() => seen.length === 1, "delivery after the store is back");
+    await until(() => store.outboxes.get("a")?.length === 0, "removal");
+    await w.stop();
+  });
+});
