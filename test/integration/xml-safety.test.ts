@@ -23,8 +23,8 @@ function assertStreamHeld(): void {
 test("forbidden characters in bodies, formatting, reactions and file names never reach the XMPP server", async () => {
   const p = await portalScene(suite, "xmlsafe");
   await p.matrixUser.send(p.roomId, { msgtype: "m.text", body: hostile("hello there"), format: "org.matrix.custom.html", formatted_body: `<b>${hostile("hello there")}</b>` });
-  const message = await p.fromMatrix("hello there");
-  assert.equal(message.getChild("html", "http://jabber.org/protocol/xhtml-im")?.getChild("body")?.getChildText("b") ?? "hello there", "hello there");
+  // The formatted body's bold is XEP-0393's *bold*.
+  await p.fromMatrix("*hello there*");
 
   // A JSON string may hold a lone surrogate; whatever the homeserver makes of it, the stream holds.
   const lone = await p.matrixUser.sendText(p.roomId, "lone \uD800 surrogate").then(
