@@ -28,6 +28,9 @@
 # without /proc, and the chroot's /dev already holds the device nodes debootstrap created. The instance id is
 # random per STATE_DIR (kept in STATE_DIR/.stack-id), so a deleted-and-recreated STATE_DIR starts from a fresh
 # Synapse database; data dirs whose STATE_DIR is gone are pruned (and their Synapse killed) on the next `up`.
+#
+# This script assembles and starts; each server's config template and its configure/start/wait code live in
+# scripts/stack/ (redis.sh, prosody.sh, ejabberd.sh, synapse.sh, *.template), the process helpers in process.sh.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,6 +38,7 @@ CHROOT="$ROOT/.cache/synapse-root"
 CHROOT_STACK_DIR=/var/lib/stack # inside the chroot
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 STACK_SYNAPSE_TIMEOUT="${STACK_SYNAPSE_TIMEOUT:-180}"
+STACK_LIB="$ROOT/scripts/stack"
 SERVICES=(redis prosody synapse)
 # `down` and `up` stop every kind of XMPP server that could be running for STATE_DIR, whichever one it was.
 ALL_SERVICES=(redis prosody ejabberd synapse)
@@ -52,6 +56,19 @@ usage() {
   sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
+
+# shellcheck source=stack/apt.sh
+source "$STACK_LIB/apt.sh"
+# shellcheck source=stack/process.sh
+source "$STACK_LIB/process.sh"
+# shellcheck source=stack/redis.sh
+source "$STACK_LIB/redis.sh"
+# shellcheck source=stack/prosody.sh
+source "$STACK_LIB/prosody.sh"
+# shellcheck source=stack/ejabberd.sh
+source "$STACK_LIB/ejabberd.sh"
+# shellcheck source=stack/synapse.sh
+source "$STACK_LIB/synapse.sh"
 
 # ---------------------------------------------------------------------------------------------------------------
 # Settings
@@ -139,31 +156,26 @@ init_state() {
   source "$STATE/.secrets"
 }
 
+# render TEMPLATE OUT VAR...: writes scripts/stack/TEMPLATE to OUT with each ${VAR} replaced by the value of the
+# shell variable VAR. envsubst replaces only the variables it is given and leaves every other $ alone, so Lua and
+# YAML pass through untouched, and it inserts values as they are, whatever characters they hold. A ${NAME} in the
+# template that is not among the VARs is an error rather than a silently empty setting.
+render() {
+  local template="$STACK_LIB/$1" out="$2" var unfilled; shift 2
+  unfilled="$(grep -o '[$]{[A-Za-z_][A-Za-z0-9_]*}' "$template" | grep -vxF "$(printf "\${%s}\n" "$@")" || true)"
+  [ -z "$unfilled" ] || die "${template##*/} uses ${unfilled//$'\n'/ }, which its caller does not fill in"
+  local -a values=()
+  for var in "$@"; do values+=("$var=${!var}"); done
+  env "${values[@]}" envsubst "$(printf "\${%s} " "$@")" <"$template" >"$out"
+}
+
 # ---------------------------------------------------------------------------------------------------------------
 # Installation
 # ---------------------------------------------------------------------------------------------------------------
 
-APT_UPDATED=0
-apt_install() {
-  if [ "$APT_UPDATED" = 0 ]; then
-    # Some configured third-party repos may be unreachable; the Debian ones are what matter here.
-    apt-get update -qq || log "apt-get update reported errors; trying to install anyway"
-    APT_UPDATED=1
-  fi
-  # Keep the packages' postinst from starting system-wide redis/prosody daemons (Debian's policy-rc.d hook).
-  local policy=/usr/sbin/policy-rc.d own_policy=0
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
-  fi
-  local rc=0
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2 || rc=$?
-  if [ "$own_policy" = 1 ]; then rm -f "$policy"; fi
-  [ "$rc" = 0 ] || die "apt-get install $* failed"
-}
-
 ensure_host_packages() {
   local -A pkg_of=([redis-server]=redis-server [redis-cli]=redis-tools [prosody]=prosody [prosodyctl]=prosody
-    [curl]=curl [flock]=util-linux [setsid]=util-linux [timeout]=coreutils [realpath]=coreutils)
+    [curl]=curl [flock]=util-linux [setsid]=util-linux [timeout]=coreutils [realpath]=coreutils [envsubst]=gettext-base)
   local cmd missing=()
   for cmd in "${!pkg_of[@]}"; do command -v "$cmd" >/dev/null || missing+=("${pkg_of[$cmd]}"); done
   if [ ! -d "$CHROOT" ] && ! command -v debootstrap >/dev/null; then missing+=(debootstrap); fi
@@ -179,680 +191,11 @@ ensure_host_packages() {
   if [ "${XMPP_SERVER:-prosody}" = ejabberd ]; then disable_system_ejabberd; fi
 }
 
-# The package's own ejabberd (ejabberd@localhost, /etc/ejabberd, ports 5222/5269/5280...) is never used here:
-# policy-rc.d kept apt from starting it, and it is disabled so that a boot does not start it either. The stack's
-# ejabberd has its own node name, cookie, distribution port and no epmd, so even a running system ejabberd does
-# not clash with it.
-disable_system_ejabberd() {
-  if command -v systemctl >/dev/null && systemctl is-enabled ejabberd >/dev/null 2>&1; then
-    systemctl disable ejabberd >/dev/null 2>&1 || true
-  fi
-  if [ -e /etc/init.d/ejabberd ] && compgen -G '/etc/rc[2-5].d/S*ejabberd' >/dev/null; then
-    update-rc.d ejabberd disable >/dev/null 2>&1 || true
-  fi
-}
-
-# Unmounts whatever an interrupted debootstrap left mounted under $1 (deepest first), then deletes $1 without
-# crossing into any filesystem that is still mounted.
-remove_tree() {
-  local dir="$1" mp
-  [ -e "$dir" ] || return 0
-  awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | while read -r mp; do
-    umount -l "$mp" || true
-  done
-  rm -rf --one-file-system "$dir"
-}
-
-# Builds the Synapse chroot into a temp dir and renames it into place only when complete, so a half-made chroot
-# is never used. A lock file serialises concurrent `up`s that would both build it.
-ensure_chroot() {
-  [ -d "$CHROOT" ] && return 0
-  mkdir -p "$(dirname "$CHROOT")"
-  exec 8>"$CHROOT.lock"
-  flock 8
-  if [ -d "$CHROOT" ]; then exec 8>&-; return 0; fi
-  local stale
-  for stale in "$CHROOT".build.*; do remove_tree "$stale"; done # leftovers of killed builds (we hold the lock)
-  local tmp="$CHROOT.build.$$"
-  log "building the Synapse chroot (Debian sid + matrix-synapse) in $tmp; this takes about a minute"
-  local started=$SECONDS
-  if ! {
-    debootstrap --variant=minbase sid "$tmp" "$DEBIAN_MIRROR" >"$tmp.log" 2>&1 &&
-      # No init system in the chroot: stop package scripts from trying to start services.
-      printf '#!/bin/sh\nexit 101\n' >"$tmp/usr/sbin/policy-rc.d" && chmod +x "$tmp/usr/sbin/policy-rc.d" &&
-      chroot "$tmp" apt-get -o Acquire::Check-Valid-Until=false update >>"$tmp.log" 2>&1 &&
-      DEBIAN_FRONTEND=noninteractive chroot "$tmp" apt-get install -y --no-install-recommends matrix-synapse \
-        >>"$tmp.log" 2>&1 &&
-      chroot "$tmp" apt-get clean >>"$tmp.log" 2>&1 &&
-      chroot "$tmp" python3 -c 'import synapse.app.homeserver' >>"$tmp.log" 2>&1
-  }; then
-    tail -n 30 "$tmp.log" >&2 || true
-    remove_tree "$tmp"
-    die "building the Synapse chroot failed (log above)"
-  fi
-  mv -T "$tmp" "$CHROOT"
-  rm -f "$tmp.log"
-  exec 8>&-
-  log "Synapse chroot ready after $((SECONDS - started)) s"
-}
-
-# ---------------------------------------------------------------------------------------------------------------
-# Process helpers
-# ---------------------------------------------------------------------------------------------------------------
-
-# Prints the pids of SERVICE processes that belong to $STATE. Processes are recognised by what they carry rather
-# than by pid files alone, so stale processes are found even when STATE_DIR was deleted meanwhile:
-#   redis: a redis-server whose working dir is $STATE/redis (redis chdirs to its `dir`)
-#   prosody: a process whose arguments include --config $STATE/prosody.cfg.lua
-#   ejabberd: an Erlang VM whose arguments include its mnesia dir, "$STATE/ejabberd/spool" (quotes included)
-#   synapse: a process whose arguments include this instance's homeserver.yaml (or $2, another instance id)
-service_pids() {
-  local service="$1" id="${2:-$INSTANCE_ID}" d pid comm cwd
-  local -a args
-  for d in /proc/[0-9]*; do
-    pid="${d#/proc/}"
-    [ "$pid" = "$$" ] && continue
-    case "$service" in
-      redis)
-        { read -r comm <"$d/comm"; } 2>/dev/null || continue
-        [ "$comm" = redis-server ] || continue
-        cwd="$(readlink "$d/cwd" 2>/dev/null)" || continue
-        if [ "$cwd" = "$STATE/redis" ] || [ "$cwd" = "$STATE/redis (deleted)" ]; then echo "$pid"; fi
-        ;;
-      prosody | synapse | ejabberd)
-        { mapfile -d '' -t args <"$d/cmdline"; } 2>/dev/null || continue
-        local want="$STATE/prosody.cfg.lua"
-        [ "$service" = synapse ] && want="$CHROOT_STACK_DIR/$id/homeserver.yaml"
-        [ "$service" = ejabberd ] && want="\"$STATE/ejabberd/spool\""
-        local a
-        for a in "${args[@]}"; do
-          if [ "$a" = "$want" ]; then echo "$pid"; break; fi
-        done
-        ;;
-    esac
-  done
-}
-
-# A dead process lingers as a zombie until PID 1 reaps it (about a second on some machines), and kill -0 still
-# succeeds on zombies, so look at the state too.
-pid_alive() {
-  local stat
-  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
-  stat="${stat##*) }"
-  [ "${stat:0:1}" != Z ]
-}
-
-# TERM, then KILL whatever is still alive after a grace period.
-kill_pids() {
-  local grace="$1"; shift
-  [ "$#" -gt 0 ] || return 0
-  kill -TERM "$@" 2>/dev/null || true
-  local deadline=$((SECONDS + grace)) pid alive
-  while :; do
-    alive=()
-    for pid in "$@"; do pid_alive "$pid" && alive+=("$pid"); done
-    [ "${#alive[@]}" -eq 0 ] && return 0
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      log "killing ${alive[*]} (still alive after TERM)"
-      kill -KILL "${alive[@]}" 2>/dev/null || true
-      sleep 0.2
-      return 0
-    fi
-    sleep 0.1
-  done
-}
-
-stop_service() {
-  local service="$1" pids
-  mapfile -t pids < <(service_pids "$service")
-  if [ "${#pids[@]}" -gt 0 ]; then
-    log "stopping $service (pid ${pids[*]})"
-    kill_pids 8 "${pids[@]}"
-  fi
-  rm -f "$STATE/$service.pid"
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# A port still taken after our own processes were stopped belongs to someone else; readiness checks would then
-# talk to the wrong server, so refuse.
-require_free_port() {
-  if port_open "$1"; then die "port $1 ($2) is already in use by another process; set a different port"; fi
-}
-
-# wait_ready NAME TIMEOUT PID LOGFILE CHECK...: polls CHECK until it succeeds; fails early if PID dies.
-wait_ready() {
-  local name="$1" timeout="$2" pid="$3" logfile="$4"; shift 4
-  local deadline=$((SECONDS + timeout))
-  until "$@" >/dev/null 2>&1; do
-    if ! pid_alive "$pid"; then
-      fail_service "$name" "$logfile" "exited during startup"
-    fi
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      fail_service "$name" "$logfile" "not ready after ${timeout}s"
-    fi
-    sleep 0.2
-  done
-}
-
-fail_service() {
-  local name="$1" logfile="$2" why="$3" f
-  log "$name $why; last lines of its logs:"
-  for f in $logfile; do
-    [ -f "$f" ] || continue
-    echo "----- $f" >&2
-    tail -n 40 "$f" >&2
-  done
-  die "$name $why"
-}
-
-# Opens an XMPP stream on PORT with namespace XMLNS to TO and succeeds once the reply contains EXPECT.
-xmpp_stream_answers() {
-  # shellcheck disable=SC2016 # the inner script expands its own positional arguments
-  timeout 5 bash -c '
-    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-    printf "<?xml version=\"1.0\"?><stream:stream xmlns=\"%s\" xmlns:stream=\"http://etherx.jabber.org/streams\" to=\"%s\" version=\"1.0\">" "$2" "$3" >&3
-    buf=""
-    while :; do
-      IFS= read -r -d "" -n 1 -t 3 c <&3 || exit 1
-      buf+="$c"
-      [[ $buf == *"$4"* ]] && exit 0
-    done' _ "$@"
-}
-
-# ---------------------------------------------------------------------------------------------------------------
-# Redis
-# ---------------------------------------------------------------------------------------------------------------
-
-configure_redis() {
-  mkdir -p "$STATE/redis"
-  # appendonly keeps data across stop-service/start-service (TERM flushes the AOF); RDB snapshots are off.
-  cat >"$STATE/redis.conf" <<EOF
-# generated by scripts/stack.sh
-bind 127.0.0.1
-port $REDIS_PORT
-protected-mode yes
-daemonize yes
-pidfile $STATE/redis.pid
-logfile $STATE/redis.log
-dir $STATE/redis
-save ""
-appendonly yes
-appendfsync everysec
-EOF
-}
-
-start_redis() {
-  require_free_port "$REDIS_PORT" redis
-  redis-server "$STATE/redis.conf" >>"$STATE/redis.log" 2>&1 || fail_service redis "$STATE/redis.log" "failed to start"
-}
-
-wait_redis() {
-  local pid=""
-  for _ in $(seq 50); do # daemonize: the pid file appears just after the fork
-    [ -s "$STATE/redis.pid" ] && pid="$(cat "$STATE/redis.pid")" && break
-    sleep 0.1
-  done
-  [ -n "$pid" ] || fail_service redis "$STATE/redis.log" "wrote no pid file"
-  wait_ready redis 20 "$pid" "$STATE/redis.log" redis_pong
-}
-
-redis_pong() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
-
-# ---------------------------------------------------------------------------------------------------------------
-# Prosody
-# ---------------------------------------------------------------------------------------------------------------
-
-configure_prosody() {
-  mkdir -p "$STATE/prosody-data" "$STATE/prosody-certs"
-  chmod 750 "$STATE/prosody-data"
-  # No certificates and no mod_tls: clients get a plain stream without STARTTLS (loopback only).
-  cat >"$STATE/prosody.cfg.lua" <<EOF
--- generated by scripts/stack.sh; throw-away test server, never use this config elsewhere
-run_as_root = true -- the stack runs as root in CI; prosody refuses that otherwise
-pidfile = "$STATE/prosody.pid"
-data_path = "$STATE/prosody-data"
-certificates = "$STATE/prosody-certs" -- stays empty; pointed here only so prosody does not index /etc/prosody/certs
-log = { { levels = { min = "info" }, to = "file", filename = "$STATE/prosody.log" } }
-
-interfaces = { "127.0.0.1" }
-local_interfaces = { "127.0.0.1" }
-c2s_ports = { $XMPP_C2S_PORT }
-c2s_direct_tls_ports = { }
-s2s_ports = { }
-component_ports = { $XMPP_COMPONENT_PORT }
-component_interfaces = { "127.0.0.1" }
-http_ports = { $XMPP_HTTP_PORT }
-http_interfaces = { "127.0.0.1" }
-https_ports = { }
-https_interfaces = { }
--- URLs handed out (e.g. upload slots) point at the plain-http loopback listener; requests whose Host header is
--- 127.0.0.1 are routed to the upload component.
-http_external_url = "http://127.0.0.1:$XMPP_HTTP_PORT/"
-http_default_host = "$UPLOAD_DOMAIN"
-
-modules_enabled = {
-  "roster"; "saslauth"; "disco"; "carbons"; "pep"; "vcard_legacy"; "vcard4"; "private"; "bookmarks";
-  "blocklist"; "ping"; "time"; "version"; "uptime"; "register"; "mam";
-}
-modules_disabled = { "s2s" } -- no federation
-
-authentication = "internal_hashed"
-storage = "internal"
-allow_registration = true -- XEP-0077 in-band registration
-c2s_require_encryption = false
-allow_unencrypted_plain_auth = true
-s2s_require_encryption = false
-default_archive_policy = true
-archive_expires_after = "1w"
-
-VirtualHost "$XMPP_DOMAIN"
-  allow_registration = true
-  c2s_require_encryption = false
-  allow_unencrypted_plain_auth = true
-  authentication = "internal_hashed"
-
-Component "$COMPONENT_DOMAIN"
-  component_secret = "$COMPONENT_SECRET"
-
-Component "$MUC_DOMAIN" "muc"
-  modules_enabled = { "muc_mam", "muc_moderation", "vcard_muc" }
-  muc_room_locking = false
-  restrict_room_creation = false
-  muc_log_by_default = true
-
-Component "$UPLOAD_DOMAIN" "http_file_share"
-  http_file_share_size_limit = 100 * 1024 * 1024
-  http_file_share_daily_quota = 10 * 1024 * 1024 * 1024
-EOF
-}
-
-start_prosody() {
-  require_free_port "$XMPP_C2S_PORT" "prosody c2s"
-  require_free_port "$XMPP_COMPONENT_PORT" "prosody component"
-  require_free_port "$XMPP_HTTP_PORT" "prosody http"
-  # Foreground mode in its own session: the pid is known at once and the process outlives this script.
-  setsid nohup prosody --config "$STATE/prosody.cfg.lua" -F >>"$STATE/prosody.console.log" 2>&1 </dev/null &
-  echo $! >"$STATE/prosody.pid"
-  PROSODY_PID=$!
-}
-
-wait_prosody() {
-  local pid="${PROSODY_PID:-$(cat "$STATE/prosody.pid")}" logs="$STATE/prosody.log $STATE/prosody.console.log"
-  wait_ready prosody 20 "$pid" "$logs" xmpp_stream_answers "$XMPP_C2S_PORT" jabber:client "$XMPP_DOMAIN" "stream:features>"
-  wait_ready prosody 10 "$pid" "$logs" xmpp_stream_answers "$XMPP_COMPONENT_PORT" jabber:component:accept \
-    "$COMPONENT_DOMAIN" "<stream:stream"
-  wait_ready prosody 10 "$pid" "$logs" port_open "$XMPP_HTTP_PORT"
-}
-
-# ---------------------------------------------------------------------------------------------------------------
-# ejabberd (XMPP_SERVER=ejabberd)
-# ---------------------------------------------------------------------------------------------------------------
-
-# Everything lives in $STATE: nothing of /etc/ejabberd, /var/lib/ejabberd or the package's service is used. The Erlang
-# VM is started directly (not through ejabberdctl, which would run it as the ejabberd user and read
-# /etc/ejabberd/ejabberdctl.cfg) with its own node name, a random cookie and epmd-less distribution on
-# EJABBERD_DIST_PORT, so it neither starts a shared epmd nor clashes with another ejabberd on this machine.
-
-# Where Debian puts ejabberd's Erlang applications (ejabberd-23.01-1/, and its deps beside it): ejabberdctl's ERL_LIBS.
-ejabberd_erl_libs() {
-  local app
-  for app in /usr/lib/*/ejabberd-*/ebin/ejabberd.app; do
-    [ -e "$app" ] && { dirname "$(dirname "$(dirname "$app")")"; return 0; }
-  done
-  die "ejabberd's Erlang applications not found under /usr/lib/*/ejabberd-*; is the ejabberd package installed?"
-}
-
-ejabberd_node() { echo "stack-ejabberd-$INSTANCE_ID@localhost"; }
-
-# A random Erlang cookie per STATE_DIR, where erl looks for it: $HOME/.erlang.cookie, HOME being $STATE/ejabberd
-# (so it is not on any command line, and the caller's ~/.erlang.cookie is never read or written).
-ensure_ejabberd_cookie() {
-  local f="$STATE/ejabberd/.erlang.cookie"
-  [ -s "$f" ] && return 0
-  mkdir -p "$STATE/ejabberd"
-  (umask 077 && random_hex 16 >"$f") && chmod 400 "$f"
-}
-
-# Runs erl with the environment ejabberd expects, in the spool dir. With --detach (called in the background, so
-# already in a subshell of its own) it becomes the VM in a session of its own: the caller's $! is the VM's pid.
-ejabberd_erl() {
-  local detach=0 libs
-  if [ "$1" = --detach ]; then detach=1; shift; fi
-  libs="$(ejabberd_erl_libs)" || exit 1
-  ensure_ejabberd_cookie
-  local argv=(env ERL_LIBS="$libs" HOME="$STATE/ejabberd"
-    EJABBERD_CONFIG_PATH="$STATE/ejabberd.yml" EJABBERD_LOG_PATH="$STATE/ejabberd/logs/ejabberd.log"
-    ERL_CRASH_DUMP="$STATE/ejabberd/logs/erl_crash.dump" ERL_CRASH_DUMP_BYTES=0
-    erl -erl_epmd_port "$EJABBERD_DIST_PORT" -start_epmd false "$@")
-  if [ "$detach" = 1 ]; then
-    cd "$STATE/ejabberd/spool" && exec setsid nohup "${argv[@]}"
-    exit 1
-  fi
-  (cd "$STATE/ejabberd/spool" && exec "${argv[@]}")
-}
-
-# ejabberdctl's work without ejabberdctl: a hidden, non-listening node that runs one command on the server node.
-ejabberd_ctl() {
-  ejabberd_erl -sname "stack-ctl-$$-$INSTANCE_ID@localhost" -hidden -noinput -dist_listen false \
-    -s ejabberd_ctl -extra "$(ejabberd_node)" "$@"
-}
-
-configure_ejabberd() {
-  mkdir -p "$STATE/ejabberd/spool" "$STATE/ejabberd/logs" "$STATE/ejabberd/upload"
-  ensure_ejabberd_cookie
-  # No certificates: c2s offers no STARTTLS and allows PLAIN without it (loopback only). No s2s listener.
-  cat >"$STATE/ejabberd.yml" <<EOF
-# generated by scripts/stack.sh; throw-away test server, never use this config elsewhere
-hosts:
-  - "$XMPP_DOMAIN"
-loglevel: info
-log_rotate_count: 0
-# No ACME: the stack never asks Let's Encrypt for certificates.
-acme:
-  auto: false
-default_db: mnesia
-auth_method: internal
-auth_password_format: scram
-s2s_access: s2s
-
-listen:
-  -
-    port: $XMPP_C2S_PORT
-    ip: "127.0.0.1"
-    module: ejabberd_c2s
-    max_stanza_size: 1048576
-    shaper: none
-    access: c2s
-    starttls: false
-    starttls_required: false
-  -
-    port: $XMPP_COMPONENT_PORT
-    ip: "127.0.0.1"
-    module: ejabberd_service
-    max_stanza_size: 1048576
-    shaper: none
-    hosts:
-      "$COMPONENT_DOMAIN":
-        password: "$COMPONENT_SECRET"
-  -
-    port: $XMPP_HTTP_PORT
-    ip: "127.0.0.1"
-    module: ejabberd_http
-    request_handlers:
-      /upload: mod_http_upload
-
-acl:
-  local:
-    user_regexp: ""
-  # The bridge (the component and every puppet JID on it) may ask for upload slots.
-  bridge:
-    server: "$COMPONENT_DOMAIN"
-
-access_rules:
-  local:
-    allow: local
-  c2s:
-    allow: all
-  s2s:
-    deny: all
-  register:
-    allow: all
-  muc_create:
-    allow: all
-  pubsub_createnode:
-    allow: local
-  upload:
-    - allow: local
-    - allow: bridge
-
-api_permissions:
-  "console commands":
-    from:
-      - ejabberd_ctl
-    who: all
-    what: "*"
-
-shaper_rules:
-  max_user_sessions: 10
-  max_user_offline_messages: 100
-
-modules:
-  mod_adhoc: {}
-  mod_admin_extra: {}
-  mod_avatar: {}
-  mod_blocking: {}
-  mod_caps: {}
-  mod_carboncopy: {}
-  mod_disco: {}
-  mod_last: {}
-  mod_mam:
-    default: always
-  mod_muc:
-    host: "$MUC_DOMAIN"
-    access: all
-    access_create: muc_create
-    access_persistent: all
-    access_mam: all
-    history_size: 20
-    # Rooms as Prosody makes them by default: archived, and only moderators change the subject (ejabberd's own
-    # default lets every participant do it).
-    default_room_options:
-      mam: true
-      allow_change_subj: false
-  mod_offline: {}
-  mod_ping: {}
-  mod_privacy: {}
-  mod_private: {}
-  mod_pubsub:
-    access_createnode: pubsub_createnode
-    plugins:
-      - flat
-      - pep
-  mod_register:
-    ip_access: all
-    access: register
-  mod_roster:
-    versioning: true
-  mod_time: {}
-  mod_vcard:
-    search: false
-  mod_vcard_xupdate: {}
-  mod_version:
-    show_os: false
-  mod_http_upload:
-    host: "$UPLOAD_DOMAIN"
-    put_url: "http://127.0.0.1:$XMPP_HTTP_PORT/upload"
-    get_url: "http://127.0.0.1:$XMPP_HTTP_PORT/upload"
-    docroot: "$STATE/ejabberd/upload"
-    max_size: 104857600
-    access: upload
-    thumbnail: false
-EOF
-}
-
-start_ejabberd() {
-  require_free_port "$XMPP_C2S_PORT" "ejabberd c2s"
-  require_free_port "$XMPP_COMPONENT_PORT" "ejabberd component"
-  require_free_port "$XMPP_HTTP_PORT" "ejabberd http"
-  require_free_port "$EJABBERD_DIST_PORT" "ejabberd erlang distribution"
-  [ -f "$STATE/ejabberd.yml" ] || die "no ejabberd config in $STATE; run 'up' first"
-  # erl (a shell script) execs erlexec, which execs the VM: $! is the VM's pid. It stops cleanly on TERM (init:stop).
-  ejabberd_erl --detach -sname "$(ejabberd_node)" +K true +P 250000 -noinput -mnesia dir "\"$STATE/ejabberd/spool\"" -s ejabberd \
-    >>"$STATE/ejabberd.console.log" 2>&1 </dev/null &
-  echo $! >"$STATE/ejabberd.pid"
-  EJABBERD_PID=$!
-}
-
-wait_ejabberd() {
-  local pid="${EJABBERD_PID:-$(cat "$STATE/ejabberd.pid")}"
-  local logs="$STATE/ejabberd/logs/ejabberd.log $STATE/ejabberd/logs/error.log $STATE/ejabberd.console.log"
-  wait_ready ejabberd 60 "$pid" "$logs" xmpp_stream_answers "$XMPP_C2S_PORT" jabber:client "$XMPP_DOMAIN" "stream:features>"
-  wait_ready ejabberd 10 "$pid" "$logs" xmpp_stream_answers "$XMPP_COMPONENT_PORT" jabber:component:accept \
-    "$COMPONENT_DOMAIN" "<stream:stream"
-  wait_ready ejabberd 10 "$pid" "$logs" port_open "$XMPP_HTTP_PORT"
-}
-
-# ---------------------------------------------------------------------------------------------------------------
-# Synapse
-# ---------------------------------------------------------------------------------------------------------------
-
-# Deletes Synapse data dirs (and kills their Synapse) whose STATE_DIR is gone or now has another instance id.
-prune_synapse_dirs() {
-  local dir id owner pids
-  for dir in "$CHROOT$CHROOT_STACK_DIR"/*/; do
-    [ -d "$dir" ] || continue
-    dir="${dir%/}"
-    id="${dir##*/}"
-    [ "$id" = "$INSTANCE_ID" ] && continue
-    owner="$(cat "$dir/owner" 2>/dev/null || true)"
-    if [ -n "$owner" ] && [ "$(cat "$owner/.stack-id" 2>/dev/null || true)" = "$id" ]; then continue; fi
-    mapfile -t pids < <(service_pids synapse "$id")
-    if [ "${#pids[@]}" -gt 0 ]; then
-      log "stopping orphaned synapse (pid ${pids[*]}) of deleted ${owner:-state dir}"
-      kill_pids 8 "${pids[@]}"
-    fi
-    rm -rf "$dir"
-  done
-}
-
-configure_synapse() {
-  mkdir -p "$SYNAPSE_DIR/media_store"
-  echo "$STATE" >"$SYNAPSE_DIR/owner"
-  ln -sfn "$SYNAPSE_DIR" "$STATE/synapse"
-  local d="$SYNAPSE_IN_CHROOT"
-  # An ed25519 signing key file is "ed25519 <version> <unpadded base64 of a 32-byte seed>"; any seed is valid,
-  # so it is written directly instead of spending ~1.5 s in `--generate-keys`.
-  if [ ! -s "$SYNAPSE_DIR/signing.key" ]; then
-    echo "ed25519 a_$(random_hex 2) $(head -c 32 /dev/urandom | base64 | tr -d '=')" >"$SYNAPSE_DIR/signing.key"
-  fi
-  local rl='{per_second: 1000, burst_count: 10000}'
-  cat >"$SYNAPSE_DIR/log.yaml" <<EOF
-version: 1
-formatters:
-  precise:
-    format: '%(asctime)s - %(name)s - %(lineno)d - %(levelname)s - %(request)s - %(message)s'
-handlers:
-  file:
-    class: logging.FileHandler
-    formatter: precise
-    filename: $d/homeserver.log
-    encoding: utf8
-root:
-  level: INFO
-  handlers: [file]
-disable_existing_loggers: false
-EOF
-  cat >"$SYNAPSE_DIR/homeserver.yaml" <<EOF
-# generated by scripts/stack.sh for $STATE; throw-away test homeserver
-server_name: "$MATRIX_DOMAIN"
-public_baseurl: "http://127.0.0.1:$SYNAPSE_PORT/"
-pid_file: $d/homeserver.pid
-listeners:
-  - port: $SYNAPSE_PORT
-    bind_addresses: ['127.0.0.1']
-    type: http
-    tls: false
-    x_forwarded: false
-    resources:
-      - names: [client, media]
-        compress: false
-database:
-  name: sqlite3
-  args:
-    database: $d/homeserver.db
-log_config: $d/log.yaml
-media_store_path: $d/media_store
-enable_media_repo: true
-max_upload_size: 200M
-url_preview_enabled: false
-signing_key_path: $d/signing.key
-trusted_key_servers: []
-suppress_key_server_warning: true
-report_stats: false
-enable_metrics: false
-registration_shared_secret: "$SYNAPSE_REGISTRATION_SHARED_SECRET"
-macaroon_secret_key: "$SYNAPSE_MACAROON_SECRET"
-form_secret: "$SYNAPSE_FORM_SECRET"
-enable_registration: true
-enable_registration_without_verification: true
-presence:
-  enabled: true
-user_directory:
-  enabled: true
-  search_all_users: true
-# Tests hammer the server from one address: make every rate limit effectively unlimited.
-rc_message: $rl
-rc_registration: $rl
-rc_registration_token_validity: $rl
-rc_login:
-  address: $rl
-  account: $rl
-  failed_attempts: $rl
-rc_joins:
-  local: $rl
-  remote: $rl
-rc_joins_per_room: $rl
-rc_invites:
-  per_room: $rl
-  per_user: $rl
-  per_issuer: $rl
-rc_admin_redaction: $rl
-rc_3pid_validation: $rl
-rc_room_creation: $rl
-rc_presence:
-  per_user: $rl
-rc_media_create: $rl
-rc_reports: $rl
-rc_delayed_event_mgmt: $rl
-rc_key_requests: $rl
-EOF
-  if [ -n "$REGISTRATION" ]; then
-    cat >>"$SYNAPSE_DIR/homeserver.yaml" <<EOF
-app_service_config_files:
-  - $d/appservice-registration.yaml
-EOF
-  fi
-}
-
-start_synapse() {
-  require_free_port "$SYNAPSE_PORT" synapse
-  [ -f "$SYNAPSE_DIR/homeserver.yaml" ] || die "no Synapse config for $STATE; run 'up' first"
-  # Re-copied on every start so that a restarted Synapse sees the current registration file.
-  if [ -n "$REGISTRATION" ]; then
-    cp -f "$REGISTRATION" "$SYNAPSE_DIR/appservice-registration.yaml" || die "cannot copy REGISTRATION=$REGISTRATION"
-  fi
-  # chroot(8) execs the command, so $! is Synapse's own pid. Console output only catches early crashes; the real
-  # log is homeserver.log.
-  setsid nohup chroot "$CHROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-    python3 -m synapse.app.homeserver -c "$SYNAPSE_IN_CHROOT/homeserver.yaml" \
-    >"$SYNAPSE_DIR/console.log" 2>&1 </dev/null &
-  echo $! >"$STATE/synapse.pid"
-  SYNAPSE_PID=$!
-}
-
-synapse_versions_ok() {
-  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:$SYNAPSE_PORT/_matrix/client/versions")" = 200 ]
-}
-
-wait_synapse() {
-  local pid="${SYNAPSE_PID:-$(cat "$STATE/synapse.pid")}"
-  wait_ready synapse "$STACK_SYNAPSE_TIMEOUT" "$pid" "$SYNAPSE_DIR/console.log $SYNAPSE_DIR/homeserver.log" \
-    synapse_versions_ok
-}
-
 # ---------------------------------------------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------------------------------------------
 
-start_one() {
-  case "$1" in
-    redis) start_redis; wait_redis ;;
-    prosody) start_prosody; wait_prosody ;;
-    ejabberd) start_ejabberd; wait_ejabberd ;;
-    synapse) start_synapse; wait_synapse ;;
-  esac
-}
+start_one() { "start_$1"; "wait_$1"; }
 
 cmd_up() {
   ensure_host_packages
@@ -865,7 +208,7 @@ cmd_up() {
   for s in "${ALL_SERVICES[@]}"; do stop_service "$s"; done
   prune_synapse_dirs
   configure_redis
-  if [ "$XMPP_SERVER" = ejabberd ]; then configure_ejabberd; else configure_prosody; fi
+  "configure_$XMPP_SERVER"
   configure_synapse
   rm -f "$STATE/stack.env"
   # If anything fails, leave nothing running behind.
@@ -874,9 +217,9 @@ cmd_up() {
   # Synapse is by far the slowest to boot: start it first and wait for it last.
   start_synapse
   start_redis
-  if [ "$XMPP_SERVER" = ejabberd ]; then start_ejabberd; else start_prosody; fi
+  "start_$XMPP_SERVER"
   wait_redis
-  if [ "$XMPP_SERVER" = ejabberd ]; then wait_ejabberd; else wait_prosody; fi
+  "wait_$XMPP_SERVER"
   wait_synapse
   trap - EXIT
   write_env
@@ -918,18 +261,7 @@ cmd_xmpp_user() {
   [ -f "$dir/stack.env" ] || die "$dir/stack.env not found; run 'up' first"
   init_state "$dir"
   load_settings
-  if [ "$XMPP_SERVER" = ejabberd ]; then
-    # Like prosodyctl's `register`, an existing account gets the new password.
-    if ejabberd_ctl check_account "$user" "$XMPP_DOMAIN" >/dev/null 2>&1; then
-      ejabberd_ctl change_password "$user" "$XMPP_DOMAIN" "$pass" >&2
-    else
-      ejabberd_ctl register "$user" "$XMPP_DOMAIN" "$pass" >&2
-    fi
-    return
-  fi
-  # prosodyctl writes straight into the data dir, which the running prosody reads on each login; it must get the
-  # same --config (before the command) or it would use /etc/prosody. `register` overwrites an existing password.
-  prosodyctl --config "$STATE/prosody.cfg.lua" register "$user" "$XMPP_DOMAIN" "$pass" >&2
+  "${XMPP_SERVER}_user" "$user" "$pass"
 }
 
 main() {

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The project's test command (npm test): builds, starts the real stack (Redis, Prosody, Synapse) on
-# loopback, runs the unit and integration tests in one run of Node's test runner, stops the stack.
-# Bridge logs of each run stay in .stack/test/bridge-*.log. XMPP_SERVER=ejabberd (passed on to scripts/stack.sh
-# through the environment) runs ejabberd instead of Prosody.
+# The project's test command (npm test): checks the shell scripts (scripts/shellcheck.sh), builds, starts the
+# real stack (Redis, Prosody, Synapse) on loopback, runs the unit and integration tests in one run of Node's test
+# runner, stops the stack. Bridge logs of each run stay in .stack/test/bridge-*.log. XMPP_SERVER=ejabberd (passed
+# on to scripts/stack.sh through the environment) runs ejabberd instead of Prosody.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+
+scripts/shellcheck.sh
 
 node="$(scripts/with-node.sh --print-path)"
 "$node" node_modules/typescript/bin/tsc -p tsconfig.json
