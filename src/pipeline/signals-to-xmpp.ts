@@ -1,5 +1,5 @@
 import { isGhost, type AddressingConfig } from "../core/identity.js";
-import type { MatrixEvent } from "../matrix/appservice-api.js";
+import type { MatrixInboundOf } from "../core/model.js";
 import type { BridgeStore } from "../store/store.js";
 import type { ComponentLink } from "../xmpp/component-link.js";
 import type { MucOccupancy } from "../xmpp/muc-occupancy.js";
@@ -24,25 +24,15 @@ export class SignalsToXmpp {
     private readonly botUserId: string,
   ) {}
 
-  /** True for the events this handles. */
-  async handle(event: MatrixEvent): Promise<boolean> {
-    if (event.type === "m.typing") await this.typing(event);
-    else if (event.type === "m.receipt") await this.receipts(event);
-    else return false;
-    return true;
-  }
-
   private isBridgeUser(userId: string): boolean {
     return isGhost(userId, this.addressing) || userId === this.botUserId;
   }
 
-  private async typing(event: MatrixEvent): Promise<void> {
-    const roomId = event.room_id;
-    const userIds = event.content?.user_ids;
-    if (!roomId || !Array.isArray(userIds)) return;
+  async typing(event: MatrixInboundOf<"typing">): Promise<void> {
+    const { roomId } = event;
     const link = await this.store.linkByRoom(roomId);
     if (!link) return;
-    const now = new Set(userIds.filter((u): u is string => typeof u === "string" && !this.isBridgeUser(u)));
+    const now = new Set(event.userIds.filter((u) => !this.isBridgeUser(u)));
     const before = this.typists.get(roomId) ?? new Set<string>();
     if (now.size > 0) this.typists.set(roomId, now);
     else this.typists.delete(roomId);
@@ -57,15 +47,12 @@ export class SignalsToXmpp {
   }
 
   /** Public read receipts of Matrix users on messages from XMPP become XEP-0333 displayed markers. */
-  private async receipts(event: MatrixEvent): Promise<void> {
-    const roomId = event.room_id;
-    const link = roomId ? await this.store.linkByRoom(roomId) : undefined;
-    if (!roomId || !link) return;
+  async receipts(event: MatrixInboundOf<"receipt">): Promise<void> {
+    const link = await this.store.linkByRoom(event.roomId);
+    if (!link) return;
     const target = destinationOf(link, this.addressing, this.botUserId);
-    for (const [eventId, receipt] of Object.entries(event.content ?? {})) {
-      // m.read.private stays private: only m.read is bridged.
-      const readers = Object.keys(((receipt as Record<string, unknown>)["m.read"] ?? {}) as Record<string, unknown>);
-      const original = readers.length > 0 ? await this.store.messageByEventId(eventId) : undefined;
+    for (const { eventId, readers } of event.reads) {
+      const original = await this.store.messageByEventId(eventId);
       const ref = original && original.sender && isGhost(original.sender, this.addressing) ? target.refOf(original.ids) : undefined;
       if (!ref) continue;
       for (const reader of readers) {
