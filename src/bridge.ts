@@ -91,6 +91,58 @@ function fetchSharedFile(config: BridgeConfig): (file: SharedFile) => Promise<Re
   return (file) => fetchRemoteFile(file.url, limits, file.mediaType ? { mediaType: file.mediaType } : undefined);
 }
 
+const addressingOf = (config: BridgeConfig): AddressingConfig => ({
+  homeserverDomain: config.homeserver.domain,
+  componentDomain: config.xmpp.domain,
+  userPrefix: config.bridge.userPrefix,
+  aliasPrefix: config.bridge.aliasPrefix,
+});
+
+/** The room's vCard, where its avatar is (XEP-0486). */
+const roomProfileFrom = (link: ComponentLink, log: Logger) => async (muc: string) => {
+  const vcard = await requestVcard(link, muc, log);
+  return vcard ? readVcard(vcard) : undefined;
+};
+
+/** The Application Service API, answered by the bridge itself: transactions go to the ingress. */
+function appserviceApp(config: BridgeConfig, hsToken: string, ingress: Ingress, portals: Portals, log: Logger): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  const handlers = {
+    onTransaction: (txn: Transaction) => ingress.acceptTransaction(txn.txnId, [...txn.events, ...txn.ephemeral]),
+    onUserQuery: async () => false,
+    onAliasQuery: (alias: string) => portals.onAliasQuery(alias),
+    onPing: (transactionId: string | undefined) => log.debug({ transactionId }, "homeserver ping"),
+  };
+  app.use(appserviceRouter(hsToken, handlers, log.child({ module: "appservice" }), config.appservice.maxBodyBytes));
+  return app;
+}
+
+/** /metrics and /health, with the bridge's gauges and a check of each part it needs. */
+function statusAppOf(registry: Registry, homeserver: Homeserver, store: RedisStore, link: ComponentLink): express.Express {
+  homeserver.bridge.registerBridgeGauges(async () => {
+    const links = await store.links();
+    return { matrixRoomConfigs: links.length, remoteRoomConfigs: links.length };
+  });
+  return statusApp(registry, [
+    { name: "redis", check: async () => (await store.ping(), true) },
+    { name: "xmpp", check: async () => link.isOnline() },
+    { name: "homeserver", check: () => homeserver.isUp() },
+  ]);
+}
+
+/**
+ * Anyone may send presence to a puppet: a contact's avatar, which is part of it, is fetched at most
+ * once per presence interval.
+ */
+function contactAvatarThrottle(config: BridgeConfig, ghostProfiles: GhostProfiles, addressing: AddressingConfig, log: Logger): LatestWinsThrottle<string> {
+  return new LatestWinsThrottle<string>(
+    config.presence.minIntervalSeconds * 1000,
+    async (xmppUser, hash) => void (await ghostProfiles.noteAvatarHash({ jid: xmppUser }, hash, ghostUserId(xmppUser, addressing), true)),
+    (xmppUser, err) => log.warn({ xmppUser, err: (err as Error).message }, "could not bring a contact's avatar up to date"),
+  );
+}
+
 /** Wires the adapters together and starts them in the order that gives the clearest errors. */
 export async function startBridge(config: BridgeConfig, registration: Registration, log: Logger): Promise<RunningBridge> {
   configureLibraryLogging(config.logging.level);
@@ -103,12 +155,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const link = new ComponentLink(config.xmpp, log.child({ module: "xmpp" }));
   const servers: Server[] = [];
 
-  const addressing: AddressingConfig = {
-    homeserverDomain: config.homeserver.domain,
-    componentDomain: config.xmpp.domain,
-    userPrefix: config.bridge.userPrefix,
-    aliasPrefix: config.bridge.aliasPrefix,
-  };
+  const addressing = addressingOf(config);
   const { botUserId } = homeserver;
   const messageMapSeconds = config.bridge.messageMapDays * 24 * 3600;
   const bridges = (matrixUser: string): boolean => isBridgedUser(matrixUser, botUserId, addressing, config.bridge.permissions);
@@ -124,28 +171,14 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const puppetProfiles = new PuppetProfiles(rooms, matrixAvatars, bridges, addressing, profilesLog);
   const occupancy = new MucOccupancy(link, store, (u) => puppetAddress(u, addressing), (u) => puppetProfiles.avatarHashOf(u), log.child({ module: "muc" }));
   const peers = new PeerFeatures(link, xmppLog);
-  const toXmpp = new MatrixToXmpp({
-    store,
-    rooms,
-    link,
-    occupancy,
-    addressing,
-    botUserId,
-    messageMapSeconds,
-    bridges,
-    peerSupports: (jid, feature, from) => peers.supports(jid, feature, from),
-    shareFile: countedTransfer("to_xmpp", fileSharing(config, media, link, fileUrls, addressing)),
-    log: log.child({ module: "to-xmpp" }),
-  });
+  const shareFile = countedTransfer("to_xmpp", fileSharing(config, media, link, fileUrls, addressing));
+  const peerSupports = peers.supports.bind(peers);
+  const toXmpp = new MatrixToXmpp({ store, rooms, link, occupancy, addressing, botUserId, messageMapSeconds, bridges, peerSupports, shareFile, log: log.child({ module: "to-xmpp" }) });
   const signals = new SignalsToXmpp(store, link, occupancy, addressing, botUserId);
   const files = new FilesToMatrix(countedTransfer("to_matrix", fetchSharedFile(config)), (file, ghost) => media.upload(file, ghost), log.child({ module: "to-matrix" }));
   const lookUpMuc = (muc: string) => describeMuc(link, muc, xmppLog);
   const ghostProfiles = new GhostProfiles(store, rooms, avatarUploads, ({ jid, from }) => fetchXmppProfile(link, jid, xmppLog, from), profilesLog);
-  const roomProfile = async (muc: string) => {
-    const vcard = await requestVcard(link, muc, xmppLog);
-    return vcard ? readVcard(vcard) : undefined;
-  };
-  const roomMetadataToMatrix = new RoomMetadataToMatrix(store, rooms, lookUpMuc, roomProfile, avatarUploads, botUserId, log.child({ module: "room-metadata" }));
+  const roomMetadataToMatrix = new RoomMetadataToMatrix(store, rooms, lookUpMuc, roomProfileFrom(link, xmppLog), avatarUploads, botUserId, log.child({ module: "room-metadata" }));
   const roomMetadataToXmpp = new RoomMetadataToXmpp({ store, rooms, link, avatars: matrixAvatars, bridges, puppets: toXmpp, addressing, messageMapSeconds, log: log.child({ module: "room-metadata" }) });
   const toMatrix = new XmppToMatrix({ store, rooms, addressing, messageMapSeconds, profiles: ghostProfiles, botUserId, files, log: log.child({ module: "to-matrix" }) });
   const presenceLog = log.child({ module: "presence" });
@@ -181,22 +214,10 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     .onXmpp("refused", (e) => toMatrix.refused(e))
     .onXmpp("room-changed", (e) => roomMetadataToMatrix.mucChanged(e.muc, e.avatarHash));
 
-  // Anyone may send presence to a puppet: a contact's avatar, which is part of it, is fetched at most
-  // once per presence interval.
-  const contactAvatars = new LatestWinsThrottle<string>(
-    config.presence.minIntervalSeconds * 1000,
-    async (xmppUser, hash) => void (await ghostProfiles.noteAvatarHash({ jid: xmppUser }, hash, ghostUserId(xmppUser, addressing), true)),
-    (xmppUser, err) => log.warn({ xmppUser, err: (err as Error).message }, "could not bring a contact's avatar up to date"),
-  );
-  const inbound = new XmppInbound(
-    occupancy,
-    peers,
-    addressing,
-    { subscription: (type, from, matrixUser) => presenceToXmpp.onSubscription(type, from, matrixUser), availability: (presence, matrixUser) => presenceToMatrix.handle(presence, matrixUser) },
-    (conversation, event, dedupKey) => ingress.queueForMatrix(conversation, event, dedupKey),
-    async (xmppUser, hash) => contactAvatars.offer(xmppUser, hash),
-    log.child({ module: "from-xmpp" }),
-  );
+  const contactAvatars = contactAvatarThrottle(config, ghostProfiles, addressing, log);
+  const contactPresence = { subscription: presenceToXmpp.onSubscription.bind(presenceToXmpp), availability: presenceToMatrix.handle.bind(presenceToMatrix) };
+  const queue = ingress.queueForMatrix.bind(ingress);
+  const inbound = new XmppInbound(occupancy, peers, addressing, contactPresence, queue, async (xmppUser, hash) => contactAvatars.offer(xmppUser, hash), log.child({ module: "from-xmpp" }));
   link.on("stanza", (stanza: Element) => {
     inbound.handle(stanza).catch((err: Error) => log.error({ err: err.message, stanza: stanza.toString().slice(0, 500) }, "could not take in a stanza"));
   });
@@ -221,16 +242,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     link.on("online", rejoin);
     rejoin();
 
-    const appserviceApp = express();
-    appserviceApp.disable("x-powered-by");
-    const appserviceHandlers = {
-      onTransaction: (txn: Transaction) => ingress.acceptTransaction(txn.txnId, [...txn.events, ...txn.ephemeral]),
-      onUserQuery: async () => false,
-      onAliasQuery: (alias: string) => portals.onAliasQuery(alias),
-      onPing: (transactionId: string | undefined) => log.debug({ transactionId }, "homeserver ping"),
-    };
-    appserviceApp.use(appserviceRouter(registration.hs_token, appserviceHandlers, log.child({ module: "appservice" }), config.appservice.maxBodyBytes));
-    servers.push(await listen(appserviceApp, config.appservice.bindAddress, config.appservice.port));
+    servers.push(await listen(appserviceApp(config, registration.hs_token, ingress, portals, log), config.appservice.bindAddress, config.appservice.port));
     if (config.media.matrixToXmpp === "link") {
       if (!config.media.publicUrl) log.warn({ publicUrl: mediaPublicUrl }, "media.publicUrl is not set: links to Matrix files work only where this address does");
       servers.push(await listen(mediaApp(fileUrls, media, log.child({ module: "media" })), config.media.bindAddress, config.media.port));
@@ -238,18 +250,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     const pingMs = await homeserver.ping();
     log.info({ pingMs, port: config.appservice.port }, "the homeserver reaches the appservice listener");
 
-    if (config.metrics.enabled) {
-      homeserver.bridge.registerBridgeGauges(async () => {
-        const links = await store.links();
-        return { matrixRoomConfigs: links.length, remoteRoomConfigs: links.length };
-      });
-      const checks = [
-        { name: "redis", check: async () => (await store.ping(), true) },
-        { name: "xmpp", check: async () => link.isOnline() },
-        { name: "homeserver", check: () => homeserver.isUp() },
-      ];
-      servers.push(await listen(statusApp(registry, checks), config.metrics.bindAddress, config.metrics.port));
-    }
+    if (config.metrics.enabled) servers.push(await listen(statusAppOf(registry, homeserver, store, link), config.metrics.bindAddress, config.metrics.port));
     const resumed = await ingress.resume();
     if (resumed > 0) log.info({ lanes: resumed }, "resuming queued work from before the restart");
   } catch (err) {
