@@ -14,12 +14,11 @@ import type { GhostProfiles, ProfileSource } from "./profiles.js";
 const localpartOf = (jid: string): string => jid.split("@")[0] ?? jid;
 
 /**
- * A text message as one event, or in parts when too big for one. Only a plain message is split (a
- * relation must stay one event), and its parts go as plain text: HTML cannot be cut at the same places.
+ * A plain text message (`body` is its content's) as one event, or in parts when too big for one. Its
+ * parts go as plain text: HTML cannot be cut at the same places.
  */
-function textParts(content: Record<string, unknown>, fallbackBody: string): Record<string, unknown>[] {
-  const body = typeof content.body === "string" ? content.body : fallbackBody;
-  const split = content["m.relates_to"] ? [body] : splitText(body, MAX_MATRIX_BODY_BYTES);
+function textParts(content: Record<string, unknown>, body: string): Record<string, unknown>[] {
+  const split = splitText(body, MAX_MATRIX_BODY_BYTES);
   return split.length === 1 ? [content] : split.map((part) => ({ msgtype: content.msgtype, body: part }));
 }
 
@@ -152,18 +151,20 @@ export class XmppToMatrix {
     const text = message.replyTo && !repliedTo ? { ...message, body: message.replyTo.quote + message.body } : message;
     // Only threads Matrix started are threads on Matrix: many XMPP clients put every message in a <thread>.
     const threadRoot = message.thread ? await this.deps.store.threadRoot(conversation, message.thread) : undefined;
-    let content = toMatrixContent(text);
-    if (edited) content = { ...content, body: editFallbackBody(text.body), "m.new_content": content, "m.relates_to": { rel_type: "m.replace", event_id: edited } };
-    else if (threadRoot) content = { ...content, "m.relates_to": threadRelation(threadRoot, repliedTo) };
-    else if (repliedTo) content = { ...content, "m.relates_to": { "m.in_reply_to": { event_id: repliedTo } } };
-    if (message.files?.length && !edited) {
-      const relation = content["m.relates_to"] as { rel_type?: string } | undefined;
+    const content = toMatrixContent(text);
+    // A message with a relation stays one event: it is never split.
+    if (edited) {
+      const edit = { ...content, body: editFallbackBody(text.body), "m.new_content": content, "m.relates_to": { rel_type: "m.replace", event_id: edited } };
+      return this.send(ghost, roomId, conversation, message, [edit]);
+    }
+    const relation = threadRoot ? threadRelation(threadRoot, repliedTo) : repliedTo ? { "m.in_reply_to": { event_id: repliedTo } } : undefined;
+    if (message.files?.length) {
       const parts = await this.deps.files.contents(ghost, message.files, text.body.trim() !== "" ? text : undefined);
       // Every part of a thread stays in it; a reply is the first part's.
-      const related = parts.map((part, i) => (relation && (i === 0 || relation.rel_type === "m.thread") ? { ...part, "m.relates_to": relation } : part));
+      const related = parts.map((part, i) => (relation && (i === 0 || threadRoot) ? { ...part, "m.relates_to": relation } : part));
       return this.send(ghost, roomId, conversation, message, related);
     }
-    await this.send(ghost, roomId, conversation, message, textParts(content, message.body));
+    await this.send(ghost, roomId, conversation, message, relation ? [{ ...content, "m.relates_to": relation }] : textParts(content, text.body));
   }
 
   /** Brings the ghost's reactions to the event in line with the set XMPP sent (XEP-0444 sends them all). */
