@@ -221,7 +221,7 @@ export class MatrixRooms {
 
   /** An event as `viewer` (a member of the room) sees it, parsed; undefined when it cannot, or it is none the bridge reads. */
   async event(roomId: string, eventId: string, viewer: string): Promise<MatrixInbound | undefined> {
-    const raw: unknown = await this.homeserver.intent(viewer).matrixClient.getEvent(roomId, eventId).catch(() => undefined);
+    const raw: unknown = await this.homeserver.intent(viewer).matrixClient.getRawEvent(roomId, eventId).catch(() => undefined);
     const reading = parseMatrixEvent(raw);
     return "event" in reading ? reading.event : undefined;
   }
