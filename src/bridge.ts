@@ -9,7 +9,9 @@ import type { Element } from "@xmpp/xml";
 import { Homeserver, configureLibraryLogging } from "./matrix/homeserver.js";
 import type { Registration } from "./matrix/registration.js";
 import { statusApp } from "./http/status-server.js";
-import { Dispatch } from "./pipeline/dispatch.js";
+import { Dispatch, onlyBridgedUsers } from "./pipeline/dispatch.js";
+import { Puppets } from "./pipeline/puppets.js";
+import { Reactions } from "./pipeline/capabilities/reactions.js";
 import { Ingress } from "./pipeline/ingress.js";
 import { RedisStore } from "./store/redis-store.js";
 import { ComponentLink } from "./xmpp/component-link.js";
@@ -173,14 +175,17 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const peers = new PeerFeatures(link, xmppLog);
   const shareFile = countedTransfer("to_xmpp", fileSharing(config, media, link, fileUrls, addressing));
   const peerSupports = peers.supports.bind(peers);
-  const toXmpp = new MatrixToXmpp({ store, rooms, link, occupancy, addressing, botUserId, messageMapSeconds, bridges, peerSupports, shareFile, log: log.child({ module: "to-xmpp" }) });
+  const toXmppLog = log.child({ module: "to-xmpp" });
+  const puppets = new Puppets({ rooms, occupancy, addressing, botUserId, log: toXmppLog });
+  const toXmpp = new MatrixToXmpp({ store, rooms, link, occupancy, puppets, addressing, botUserId, messageMapSeconds, shareFile, log: toXmppLog });
+  const reactions = new Reactions({ store, rooms, link, puppets, addressing, messageMapSeconds, peerSupports, log: toXmppLog });
   const signals = new SignalsToXmpp(store, link, occupancy, addressing, botUserId);
   const files = new FilesToMatrix(countedTransfer("to_matrix", fetchSharedFile(config)), (file, ghost) => media.upload(file, ghost), log.child({ module: "to-matrix" }));
   const lookUpMuc = (muc: string) => describeMuc(link, muc, xmppLog);
   const ghostProfiles = new GhostProfiles(store, rooms, avatarUploads, ({ jid, from }) => fetchXmppProfile(link, jid, xmppLog, from), profilesLog);
   const roomMetadataToMatrix = new RoomMetadataToMatrix(store, rooms, lookUpMuc, roomProfileFrom(link, xmppLog), avatarUploads, botUserId, log.child({ module: "room-metadata" }));
-  const roomMetadataToXmpp = new RoomMetadataToXmpp({ store, rooms, link, avatars: matrixAvatars, bridges, puppets: toXmpp, addressing, messageMapSeconds, log: log.child({ module: "room-metadata" }) });
-  const toMatrix = new XmppToMatrix({ store, rooms, addressing, messageMapSeconds, profiles: ghostProfiles, botUserId, files, log: log.child({ module: "to-matrix" }) });
+  const roomMetadataToXmpp = new RoomMetadataToXmpp({ store, rooms, link, avatars: matrixAvatars, puppets, addressing, messageMapSeconds, log: log.child({ module: "room-metadata" }) });
+  const toMatrix = new XmppToMatrix({ store, rooms, addressing, messageMapSeconds, profiles: ghostProfiles, botUserId, files, reactions, log: log.child({ module: "to-matrix" }) });
   const presenceLog = log.child({ module: "presence" });
   const presenceToXmpp = new PresenceToXmpp({ store, rooms, link, addressing, botUserId, settings: config.presence, avatarHashOf: (u) => puppetProfiles.avatarHashOf(u), log: presenceLog });
   const presenceToMatrix = new PresenceToMatrix(store, rooms, addressing, config.presence, presenceLog);
@@ -195,13 +200,15 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const ingress = new Ingress({ store, dispatch, readMatrixEvent: (raw) => readMatrixEvent(raw, matrixLog), confirmXmppWrites, messageMapSeconds, log: log.child({ module: "outbox" }) });
   const portals = new Portals(store, rooms, lookUpMuc, addressing, (muc) => ingress.queueForMatrix(muc, { kind: "room-changed", muc }), log.child({ module: "portals" }));
   const commands = new BotCommands({ store, rooms, portals, occupancy, describeMuc: lookUpMuc, addressing, permissions: config.bridge.permissions, botUserId, log: log.child({ module: "commands" }) });
-  // Matrix → XMPP: the bot's commands take theirs first; a member event may also carry a puppet's new avatar.
+  // Matrix → XMPP: the bot's commands take theirs first; a member event may also carry a puppet's new
+  // avatar; only what users the bridge serves did goes further.
+  const bridgedOnly = onlyBridgedUsers(bridges, toXmppLog);
   dispatch
-    .onMatrix("message", (e) => commands.message(e), (e) => toXmpp.message(e))
-    .onMatrix("membership", (e) => puppetProfiles.observe(e), (e) => commands.invited(e), (e) => toXmpp.membership(e))
-    .onMatrix("reaction", (e) => toXmpp.reaction(e))
-    .onMatrix("redaction", (e) => toXmpp.redaction(e))
-    .onMatrix("room-state", (e) => roomMetadataToXmpp.handle(e))
+    .onMatrix("message", (e) => commands.message(e), bridgedOnly, (e) => toXmpp.message(e))
+    .onMatrix("membership", (e) => puppetProfiles.observe(e), (e) => commands.invited(e), bridgedOnly, (e) => toXmpp.membership(e))
+    .onMatrix("reaction", bridgedOnly, (e) => reactions.fromMatrix(e))
+    .onMatrix("redaction", bridgedOnly, (e) => reactions.takenBackOnMatrix(e), (e) => toXmpp.redaction(e))
+    .onMatrix("room-state", bridgedOnly, (e) => roomMetadataToXmpp.handle(e))
     .onMatrix("typing", (e) => signals.typing(e))
     .onMatrix("receipt", (e) => signals.receipts(e))
     .onMatrix("presence", (e) => presenceToXmpp.handle(e))

@@ -1,5 +1,6 @@
 import { fromMatrixPresence, type MatrixPresence, type UserPresence } from "../core/presence.js";
 import type { MatrixInbound } from "../core/model.js";
+import { fromMatrixContent } from "../core/messages.js";
 import { parseMatrixEvent } from "./events.js";
 import type { Homeserver } from "./homeserver.js";
 import { BoundedMap } from "../core/bounded-map.js";
@@ -224,6 +225,12 @@ export class MatrixRooms {
     const raw: unknown = await this.homeserver.intent(viewer).matrixClient.getRawEvent(roomId, eventId).catch(() => undefined);
     const reading = parseMatrixEvent(raw);
     return "event" in reading ? reading.event : undefined;
+  }
+
+  /** What a person wrote in a message, as XMPP text (for a quote); undefined when it is no message or cannot be read. */
+  async messageText(roomId: string, eventId: string, viewer: string): Promise<string | undefined> {
+    const event = await this.event(roomId, eventId, viewer);
+    return event?.kind === "message" ? fromMatrixContent(event.message)?.body : undefined;
   }
 
   /** Sets the room topic as the bot, unless it is that already. */

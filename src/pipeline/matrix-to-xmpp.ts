@@ -5,17 +5,15 @@ import { puppetAddress } from "../xmpp/puppet-address.js";
 import { fromMatrixContent, toXmppBody } from "../core/messages.js";
 import type { Link, MatrixInboundOf, SharedFile } from "../core/model.js";
 import type { ShareFile } from "./files-to-xmpp.js";
-import { destinationOf, type XmppDestination } from "./xmpp-destination.js";
+import type { Puppets } from "./puppets.js";
+import { xmppIdOf } from "./xmpp-destination.js";
 import type { Logger } from "../log.js";
 import type { MatrixRooms } from "../matrix/rooms.js";
 import type { BridgeStore } from "../store/store.js";
 import type { ComponentLink } from "../xmpp/component-link.js";
 import { MucJoinError, type MucOccupancy } from "../xmpp/muc-occupancy.js";
-import { renderMessage, renderModeration, renderModerationRequest, renderSignal, type OutgoingMessage } from "../xmpp/stanzas.js";
+import { renderMessage, renderModeration, renderModerationRequest, type OutgoingMessage } from "../xmpp/stanzas.js";
 import { deliver, isPassing } from "./errors.js";
-
-/** The id a Matrix event's message carries on XMPP (stanza id and origin-id): stable across retries. */
-export const xmppIdOf = (eventId: string): string => eventId.replace(/^\$/, "");
 
 export interface MatrixToXmppDeps {
   store: BridgeStore;
@@ -25,29 +23,18 @@ export interface MatrixToXmppDeps {
   addressing: AddressingConfig;
   botUserId: string;
   messageMapSeconds: number;
-  /** Whether a Matrix user's doings go to XMPP. */
-  bridges(matrixUser: string): boolean;
-  /** Whether an XMPP user's client supports a feature; undefined when unknown. */
-  peerSupports(jid: string, feature: string, askingFrom: string): Promise<boolean | undefined>;
+  puppets: Puppets;
   /** Where XMPP users can fetch a Matrix file (its url an mxc:// URI) that `sender` shares. */
   shareFile: ShareFile;
   log: Logger;
 }
 
-/** Delivers what the homeserver sent, to XMPP, as puppets. */
+/** Delivers what the homeserver sent, to XMPP, as puppets; only what users the bridge serves did reaches it. */
 export class MatrixToXmpp {
   constructor(private readonly deps: MatrixToXmppDeps) {}
 
-  /** Nothing the bridge itself said goes back out, nor anything from users who may not use it. */
-  private bridged(sender: string, roomId: string): boolean {
-    if (this.deps.bridges(sender)) return true;
-    this.deps.log.debug({ sender, roomId }, "not bridged: the bridge's own user, or one that may not use the bridge");
-    return false;
-  }
-
   async membership(event: MatrixInboundOf<"membership">): Promise<void> {
     const { sender, roomId, target, membership } = event;
-    if (!this.bridged(sender, roomId)) return;
     const link = await this.deps.store.linkByRoom(roomId);
 
     if (membership === "invite" && !link) {
@@ -68,7 +55,7 @@ export class MatrixToXmpp {
         return;
       }
       try {
-        await this.joinPuppet(link, target, displayName, roomId);
+        await this.deps.puppets.join(link, target, displayName, roomId);
       } catch (err) {
         if (isPassing(err)) throw err;
         await this.deps.rooms.notice(roomId, `${displayName ?? target} could not join ${link.muc} on XMPP (${err instanceof MucJoinError ? err.condition : (err as Error).message}); their messages will not reach it.`);
@@ -107,15 +94,6 @@ export class MatrixToXmpp {
     this.deps.log.info({ roomId, matrixUser, xmppUser }, "a Matrix user opened a direct chat with an XMPP user");
   }
 
-  private async joinPuppet(link: Extract<Link, { muc: string }>, matrixUser: string, displayName: string | undefined, roomId: string): Promise<string> {
-    const nick = displayName ?? (await this.deps.rooms.displayName(roomId, matrixUser)) ?? matrixUser.slice(1).split(":")[0] ?? matrixUser;
-    return deliver("join MUC", () => this.deps.occupancy.join(link.muc, matrixUser, nick));
-  }
-
-  private target(link: Link): XmppDestination {
-    return destinationOf(link, this.deps.addressing, this.deps.botUserId);
-  }
-
   /** XEP-0372 references for the MUC occupants a Matrix message mentions, where their nick stands in the text. */
   private mentionReferences(muc: string, body: string, userIds: readonly string[]): { begin: number; end: number; uri: string }[] {
     if (userIds.length === 0) return [];
@@ -126,24 +104,8 @@ export class MatrixToXmpp {
     return locateMentions(body, mentioned).map(({ mention, begin, end }) => ({ begin, end, uri: `xmpp:${muc}/${encodeURIComponent(mention.name)}` }));
   }
 
-  /** The puppet is in the MUC, or its user has been told why not; true when sending may go on. */
-  async ready(link: Link, sender: string, roomId: string): Promise<boolean> {
-    if (link.kind === "dm") return true;
-    try {
-      await this.joinPuppet(link, sender, undefined, roomId);
-      return true;
-    } catch (err) {
-      if (isPassing(err)) throw err;
-      const reason = err instanceof MucJoinError ? err.condition : (err as Error).message;
-      this.deps.log.warn({ roomId, sender, muc: link.muc, reason }, "message not delivered: the puppet cannot join the MUC");
-      await this.deps.rooms.notice(roomId, `Your message could not be delivered to ${link.muc}: your XMPP puppet could not join the room (${reason}).`);
-      return false;
-    }
-  }
-
   async message(event: MatrixInboundOf<"message">): Promise<void> {
     const { sender, roomId, eventId, message } = event;
-    if (!this.bridged(sender, roomId)) return;
     const link = await this.deps.store.linkByRoom(roomId);
     if (!link) return;
     const { edit, replyTo, threadRoot } = message;
@@ -153,7 +115,7 @@ export class MatrixToXmpp {
     const editedFile = edit?.newContent.file;
     const text = shared ? shared.caption : editedFile ? editedFile.caption : fromMatrixContent(edit?.newContent ?? message);
     if (!text && !shared) return;
-    const target = this.target(link);
+    const target = this.deps.puppets.destination(link);
     const id = xmppIdOf(eventId);
     const out: OutgoingMessage = { from: puppetAddress(sender, this.deps.addressing), to: target.to, type: target.type, id, body: text ? toXmppBody(text) : "" };
 
@@ -176,7 +138,7 @@ export class MatrixToXmpp {
       const original = await this.deps.store.messageByEventId(replyTo);
       const ref = original ? target.refOf(original.ids) : undefined;
       if (ref) {
-        const originalText = await this.textOf(roomId, replyTo, target.viewer);
+        const originalText = await this.deps.rooms.messageText(roomId, replyTo, target.viewer);
         // A file's body must stay its link alone.
         if (originalText && !shared) {
           const quote = quoteFallback(originalText);
@@ -192,7 +154,7 @@ export class MatrixToXmpp {
       const references = this.mentionReferences(link.muc, out.body, message.mentions);
       if (references.length > 0) out.references = references;
     }
-    if (!(await this.ready(link, sender, roomId))) return;
+    if (!(await this.deps.puppets.ready(link, sender, roomId))) return;
     // Recorded before sending: the MUC's reflection, which carries the stanza-id, may come back first.
     await this.deps.store.recordMessage({ roomId, eventId, conversation: target.conversation, ids: { id, originId: id }, sender }, this.deps.messageMapSeconds);
     if (shared) {
@@ -206,12 +168,6 @@ export class MatrixToXmpp {
   private async hadCaption(roomId: string, eventId: string, viewer: string): Promise<boolean> {
     const original = await this.deps.rooms.event(roomId, eventId, viewer);
     return original?.kind === "message" && original.message.file?.caption !== undefined;
-  }
-
-  /** What a person wrote in an earlier message, for a quote. */
-  private async textOf(roomId: string, eventId: string, viewer: string): Promise<string | undefined> {
-    const original = await this.deps.rooms.event(roomId, eventId, viewer);
-    return original?.kind === "message" ? fromMatrixContent(original.message)?.body : undefined;
   }
 
   /**
@@ -241,15 +197,8 @@ export class MatrixToXmpp {
   /** A Matrix user redacted their own bridged message: their puppet retracts it (XEP-0424). */
   async redaction(event: MatrixInboundOf<"redaction">): Promise<void> {
     const { sender, roomId, eventId, redacts } = event;
-    if (!this.bridged(sender, roomId)) return;
     const link = await this.deps.store.linkByRoom(roomId);
     if (!link) return;
-    const reaction = await this.deps.store.reactionByEventId(redacts);
-    if (reaction) {
-      if (reaction.sender !== sender) return;
-      await this.deps.store.forgetReaction(reaction);
-      return this.sendReactions(link, roomId, sender, reaction.target, eventId);
-    }
     const original = await this.deps.store.messageByEventId(redacts);
     if (original?.sender && original.sender !== sender && isGhost(original.sender, this.deps.addressing) && link.kind !== "dm") {
       return this.moderateMessage(link, roomId, sender, original.ids.stanzaId, event.reason ?? "Removed on Matrix");
@@ -258,9 +207,9 @@ export class MatrixToXmpp {
       this.deps.log.debug({ roomId, redacts, sender }, "redaction not bridged: not the sender's own bridged message");
       return;
     }
-    const target = this.target(link);
+    const target = this.deps.puppets.destination(link);
     const ref = target.refOf(original.ids);
-    if (!ref || !(await this.ready(link, sender, roomId))) return;
+    if (!ref || !(await this.deps.puppets.ready(link, sender, roomId))) return;
     const from = puppetAddress(sender, this.deps.addressing);
     await deliver("retract on XMPP", () =>
       this.deps.link.send(renderMessage({ from, to: target.to, type: target.type, id: xmppIdOf(eventId), body: "/me retracted a message", retracts: ref })),
@@ -273,7 +222,7 @@ export class MatrixToXmpp {
    */
   private async moderateMessage(link: Extract<Link, { muc: string }>, roomId: string, moderator: string, stanzaId: string | undefined, reason: string): Promise<void> {
     if (!stanzaId) return;
-    if (!(await this.ready(link, moderator, roomId))) return;
+    if (!(await this.deps.puppets.ready(link, moderator, roomId))) return;
     const from = puppetAddress(moderator, this.deps.addressing);
     let condition = "";
     for (const legacy of [false, true]) {
@@ -288,41 +237,5 @@ export class MatrixToXmpp {
       }
     }
     await this.deps.rooms.notice(roomId, `The message is still there on XMPP: ${link.muc} refused to remove it (${condition}).`);
-  }
-
-  /** A Matrix user reacted: XMPP gets their whole set of reactions to that message (XEP-0444). */
-  async reaction(event: MatrixInboundOf<"reaction">): Promise<void> {
-    const { sender, roomId, eventId, target, key } = event;
-    if (!this.bridged(sender, roomId)) return;
-    const link = await this.deps.store.linkByRoom(roomId);
-    if (!link) return;
-    const original = await this.deps.store.messageByEventId(target);
-    // A client known not to show reactions (disco#info) gets the text instead.
-    const unsupported = link.kind === "dm" && (await this.deps.peerSupports(link.xmppUser, "urn:xmpp:reactions:0", puppetAddress(sender, this.deps.addressing))) === false;
-    if (!original || unsupported) return this.reactionFallback(link, roomId, sender, target, key, eventId);
-    await this.deps.store.recordReaction({ target, sender, key, eventId }, this.deps.messageMapSeconds);
-    await this.sendReactions(link, roomId, sender, target, eventId);
-  }
-
-  private async sendReactions(link: Link, roomId: string, sender: string, targetEvent: string, causeEvent: string): Promise<void> {
-    const original = await this.deps.store.messageByEventId(targetEvent);
-    const target = this.target(link);
-    const ref = original ? target.refOf(original.ids) : undefined;
-    if (!ref || !(await this.ready(link, sender, roomId))) return;
-    const emojis = [...(await this.deps.store.reactionsOf(targetEvent, sender)).keys()];
-    const from = puppetAddress(sender, this.deps.addressing);
-    await deliver("react on XMPP", () =>
-      this.deps.link.send(renderSignal({ from, to: target.to, type: target.type, id: xmppIdOf(causeEvent), reactions: { id: ref, emojis } })),
-    );
-  }
-
-  /** A reaction to a message XMPP never saw: a short line of text, with no Matrix IDs in it. */
-  private async reactionFallback(link: Link, roomId: string, sender: string, targetEvent: string, key: string, causeEvent: string): Promise<void> {
-    const target = this.target(link);
-    const text = await this.textOf(roomId, targetEvent, target.viewer);
-    const words = text ? quoteFallback(text).text.slice(2).trim() : undefined;
-    if (!(await this.ready(link, sender, roomId))) return;
-    const body = words ? `/me reacted ${key} to "${words}"` : `/me reacted ${key}`;
-    await deliver("send to XMPP", () => this.deps.link.send(renderMessage({ from: puppetAddress(sender, this.deps.addressing), to: target.to, type: target.type, id: xmppIdOf(causeEvent), body })));
   }
 }

@@ -1,5 +1,5 @@
 import type { AddressingConfig } from "../core/identity.js";
-import type { Link, MatrixInboundOf } from "../core/model.js";
+import type { MatrixInboundOf } from "../core/model.js";
 import type { Logger } from "../log.js";
 import type { MatrixRooms } from "../matrix/rooms.js";
 import type { BridgeStore } from "../store/store.js";
@@ -9,21 +9,15 @@ import { puppetAddress } from "../xmpp/puppet-address.js";
 import { requestFailure } from "../xmpp/vcard.js";
 import { deliver, isPassing } from "./errors.js";
 import type { MatrixAvatars } from "./matrix-avatars.js";
-import { xmppIdOf } from "./matrix-to-xmpp.js";
-
-type MucLink = Extract<Link, { muc: string }>;
+import type { MucLink, Puppets } from "./puppets.js";
+import { xmppIdOf } from "./xmpp-destination.js";
 
 export interface RoomMetadataToXmppDeps {
   store: BridgeStore;
   rooms: MatrixRooms;
   link: ComponentLink;
   avatars: MatrixAvatars;
-  /** Whether the Matrix user is one the bridge stands for on XMPP. */
-  bridges(matrixUser: string): boolean;
-  puppets: {
-    /** The user's puppet is in the MUC, or the user has been told why not. */
-    ready(link: Link, matrixUser: string, roomId: string): Promise<boolean>;
-  };
+  puppets: Puppets;
   addressing: AddressingConfig;
   messageMapSeconds: number;
   log: Logger;
@@ -38,7 +32,6 @@ export class RoomMetadataToXmpp {
   constructor(private readonly deps: RoomMetadataToXmppDeps) {}
 
   async handle({ sender, roomId, eventId, field, value }: MatrixInboundOf<"room-state">): Promise<void> {
-    if (!this.deps.bridges(sender)) return;
     const link = await this.deps.store.linkByRoom(roomId);
     if (!link || link.kind === "dm") return;
     if (field === "topic") await this.subject(link, sender, roomId, eventId, value);

@@ -8,6 +8,7 @@ import type { MatrixRooms } from "../matrix/rooms.js";
 import type { BridgeStore } from "../store/store.js";
 import { dmConversation } from "../xmpp/inbound.js";
 import { deliver } from "./errors.js";
+import type { Reactions } from "./capabilities/reactions.js";
 import type { FilesToMatrix } from "./files-to-matrix.js";
 import type { GhostProfiles, ProfileSource } from "./profiles.js";
 
@@ -30,6 +31,7 @@ export interface XmppToMatrixDeps {
   profiles: GhostProfiles;
   botUserId: string;
   files: FilesToMatrix;
+  reactions: Reactions;
   log: Logger;
 }
 
@@ -132,12 +134,7 @@ export class XmppToMatrix {
       else this.deps.log.debug({ conversation, id: message.retracts }, "retraction of a message the bridge does not know");
       return;
     }
-    if (message.reactions) {
-      const reacted = await target(message.reactions.id);
-      if (reacted) await this.react(ghost, roomId, reacted, message.reactions.emojis, message.ids.stanzaId ?? message.ids.originId ?? message.ids.id ?? String(Date.now()));
-      else this.deps.log.debug({ conversation, id: message.reactions.id }, "reactions to a message the bridge does not know");
-      return;
-    }
+    if (message.reactions) return this.deps.reactions.toMatrix({ ghost, roomId, conversation }, message.reactions, message.ids);
     if (message.displayed) {
       const read = await target(message.displayed);
       if (read) await deliver("read receipt", () => this.deps.rooms.readReceipt(ghost, roomId, read));
@@ -165,24 +162,6 @@ export class XmppToMatrix {
       return this.send(ghost, roomId, conversation, message, related);
     }
     await this.send(ghost, roomId, conversation, message, relation ? [{ ...content, "m.relates_to": relation }] : textParts(content, text.body));
-  }
-
-  /** Brings the ghost's reactions to the event in line with the set XMPP sent (XEP-0444 sends them all). */
-  private async react(ghost: string, roomId: string, target: string, emojis: readonly string[], sourceId: string): Promise<void> {
-    const current = await this.deps.store.reactionsOf(target, ghost);
-    for (const [key, eventId] of current) {
-      if (emojis.includes(key)) continue;
-      await deliver("unreact", () => this.deps.rooms.redact(ghost, roomId, eventId));
-      await this.deps.store.forgetReaction({ target, sender: ghost, key, eventId });
-    }
-    for (const key of emojis) {
-      if (current.has(key)) continue;
-      // Keyed by the XMPP stanza too: an emoji taken back and given again is a new reaction.
-      const txnId = createHash("sha256").update(`${sourceId}\n${target}\n${ghost}\n${key}`).digest("base64url").slice(0, 32);
-      const content = { "m.relates_to": { rel_type: "m.annotation", event_id: target, key } };
-      const eventId = await deliver("react", () => this.deps.rooms.send(ghost, roomId, content, txnId, "m.reaction"));
-      await this.deps.store.recordReaction({ target, sender: ghost, key, eventId }, this.deps.messageMapSeconds);
-    }
   }
 
   private async send(ghost: string, roomId: string, conversation: string, message: XmppInboundMessage, parts: Record<string, unknown>[]): Promise<void> {

@@ -1,0 +1,47 @@
+import type { AddressingConfig } from "../core/identity.js";
+import type { Link } from "../core/model.js";
+import type { Logger } from "../log.js";
+import type { MatrixRooms } from "../matrix/rooms.js";
+import { MucJoinError, type MucOccupancy } from "../xmpp/muc-occupancy.js";
+import { deliver, isPassing } from "./errors.js";
+import { destinationOf, type XmppDestination } from "./xmpp-destination.js";
+
+export type MucLink = Extract<Link, { muc: string }>;
+
+export interface PuppetsDeps {
+  rooms: MatrixRooms;
+  occupancy: MucOccupancy;
+  addressing: AddressingConfig;
+  botUserId: string;
+  log: Logger;
+}
+
+/** Matrix users on XMPP: where their room's messages go, and their puppets' place in a MUC. */
+export class Puppets {
+  constructor(private readonly deps: PuppetsDeps) {}
+
+  destination(link: Link): XmppDestination {
+    return destinationOf(link, this.deps.addressing, this.deps.botUserId);
+  }
+
+  /** The puppet joins the MUC under the user's display name in the room (else their localpart); its nick. */
+  async join(link: MucLink, matrixUser: string, displayName: string | undefined, roomId: string): Promise<string> {
+    const nick = displayName ?? (await this.deps.rooms.displayName(roomId, matrixUser)) ?? matrixUser.slice(1).split(":")[0] ?? matrixUser;
+    return deliver("join MUC", () => this.deps.occupancy.join(link.muc, matrixUser, nick));
+  }
+
+  /** The puppet is in the MUC, or its user has been told why not; true when sending may go on. */
+  async ready(link: Link, sender: string, roomId: string): Promise<boolean> {
+    if (link.kind === "dm") return true;
+    try {
+      await this.join(link, sender, undefined, roomId);
+      return true;
+    } catch (err) {
+      if (isPassing(err)) throw err;
+      const reason = err instanceof MucJoinError ? err.condition : (err as Error).message;
+      this.deps.log.warn({ roomId, sender, muc: link.muc, reason }, "message not delivered: the puppet cannot join the MUC");
+      await this.deps.rooms.notice(roomId, `Your message could not be delivered to ${link.muc}: your XMPP puppet could not join the room (${reason}).`);
+      return false;
+    }
+  }
+}
