@@ -12,6 +12,8 @@ import { statusApp } from "./http/status-server.js";
 import { Dispatch, onlyBridgedUsers } from "./pipeline/dispatch.js";
 import { Puppets } from "./pipeline/puppets.js";
 import { Reactions } from "./pipeline/capabilities/reactions.js";
+import { Receipts } from "./pipeline/capabilities/receipts.js";
+import { Typing } from "./pipeline/capabilities/typing.js";
 import { Ingress } from "./pipeline/ingress.js";
 import { RedisStore } from "./store/redis-store.js";
 import { ComponentLink } from "./xmpp/component-link.js";
@@ -34,7 +36,6 @@ import { RoomMetadataToXmpp } from "./pipeline/room-metadata-to-xmpp.js";
 import { MatrixToXmpp } from "./pipeline/matrix-to-xmpp.js";
 import { Portals } from "./pipeline/portals.js";
 import { BotCommands } from "./pipeline/commands.js";
-import { SignalsToXmpp } from "./pipeline/signals-to-xmpp.js";
 import { PresenceToMatrix } from "./pipeline/presence-to-matrix.js";
 import { PresenceToXmpp } from "./pipeline/presence-to-xmpp.js";
 import { XmppToMatrix } from "./pipeline/xmpp-to-matrix.js";
@@ -179,13 +180,14 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const puppets = new Puppets({ rooms, occupancy, addressing, botUserId, log: toXmppLog });
   const toXmpp = new MatrixToXmpp({ store, rooms, link, occupancy, puppets, addressing, botUserId, messageMapSeconds, shareFile, log: toXmppLog });
   const reactions = new Reactions({ store, rooms, link, puppets, addressing, messageMapSeconds, peerSupports, log: toXmppLog });
-  const signals = new SignalsToXmpp(store, link, occupancy, addressing, botUserId);
+  const typing = new Typing({ store, rooms, link, puppets, addressing, botUserId });
+  const receipts = new Receipts({ store, rooms, link, puppets, addressing, botUserId });
   const files = new FilesToMatrix(countedTransfer("to_matrix", fetchSharedFile(config)), (file, ghost) => media.upload(file, ghost), log.child({ module: "to-matrix" }));
   const lookUpMuc = (muc: string) => describeMuc(link, muc, xmppLog);
   const ghostProfiles = new GhostProfiles(store, rooms, avatarUploads, ({ jid, from }) => fetchXmppProfile(link, jid, xmppLog, from), profilesLog);
   const roomMetadataToMatrix = new RoomMetadataToMatrix(store, rooms, lookUpMuc, roomProfileFrom(link, xmppLog), avatarUploads, botUserId, log.child({ module: "room-metadata" }));
   const roomMetadataToXmpp = new RoomMetadataToXmpp({ store, rooms, link, avatars: matrixAvatars, puppets, addressing, messageMapSeconds, log: log.child({ module: "room-metadata" }) });
-  const toMatrix = new XmppToMatrix({ store, rooms, addressing, messageMapSeconds, profiles: ghostProfiles, botUserId, files, reactions, log: log.child({ module: "to-matrix" }) });
+  const toMatrix = new XmppToMatrix({ store, rooms, addressing, messageMapSeconds, profiles: ghostProfiles, botUserId, files, reactions, receipts, typing, log: log.child({ module: "to-matrix" }) });
   const presenceLog = log.child({ module: "presence" });
   const presenceToXmpp = new PresenceToXmpp({ store, rooms, link, addressing, botUserId, settings: config.presence, avatarHashOf: (u) => puppetProfiles.avatarHashOf(u), log: presenceLog });
   const presenceToMatrix = new PresenceToMatrix(store, rooms, addressing, config.presence, presenceLog);
@@ -209,8 +211,8 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     .onMatrix("reaction", bridgedOnly, (e) => reactions.fromMatrix(e))
     .onMatrix("redaction", bridgedOnly, (e) => reactions.takenBackOnMatrix(e), (e) => toXmpp.redaction(e))
     .onMatrix("room-state", bridgedOnly, (e) => roomMetadataToXmpp.handle(e))
-    .onMatrix("typing", (e) => signals.typing(e))
-    .onMatrix("receipt", (e) => signals.receipts(e))
+    .onMatrix("typing", (e) => typing.fromMatrix(e))
+    .onMatrix("receipt", (e) => receipts.fromMatrix(e))
     .onMatrix("presence", (e) => presenceToXmpp.handle(e))
     // XMPP → Matrix.
     .onXmpp("message", (e) => toMatrix.message(e))

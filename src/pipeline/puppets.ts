@@ -30,6 +30,11 @@ export class Puppets {
     return deliver("join MUC", () => this.deps.occupancy.join(link.muc, matrixUser, nick));
   }
 
+  /** Whether the user's puppet is where the link's messages go: always in a DM, in a MUC once it joined. */
+  isIn(link: Link, matrixUser: string): boolean {
+    return link.kind === "dm" || this.deps.occupancy.nickOf(link.muc, matrixUser) !== undefined;
+  }
+
   /** The puppet is in the MUC, or its user has been told why not; true when sending may go on. */
   async ready(link: Link, sender: string, roomId: string): Promise<boolean> {
     if (link.kind === "dm") return true;

@@ -9,6 +9,8 @@ import type { BridgeStore } from "../store/store.js";
 import { dmConversation } from "../xmpp/inbound.js";
 import { deliver } from "./errors.js";
 import type { Reactions } from "./capabilities/reactions.js";
+import type { Receipts } from "./capabilities/receipts.js";
+import type { Typing } from "./capabilities/typing.js";
 import type { FilesToMatrix } from "./files-to-matrix.js";
 import type { GhostProfiles, ProfileSource } from "./profiles.js";
 
@@ -32,6 +34,8 @@ export interface XmppToMatrixDeps {
   botUserId: string;
   files: FilesToMatrix;
   reactions: Reactions;
+  receipts: Receipts;
+  typing: Typing;
   log: Logger;
 }
 
@@ -135,13 +139,8 @@ export class XmppToMatrix {
       return;
     }
     if (message.reactions) return this.deps.reactions.toMatrix({ ghost, roomId, conversation }, message.reactions, message.ids);
-    if (message.displayed) {
-      const read = await target(message.displayed);
-      if (read) await deliver("read receipt", () => this.deps.rooms.readReceipt(ghost, roomId, read));
-    }
-    if (message.typing !== undefined && (message.body === "" || !message.typing)) {
-      await deliver("typing", () => this.deps.rooms.typing(ghost, roomId, message.typing!));
-    }
+    if (message.displayed) await this.deps.receipts.toMatrix({ ghost, roomId, conversation }, message.displayed);
+    if (message.typing !== undefined) await this.deps.typing.toMatrix({ ghost, roomId, conversation }, message.typing, message.body !== "");
     if (message.body === "" && !message.files?.length) return;
     const edited = await target(message.replaces);
     const repliedTo = await target(message.replyTo?.id);
