@@ -13,6 +13,7 @@ import { Dispatch, onlyBridgedUsers } from "./pipeline/dispatch.js";
 import { Puppets } from "./pipeline/puppets.js";
 import { Reactions } from "./pipeline/capabilities/reactions.js";
 import { Receipts } from "./pipeline/capabilities/receipts.js";
+import { Redactions } from "./pipeline/capabilities/redactions.js";
 import { Typing } from "./pipeline/capabilities/typing.js";
 import { Ingress } from "./pipeline/ingress.js";
 import { RedisStore } from "./store/redis-store.js";
@@ -179,7 +180,8 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const toXmppLog = log.child({ module: "to-xmpp" });
   const puppets = new Puppets({ rooms, occupancy, addressing, botUserId, log: toXmppLog });
   const toXmpp = new MatrixToXmpp({ store, rooms, link, occupancy, puppets, addressing, botUserId, messageMapSeconds, shareFile, log: toXmppLog });
-  const reactions = new Reactions({ store, rooms, link, puppets, addressing, messageMapSeconds, peerSupports, log: toXmppLog });
+  const reactions = new Reactions({ store, rooms, link, puppets, addressing, messageMapSeconds, peerSupports, log: log.child({ module: "reactions" }) });
+  const redactions = new Redactions({ store, rooms, link, puppets, addressing, botUserId, log: log.child({ module: "redactions" }) });
   const typing = new Typing({ store, rooms, link, puppets, addressing, botUserId });
   const receipts = new Receipts({ store, rooms, link, puppets, addressing, botUserId });
   const files = new FilesToMatrix(countedTransfer("to_matrix", fetchSharedFile(config)), (file, ghost) => media.upload(file, ghost), log.child({ module: "to-matrix" }));
@@ -187,7 +189,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const ghostProfiles = new GhostProfiles(store, rooms, avatarUploads, ({ jid, from }) => fetchXmppProfile(link, jid, xmppLog, from), profilesLog);
   const roomMetadataToMatrix = new RoomMetadataToMatrix(store, rooms, lookUpMuc, roomProfileFrom(link, xmppLog), avatarUploads, botUserId, log.child({ module: "room-metadata" }));
   const roomMetadataToXmpp = new RoomMetadataToXmpp({ store, rooms, link, avatars: matrixAvatars, puppets, addressing, messageMapSeconds, log: log.child({ module: "room-metadata" }) });
-  const toMatrix = new XmppToMatrix({ store, rooms, addressing, messageMapSeconds, profiles: ghostProfiles, botUserId, files, reactions, receipts, typing, log: log.child({ module: "to-matrix" }) });
+  const toMatrix = new XmppToMatrix({ store, rooms, addressing, messageMapSeconds, profiles: ghostProfiles, botUserId, files, reactions, redactions, receipts, typing, log: log.child({ module: "to-matrix" }) });
   const presenceLog = log.child({ module: "presence" });
   const presenceToXmpp = new PresenceToXmpp({ store, rooms, link, addressing, botUserId, settings: config.presence, avatarHashOf: (u) => puppetProfiles.avatarHashOf(u), log: presenceLog });
   const presenceToMatrix = new PresenceToMatrix(store, rooms, addressing, config.presence, presenceLog);
@@ -209,7 +211,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     .onMatrix("message", (e) => commands.message(e), bridgedOnly, (e) => toXmpp.message(e))
     .onMatrix("membership", (e) => puppetProfiles.observe(e), (e) => commands.invited(e), bridgedOnly, (e) => toXmpp.membership(e))
     .onMatrix("reaction", bridgedOnly, (e) => reactions.fromMatrix(e))
-    .onMatrix("redaction", bridgedOnly, (e) => reactions.takenBackOnMatrix(e), (e) => toXmpp.redaction(e))
+    .onMatrix("redaction", bridgedOnly, (e) => reactions.takenBackOnMatrix(e), (e) => redactions.fromMatrix(e))
     .onMatrix("room-state", bridgedOnly, (e) => roomMetadataToXmpp.handle(e))
     .onMatrix("typing", (e) => typing.fromMatrix(e))
     .onMatrix("receipt", (e) => receipts.fromMatrix(e))
@@ -218,7 +220,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     .onXmpp("message", (e) => toMatrix.message(e))
     .onXmpp("occupant", (e) => toMatrix.occupant(e))
     .onXmpp("subject", (e) => toMatrix.subject(e))
-    .onXmpp("moderation", (e) => toMatrix.moderation(e))
+    .onXmpp("moderation", (e) => redactions.moderatedOnXmpp(e))
     .onXmpp("reflection", (e) => toMatrix.reflection(e))
     .onXmpp("refused", (e) => toMatrix.refused(e))
     .onXmpp("room-changed", (e) => roomMetadataToMatrix.mucChanged(e.muc, e.avatarHash));

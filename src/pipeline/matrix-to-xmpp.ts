@@ -3,7 +3,7 @@ import { editFallbackBody, quoteFallback } from "../core/relations.js";
 import { locateMentions } from "../core/mentions.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
 import { fromMatrixContent, toXmppBody } from "../core/messages.js";
-import type { Link, MatrixInboundOf, SharedFile } from "../core/model.js";
+import type { MatrixInboundOf, SharedFile } from "../core/model.js";
 import type { ShareFile } from "./files-to-xmpp.js";
 import type { Puppets } from "./puppets.js";
 import { xmppIdOf } from "./xmpp-destination.js";
@@ -12,7 +12,7 @@ import type { MatrixRooms } from "../matrix/rooms.js";
 import type { BridgeStore } from "../store/store.js";
 import type { ComponentLink } from "../xmpp/component-link.js";
 import { MucJoinError, type MucOccupancy } from "../xmpp/muc-occupancy.js";
-import { renderMessage, renderModeration, renderModerationRequest, type OutgoingMessage } from "../xmpp/stanzas.js";
+import { renderMessage, renderModeration, type OutgoingMessage } from "../xmpp/stanzas.js";
 import { deliver, isPassing } from "./errors.js";
 
 export interface MatrixToXmppDeps {
@@ -192,50 +192,5 @@ export class MatrixToXmpp {
       const { reply: _reply, ...plain } = out;
       await deliver("send to XMPP", () => this.deps.link.send(renderMessage({ ...plain, id: `${out.id}.caption` })));
     }
-  }
-
-  /** A Matrix user redacted their own bridged message: their puppet retracts it (XEP-0424). */
-  async redaction(event: MatrixInboundOf<"redaction">): Promise<void> {
-    const { sender, roomId, eventId, redacts } = event;
-    const link = await this.deps.store.linkByRoom(roomId);
-    if (!link) return;
-    const original = await this.deps.store.messageByEventId(redacts);
-    if (original?.sender && original.sender !== sender && isGhost(original.sender, this.deps.addressing) && link.kind !== "dm") {
-      return this.moderateMessage(link, roomId, sender, original.ids.stanzaId, event.reason ?? "Removed on Matrix");
-    }
-    if (!original || original.sender !== sender) {
-      this.deps.log.debug({ roomId, redacts, sender }, "redaction not bridged: not the sender's own bridged message");
-      return;
-    }
-    const target = this.deps.puppets.destination(link);
-    const ref = target.refOf(original.ids);
-    if (!ref || !(await this.deps.puppets.ready(link, sender, roomId))) return;
-    const from = puppetAddress(sender, this.deps.addressing);
-    await deliver("retract on XMPP", () =>
-      this.deps.link.send(renderMessage({ from, to: target.to, type: target.type, id: xmppIdOf(eventId), body: "/me retracted a message", retracts: ref })),
-    );
-  }
-
-  /**
-   * A Matrix moderator removed an XMPP user's message: their puppet asks the MUC to do the same
-   * (XEP-0425, the current form, then the older one); a refusal is reported in the room.
-   */
-  private async moderateMessage(link: Extract<Link, { muc: string }>, roomId: string, moderator: string, stanzaId: string | undefined, reason: string): Promise<void> {
-    if (!stanzaId) return;
-    if (!(await this.deps.puppets.ready(link, moderator, roomId))) return;
-    const from = puppetAddress(moderator, this.deps.addressing);
-    let condition = "";
-    for (const legacy of [false, true]) {
-      try {
-        await this.deps.link.request(renderModerationRequest(from, link.muc, stanzaId, reason, legacy));
-        this.deps.log.info({ muc: link.muc, stanzaId, moderator }, "removed a message from a MUC");
-        return;
-      } catch (err) {
-        if (isPassing(err)) throw err;
-        condition = (err as { condition?: string }).condition ?? (err as Error).message;
-        if (condition !== "feature-not-implemented" && condition !== "bad-request" && condition !== "service-unavailable") break;
-      }
-    }
-    await this.deps.rooms.notice(roomId, `The message is still there on XMPP: ${link.muc} refused to remove it (${condition}).`);
   }
 }

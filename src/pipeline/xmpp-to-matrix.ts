@@ -10,6 +10,7 @@ import { dmConversation } from "../xmpp/inbound.js";
 import { deliver } from "./errors.js";
 import type { Reactions } from "./capabilities/reactions.js";
 import type { Receipts } from "./capabilities/receipts.js";
+import type { Redactions } from "./capabilities/redactions.js";
 import type { Typing } from "./capabilities/typing.js";
 import type { FilesToMatrix } from "./files-to-matrix.js";
 import type { GhostProfiles, ProfileSource } from "./profiles.js";
@@ -34,6 +35,7 @@ export interface XmppToMatrixDeps {
   botUserId: string;
   files: FilesToMatrix;
   reactions: Reactions;
+  redactions: Redactions;
   receipts: Receipts;
   typing: Typing;
   log: Logger;
@@ -132,12 +134,7 @@ export class XmppToMatrix {
    */
   private async post(ghost: string, roomId: string, conversation: string, message: XmppInboundMessage): Promise<void> {
     const target = async (xmppId: string | undefined) => (xmppId ? this.deps.store.eventIdForXmppId(conversation, xmppId) : undefined);
-    if (message.retracts !== undefined) {
-      const eventId = await target(message.retracts);
-      if (eventId) await deliver("redact", () => this.deps.rooms.redact(ghost, roomId, eventId, "Retracted on XMPP"));
-      else this.deps.log.debug({ conversation, id: message.retracts }, "retraction of a message the bridge does not know");
-      return;
-    }
+    if (message.retracts !== undefined) return this.deps.redactions.retractedOnXmpp({ ghost, roomId, conversation }, message.retracts);
     if (message.reactions) return this.deps.reactions.toMatrix({ ghost, roomId, conversation }, message.reactions, message.ids);
     if (message.displayed) await this.deps.receipts.toMatrix({ ghost, roomId, conversation }, message.displayed);
     if (message.typing !== undefined) await this.deps.typing.toMatrix({ ghost, roomId, conversation }, message.typing, message.body !== "");
@@ -205,15 +202,6 @@ export class XmppToMatrix {
     const what = refused?.kind === "room-state" && refused.field === "topic" ? "the new topic" : "a message";
     const why = condition === "forbidden" ? "not allowed" : (condition ?? "refused");
     await deliver("notice", () => this.deps.rooms.notice(link.roomId, `${muc} on XMPP did not take ${what} from ${entry.sender ?? "a Matrix user"}: ${why}.`));
-  }
-
-  /** A MUC moderator removed a message: the bot redacts its Matrix event. */
-  async moderation({ muc, stanzaId, by, reason }: XmppEventOf<"moderation">): Promise<void> {
-    const link = await this.portal(muc);
-    const eventId = link ? await this.deps.store.eventIdForXmppId(muc, stanzaId) : undefined;
-    if (!link || !eventId) return;
-    const why = `Removed on XMPP${by ? ` by ${by.split("/").pop()}` : ""}${reason ? `: ${reason}` : ""}`;
-    await deliver("redact", () => this.deps.rooms.redact(this.deps.botUserId, link.roomId, eventId, why));
   }
 
   /** Every puppet hears the subject on joining: the topic is only written when it differs. */
