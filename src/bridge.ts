@@ -180,10 +180,11 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const toXmppLog = log.child({ module: "to-xmpp" });
   const puppets = new Puppets({ rooms, occupancy, addressing, botUserId, log: toXmppLog });
   const toXmpp = new MatrixToXmpp({ store, rooms, link, occupancy, puppets, addressing, botUserId, messageMapSeconds, shareFile, log: toXmppLog });
-  const reactions = new Reactions({ store, rooms, link, puppets, addressing, messageMapSeconds, peerSupports, log: log.child({ module: "reactions" }) });
-  const redactions = new Redactions({ store, rooms, link, puppets, addressing, botUserId, log: log.child({ module: "redactions" }) });
-  const typing = new Typing({ store, rooms, link, puppets, addressing, botUserId });
-  const receipts = new Receipts({ store, rooms, link, puppets, addressing, botUserId });
+  const capability = (module: string) => ({ store, rooms, link, puppets, addressing, botUserId, messageMapSeconds, log: log.child({ module }) });
+  const reactions = new Reactions({ ...capability("reactions"), peerSupports });
+  const redactions = new Redactions(capability("redactions"));
+  const typing = new Typing(capability("typing"));
+  const receipts = new Receipts(capability("receipts"));
   const files = new FilesToMatrix(countedTransfer("to_matrix", fetchSharedFile(config)), (file, ghost) => media.upload(file, ghost), log.child({ module: "to-matrix" }));
   const lookUpMuc = (muc: string) => describeMuc(link, muc, xmppLog);
   const ghostProfiles = new GhostProfiles(store, rooms, avatarUploads, ({ jid, from }) => fetchXmppProfile(link, jid, xmppLog, from), profilesLog);

@@ -1,30 +1,18 @@
 import { createHash } from "node:crypto";
-import type { AddressingConfig } from "../../core/identity.js";
 import type { Link, MatrixInboundOf, XmppMessageIds } from "../../core/model.js";
 import { quoteFallback } from "../../core/relations.js";
-import type { Logger } from "../../log.js";
-import type { MatrixRooms } from "../../matrix/rooms.js";
-import type { BridgeStore } from "../../store/store.js";
-import type { ComponentLink } from "../../xmpp/component-link.js";
 import { puppetAddress } from "../../xmpp/puppet-address.js";
 import { renderMessage, renderSignal } from "../../xmpp/stanzas.js";
 import { deliver } from "../errors.js";
 import type { MatrixDestination } from "../matrix-destination.js";
-import type { Puppets } from "../puppets.js";
 import { xmppIdOf } from "../xmpp-destination.js";
+import type { CapabilityDeps } from "./capability.js";
 
 const REACTIONS = "urn:xmpp:reactions:0";
 
-export interface ReactionsDeps {
-  store: BridgeStore;
-  rooms: MatrixRooms;
-  link: ComponentLink;
-  puppets: Puppets;
-  addressing: AddressingConfig;
-  messageMapSeconds: number;
+export interface ReactionsDeps extends CapabilityDeps {
   /** Whether an XMPP user's client supports a feature; undefined when unknown. */
   peerSupports(jid: string, feature: string, askingFrom: string): Promise<boolean | undefined>;
-  log: Logger;
 }
 
 /**

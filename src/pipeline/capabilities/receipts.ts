@@ -1,22 +1,10 @@
-import { isGhost, type AddressingConfig } from "../../core/identity.js";
+import { isGhost } from "../../core/identity.js";
 import type { MatrixInboundOf } from "../../core/model.js";
-import type { MatrixRooms } from "../../matrix/rooms.js";
-import type { BridgeStore } from "../../store/store.js";
-import type { ComponentLink } from "../../xmpp/component-link.js";
 import { puppetAddress } from "../../xmpp/puppet-address.js";
 import { renderSignal } from "../../xmpp/stanzas.js";
 import { deliver } from "../errors.js";
 import type { MatrixDestination } from "../matrix-destination.js";
-import type { Puppets } from "../puppets.js";
-
-export interface ReceiptsDeps {
-  store: BridgeStore;
-  rooms: MatrixRooms;
-  link: ComponentLink;
-  puppets: Puppets;
-  addressing: AddressingConfig;
-  botUserId: string;
-}
+import type { CapabilityDeps } from "./capability.js";
 
 /**
  * Read markers both ways: Matrix's public read receipts (m.read; m.read.private stays private) and
@@ -24,7 +12,7 @@ export interface ReceiptsDeps {
  * to mark.
  */
 export class Receipts {
-  constructor(private readonly deps: ReceiptsDeps) {}
+  constructor(private readonly deps: CapabilityDeps) {}
 
   async fromMatrix({ roomId, reads }: MatrixInboundOf<"receipt">): Promise<void> {
     const link = await this.deps.store.linkByRoom(roomId);

@@ -1,25 +1,12 @@
-import { isGhost, type AddressingConfig } from "../../core/identity.js";
+import { isGhost } from "../../core/identity.js";
 import type { MatrixInboundOf, XmppEventOf } from "../../core/model.js";
-import type { Logger } from "../../log.js";
-import type { MatrixRooms } from "../../matrix/rooms.js";
-import type { BridgeStore } from "../../store/store.js";
-import type { ComponentLink } from "../../xmpp/component-link.js";
 import { puppetAddress } from "../../xmpp/puppet-address.js";
 import { renderMessage, renderModerationRequest } from "../../xmpp/stanzas.js";
 import { deliver, isPassing } from "../errors.js";
 import type { MatrixDestination } from "../matrix-destination.js";
-import type { MucLink, Puppets } from "../puppets.js";
+import type { MucLink } from "../puppets.js";
 import { xmppIdOf } from "../xmpp-destination.js";
-
-export interface RedactionsDeps {
-  store: BridgeStore;
-  rooms: MatrixRooms;
-  link: ComponentLink;
-  puppets: Puppets;
-  addressing: AddressingConfig;
-  botUserId: string;
-  log: Logger;
-}
+import type { CapabilityDeps } from "./capability.js";
 
 /**
  * Removed messages both ways: a sender's own message is retracted (XEP-0424) or redacted by its
@@ -27,7 +14,7 @@ export interface RedactionsDeps {
  * the bot's redaction on Matrix. A removal XMPP refuses is told in the room.
  */
 export class Redactions {
-  constructor(private readonly deps: RedactionsDeps) {}
+  constructor(private readonly deps: CapabilityDeps) {}
 
   async fromMatrix({ sender, roomId, eventId, redacts, reason }: MatrixInboundOf<"redaction">): Promise<void> {
     const link = await this.deps.store.linkByRoom(roomId);

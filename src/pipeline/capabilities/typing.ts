@@ -1,22 +1,10 @@
-import { isGhost, type AddressingConfig } from "../../core/identity.js";
+import { isGhost } from "../../core/identity.js";
 import type { MatrixInboundOf } from "../../core/model.js";
-import type { MatrixRooms } from "../../matrix/rooms.js";
-import type { BridgeStore } from "../../store/store.js";
-import type { ComponentLink } from "../../xmpp/component-link.js";
 import { puppetAddress } from "../../xmpp/puppet-address.js";
 import { renderSignal } from "../../xmpp/stanzas.js";
 import { deliver } from "../errors.js";
 import type { MatrixDestination } from "../matrix-destination.js";
-import type { Puppets } from "../puppets.js";
-
-export interface TypingDeps {
-  store: BridgeStore;
-  rooms: MatrixRooms;
-  link: ComponentLink;
-  puppets: Puppets;
-  addressing: AddressingConfig;
-  botUserId: string;
-}
+import type { CapabilityDeps } from "./capability.js";
 
 /**
  * Typing both ways: Matrix's m.typing (everyone typing in a room, each time) and XEP-0085 chat states
@@ -26,7 +14,7 @@ export class Typing {
   /** Who is typing in each room, as last reported: the next report tells who started and who stopped. */
   private readonly typists = new Map<string, Set<string>>();
 
-  constructor(private readonly deps: TypingDeps) {}
+  constructor(private readonly deps: CapabilityDeps) {}
 
   async fromMatrix({ roomId, userIds }: MatrixInboundOf<"typing">): Promise<void> {
     const link = await this.deps.store.linkByRoom(roomId);
