@@ -14,6 +14,7 @@ import { Puppets } from "./pipeline/puppets.js";
 import { Reactions } from "./pipeline/capabilities/reactions.js";
 import { Receipts } from "./pipeline/capabilities/receipts.js";
 import { Redactions } from "./pipeline/capabilities/redactions.js";
+import { Kicks } from "./pipeline/capabilities/kicks.js";
 import { Typing } from "./pipeline/capabilities/typing.js";
 import { Ingress } from "./pipeline/ingress.js";
 import { RedisStore } from "./store/redis-store.js";
@@ -183,6 +184,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const capability = (module: string) => ({ store, rooms, link, puppets, addressing, botUserId, messageMapSeconds, log: log.child({ module }) });
   const reactions = new Reactions({ ...capability("reactions"), peerSupports });
   const redactions = new Redactions(capability("redactions"));
+  const kicks = new Kicks({ ...capability("kicks"), occupancy });
   const typing = new Typing(capability("typing"));
   const receipts = new Receipts(capability("receipts"));
   const files = new FilesToMatrix(countedTransfer("to_matrix", fetchSharedFile(config)), (file, ghost) => media.upload(file, ghost), log.child({ module: "to-matrix" }));
@@ -210,7 +212,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const bridgedOnly = onlyBridgedUsers(bridges, toXmppLog);
   dispatch
     .onMatrix("message", (e) => commands.message(e), bridgedOnly, (e) => toXmpp.message(e))
-    .onMatrix("membership", (e) => puppetProfiles.observe(e), (e) => commands.invited(e), bridgedOnly, (e) => toXmpp.membership(e))
+    .onMatrix("membership", (e) => puppetProfiles.observe(e), (e) => commands.invited(e), bridgedOnly, (e) => kicks.fromMatrix(e), (e) => toXmpp.membership(e))
     .onMatrix("reaction", bridgedOnly, (e) => reactions.fromMatrix(e))
     .onMatrix("redaction", bridgedOnly, (e) => reactions.takenBackOnMatrix(e), (e) => redactions.fromMatrix(e))
     .onMatrix("room-state", bridgedOnly, (e) => roomMetadataToXmpp.handle(e))
@@ -219,7 +221,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     .onMatrix("presence", (e) => presenceToXmpp.handle(e))
     // XMPP → Matrix.
     .onXmpp("message", (e) => toMatrix.message(e))
-    .onXmpp("occupant", (e) => toMatrix.occupant(e))
+    .onXmpp("occupant", (e) => kicks.fromXmpp(e), (e) => toMatrix.occupant(e))
     .onXmpp("subject", (e) => toMatrix.subject(e))
     .onXmpp("moderation", (e) => redactions.moderatedOnXmpp(e))
     .onXmpp("reflection", (e) => toMatrix.reflection(e))

@@ -1,4 +1,4 @@
-import { ghostOfOccupant, isGhost, jidOfGhost, type AddressingConfig } from "../core/identity.js";
+import { ghostOfOccupant, jidOfGhost, type AddressingConfig } from "../core/identity.js";
 import { editFallbackBody, quoteFallback } from "../core/relations.js";
 import { locateMentions } from "../core/mentions.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
@@ -12,7 +12,7 @@ import type { MatrixRooms } from "../matrix/rooms.js";
 import type { BridgeStore } from "../store/store.js";
 import type { ComponentLink } from "../xmpp/component-link.js";
 import { MucJoinError, type MucOccupancy } from "../xmpp/muc-occupancy.js";
-import { renderMessage, renderModeration, type OutgoingMessage } from "../xmpp/stanzas.js";
+import { renderMessage, type OutgoingMessage } from "../xmpp/stanzas.js";
 import { deliver, isPassing } from "./errors.js";
 
 export interface MatrixToXmppDeps {
@@ -43,10 +43,6 @@ export class MatrixToXmpp {
       return;
     }
     if (!link || link.kind === "dm" || target === this.deps.botUserId) return;
-    if (isGhost(target, this.deps.addressing)) {
-      if ((membership === "leave" || membership === "ban") && sender !== target) await this.moderate(link.muc, roomId, sender, target, membership === "ban" ? "ban" : "kick", event.reason);
-      return;
-    }
     if (membership === "join") {
       const { displayName } = event;
       const current = this.deps.occupancy.nickOf(link.muc, target);
@@ -62,26 +58,6 @@ export class MatrixToXmpp {
       }
     } else if (membership === "leave" || membership === "ban") {
       await deliver("leave MUC", () => this.deps.occupancy.leave(link.muc, target, membership === "ban" ? "Banned on Matrix" : undefined));
-    }
-  }
-
-  /** A Matrix user removed a ghost from a bridged room: their puppet asks the MUC to do the same. */
-  private async moderate(muc: string, roomId: string, moderator: string, ghost: string, action: "kick" | "ban", reason: string | undefined): Promise<void> {
-    const occupant = this.deps.occupancy.occupants(muc).find((o) => ghostOfOccupant(o, this.deps.addressing) === ghost);
-    if (!occupant) return;
-    const why = reason || `${action === "ban" ? "Banned" : "Kicked"} on Matrix`;
-    if (action === "ban" && !occupant.realJid) {
-      await this.deps.rooms.notice(roomId, `${occupant.nick} cannot be banned on XMPP: the MUC does not reveal their address. They were kicked instead.`);
-      action = "kick";
-    }
-    try {
-      await deliver("join MUC", () => this.deps.occupancy.join(muc, moderator, moderator.slice(1).split(":")[0] ?? moderator));
-      await this.deps.link.request(renderModeration(puppetAddress(moderator, this.deps.addressing), muc, occupant, action, why));
-      this.deps.log.info({ muc, nick: occupant.nick, action, moderator }, "removed an occupant from a MUC");
-    } catch (err) {
-      if (isPassing(err)) throw err;
-      const condition = (err as { condition?: string }).condition ?? (err as Error).message;
-      await this.deps.rooms.notice(roomId, `${occupant.nick} is still in ${muc} on XMPP: the MUC refused to ${action} them (${condition}).`);
     }
   }
 

@@ -49,8 +49,8 @@ export class XmppToMatrix {
     return message.conversation.kind === "dm" ? this.directMessage(message) : this.groupMessage(message);
   }
 
-  async occupant({ presence, change, puppetOf, via }: XmppEventOf<"occupant">): Promise<void> {
-    return puppetOf ? this.puppetRemoved(presence, puppetOf) : this.occupantChanged(presence, change, via);
+  async occupant({ presence, change, via }: XmppEventOf<"occupant">): Promise<void> {
+    return this.occupantChanged(presence, change, via);
   }
 
   private ghostOf(presence: { muc: string; occupantKey: string; realJid?: string }): string {
@@ -187,8 +187,7 @@ export class XmppToMatrix {
     } else if (change === "renamed" && presence.newNick) {
       await deliver("room nick", () => this.deps.rooms.setRoomNick(ghost, link.roomId, presence.newNick!));
     } else if (change === "left") {
-      const reason = presence.removedBy ? `${presence.removedBy === "ban" ? "Banned" : "Kicked"} on XMPP` : undefined;
-      await deliver("ghost leave", () => (reason ? this.deps.rooms.kick(link.roomId, ghost, reason) : this.deps.rooms.leave(ghost, link.roomId)));
+      await deliver("ghost leave", () => this.deps.rooms.leave(ghost, link.roomId));
     }
   }
 
@@ -209,18 +208,6 @@ export class XmppToMatrix {
     const link = await this.portal(muc);
     if (!link) return;
     await deliver("room topic", () => this.deps.rooms.setTopic(link.roomId, subject));
-  }
-
-  /** A moderator removed a Matrix user's puppet: a portal follows the MUC, a plumbed room is told. */
-  private async puppetRemoved(presence: OccupantPresence, matrixUser: string): Promise<void> {
-    const link = await this.portal(presence.muc);
-    if (!link || link.kind === "dm") return;
-    const what = presence.removedBy === "ban" ? "banned" : "kicked";
-    if (link.kind === "portal") {
-      await deliver("kick", () => this.deps.rooms.kick(link.roomId, matrixUser, `You were ${what} from ${presence.muc} on XMPP`));
-    } else {
-      await deliver("notice", () => this.deps.rooms.notice(link.roomId, `${matrixUser} was ${what} from ${presence.muc} on XMPP; their messages no longer reach it.`));
-    }
   }
 
   async reflection({ muc, ids }: XmppEventOf<"reflection">): Promise<void> {

@@ -27,6 +27,7 @@ export interface MatrixCalls {
   receipts: { sender: string; eventId: string }[];
   typing: { sender: string; typing: boolean }[];
   notices: string[];
+  kicked: { roomId: string; userId: string; reason: string }[];
 }
 
 /**
@@ -34,12 +35,14 @@ export interface MatrixCalls {
  * XMPP the stanzas sent (and answers requests with `answer`), the store in memory with the DM and the
  * portal linked. Puppets in `inMuc` are in the MUC already.
  */
-export async function capabilityDeps(options: { inMuc?: string[]; messageText?: Record<string, string>; answer?: (stanza: Element) => Promise<void> } = {}) {
+export async function capabilityDeps(
+  options: { inMuc?: string[]; occupants?: { nick: string; occupantKey: string; realJid?: string }[]; messageText?: Record<string, string>; answer?: (stanza: Element) => Promise<void> } = {},
+) {
   const store = new MemoryStore();
   await store.saveLink({ kind: "dm", roomId: dmRoom, matrixUser: alice, xmppUser: bob });
   await store.saveLink({ kind: "portal", roomId: portalRoom, muc });
   const stanzas: Element[] = [];
-  const matrix: MatrixCalls = { sent: [], redacted: [], receipts: [], typing: [], notices: [] };
+  const matrix: MatrixCalls = { sent: [], redacted: [], receipts: [], typing: [], notices: [], kicked: [] };
   let next = 0;
   const rooms = {
     send: async (sender: string, roomId: string, content: Record<string, unknown>, _txnId: string, type = "m.room.message") => {
@@ -50,6 +53,7 @@ export async function capabilityDeps(options: { inMuc?: string[]; messageText?: 
     readReceipt: async (sender: string, _roomId: string, eventId: string) => void matrix.receipts.push({ sender, eventId }),
     typing: async (sender: string, _roomId: string, typing: boolean) => void matrix.typing.push({ sender, typing }),
     notice: async (_roomId: string, text: string) => void matrix.notices.push(text),
+    kick: async (roomId: string, userId: string, reason: string) => void matrix.kicked.push({ roomId, userId, reason }),
     messageText: async (_roomId: string, eventId: string) => options.messageText?.[eventId],
     displayName: async () => undefined,
   } as unknown as MatrixRooms;
@@ -64,9 +68,10 @@ export async function capabilityDeps(options: { inMuc?: string[]; messageText?: 
   const occupancy = {
     nickOf: (_muc: string, user: string) => (inMuc.has(user) ? user.slice(1).split(":")[0] : undefined),
     join: async (_muc: string, user: string, nick: string) => (inMuc.add(user), nick),
+    occupants: () => (options.occupants ?? []).map((o) => ({ muc, ...o })),
   } as unknown as MucOccupancy;
   const log = pino({ level: "silent" });
   const puppets = new Puppets({ rooms, occupancy, addressing, botUserId, log });
   const deps: CapabilityDeps = { store, rooms, link, puppets, addressing, botUserId, messageMapSeconds: 3600, log };
-  return { deps, store, stanzas, matrix };
+  return { deps, store, stanzas, matrix, occupancy };
 }
