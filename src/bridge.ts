@@ -15,6 +15,7 @@ import { Reactions } from "./pipeline/capabilities/reactions.js";
 import { Receipts } from "./pipeline/capabilities/receipts.js";
 import { Redactions } from "./pipeline/capabilities/redactions.js";
 import { Kicks } from "./pipeline/capabilities/kicks.js";
+import type { CapabilityDeps } from "./pipeline/capabilities/capability.js";
 import { Typing } from "./pipeline/capabilities/typing.js";
 import { Ingress } from "./pipeline/ingress.js";
 import { RedisStore } from "./store/redis-store.js";
@@ -136,6 +137,24 @@ function statusAppOf(registry: Registry, homeserver: Homeserver, store: RedisSto
   ]);
 }
 
+/** The capabilities, each both ways, on the same footing; each logs as its own module. */
+function capabilities(deps: Omit<CapabilityDeps, "log">, occupancy: MucOccupancy, peers: PeerFeatures, log: Logger) {
+  const withLog = (module: string): CapabilityDeps => ({ ...deps, log: log.child({ module }) });
+  return {
+    reactions: new Reactions({ ...withLog("reactions"), peerSupports: (jid, feature, from) => peers.supports(jid, feature, from) }),
+    redactions: new Redactions(withLog("redactions")),
+    kicks: new Kicks({ ...withLog("kicks"), occupancy }),
+    typing: new Typing(withLog("typing")),
+    receipts: new Receipts(withLog("receipts")),
+  };
+}
+
+/** What the outbox waits for after a delivery to XMPP: the server has read everything written until then. */
+const writesConfirmed = (link: ComponentLink) => (): (() => Promise<void>) => {
+  const mark = link.writeMark();
+  return () => link.confirmWritten(mark);
+};
+
 /**
  * Anyone may send presence to a puppet: a contact's avatar, which is part of it, is fetched at most
  * once per presence interval.
@@ -153,10 +172,9 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   configureLibraryLogging(config.logging.level);
   const registry = new Registry();
   const store = new RedisStore(config.redis.url, config.redis.keyPrefix, log.child({ module: "store" }));
-  const homeserver = new Homeserver(
-    { url: config.homeserver.url, domain: config.homeserver.domain, registration, botDisplayName: config.bridge.botDisplayName, metricsRegistry: registry },
-    log.child({ module: "matrix" }),
-  );
+  const matrixLog = log.child({ module: "matrix" });
+  const homeserverOptions = { url: config.homeserver.url, domain: config.homeserver.domain, registration, botDisplayName: config.bridge.botDisplayName, metricsRegistry: registry };
+  const homeserver = new Homeserver(homeserverOptions, matrixLog);
   const link = new ComponentLink(config.xmpp, log.child({ module: "xmpp" }));
   const servers: Server[] = [];
 
@@ -177,16 +195,11 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const occupancy = new MucOccupancy(link, store, (u) => puppetAddress(u, addressing), (u) => puppetProfiles.avatarHashOf(u), log.child({ module: "muc" }));
   const peers = new PeerFeatures(link, xmppLog);
   const shareFile = countedTransfer("to_xmpp", fileSharing(config, media, link, fileUrls, addressing));
-  const peerSupports = peers.supports.bind(peers);
   const toXmppLog = log.child({ module: "to-xmpp" });
   const puppets = new Puppets({ rooms, occupancy, addressing, botUserId, log: toXmppLog });
   const toXmpp = new MatrixToXmpp({ store, rooms, link, occupancy, puppets, addressing, botUserId, messageMapSeconds, shareFile, log: toXmppLog });
-  const capability = (module: string) => ({ store, rooms, link, puppets, addressing, botUserId, messageMapSeconds, log: log.child({ module }) });
-  const reactions = new Reactions({ ...capability("reactions"), peerSupports });
-  const redactions = new Redactions(capability("redactions"));
-  const kicks = new Kicks({ ...capability("kicks"), occupancy });
-  const typing = new Typing(capability("typing"));
-  const receipts = new Receipts(capability("receipts"));
+  const capabilityDeps = { store, rooms, link, puppets, addressing, botUserId, messageMapSeconds };
+  const { reactions, redactions, kicks, typing, receipts } = capabilities(capabilityDeps, occupancy, peers, log);
   const files = new FilesToMatrix(countedTransfer("to_matrix", fetchSharedFile(config)), (file, ghost) => media.upload(file, ghost), log.child({ module: "to-matrix" }));
   const lookUpMuc = (muc: string) => describeMuc(link, muc, xmppLog);
   const ghostProfiles = new GhostProfiles(store, rooms, avatarUploads, ({ jid, from }) => fetchXmppProfile(link, jid, xmppLog, from), profilesLog);
@@ -199,11 +212,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   puppetProfiles.onAvatarChanged(async (u) => void (await Promise.all([occupancy.refreshPresence(u), presenceToXmpp.announce(u)])));
 
   const dispatch = new Dispatch();
-  const matrixLog = log.child({ module: "matrix" });
-  const confirmXmppWrites = () => {
-    const mark = link.writeMark();
-    return () => link.confirmWritten(mark);
-  };
+  const confirmXmppWrites = writesConfirmed(link);
   const ingress = new Ingress({ store, dispatch, readMatrixEvent: (raw) => readMatrixEvent(raw, matrixLog), confirmXmppWrites, messageMapSeconds, log: log.child({ module: "outbox" }) });
   const portals = new Portals(store, rooms, lookUpMuc, addressing, (muc) => ingress.queueForMatrix(muc, { kind: "room-changed", muc }), log.child({ module: "portals" }));
   const commands = new BotCommands({ store, rooms, portals, occupancy, describeMuc: lookUpMuc, addressing, permissions: config.bridge.permissions, botUserId, log: log.child({ module: "commands" }) });
@@ -230,8 +239,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
 
   const contactAvatars = contactAvatarThrottle(config, ghostProfiles, addressing, log);
   const contactPresence = { subscription: presenceToXmpp.onSubscription.bind(presenceToXmpp), availability: presenceToMatrix.handle.bind(presenceToMatrix) };
-  const queue = ingress.queueForMatrix.bind(ingress);
-  const inbound = new XmppInbound(occupancy, peers, addressing, contactPresence, queue, async (xmppUser, hash) => contactAvatars.offer(xmppUser, hash), log.child({ module: "from-xmpp" }));
+  const inbound = new XmppInbound(occupancy, peers, addressing, contactPresence, ingress.queueForMatrix.bind(ingress), async (xmppUser, hash) => contactAvatars.offer(xmppUser, hash), log.child({ module: "from-xmpp" }));
   link.on("stanza", (stanza: Element) => {
     inbound.handle(stanza).catch((err: Error) => log.error({ err: err.message, stanza: stanza.toString().slice(0, 500) }, "could not take in a stanza"));
   });
