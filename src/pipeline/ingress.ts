@@ -7,6 +7,7 @@ import { OutboxWorker } from "./outbox.js";
 
 /** An event of an appservice transaction, as far as queueing it needs. */
 export interface TransactionEvent {
+  type: string;
   event_id?: string;
   room_id?: string;
 }
