@@ -197,8 +197,8 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const shareFile = countedTransfer("to_xmpp", fileSharing(config, media, link, fileUrls, addressing));
   const toXmppLog = log.child({ module: "to-xmpp" });
   const puppets = new Puppets({ rooms, occupancy, addressing, botUserId, log: toXmppLog });
-  const toXmpp = new MatrixToXmpp({ store, rooms, link, occupancy, puppets, addressing, botUserId, messageMapSeconds, shareFile, log: toXmppLog });
   const capabilityDeps = { store, rooms, link, puppets, addressing, botUserId, messageMapSeconds };
+  const toXmpp = new MatrixToXmpp({ ...capabilityDeps, occupancy, shareFile, log: toXmppLog });
   const { reactions, redactions, kicks, typing, receipts } = capabilities(capabilityDeps, occupancy, peers, log);
   const files = new FilesToMatrix(countedTransfer("to_matrix", fetchSharedFile(config)), (file, ghost) => media.upload(file, ghost), log.child({ module: "to-matrix" }));
   const lookUpMuc = (muc: string) => describeMuc(link, muc, xmppLog);

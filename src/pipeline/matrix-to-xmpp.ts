@@ -1,32 +1,20 @@
-import { ghostOfOccupant, jidOfGhost, type AddressingConfig } from "../core/identity.js";
+import { ghostOfOccupant, jidOfGhost } from "../core/identity.js";
 import { editFallbackBody, quoteFallback } from "../core/relations.js";
 import { locateMentions } from "../core/mentions.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
 import { fromMatrixContent, toXmppBody } from "../core/messages.js";
 import type { MatrixInboundOf, SharedFile } from "../core/model.js";
 import type { ShareFile } from "./files-to-xmpp.js";
-import type { Puppets } from "./puppets.js";
 import { xmppIdOf } from "./xmpp-destination.js";
-import type { Logger } from "../log.js";
-import type { MatrixRooms } from "../matrix/rooms.js";
-import type { BridgeStore } from "../store/store.js";
-import type { ComponentLink } from "../xmpp/component-link.js";
 import { MucJoinError, type MucOccupancy } from "../xmpp/muc-occupancy.js";
 import { renderMessage, type OutgoingMessage } from "../xmpp/stanzas.js";
+import type { CapabilityDeps } from "./capabilities/capability.js";
 import { deliver, isPassing } from "./errors.js";
 
-export interface MatrixToXmppDeps {
-  store: BridgeStore;
-  rooms: MatrixRooms;
-  link: ComponentLink;
+export interface MatrixToXmppDeps extends CapabilityDeps {
   occupancy: MucOccupancy;
-  addressing: AddressingConfig;
-  botUserId: string;
-  messageMapSeconds: number;
-  puppets: Puppets;
   /** Where XMPP users can fetch a Matrix file (its url an mxc:// URI) that `sender` shares. */
   shareFile: ShareFile;
-  log: Logger;
 }
 
 /** Delivers what the homeserver sent, to XMPP, as puppets; only what users the bridge serves did reaches it. */
