@@ -51,7 +51,7 @@ export function mediaApp(links: MediaLinks, media: MatrixMedia, log: Logger): ex
     } catch (err) {
       if (abort.signal.aborted) return;
       const status = err instanceof MatrixMediaError && err.statusCode === 404 ? 404 : 502;
-      log.warn({ server: link.server, mediaId: link.mediaId, err: (err as Error).message }, "could not serve a Matrix file to XMPP");
+      log.warn({ server: link.server, mediaId: link.mediaId, err }, "could not serve a Matrix file to XMPP");
       if (!res.headersSent) res.status(status).type("text/plain").send(status === 404 ? "Not found.\n" : "The homeserver could not give this file.\n");
       else res.destroy();
     }

@@ -32,7 +32,7 @@ export class FilesToMatrix {
       } catch (err) {
         const refusal = err instanceof RemoteFileError || (err instanceof MatrixMediaError && err.permanent);
         if (!refusal) throw err;
-        this.log.warn({ ghost, url: file.url, reason: err instanceof RemoteFileError ? err.reason : err.errcode, err: err.message }, "a shared file could not be bridged");
+        this.log.warn({ ghost, url: file.url, reason: err instanceof RemoteFileError ? err.reason : err.errcode, err }, "a shared file could not be bridged");
         contents.push({ msgtype: "m.notice", body: fileFailureNotice(file, err.message), "m.mentions": {} });
         if (captionHere && captionHere.body.trim() !== "") contents.push(toMatrixContent(captionHere));
       }

@@ -17,6 +17,7 @@ import type { ComponentLink } from "../xmpp/component-link.js";
 import { MucJoinError, type MucOccupancy } from "../xmpp/muc-occupancy.js";
 import { renderMessage, renderModeration, renderModerationRequest, renderSignal, type OutgoingMessage } from "../xmpp/stanzas.js";
 import { deliver, isPassing } from "./errors.js";
+import { asError } from "../core/errors.js";
 
 /** The id a Matrix event's message carries on XMPP (stanza id and origin-id): stable across retries. */
 export const xmppIdOf = (eventId: string): string => eventId.replace(/^\$/, "");
@@ -86,7 +87,7 @@ export class MatrixToXmpp {
         await this.joinPuppet(link, target, displayName, roomId);
       } catch (err) {
         if (isPassing(err)) throw err;
-        await this.rooms.notice(roomId, `${displayName ?? target} could not join ${link.muc} on XMPP (${err instanceof MucJoinError ? err.condition : (err as Error).message}); their messages will not reach it.`);
+        await this.rooms.notice(roomId, `${displayName ?? target} could not join ${link.muc} on XMPP (${err instanceof MucJoinError ? err.condition : asError(err).message}); their messages will not reach it.`);
       }
     } else if (membership === "leave" || membership === "ban") {
       await deliver("leave MUC", () => this.occupancy.leave(link.muc, target, membership === "ban" ? "Banned on Matrix" : undefined));
@@ -108,7 +109,7 @@ export class MatrixToXmpp {
       this.log.info({ muc, nick: occupant.nick, action, moderator }, "removed an occupant from a MUC");
     } catch (err) {
       if (isPassing(err)) throw err;
-      const condition = (err as { condition?: string }).condition ?? (err as Error).message;
+      const condition = (err as { condition?: string }).condition ?? asError(err).message;
       await this.rooms.notice(roomId, `${occupant.nick} is still in ${muc} on XMPP: the MUC refused to ${action} them (${condition}).`);
     }
   }
@@ -150,7 +151,7 @@ export class MatrixToXmpp {
       return true;
     } catch (err) {
       if (isPassing(err)) throw err;
-      const reason = err instanceof MucJoinError ? err.condition : (err as Error).message;
+      const reason = err instanceof MucJoinError ? err.condition : asError(err).message;
       this.log.warn({ roomId, sender, muc: link.muc, reason }, "message not delivered: the puppet cannot join the MUC");
       await this.rooms.notice(roomId, `Your message could not be delivered to ${link.muc}: your XMPP puppet could not join the room (${reason}).`);
       return false;
@@ -235,8 +236,8 @@ export class MatrixToXmpp {
       shared = await this.shareFile(file, sender);
     } catch (err) {
       if (isPassing(err)) throw err;
-      this.log.warn({ roomId, sender, file: file.url, err: (err as Error).message }, "a file could not be shared with XMPP");
-      await this.rooms.notice(roomId, `${file.name ?? "A file"} could not be delivered to XMPP: ${(err as Error).message}.`);
+      this.log.warn({ roomId, sender, file: file.url, err }, "a file could not be shared with XMPP");
+      await this.rooms.notice(roomId, `${file.name ?? "A file"} could not be delivered to XMPP: ${asError(err).message}.`);
       return;
     }
     const caption = out.body;
@@ -294,7 +295,7 @@ export class MatrixToXmpp {
         return;
       } catch (err) {
         if (isPassing(err)) throw err;
-        condition = (err as { condition?: string }).condition ?? (err as Error).message;
+        condition = (err as { condition?: string }).condition ?? asError(err).message;
         if (condition !== "feature-not-implemented" && condition !== "bad-request" && condition !== "service-unavailable") break;
       }
     }

@@ -40,7 +40,7 @@ export class PresenceToXmpp {
     this.throttle = new LatestWinsThrottle<UserPresence>(
       settings.minIntervalSeconds * 1000,
       (matrixUser, presence) => this.broadcast(matrixUser, presence),
-      (matrixUser, err) => this.log.warn({ matrixUser, err: (err as Error).message }, "could not send a puppet's presence"),
+      (matrixUser, err) => this.log.warn({ matrixUser, err }, "could not send a puppet's presence"),
     );
   }
 
@@ -132,7 +132,7 @@ export class PresenceToXmpp {
       // Asked as the XMPP user's ghost: the homeserver shows presence to those who share a room.
       return fromMatrixPresence(await this.rooms.presence(ghostUserId(xmppUser, this.addressing), matrixUser)) ?? OFFLINE;
     } catch (err) {
-      this.log.debug({ matrixUser, err: (err as Error).message }, "no presence from the homeserver");
+      this.log.debug({ matrixUser, err }, "no presence from the homeserver");
       return OFFLINE;
     }
   }

@@ -56,7 +56,7 @@ export class GhostProfiles {
     const previous = this.refreshing.get(ghost) ?? Promise.resolve(false);
     const next = previous.then(() =>
       this.refresh(source, hash, ghost, named).catch((err: Error) => {
-        this.log.warn({ ghost, jid: source.jid, hash, err: err.message }, "could not bring the ghost's avatar up to date");
+        this.log.warn({ ghost, jid: source.jid, hash, err }, "could not bring the ghost's avatar up to date");
         return false;
       }),
     );
@@ -98,7 +98,7 @@ export class GhostProfiles {
       return avatar.sha1;
     } catch (err) {
       if (isPassing(err)) throw err;
-      this.log.info({ ghost, err: (err as Error).message, reason: err instanceof AvatarRejectedError ? err.reason : undefined }, "XMPP avatar not set");
+      this.log.info({ ghost, err, reason: err instanceof AvatarRejectedError ? err.reason : undefined }, "XMPP avatar not set");
       return undefined;
     }
   }

@@ -5,6 +5,7 @@ import type { BridgeStore } from "../store/store.js";
 import type { ComponentLink } from "./component-link.js";
 import { errorCondition, parseOccupantPresence, renderJoin, renderLeave, splitJid } from "./stanzas.js";
 import { puppetNick } from "../core/nick.js";
+import { asError } from "../core/errors.js";
 
 /** A puppet could not enter a MUC (banned, members-only, no such room...). */
 export class MucJoinError extends Error {
@@ -106,7 +107,7 @@ export class MucOccupancy {
         this.log.info({ muc, matrixUser, nick: got }, "puppet joined MUC");
         return got;
       } catch (err) {
-        lastError = err as Error;
+        lastError = asError(err);
         if (!(err instanceof MucJoinError && err.condition === "conflict")) throw err;
         this.log.info({ muc, nick }, "nick taken; trying another");
       }
@@ -140,7 +141,7 @@ export class MucOccupancy {
     try {
       return await this.avatarHashOf(matrixUser);
     } catch (err) {
-      this.log.warn({ matrixUser, err: (err as Error).message }, "avatar hash unknown");
+      this.log.warn({ matrixUser, err }, "avatar hash unknown");
       return undefined;
     }
   }
@@ -227,7 +228,7 @@ export class MucOccupancy {
         caughtUp.add(muc);
         await this.join(muc, matrixUser, nick, since);
       } catch (err) {
-        this.log.warn({ muc, matrixUser, err: (err as Error).message }, "puppet could not rejoin its MUC");
+        this.log.warn({ muc, matrixUser, err }, "puppet could not rejoin its MUC");
       }
     }
   }

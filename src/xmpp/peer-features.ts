@@ -41,7 +41,7 @@ export class PeerFeatures {
       features = new Set(result.getChild("query", NS.discoInfo)?.getChildren("feature").map((f) => f.attrs.var ?? "") ?? []);
     } catch (err) {
       // A client that does not answer disco#info advertises nothing.
-      this.log.debug({ jid: full, err: (err as Error).message }, "no disco#info from the client");
+      this.log.debug({ jid: full, err }, "no disco#info from the client");
     }
     this.features.set(full, { features, at: Date.now() });
     return features.has(feature);
