@@ -11,6 +11,7 @@ import { deliver } from "./errors.js";
 import type { FilesToMatrix } from "./files-to-matrix.js";
 import type { GhostProfiles, ProfileSource } from "./profiles.js";
 import type { RoomMetadataToMatrix } from "./room-metadata-to-matrix.js";
+import * as notices from "../core/notices.js";
 
 const localpartOf = (jid: string): string => jid.split("@")[0] ?? jid;
 
@@ -235,8 +236,7 @@ export class XmppToMatrix {
     if (!link || !entry) return;
     const content = await this.rooms.eventContent(link.roomId, entry.eventId, this.botUserId);
     const what = typeof content?.topic === "string" ? "the new topic" : "a message";
-    const why = condition === "forbidden" ? "not allowed" : (condition ?? "refused");
-    await deliver("notice", () => this.rooms.notice(link.roomId, `${muc} on XMPP did not take ${what} from ${entry.sender ?? "a Matrix user"}: ${why}.`));
+    await deliver("notice", () => this.rooms.notice(link.roomId, notices.mucRefused(muc, what, entry.sender, condition)));
   }
 
   /** A MUC moderator removed a message: the bot redacts its Matrix event. */
@@ -263,7 +263,7 @@ export class XmppToMatrix {
     if (link.kind === "portal") {
       await deliver("kick", () => this.rooms.kick(link.roomId, matrixUser, `You were ${what} from ${presence.muc} on XMPP`));
     } else {
-      await deliver("notice", () => this.rooms.notice(link.roomId, `${matrixUser} was ${what} from ${presence.muc} on XMPP; their messages no longer reach it.`));
+      await deliver("notice", () => this.rooms.notice(link.roomId, notices.puppetRemoved(matrixUser, what, presence.muc)));
     }
   }
 
