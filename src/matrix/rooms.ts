@@ -16,12 +16,6 @@ interface MatrixHttpError {
   body?: { errcode?: string; error?: string };
 }
 
-/** True when the homeserver answered that the request itself is wrong, so retrying cannot help. */
-export function isPermanentMatrixError(err: unknown): boolean {
-  const status = (err as MatrixHttpError).statusCode;
-  return typeof status === "number" && status >= 400 && status < 500 && status !== 429;
-}
-
 export function matrixErrorCode(err: unknown): string | undefined {
   return (err as MatrixHttpError).body?.errcode;
 }
