@@ -4,6 +4,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { z } from "zod";
 import type { BridgeConfig } from "../config/schema.js";
 import { asError } from "../core/errors.js";
+import { escapeRegex } from "../core/escape.js";
 
 /** The appservice registration file the homeserver and the bridge share (Matrix AS API). */
 const namespaceEntry = z.object({ exclusive: z.boolean(), regex: z.string() });
@@ -31,8 +32,6 @@ export class RegistrationError extends Error {
     this.name = "RegistrationError";
   }
 }
-
-const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 export function buildRegistration(config: BridgeConfig, url: string): Registration {
   const domain = escapeRegex(config.homeserver.domain);
