@@ -1,6 +1,7 @@
 import type { MatrixPresence } from "../core/presence.js";
 import type { Homeserver } from "./homeserver.js";
 import { BoundedMap } from "../core/bounded-map.js";
+import { matrixLocalpart } from "../core/identity.js";
 
 /** MSC2346: the state event that tells clients which bridge joins a room to which remote chat. */
 const BRIDGE_STATE_TYPES = ["m.bridge", "uk.half-shot.bridge"] as const;
@@ -48,7 +49,7 @@ export class MatrixRooms {
     await intent.ensureRegistered();
     // A new user's display name is its localpart until someone sets one.
     const current = await this.displayName(undefined, userId);
-    if (current !== undefined && current !== userId.slice(1).split(":")[0]) return this.remember(userId, current);
+    if (current !== undefined && current !== matrixLocalpart(userId)) return this.remember(userId, current);
     const name = await findName();
     await intent.setDisplayName(name);
     this.remember(userId, name);

@@ -1,4 +1,4 @@
-import { ghostOfOccupant, isGhost, jidOfGhost, type AddressingConfig } from "../core/identity.js";
+import { ghostOfOccupant, isGhost, jidOfGhost, matrixLocalpart, type AddressingConfig } from "../core/identity.js";
 import { editFallbackBody, quoteFallback, readMatrixRelation } from "../core/relations.js";
 import { locateMentions } from "../core/mentions.js";
 import { stripMatrixReplyFallback } from "../core/formatting.js";
@@ -105,7 +105,7 @@ export class MatrixToXmpp {
       action = "kick";
     }
     try {
-      await deliver("join MUC", () => this.occupancy.join(muc, moderator, moderator.slice(1).split(":")[0] ?? moderator));
+      await deliver("join MUC", () => this.occupancy.join(muc, moderator, matrixLocalpart(moderator)));
       await this.link.request(renderModeration(puppetAddress(moderator, this.addressing), muc, occupant, action, why));
       this.log.info({ muc, nick: occupant.nick, action, moderator }, "removed an occupant from a MUC");
     } catch (err) {
@@ -125,7 +125,7 @@ export class MatrixToXmpp {
   }
 
   private async joinPuppet(link: Extract<Link, { muc: string }>, matrixUser: string, displayName: string | undefined, roomId: string): Promise<string> {
-    const nick = displayName ?? (await this.rooms.displayName(roomId, matrixUser)) ?? matrixUser.slice(1).split(":")[0] ?? matrixUser;
+    const nick = displayName ?? (await this.rooms.displayName(roomId, matrixUser)) ?? matrixLocalpart(matrixUser);
     return deliver("join MUC", () => this.occupancy.join(link.muc, matrixUser, nick));
   }
 

@@ -1,6 +1,6 @@
 import type { BridgeConfig } from "../config/schema.js";
 import { BoundedMap } from "../core/bounded-map.js";
-import { ghostUserId, isGhost, type AddressingConfig } from "../core/identity.js";
+import { ghostUserId, isGhost, splitJid, type AddressingConfig } from "../core/identity.js";
 import { fromMatrixPresence, samePresence, type UserPresence } from "../core/presence.js";
 import type { Logger } from "../log.js";
 import type { MatrixEvent } from "../matrix/appservice-api.js";
@@ -9,7 +9,6 @@ import type { BridgeStore } from "../store/store.js";
 import type { ComponentLink } from "../xmpp/component-link.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
 import { renderPuppetPresence, renderSubscription, type SubscriptionType } from "../xmpp/presence-stanzas.js";
-import { splitJid } from "../xmpp/address.js";
 import { LatestWinsThrottle } from "./throttle.js";
 
 const OFFLINE: UserPresence = { availability: "offline" };

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { ghostOfOccupant, ghostUserId, type AddressingConfig } from "../core/identity.js";
+import { ghostOfOccupant, ghostUserId, jidLocalpart, splitJid, type AddressingConfig } from "../core/identity.js";
 import { MAX_MATRIX_BODY_BYTES, splitText, toMatrixContent } from "../core/messages.js";
 import { editFallbackBody, threadRelation } from "../core/relations.js";
 import type { Link, OccupantPresence, XmppEvent, XmppInboundMessage } from "../core/model.js";
@@ -12,8 +12,6 @@ import type { FilesToMatrix } from "./files-to-matrix.js";
 import type { GhostProfiles, ProfileSource } from "./profiles.js";
 import type { RoomMetadataToMatrix } from "./room-metadata-to-matrix.js";
 import * as notices from "../core/notices.js";
-
-const localpartOf = (jid: string): string => jid.split("@")[0] ?? jid;
 
 /**
  * A text message as one event, or in parts when too big for one. Only a plain message is split (a
@@ -67,7 +65,7 @@ export class XmppToMatrix {
     const { xmppUser, matrixUser } = message.conversation;
     const ghost = ghostUserId(xmppUser, this.addressing);
     const { senderName } = message;
-    await deliver("ghost profile", () => (senderName ? this.rooms.ensureGhost(ghost, senderName) : this.profiles.firstSight(ghost, xmppUser, localpartOf(xmppUser))));
+    await deliver("ghost profile", () => (senderName ? this.rooms.ensureGhost(ghost, senderName) : this.profiles.firstSight(ghost, xmppUser, jidLocalpart(xmppUser))));
     const roomId = await deliver("direct room", () => this.directRoom(ghost, xmppUser, matrixUser));
     await this.post(ghost, roomId, dmConversation(xmppUser, matrixUser), message);
   }
@@ -118,7 +116,7 @@ export class XmppToMatrix {
    */
   private async enterRoom(ghost: string, roomId: string, occupant: { nick: string; realJid?: string }): Promise<void> {
     const { nick, realJid } = occupant;
-    await deliver("ghost profile", () => (realJid ? this.profiles.firstSight(ghost, realJid, localpartOf(realJid)) : this.rooms.ensureGhost(ghost, nick)));
+    await deliver("ghost profile", () => (realJid ? this.profiles.firstSight(ghost, realJid, jidLocalpart(realJid)) : this.rooms.ensureGhost(ghost, nick)));
     await deliver("ghost join", () => this.rooms.ensureJoined(ghost, roomId));
   }
 
@@ -244,7 +242,7 @@ export class XmppToMatrix {
     const link = await this.portal(muc);
     const eventId = link ? await this.store.eventIdForXmppId(muc, stanzaId) : undefined;
     if (!link || !eventId) return;
-    const why = `Removed on XMPP${by ? ` by ${by.split("/").pop()}` : ""}${reason ? `: ${reason}` : ""}`;
+    const why = `Removed on XMPP${by ? ` by ${splitJid(by).resource ?? by}` : ""}${reason ? `: ${reason}` : ""}`;
     await deliver("redact", () => this.rooms.redact(this.botUserId, link.roomId, eventId, why));
   }
 
