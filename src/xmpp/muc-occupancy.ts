@@ -6,6 +6,7 @@ import type { ComponentLink } from "./component-link.js";
 import { errorCondition, parseOccupantPresence, renderJoin, renderLeave, splitJid } from "./stanzas.js";
 import { puppetNick } from "../core/nick.js";
 import { asError } from "../core/errors.js";
+import { matrixLocalpart } from "../core/identity.js";
 
 /** A puppet could not enter a MUC (banned, members-only, no such room...). */
 export class MucJoinError extends Error {
@@ -14,8 +15,6 @@ export class MucJoinError extends Error {
     this.name = "MucJoinError";
   }
 }
-
-const localpartOfUser = (matrixUser: string): string => matrixUser.slice(1).split(":")[0] ?? matrixUser;
 
 const JOIN_TIMEOUT_MS = 15_000;
 const NICK_ATTEMPTS = 5;
@@ -97,7 +96,7 @@ export class MucOccupancy {
     let lastError: Error | undefined;
     for (let attempt = 0; attempt < NICK_ATTEMPTS; attempt++) {
       const suffix = attempt === 0 ? "" : ` (${attempt === 1 ? "Matrix" : `Matrix ${attempt}`})`;
-      const nick = puppetNick(wantedNick + suffix, localpartOfUser(matrixUser) + suffix);
+      const nick = puppetNick(wantedNick + suffix, matrixLocalpart(matrixUser) + suffix);
       try {
         const got = await this.attemptJoin(muc, from, nick, historySince, avatarHash);
         let members = this.joined.get(muc);
@@ -121,7 +120,7 @@ export class MucOccupancy {
    */
   async changeNick(muc: string, matrixUser: string, displayName: string): Promise<void> {
     const current = this.nickOf(muc, matrixUser);
-    const nick = puppetNick(displayName, localpartOfUser(matrixUser));
+    const nick = puppetNick(displayName, matrixLocalpart(matrixUser));
     if (current === undefined || current === nick) return;
     await this.link.send(renderJoin(this.puppetAddress(matrixUser), muc, nick, false, await this.avatarHash(matrixUser)));
     this.log.info({ muc, matrixUser, from: current, to: nick }, "puppet changing nick");
