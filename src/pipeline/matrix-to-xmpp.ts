@@ -1,4 +1,4 @@
-import { ghostOfOccupant, isGhost, jidOfGhost, type AddressingConfig } from "../core/identity.js";
+import { ghostOfOccupant, isGhost, jidOfGhost, matrixLocalpart, type AddressingConfig } from "../core/identity.js";
 import { editFallbackBody, quoteFallback, readMatrixRelation } from "../core/relations.js";
 import { locateMentions } from "../core/mentions.js";
 import { stripMatrixReplyFallback } from "../core/formatting.js";
@@ -17,6 +17,8 @@ import type { ComponentLink } from "../xmpp/component-link.js";
 import { MucJoinError, type MucOccupancy } from "../xmpp/muc-occupancy.js";
 import { renderMessage, renderModeration, renderModerationRequest, renderSignal, type OutgoingMessage } from "../xmpp/stanzas.js";
 import { deliver, isPassing } from "./errors.js";
+import { asError } from "../core/errors.js";
+import * as notices from "../core/notices.js";
 
 /** The id a Matrix event's message carries on XMPP (stanza id and origin-id): stable across retries. */
 export const xmppIdOf = (eventId: string): string => eventId.replace(/^\$/, "");
@@ -86,7 +88,7 @@ export class MatrixToXmpp {
         await this.joinPuppet(link, target, displayName, roomId);
       } catch (err) {
         if (isPassing(err)) throw err;
-        await this.rooms.notice(roomId, `${displayName ?? target} could not join ${link.muc} on XMPP (${err instanceof MucJoinError ? err.condition : (err as Error).message}); their messages will not reach it.`);
+        await this.rooms.notice(roomId, notices.puppetCannotJoin(displayName ?? target, link.muc, err instanceof MucJoinError ? err.condition : asError(err).message));
       }
     } else if (membership === "leave" || membership === "ban") {
       await deliver("leave MUC", () => this.occupancy.leave(link.muc, target, membership === "ban" ? "Banned on Matrix" : undefined));
@@ -99,17 +101,17 @@ export class MatrixToXmpp {
     if (!occupant) return;
     const why = typeof reason === "string" && reason ? reason : `${action === "ban" ? "Banned" : "Kicked"} on Matrix`;
     if (action === "ban" && !occupant.realJid) {
-      await this.rooms.notice(roomId, `${occupant.nick} cannot be banned on XMPP: the MUC does not reveal their address. They were kicked instead.`);
+      await this.rooms.notice(roomId, notices.kickedInsteadOfBanned(occupant.nick));
       action = "kick";
     }
     try {
-      await deliver("join MUC", () => this.occupancy.join(muc, moderator, moderator.slice(1).split(":")[0] ?? moderator));
+      await deliver("join MUC", () => this.occupancy.join(muc, moderator, matrixLocalpart(moderator)));
       await this.link.request(renderModeration(puppetAddress(moderator, this.addressing), muc, occupant, action, why));
       this.log.info({ muc, nick: occupant.nick, action, moderator }, "removed an occupant from a MUC");
     } catch (err) {
       if (isPassing(err)) throw err;
-      const condition = (err as { condition?: string }).condition ?? (err as Error).message;
-      await this.rooms.notice(roomId, `${occupant.nick} is still in ${muc} on XMPP: the MUC refused to ${action} them (${condition}).`);
+      const condition = (err as { condition?: string }).condition ?? asError(err).message;
+      await this.rooms.notice(roomId, notices.removalRefused(occupant.nick, muc, action, condition));
     }
   }
 
@@ -123,7 +125,7 @@ export class MatrixToXmpp {
   }
 
   private async joinPuppet(link: Extract<Link, { muc: string }>, matrixUser: string, displayName: string | undefined, roomId: string): Promise<string> {
-    const nick = displayName ?? (await this.rooms.displayName(roomId, matrixUser)) ?? matrixUser.slice(1).split(":")[0] ?? matrixUser;
+    const nick = displayName ?? (await this.rooms.displayName(roomId, matrixUser)) ?? matrixLocalpart(matrixUser);
     return deliver("join MUC", () => this.occupancy.join(link.muc, matrixUser, nick));
   }
 
@@ -150,9 +152,9 @@ export class MatrixToXmpp {
       return true;
     } catch (err) {
       if (isPassing(err)) throw err;
-      const reason = err instanceof MucJoinError ? err.condition : (err as Error).message;
+      const reason = err instanceof MucJoinError ? err.condition : asError(err).message;
       this.log.warn({ roomId, sender, muc: link.muc, reason }, "message not delivered: the puppet cannot join the MUC");
-      await this.rooms.notice(roomId, `Your message could not be delivered to ${link.muc}: your XMPP puppet could not join the room (${reason}).`);
+      await this.rooms.notice(roomId, notices.messageNotDelivered(link.muc, reason));
       return false;
     }
   }
@@ -235,8 +237,8 @@ export class MatrixToXmpp {
       shared = await this.shareFile(file, sender);
     } catch (err) {
       if (isPassing(err)) throw err;
-      this.log.warn({ roomId, sender, file: file.url, err: (err as Error).message }, "a file could not be shared with XMPP");
-      await this.rooms.notice(roomId, `${file.name ?? "A file"} could not be delivered to XMPP: ${(err as Error).message}.`);
+      this.log.warn({ roomId, sender, file: file.url, err }, "a file could not be shared with XMPP");
+      await this.rooms.notice(roomId, notices.fileNotDelivered(file.name, asError(err).message));
       return;
     }
     const caption = out.body;
@@ -294,11 +296,11 @@ export class MatrixToXmpp {
         return;
       } catch (err) {
         if (isPassing(err)) throw err;
-        condition = (err as { condition?: string }).condition ?? (err as Error).message;
+        condition = (err as { condition?: string }).condition ?? asError(err).message;
         if (condition !== "feature-not-implemented" && condition !== "bad-request" && condition !== "service-unavailable") break;
       }
     }
-    await this.rooms.notice(roomId, `The message is still there on XMPP: ${link.muc} refused to remove it (${condition}).`);
+    await this.rooms.notice(roomId, notices.messageRemovalRefused(link.muc, condition));
   }
 
   /** A Matrix user reacted: XMPP gets their whole set of reactions to that message (XEP-0444). */

@@ -11,6 +11,7 @@ import { requestFailure } from "../xmpp/vcard.js";
 import { deliver, isPassing } from "./errors.js";
 import type { MatrixAvatars } from "./matrix-avatars.js";
 import { xmppIdOf } from "./matrix-to-xmpp.js";
+import * as notices from "../core/notices.js";
 
 type MucLink = Extract<Link, { muc: string }>;
 
@@ -68,7 +69,7 @@ export class RoomMetadataToXmpp {
   private async avatar(link: MucLink, sender: string, roomId: string, mxc: string): Promise<void> {
     const image = mxc ? await deliver("avatar download", () => this.avatars.image(mxc)) : undefined;
     if (mxc && !image) {
-      await this.rooms.notice(roomId, `The new room avatar is not an image XMPP can show; ${link.muc} keeps its own.`);
+      await this.rooms.notice(roomId, notices.roomAvatarNotShown(link.muc));
       return;
     }
     const previous = await this.store.mucAvatar(link.muc);
@@ -94,8 +95,7 @@ export class RoomMetadataToXmpp {
       if (isPassing(err)) throw err;
       const condition = requestFailure(err);
       this.log.info({ muc: link.muc, sender, what, condition }, "the MUC refused a configuration change");
-      const why = condition === "forbidden" ? "only its owners may change it" : condition;
-      await this.rooms.notice(roomId, `The room ${what} did not change on XMPP: ${link.muc} refused it (${why}).`);
+      await this.rooms.notice(roomId, notices.roomChangeRefused(what, link.muc, condition));
       return false;
     }
   }

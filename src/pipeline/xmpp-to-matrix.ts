@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { ghostOfOccupant, ghostUserId, type AddressingConfig } from "../core/identity.js";
+import { ghostOfOccupant, ghostUserId, jidLocalpart, splitJid, type AddressingConfig } from "../core/identity.js";
 import { MAX_MATRIX_BODY_BYTES, splitText, toMatrixContent } from "../core/messages.js";
 import { editFallbackBody, threadRelation } from "../core/relations.js";
 import type { Link, OccupantPresence, XmppEvent, XmppInboundMessage } from "../core/model.js";
@@ -11,8 +11,7 @@ import { deliver } from "./errors.js";
 import type { FilesToMatrix } from "./files-to-matrix.js";
 import type { GhostProfiles, ProfileSource } from "./profiles.js";
 import type { RoomMetadataToMatrix } from "./room-metadata-to-matrix.js";
-
-const localpartOf = (jid: string): string => jid.split("@")[0] ?? jid;
+import * as notices from "../core/notices.js";
 
 /**
  * A text message as one event, or in parts when too big for one. Only a plain message is split (a
@@ -66,7 +65,7 @@ export class XmppToMatrix {
     const { xmppUser, matrixUser } = message.conversation;
     const ghost = ghostUserId(xmppUser, this.addressing);
     const { senderName } = message;
-    await deliver("ghost profile", () => (senderName ? this.rooms.ensureGhost(ghost, senderName) : this.profiles.firstSight(ghost, xmppUser, localpartOf(xmppUser))));
+    await deliver("ghost profile", () => (senderName ? this.rooms.ensureGhost(ghost, senderName) : this.profiles.firstSight(ghost, xmppUser, jidLocalpart(xmppUser))));
     const roomId = await deliver("direct room", () => this.directRoom(ghost, xmppUser, matrixUser));
     await this.post(ghost, roomId, dmConversation(xmppUser, matrixUser), message);
   }
@@ -117,7 +116,7 @@ export class XmppToMatrix {
    */
   private async enterRoom(ghost: string, roomId: string, occupant: { nick: string; realJid?: string }): Promise<void> {
     const { nick, realJid } = occupant;
-    await deliver("ghost profile", () => (realJid ? this.profiles.firstSight(ghost, realJid, localpartOf(realJid)) : this.rooms.ensureGhost(ghost, nick)));
+    await deliver("ghost profile", () => (realJid ? this.profiles.firstSight(ghost, realJid, jidLocalpart(realJid)) : this.rooms.ensureGhost(ghost, nick)));
     await deliver("ghost join", () => this.rooms.ensureJoined(ghost, roomId));
   }
 
@@ -235,8 +234,7 @@ export class XmppToMatrix {
     if (!link || !entry) return;
     const content = await this.rooms.eventContent(link.roomId, entry.eventId, this.botUserId);
     const what = typeof content?.topic === "string" ? "the new topic" : "a message";
-    const why = condition === "forbidden" ? "not allowed" : (condition ?? "refused");
-    await deliver("notice", () => this.rooms.notice(link.roomId, `${muc} on XMPP did not take ${what} from ${entry.sender ?? "a Matrix user"}: ${why}.`));
+    await deliver("notice", () => this.rooms.notice(link.roomId, notices.mucRefused(muc, what, entry.sender, condition)));
   }
 
   /** A MUC moderator removed a message: the bot redacts its Matrix event. */
@@ -244,7 +242,7 @@ export class XmppToMatrix {
     const link = await this.portal(muc);
     const eventId = link ? await this.store.eventIdForXmppId(muc, stanzaId) : undefined;
     if (!link || !eventId) return;
-    const why = `Removed on XMPP${by ? ` by ${by.split("/").pop()}` : ""}${reason ? `: ${reason}` : ""}`;
+    const why = `Removed on XMPP${by ? ` by ${splitJid(by).resource ?? by}` : ""}${reason ? `: ${reason}` : ""}`;
     await deliver("redact", () => this.rooms.redact(this.botUserId, link.roomId, eventId, why));
   }
 
@@ -263,7 +261,7 @@ export class XmppToMatrix {
     if (link.kind === "portal") {
       await deliver("kick", () => this.rooms.kick(link.roomId, matrixUser, `You were ${what} from ${presence.muc} on XMPP`));
     } else {
-      await deliver("notice", () => this.rooms.notice(link.roomId, `${matrixUser} was ${what} from ${presence.muc} on XMPP; their messages no longer reach it.`));
+      await deliver("notice", () => this.rooms.notice(link.roomId, notices.puppetRemoved(matrixUser, what, presence.muc)));
     }
   }
 
