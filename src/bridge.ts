@@ -163,7 +163,7 @@ function contactAvatarThrottle(config: BridgeConfig, ghostProfiles: GhostProfile
   return new LatestWinsThrottle<string>(
     config.presence.minIntervalSeconds * 1000,
     async (xmppUser, hash) => void (await ghostProfiles.noteAvatarHash({ jid: xmppUser }, hash, ghostUserId(xmppUser, addressing), true)),
-    (xmppUser, err) => log.warn({ xmppUser, err: (err as Error).message }, "could not bring a contact's avatar up to date"),
+    (xmppUser, err) => log.warn({ xmppUser, err }, "could not bring a contact's avatar up to date"),
   );
 }
 
@@ -241,7 +241,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const contactPresence = { subscription: presenceToXmpp.onSubscription.bind(presenceToXmpp), availability: presenceToMatrix.handle.bind(presenceToMatrix) };
   const inbound = new XmppInbound(occupancy, peers, addressing, contactPresence, ingress.queueForMatrix.bind(ingress), async (xmppUser, hash) => contactAvatars.offer(xmppUser, hash), log.child({ module: "from-xmpp" }));
   link.on("stanza", (stanza: Element) => {
-    inbound.handle(stanza).catch((err: Error) => log.error({ err: err.message, stanza: stanza.toString().slice(0, 500) }, "could not take in a stanza"));
+    inbound.handle(stanza).catch((err: Error) => log.error({ err, stanza: stanza.toString().slice(0, 500) }, "could not take in a stanza"));
   });
   link.on("offline", () => occupancy.onLinkLost());
 
@@ -258,8 +258,8 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     // Every time the link comes (back) up, puppets go back into the MUCs they were in, and ask their
     // subscribers for the presence missed while away.
     const rejoin = (): void => {
-      occupancy.rejoinAll().catch((err: Error) => log.error({ err: err.message }, "rejoining MUCs failed"));
-      presenceToXmpp.probeSubscribers().catch((err: Error) => log.error({ err: err.message }, "probing presence subscribers failed"));
+      occupancy.rejoinAll().catch((err: Error) => log.error({ err }, "rejoining MUCs failed"));
+      presenceToXmpp.probeSubscribers().catch((err: Error) => log.error({ err }, "probing presence subscribers failed"));
     };
     link.on("online", rejoin);
     rejoin();

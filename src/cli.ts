@@ -61,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     bridge = await startBridge(config, registration, log);
   } catch (err) {
-    log.fatal({ err: (err as Error).message, kind: (err as Error).name }, "the bridge could not start");
+    log.fatal({ err }, "the bridge could not start");
     return 1;
   }
 
@@ -74,14 +74,14 @@ async function main(argv: string[]): Promise<number> {
       }
       stopping = true;
       bridge.stop().then(() => resolve(code), (err: Error) => {
-        log.error({ err: err.message }, "error while stopping");
+        log.error({ err }, "error while stopping");
         resolve(1);
       });
     };
     process.on("SIGTERM", () => shutdown(0));
     process.on("SIGINT", () => shutdown(0));
     void bridge.fatal.then((err) => {
-      log.fatal({ err: err.message, kind: err.name }, "stopping: a part the bridge needs failed for good");
+      log.fatal({ err }, "stopping: a part the bridge needs failed for good");
       shutdown(1);
     });
   });

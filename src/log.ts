@@ -28,6 +28,8 @@ export function createLogger(options: LogOptions): Logger {
   const base = {
     level: options.level,
     redact: { paths: REDACTED, censor: "[redacted]" },
+    // An error logged as { err } keeps its type, message, stack and the messages and stacks of its causes.
+    serializers: { err: pino.stdSerializers.err },
     base: undefined,
   };
   if (options.format === "text") {

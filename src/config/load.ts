@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { configSchema, type BridgeConfig } from "./schema.js";
+import { asError } from "../core/errors.js";
 
 /** A configuration that cannot be used; the message names the file, the key and what is wrong. */
 export class ConfigError extends Error {
@@ -29,7 +30,7 @@ export function parseConfig(text: string, file: string): BridgeConfig {
     raw = parseYaml(text);
   } catch (err) {
     const where = err instanceof YAMLParseError && err.linePos ? ` (line ${err.linePos[0].line})` : "";
-    throw new ConfigError(`${file} is not valid YAML${where}: ${(err as Error).message}`, file);
+    throw new ConfigError(`${file} is not valid YAML${where}: ${asError(err).message}`, file);
   }
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) {
@@ -44,7 +45,7 @@ export async function loadConfig(file: string): Promise<BridgeConfig> {
   try {
     text = await readFile(file, "utf8");
   } catch (err) {
-    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`, file);
+    throw new ConfigError(`cannot read config file ${file}: ${asError(err).message}`, file);
   }
   return parseConfig(text, file);
 }

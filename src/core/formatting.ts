@@ -1,5 +1,6 @@
 /** Message formatting between Matrix (org.matrix.custom.html) and XMPP (XEP-0393 Message Styling, XEP-0071 XHTML-IM). Pure functions. */
 import { DomUtils, ElementType, parseDocument } from "htmlparser2";
+import { escapeHtml } from "./escape.js";
 
 type Document = ReturnType<typeof parseDocument>;
 type DomNode = Document | Document["children"][number];
@@ -34,9 +35,6 @@ const BLOCKS = new Set(["p", "div", "blockquote", "pre", "ul", "ol", "li", "hr",
   "table", "thead", "tbody", "tfoot", "tr", "caption", "details", "summary"]);
 const MARKS = new Map(Object.entries({ b: "*", strong: "*", i: "_", em: "_", s: "~", del: "~", strike: "~",
   h1: "*", h2: "*", h3: "*", h4: "*", h5: "*", h6: "*" }));
-const ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" };
-
-const escapeHtml = (text: string): string => text.replace(/[&<>"]/g, (c) => ENTITIES[c] ?? c);
 const isSpace = (c: string | undefined): boolean => c !== undefined && /\s/.test(c);
 
 /** The URL if its scheme is one Matrix allows in links; the WHATWG parser sees through "java\tscript:". */

@@ -134,6 +134,9 @@ const MATRIX_LOCALPART = /^[\x21-\x39\x3b-\x7e]+$/;
 // Spec grammar: hostname [":" port], hostname = IPv4 / "[" IPv6 "]" / dns-name.
 const MATRIX_SERVER_NAME = /^(?:\[[0-9A-Fa-f:.]{2,45}\]|[0-9A-Za-z.-]{1,255})(?::[0-9]{1,5})?$/;
 
+/** The localpart of a Matrix user ID as written, unchecked ("alice" for "@alice:matrix.test"): a name of last resort. */
+export const matrixLocalpart = (userId: string): string => userId.slice(1).split(":")[0] ?? userId;
+
 export function parseMatrixUserId(userId: string): { localpart: string; server: string } {
   const colon = userId.indexOf(":");
   if (!userId.startsWith("@") || colon < 0) throw new AddressError("not a Matrix user ID", userId);
@@ -157,6 +160,21 @@ function checkJidPart(part: string, what: string, jid: string): void {
   if (byteLength(part) > MAX_JID_PART_BYTES) throw new AddressError(`JID ${what} longer than 1023 bytes`, jid);
   if (CONTROL.test(part) || LONE_SURROGATE.test(part)) throw new AddressError(`invalid character in JID ${what}`, jid);
 }
+
+/** A JID cut into its bare part (lowercased, as XMPP compares them) and its resource. */
+export interface Address {
+  bare: string;
+  resource: string | undefined;
+}
+
+/** Cuts a JID at its first "/" without checking it; parseBareJid checks. */
+export function splitJid(jid: string): Address {
+  const slash = jid.indexOf("/");
+  return slash < 0 ? { bare: jid.toLowerCase(), resource: undefined } : { bare: jid.slice(0, slash).toLowerCase(), resource: jid.slice(slash + 1) };
+}
+
+/** The part of a JID before its "@", unchecked ("bob" for "bob@xmpp.test"); a domain alone is its own. */
+export const jidLocalpart = (jid: string): string => jid.split("@")[0] ?? jid;
 
 /** Splits a JID per RFC 7622 §3.2 (the resource may be present despite the name). */
 export function parseBareJid(jid: string): { local: string | undefined; domain: string; resource: string | undefined } {

@@ -76,8 +76,3 @@ export function captionOf(body: string, urls: readonly string[]): string {
   for (const url of urls) rest = rest.split(url).join(" ");
   return rest.replace(/[ \t]+\n/g, "\n").replace(/[ \t]{2,}/g, " ").trim();
 }
-
-/** The text Matrix users see when a file could not be bridged: what, why, and the link to try themselves. */
-export function fileFailureNotice(file: SharedFile, reason: string): string {
-  return `A file${file.name ? ` (${file.name})` : ""} could not be bridged: ${reason}. Link: ${file.url}`;
-}

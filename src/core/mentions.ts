@@ -1,13 +1,11 @@
 /** Mentions: an XMPP body naming a Matrix user's MUC nick becomes a Matrix mention. Pure functions. */
+import { escapeHtml, escapeRegex } from "./escape.js";
 
 export interface Mention {
   /** The name as it stands in the text (the puppet's nick). */
   name: string;
   matrixUser: string;
 }
-
-const escapeHtml = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
-const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /** A name mentioned as a word of its own: not inside a longer word (so "Max" is not in "Maxine"). */
 function nameMatcher(names: readonly string[]): RegExp | undefined {

@@ -3,6 +3,7 @@ import { pipeline } from "node:stream/promises";
 import type { Logger } from "../log.js";
 import { MatrixMediaError, type MatrixMedia } from "../matrix/media.js";
 import { THUMBNAIL_BOX, type LinkKind, type MediaLinks } from "./media-links.js";
+import { essence } from "../media/media-type.js";
 
 /** Types a browser may show in place; anything else is offered as a download. */
 const INLINE = /^(image\/(png|jpeg|gif|webp|avif|bmp)|video\/[\w.+-]+|audio\/[\w.+-]+|text\/plain|application\/pdf)$/;
@@ -31,7 +32,7 @@ export function mediaApp(links: MediaLinks, media: MatrixMedia, log: Logger): ex
     res.once("close", () => abort.abort());
     try {
       const download = await media.download(`mxc://${link.server}/${link.mediaId}`, abort.signal, kind === "thumbnail" ? THUMBNAIL_BOX : undefined);
-      const mediaType = (download.headers["content-type"] ?? "application/octet-stream").split(";")[0]!.trim().toLowerCase();
+      const mediaType = essence(download.headers["content-type"]) ?? "application/octet-stream";
       const secondsLeft = Math.max(0, parseInt(link.expires, 36) - Math.floor(Date.now() / 1000));
       res.status(200).set({
         "content-type": mediaType,
@@ -51,7 +52,7 @@ export function mediaApp(links: MediaLinks, media: MatrixMedia, log: Logger): ex
     } catch (err) {
       if (abort.signal.aborted) return;
       const status = err instanceof MatrixMediaError && err.statusCode === 404 ? 404 : 502;
-      log.warn({ server: link.server, mediaId: link.mediaId, err: (err as Error).message }, "could not serve a Matrix file to XMPP");
+      log.warn({ server: link.server, mediaId: link.mediaId, err }, "could not serve a Matrix file to XMPP");
       if (!res.headersSent) res.status(status).type("text/plain").send(status === 404 ? "Not found.\n" : "The homeserver could not give this file.\n");
       else res.destroy();
     }

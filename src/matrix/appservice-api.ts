@@ -71,7 +71,7 @@ export function appserviceRouter(hsToken: string, handlers: AppserviceHandlers, 
       res.json({});
     } catch (err) {
       // Not acknowledged: the homeserver keeps the transaction and sends it again later.
-      log.error({ txnId: txn.txnId, err: (err as Error).message }, "could not queue a transaction; the homeserver will retry it");
+      log.error({ txnId: txn.txnId, err }, "could not queue a transaction; the homeserver will retry it");
       matrixError(res, 503, "M_UNKNOWN", "the bridge cannot store the transaction right now");
     }
   });
@@ -85,7 +85,7 @@ export function appserviceRouter(hsToken: string, handlers: AppserviceHandlers, 
   /** A query answers 200 when the bridge has (or just made) the thing, 404 otherwise, even on failure. */
   const existenceQuery = (kind: "user" | "room", ask: (id: string) => Promise<boolean>) => async (req: Request<{ id: string }>, res: Response) => {
     const exists = await ask(req.params.id).catch((err: Error) => {
-      log.warn({ [kind]: req.params.id, err: err.message }, `${kind} query failed`);
+      log.warn({ [kind]: req.params.id, err }, `${kind} query failed`);
       return false;
     });
     if (exists) res.json({});

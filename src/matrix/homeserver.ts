@@ -2,6 +2,7 @@ import { AppServiceRegistration, Bridge, Logger as LibraryLogger, type Intent } 
 import type { Registry } from "prom-client";
 import type { Logger } from "../log.js";
 import type { Registration } from "./registration.js";
+import { asError } from "../core/errors.js";
 
 /** The homeserver cannot be used: unreachable, or it refused the bridge. */
 export class HomeserverError extends Error {
@@ -38,7 +39,7 @@ interface MatrixErrorBody {
 const errorText = (err: unknown): string => {
   const body = (err as { body?: MatrixErrorBody }).body;
   if (body?.errcode) return `${body.errcode}: ${body.error ?? ""}`;
-  return (err as Error).message ?? String(err);
+  return asError(err).message;
 };
 
 /**
@@ -86,7 +87,7 @@ export class Homeserver {
       const res = await fetch(new URL("/_matrix/client/versions", this.options.url), { signal: AbortSignal.timeout(10_000) });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
     } catch (err) {
-      throw new HomeserverError(`cannot reach the homeserver at ${this.options.url}: ${(err as Error).message}`, this.options.url, { cause: err });
+      throw new HomeserverError(`cannot reach the homeserver at ${this.options.url}: ${asError(err).message}`, this.options.url, { cause: err });
     }
     await this.bridge.initialise();
     try {

@@ -3,6 +3,7 @@ import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
+import { essence } from "../media/media-type.js";
 
 /** The homeserver's media repository refused or failed a request. */
 export class MatrixMediaError extends Error {
@@ -119,6 +120,6 @@ export class MatrixMedia {
       }
       chunks.push(chunk);
     }
-    return { bytes: Buffer.concat(chunks), mediaType: (headers["content-type"] ?? "application/octet-stream").split(";")[0]!.trim() };
+    return { bytes: Buffer.concat(chunks), mediaType: essence(headers["content-type"]) ?? "application/octet-stream" };
   }
 }

@@ -3,6 +3,8 @@ import { readFile, writeFile } from "node:fs/promises";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { z } from "zod";
 import type { BridgeConfig } from "../config/schema.js";
+import { asError } from "../core/errors.js";
+import { escapeRegex } from "../core/escape.js";
 
 /** The appservice registration file the homeserver and the bridge share (Matrix AS API). */
 const namespaceEntry = z.object({ exclusive: z.boolean(), regex: z.string() });
@@ -30,8 +32,6 @@ export class RegistrationError extends Error {
     this.name = "RegistrationError";
   }
 }
-
-const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 export function buildRegistration(config: BridgeConfig, url: string): Registration {
   const domain = escapeRegex(config.homeserver.domain);
@@ -63,7 +63,7 @@ export async function readRegistration(file: string): Promise<Registration> {
   try {
     raw = parseYaml(await readFile(file, "utf8"));
   } catch (err) {
-    throw new RegistrationError(`cannot read registration file ${file}: ${(err as Error).message}`, file);
+    throw new RegistrationError(`cannot read registration file ${file}: ${asError(err).message}`, file);
   }
   const result = registrationSchema.safeParse(raw);
   if (!result.success) {

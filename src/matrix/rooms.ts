@@ -4,6 +4,7 @@ import { fromMatrixContent } from "../core/messages.js";
 import { parseMatrixEvent } from "./events.js";
 import type { Homeserver } from "./homeserver.js";
 import { BoundedMap } from "../core/bounded-map.js";
+import { matrixLocalpart } from "../core/identity.js";
 
 /** MSC2346: the state event that tells clients which bridge joins a room to which remote chat. */
 const BRIDGE_STATE_TYPES = ["m.bridge", "uk.half-shot.bridge"] as const;
@@ -17,12 +18,6 @@ export interface BridgeInfo {
 interface MatrixHttpError {
   statusCode?: number;
   body?: { errcode?: string; error?: string };
-}
-
-/** True when the homeserver answered that the request itself is wrong, so retrying cannot help. */
-export function isPermanentMatrixError(err: unknown): boolean {
-  const status = (err as MatrixHttpError).statusCode;
-  return typeof status === "number" && status >= 400 && status < 500 && status !== 429;
 }
 
 export function matrixErrorCode(err: unknown): string | undefined {
@@ -57,7 +52,7 @@ export class MatrixRooms {
     await intent.ensureRegistered();
     // A new user's display name is its localpart until someone sets one.
     const current = await this.displayName(undefined, userId);
-    if (current !== undefined && current !== userId.slice(1).split(":")[0]) return this.remember(userId, current);
+    if (current !== undefined && current !== matrixLocalpart(userId)) return this.remember(userId, current);
     const name = await findName();
     await intent.setDisplayName(name);
     this.remember(userId, name);

@@ -8,6 +8,7 @@ import type { BridgeStore } from "../store/store.js";
 import type { MucDescription } from "../xmpp/muc-directory.js";
 import type { MucOccupancy } from "../xmpp/muc-occupancy.js";
 import type { Portals } from "./portals.js";
+import { asError } from "../core/errors.js";
 
 /** In a bridged room, only messages with this prefix are commands; elsewhere a bare command is enough. */
 export const COMMAND_PREFIX = "!xmpp ";
@@ -66,8 +67,8 @@ export class BotCommands {
     try {
       await this.run(parsed.command, sender, roomId);
     } catch (err) {
-      this.ctx.log.warn({ roomId, command: parsed.command.name, err: (err as Error).message }, "command failed");
-      await this.reply(roomId, `"${parsed.command.name}" failed: ${(err as Error).message}`);
+      this.ctx.log.warn({ roomId, command: parsed.command.name, err }, "command failed");
+      await this.reply(roomId, `"${parsed.command.name}" failed: ${asError(err).message}`);
     }
     return true;
   }
@@ -118,7 +119,7 @@ export class BotCommands {
     this.ctx.log.info({ roomId, muc, by: sender }, "plumbed a room to a MUC");
     const nick = (await this.ctx.rooms.displayName(roomId, sender)) ?? sender;
     // The linking user's puppet enters at once, so the MUC's messages start flowing; others follow on their first message.
-    await this.ctx.occupancy.join(muc, sender, nick).catch((err: Error) => this.ctx.log.warn({ muc, err: err.message }, "puppet could not join after link"));
+    await this.ctx.occupancy.join(muc, sender, nick).catch((err: Error) => this.ctx.log.warn({ muc, err }, "puppet could not join after link"));
     await this.reply(roomId, `This room is now bridged to ${muc} (${description.name}).`);
   }
 

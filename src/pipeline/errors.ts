@@ -1,6 +1,7 @@
 import { ComponentOfflineError } from "../xmpp/component-link.js";
 import { MucJoinError } from "../xmpp/muc-occupancy.js";
 import { TransientError } from "./outbox.js";
+import { asError } from "../core/errors.js";
 
 const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 const PASSING_JOIN_CONDITIONS = new Set(["link lost", "no answer from the MUC", "remote-server-timeout", "resource-constraint"]);
@@ -22,7 +23,7 @@ export async function deliver<T>(what: string, step: () => Promise<T>): Promise<
     return await step();
   } catch (err) {
     if (err instanceof TransientError) throw err;
-    if (isPassing(err)) throw new TransientError(`${what}: ${(err as Error).message ?? String(err)}`, { cause: err });
+    if (isPassing(err)) throw new TransientError(`${what}: ${asError(err).message}`, { cause: err });
     throw err;
   }
 }

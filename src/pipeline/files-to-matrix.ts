@@ -1,9 +1,10 @@
-import { fileFailureNotice, matrixContentOfFile } from "../core/media.js";
+import { matrixContentOfFile } from "../core/media.js";
 import { toMatrixContent } from "../core/messages.js";
 import type { ChatMessage, SharedFile } from "../core/model.js";
 import type { Logger } from "../log.js";
 import { MatrixMediaError } from "../matrix/media.js";
 import { RemoteFileError, type RemoteFile } from "../media/remote-file.js";
+import * as notices from "../core/notices.js";
 
 /** Downloads a file an XMPP user shared, within the configured limits. */
 export type FetchSharedFile = (file: SharedFile) => Promise<RemoteFile>;
@@ -32,8 +33,8 @@ export class FilesToMatrix {
       } catch (err) {
         const refusal = err instanceof RemoteFileError || (err instanceof MatrixMediaError && err.permanent);
         if (!refusal) throw err;
-        this.log.warn({ ghost, url: file.url, reason: err instanceof RemoteFileError ? err.reason : err.errcode, err: err.message }, "a shared file could not be bridged");
-        contents.push({ msgtype: "m.notice", body: fileFailureNotice(file, err.message), "m.mentions": {} });
+        this.log.warn({ ghost, url: file.url, reason: err instanceof RemoteFileError ? err.reason : err.errcode, err }, "a shared file could not be bridged");
+        contents.push({ msgtype: "m.notice", body: notices.fileNotBridged(file, err.message), "m.mentions": {} });
         if (captionHere && captionHere.body.trim() !== "") contents.push(toMatrixContent(captionHere));
       }
     }

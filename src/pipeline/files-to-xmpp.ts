@@ -12,6 +12,7 @@ import { msgtypeFor } from "../core/media.js";
 import type { MatrixMedia } from "../matrix/media.js";
 import type { ComponentLink } from "../xmpp/component-link.js";
 import { findUploadService, requestUploadSlot } from "../xmpp/http-upload.js";
+import { essence } from "../media/media-type.js";
 
 /**
  * Where XMPP users can fetch the file (its url an mxc:// URI) that `sender` shares, and a thumbnail
@@ -59,7 +60,7 @@ export function shareByUpload(options: UploadSharing): ShareFile {
       const size = Number(download.headers["content-length"]);
       if (!Number.isSafeInteger(size) || size <= 0) throw new FileShareError("the homeserver did not tell its size, which an upload slot needs");
       if (size > options.maxBytes) throw new FileShareError(`it is larger than the ${Math.floor(options.maxBytes / 1e6)} MB limit`);
-      const mediaType = (download.headers["content-type"] ?? file.mediaType ?? "application/octet-stream").split(";")[0]!.trim();
+      const mediaType = essence(download.headers["content-type"]) ?? essence(file.mediaType) ?? "application/octet-stream";
       const slot = await requestUploadSlot(options.link, options.puppetOf(sender), await options.service(), { name: file.name ?? "file", size, mediaType });
       const put = (new URL(slot.putUrl).protocol === "https:" ? httpsRequest : httpRequest)(slot.putUrl, {
         method: "PUT",

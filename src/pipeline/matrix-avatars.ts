@@ -34,7 +34,7 @@ export class MatrixAvatars {
       return avatar;
     } catch (err) {
       if (err instanceof AvatarRejectedError || (err instanceof MatrixMediaError && err.permanent)) {
-        this.log.info({ mxc, err: err.message }, "Matrix avatar not usable on XMPP");
+        this.log.info({ mxc, err }, "Matrix avatar not usable on XMPP");
         return undefined;
       }
       throw err;

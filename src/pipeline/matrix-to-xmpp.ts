@@ -1,4 +1,6 @@
+import { asError } from "../core/errors.js";
 import { ghostOfOccupant, jidOfGhost } from "../core/identity.js";
+import * as notices from "../core/notices.js";
 import { editFallbackBody, quoteFallback } from "../core/relations.js";
 import { locateMentions } from "../core/mentions.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
@@ -42,7 +44,7 @@ export class MatrixToXmpp {
         await this.deps.puppets.join(link, target, displayName, roomId);
       } catch (err) {
         if (isPassing(err)) throw err;
-        await this.deps.rooms.notice(roomId, `${displayName ?? target} could not join ${link.muc} on XMPP (${err instanceof MucJoinError ? err.condition : (err as Error).message}); their messages will not reach it.`);
+        await this.deps.rooms.notice(roomId, notices.puppetCannotJoin(displayName ?? target, link.muc, err instanceof MucJoinError ? err.condition : asError(err).message));
       }
     } else if (membership === "leave" || membership === "ban") {
       await deliver("leave MUC", () => this.deps.occupancy.leave(link.muc, target, membership === "ban" ? "Banned on Matrix" : undefined));
@@ -144,8 +146,8 @@ export class MatrixToXmpp {
       shared = await this.deps.shareFile(file, sender);
     } catch (err) {
       if (isPassing(err)) throw err;
-      this.deps.log.warn({ roomId, sender, file: file.url, err: (err as Error).message }, "a file could not be shared with XMPP");
-      await this.deps.rooms.notice(roomId, `${file.name ?? "A file"} could not be delivered to XMPP: ${(err as Error).message}.`);
+      this.deps.log.warn({ roomId, sender, file: file.url, err }, "a file could not be shared with XMPP");
+      await this.deps.rooms.notice(roomId, notices.fileNotDelivered(file.name, asError(err).message));
       return;
     }
     const caption = out.body;

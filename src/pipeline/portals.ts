@@ -43,7 +43,7 @@ export class Portals {
     const roomId = await this.rooms.createPortalRoom(localpart, description.name, undefined, { remoteId: muc, remoteName: description.name });
     await this.store.saveLink({ kind: "portal", roomId, muc });
     this.log.info({ alias, muc, roomId }, "created a portal room");
-    await this.onCreated(muc).catch((err: Error) => this.log.warn({ muc, err: err.message }, "the MUC's avatar will reach the room only when it changes"));
+    await this.onCreated(muc).catch((err: Error) => this.log.warn({ muc, err }, "the MUC's avatar will reach the room only when it changes"));
     return true;
   }
 }

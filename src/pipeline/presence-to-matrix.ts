@@ -40,7 +40,7 @@ export class PresenceToMatrix {
         await this.rooms.setPresence(ghost, toMatrixPresence(presence));
         this.log.debug({ ghost, presence }, "ghost presence set");
       },
-      (ghost, err) => this.log.warn({ ghost, err: (err as Error).message }, "could not set a ghost's presence"),
+      (ghost, err) => this.log.warn({ ghost, err }, "could not set a ghost's presence"),
     );
     this.refresher = setInterval(() => {
       for (const [ghost, presence] of this.contacts.available()) this.throttle.offer(ghost, presence);

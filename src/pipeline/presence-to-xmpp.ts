@@ -1,6 +1,6 @@
 import type { BridgeConfig } from "../config/schema.js";
 import { BoundedMap } from "../core/bounded-map.js";
-import { ghostUserId, isGhost, type AddressingConfig } from "../core/identity.js";
+import { ghostUserId, isGhost, splitJid, type AddressingConfig } from "../core/identity.js";
 import { samePresence, type UserPresence } from "../core/presence.js";
 import type { Logger } from "../log.js";
 import type { MatrixInboundOf } from "../core/model.js";
@@ -9,7 +9,6 @@ import type { BridgeStore } from "../store/store.js";
 import type { ComponentLink } from "../xmpp/component-link.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
 import { renderPuppetPresence, renderSubscription, type SubscriptionType } from "../xmpp/presence-stanzas.js";
-import { splitJid } from "../xmpp/address.js";
 import { LatestWinsThrottle } from "./throttle.js";
 
 const OFFLINE: UserPresence = { availability: "offline" };
@@ -42,7 +41,7 @@ export class PresenceToXmpp {
     this.throttle = new LatestWinsThrottle<UserPresence>(
       deps.settings.minIntervalSeconds * 1000,
       (matrixUser, presence) => this.broadcast(matrixUser, presence),
-      (matrixUser, err) => this.deps.log.warn({ matrixUser, err: (err as Error).message }, "could not send a puppet's presence"),
+      (matrixUser, err) => this.deps.log.warn({ matrixUser, err }, "could not send a puppet's presence"),
     );
   }
 
@@ -130,7 +129,7 @@ export class PresenceToXmpp {
       // Asked as the XMPP user's ghost: the homeserver shows presence to those who share a room.
       return (await this.deps.rooms.presence(ghostUserId(xmppUser, this.deps.addressing), matrixUser)) ?? OFFLINE;
     } catch (err) {
-      this.deps.log.debug({ matrixUser, err: (err as Error).message }, "no presence from the homeserver");
+      this.deps.log.debug({ matrixUser, err }, "no presence from the homeserver");
       return OFFLINE;
     }
   }

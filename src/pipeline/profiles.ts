@@ -5,6 +5,7 @@ import type { BridgeStore } from "../store/store.js";
 import type { VcardProfile } from "../xmpp/vcard.js";
 import type { AvatarUploads } from "./avatar-uploads.js";
 import { isPassing } from "./errors.js";
+import { jidLocalpart, matrixLocalpart } from "../core/identity.js";
 
 /** Where an XMPP user's profile is asked: their bare JID, or a hidden occupant's JID through its MUC. */
 export interface ProfileSource {
@@ -12,8 +13,6 @@ export interface ProfileSource {
   /** The address asking; a MUC answers for its occupants only to another occupant. */
   from?: string;
 }
-
-const localpartOf = (jid: string): string => jid.split("@")[0] ?? jid;
 
 /**
  * Ghosts' display names and avatars from XMPP profiles (vCard-temp, XEP-0054/0153; PEP, XEP-0084).
@@ -56,7 +55,7 @@ export class GhostProfiles {
     const previous = this.refreshing.get(ghost) ?? Promise.resolve(false);
     const next = previous.then(() =>
       this.refresh(source, hash, ghost, named).catch((err: Error) => {
-        this.log.warn({ ghost, jid: source.jid, hash, err: err.message }, "could not bring the ghost's avatar up to date");
+        this.log.warn({ ghost, jid: source.jid, hash, err }, "could not bring the ghost's avatar up to date");
         return false;
       }),
     );
@@ -98,7 +97,7 @@ export class GhostProfiles {
       return avatar.sha1;
     } catch (err) {
       if (isPassing(err)) throw err;
-      this.log.info({ ghost, err: (err as Error).message, reason: err instanceof AvatarRejectedError ? err.reason : undefined }, "XMPP avatar not set");
+      this.log.info({ ghost, err, reason: err instanceof AvatarRejectedError ? err.reason : undefined }, "XMPP avatar not set");
       return undefined;
     }
   }
@@ -106,7 +105,7 @@ export class GhostProfiles {
   /** Renames the ghost after its vCard, if its name is still one the bridge gave it from there (or a default). */
   private async rename(ghost: string, jid: string, name: string, lastVcardName: string | undefined): Promise<void> {
     const current = await this.rooms.displayName(undefined, ghost);
-    const ours = current === undefined || current === lastVcardName || current === localpartOf(jid) || current === ghost.slice(1).split(":")[0];
+    const ours = current === undefined || current === lastVcardName || current === jidLocalpart(jid) || current === matrixLocalpart(ghost);
     if (!ours || current === name) return;
     await this.rooms.ensureGhost(ghost, name);
     await this.store.setGhostProfile(ghost, { vcardName: name });

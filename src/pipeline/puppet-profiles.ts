@@ -1,4 +1,4 @@
-import { userIdOfPuppet, type AddressingConfig } from "../core/identity.js";
+import { matrixLocalpart, userIdOfPuppet, type AddressingConfig } from "../core/identity.js";
 import type { Logger } from "../log.js";
 import type { MatrixInboundOf } from "../core/model.js";
 import type { MatrixRooms } from "../matrix/rooms.js";
@@ -51,7 +51,7 @@ export class PuppetProfiles {
     const profile = await this.lookUp(matrixUser);
     const image = profile.avatarUrl ? await this.avatars.image(profile.avatarUrl) : undefined;
     return {
-      name: profile.displayName ?? matrixUser.slice(1).split(":")[0] ?? matrixUser,
+      name: profile.displayName ?? matrixLocalpart(matrixUser),
       ...(image ? { photo: { bytes: image.bytes, mediaType: image.mediaType } } : {}),
     };
   }

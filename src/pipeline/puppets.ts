@@ -1,5 +1,7 @@
-import type { AddressingConfig } from "../core/identity.js";
+import { asError } from "../core/errors.js";
+import { matrixLocalpart, type AddressingConfig } from "../core/identity.js";
 import type { Link } from "../core/model.js";
+import * as notices from "../core/notices.js";
 import type { Logger } from "../log.js";
 import type { MatrixRooms } from "../matrix/rooms.js";
 import { MucJoinError, type MucOccupancy } from "../xmpp/muc-occupancy.js";
@@ -26,7 +28,7 @@ export class Puppets {
 
   /** The puppet joins the MUC under the user's display name in the room (else their localpart); its nick. */
   async join(link: MucLink, matrixUser: string, displayName: string | undefined, roomId: string): Promise<string> {
-    const nick = displayName ?? (await this.deps.rooms.displayName(roomId, matrixUser)) ?? matrixUser.slice(1).split(":")[0] ?? matrixUser;
+    const nick = displayName ?? (await this.deps.rooms.displayName(roomId, matrixUser)) ?? matrixLocalpart(matrixUser);
     return deliver("join MUC", () => this.deps.occupancy.join(link.muc, matrixUser, nick));
   }
 
@@ -43,9 +45,9 @@ export class Puppets {
       return true;
     } catch (err) {
       if (isPassing(err)) throw err;
-      const reason = err instanceof MucJoinError ? err.condition : (err as Error).message;
+      const reason = err instanceof MucJoinError ? err.condition : asError(err).message;
       this.deps.log.warn({ roomId, sender, muc: link.muc, reason }, "message not delivered: the puppet cannot join the MUC");
-      await this.deps.rooms.notice(roomId, `Your message could not be delivered to ${link.muc}: your XMPP puppet could not join the room (${reason}).`);
+      await this.deps.rooms.notice(roomId, notices.messageNotDelivered(link.muc, reason));
       return false;
     }
   }

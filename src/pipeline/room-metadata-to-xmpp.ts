@@ -1,5 +1,6 @@
 import type { AddressingConfig } from "../core/identity.js";
 import type { MatrixInboundOf } from "../core/model.js";
+import * as notices from "../core/notices.js";
 import type { Logger } from "../log.js";
 import type { MatrixRooms } from "../matrix/rooms.js";
 import type { BridgeStore } from "../store/store.js";
@@ -55,7 +56,7 @@ export class RoomMetadataToXmpp {
   private async avatar(link: MucLink, sender: string, roomId: string, mxc: string): Promise<void> {
     const image = mxc ? await deliver("avatar download", () => this.deps.avatars.image(mxc)) : undefined;
     if (mxc && !image) {
-      await this.deps.rooms.notice(roomId, `The new room avatar is not an image XMPP can show; ${link.muc} keeps its own.`);
+      await this.deps.rooms.notice(roomId, notices.roomAvatarNotShown(link.muc));
       return;
     }
     const previous = await this.deps.store.mucAvatar(link.muc);
@@ -81,8 +82,7 @@ export class RoomMetadataToXmpp {
       if (isPassing(err)) throw err;
       const condition = requestFailure(err);
       this.deps.log.info({ muc: link.muc, sender, what, condition }, "the MUC refused a configuration change");
-      const why = condition === "forbidden" ? "only its owners may change it" : condition;
-      await this.deps.rooms.notice(roomId, `The room ${what} did not change on XMPP: ${link.muc} refused it (${why}).`);
+      await this.deps.rooms.notice(roomId, notices.roomChangeRefused(what, link.muc, condition));
       return false;
     }
   }

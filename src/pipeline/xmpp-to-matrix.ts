@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { ghostOfOccupant, ghostUserId, type AddressingConfig } from "../core/identity.js";
+import { ghostOfOccupant, ghostUserId, jidLocalpart, type AddressingConfig } from "../core/identity.js";
+import * as notices from "../core/notices.js";
 import { MAX_MATRIX_BODY_BYTES, splitText, toMatrixContent } from "../core/messages.js";
 import { editFallbackBody, threadRelation } from "../core/relations.js";
 import type { Link, OccupantPresence, XmppEventOf, XmppInboundMessage } from "../core/model.js";
@@ -15,7 +16,6 @@ import type { Typing } from "./capabilities/typing.js";
 import type { FilesToMatrix } from "./files-to-matrix.js";
 import type { GhostProfiles, ProfileSource } from "./profiles.js";
 
-const localpartOf = (jid: string): string => jid.split("@")[0] ?? jid;
 
 /**
  * A plain text message (`body` is its content's) as one event, or in parts when too big for one. Its
@@ -62,7 +62,7 @@ export class XmppToMatrix {
     const { xmppUser, matrixUser } = message.conversation;
     const ghost = ghostUserId(xmppUser, this.deps.addressing);
     const { senderName } = message;
-    await deliver("ghost profile", () => (senderName ? this.deps.rooms.ensureGhost(ghost, senderName) : this.deps.profiles.firstSight(ghost, xmppUser, localpartOf(xmppUser))));
+    await deliver("ghost profile", () => (senderName ? this.deps.rooms.ensureGhost(ghost, senderName) : this.deps.profiles.firstSight(ghost, xmppUser, jidLocalpart(xmppUser))));
     const roomId = await deliver("direct room", () => this.directRoom(ghost, xmppUser, matrixUser));
     await this.post(ghost, roomId, dmConversation(xmppUser, matrixUser), message);
   }
@@ -113,7 +113,7 @@ export class XmppToMatrix {
    */
   private async enterRoom(ghost: string, roomId: string, occupant: { nick: string; realJid?: string }): Promise<void> {
     const { nick, realJid } = occupant;
-    await deliver("ghost profile", () => (realJid ? this.deps.profiles.firstSight(ghost, realJid, localpartOf(realJid)) : this.deps.rooms.ensureGhost(ghost, nick)));
+    await deliver("ghost profile", () => (realJid ? this.deps.profiles.firstSight(ghost, realJid, jidLocalpart(realJid)) : this.deps.rooms.ensureGhost(ghost, nick)));
     await deliver("ghost join", () => this.deps.rooms.ensureJoined(ghost, roomId));
   }
 
@@ -199,8 +199,7 @@ export class XmppToMatrix {
     if (!link || !entry) return;
     const refused = await this.deps.rooms.event(link.roomId, entry.eventId, this.deps.botUserId);
     const what = refused?.kind === "room-state" && refused.field === "topic" ? "the new topic" : "a message";
-    const why = condition === "forbidden" ? "not allowed" : (condition ?? "refused");
-    await deliver("notice", () => this.deps.rooms.notice(link.roomId, `${muc} on XMPP did not take ${what} from ${entry.sender ?? "a Matrix user"}: ${why}.`));
+    await deliver("notice", () => this.deps.rooms.notice(link.roomId, notices.mucRefused(muc, what, entry.sender, condition)));
   }
 
   /** Every puppet hears the subject on joining: the topic is only written when it differs. */

@@ -41,7 +41,7 @@ export class RedisStore implements BridgeStore {
       if (wasReady) this.log.info("reconnected to Redis");
       wasReady = true;
     });
-    this.redis.on("error", (err: Error) => this.log.warn({ err: err.message }, "Redis connection error"));
+    this.redis.on("error", (err: Error) => this.log.warn({ err }, "Redis connection error"));
   }
 
   async connect(): Promise<void> {

@@ -208,7 +208,7 @@ export class ComponentLink extends EventEmitter {
   async stop(): Promise<void> {
     this.stopping = true;
     this.xmpp.reconnect.stop();
-    await this.xmpp.stop().catch((err: Error) => this.log.debug({ err: err.message }, "component stop"));
+    await this.xmpp.stop().catch((err: unknown) => this.log.debug({ err }, "component stop"));
     this.markOffline();
   }
 

@@ -3,6 +3,7 @@ import type { Logger } from "../log.js";
 import type { ComponentLink } from "./component-link.js";
 import { NS } from "./namespaces.js";
 import { requestFailure } from "./vcard.js";
+import { jidLocalpart } from "../core/identity.js";
 
 export interface MucDescription {
   muc: string;
@@ -46,7 +47,7 @@ export async function describeMuc(link: ComponentLink, muc: string, log: Logger)
     if (!query || !identity || !isRoom) return undefined;
     const title = identity.attrs.name?.trim();
     const avatarHash = avatarHashOf(query);
-    return { muc, name: title || muc.split("@")[0] || muc, ...(title ? { title } : {}), ...(avatarHash === undefined ? {} : { avatarHash }) };
+    return { muc, name: title || jidLocalpart(muc) || muc, ...(title ? { title } : {}), ...(avatarHash === undefined ? {} : { avatarHash }) };
   } catch (err) {
     log.info({ muc, condition: requestFailure(err) }, "MUC lookup failed");
     return undefined;

@@ -5,6 +5,8 @@ import type { BridgeStore } from "../store/store.js";
 import type { ComponentLink } from "./component-link.js";
 import { errorCondition, parseOccupantPresence, renderJoin, renderLeave, splitJid } from "./stanzas.js";
 import { puppetNick } from "../core/nick.js";
+import { asError } from "../core/errors.js";
+import { matrixLocalpart } from "../core/identity.js";
 
 /** A puppet could not enter a MUC (banned, members-only, no such room...). */
 export class MucJoinError extends Error {
@@ -13,8 +15,6 @@ export class MucJoinError extends Error {
     this.name = "MucJoinError";
   }
 }
-
-const localpartOfUser = (matrixUser: string): string => matrixUser.slice(1).split(":")[0] ?? matrixUser;
 
 const JOIN_TIMEOUT_MS = 15_000;
 const NICK_ATTEMPTS = 5;
@@ -96,7 +96,7 @@ export class MucOccupancy {
     let lastError: Error | undefined;
     for (let attempt = 0; attempt < NICK_ATTEMPTS; attempt++) {
       const suffix = attempt === 0 ? "" : ` (${attempt === 1 ? "Matrix" : `Matrix ${attempt}`})`;
-      const nick = puppetNick(wantedNick + suffix, localpartOfUser(matrixUser) + suffix);
+      const nick = puppetNick(wantedNick + suffix, matrixLocalpart(matrixUser) + suffix);
       try {
         const got = await this.attemptJoin(muc, from, nick, historySince, avatarHash);
         let members = this.joined.get(muc);
@@ -106,7 +106,7 @@ export class MucOccupancy {
         this.log.info({ muc, matrixUser, nick: got }, "puppet joined MUC");
         return got;
       } catch (err) {
-        lastError = err as Error;
+        lastError = asError(err);
         if (!(err instanceof MucJoinError && err.condition === "conflict")) throw err;
         this.log.info({ muc, nick }, "nick taken; trying another");
       }
@@ -120,7 +120,7 @@ export class MucOccupancy {
    */
   async changeNick(muc: string, matrixUser: string, displayName: string): Promise<void> {
     const current = this.nickOf(muc, matrixUser);
-    const nick = puppetNick(displayName, localpartOfUser(matrixUser));
+    const nick = puppetNick(displayName, matrixLocalpart(matrixUser));
     if (current === undefined || current === nick) return;
     await this.link.send(renderJoin(this.puppetAddress(matrixUser), muc, nick, false, await this.avatarHash(matrixUser)));
     this.log.info({ muc, matrixUser, from: current, to: nick }, "puppet changing nick");
@@ -140,7 +140,7 @@ export class MucOccupancy {
     try {
       return await this.avatarHashOf(matrixUser);
     } catch (err) {
-      this.log.warn({ matrixUser, err: (err as Error).message }, "avatar hash unknown");
+      this.log.warn({ matrixUser, err }, "avatar hash unknown");
       return undefined;
     }
   }
@@ -227,7 +227,7 @@ export class MucOccupancy {
         caughtUp.add(muc);
         await this.join(muc, matrixUser, nick, since);
       } catch (err) {
-        this.log.warn({ muc, matrixUser, err: (err as Error).message }, "puppet could not rejoin its MUC");
+        this.log.warn({ muc, matrixUser, err }, "puppet could not rejoin its MUC");
       }
     }
   }

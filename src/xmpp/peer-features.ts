@@ -3,6 +3,7 @@ import type { Logger } from "../log.js";
 import type { ComponentLink } from "./component-link.js";
 import { NS } from "./namespaces.js";
 import { BoundedMap } from "../core/bounded-map.js";
+import { splitJid } from "../core/identity.js";
 
 const MAX_ENTRIES = 10_000;
 const FEATURES_TTL_MS = 3600_000;
@@ -23,9 +24,8 @@ export class PeerFeatures {
   ) {}
 
   noteResource(fullJid: string): void {
-    const slash = fullJid.indexOf("/");
-    if (slash < 0) return;
-    const bare = fullJid.slice(0, slash).toLowerCase();
+    const { bare, resource } = splitJid(fullJid);
+    if (resource === undefined) return;
     this.lastResource.set(bare, fullJid);
   }
 
@@ -41,7 +41,7 @@ export class PeerFeatures {
       features = new Set(result.getChild("query", NS.discoInfo)?.getChildren("feature").map((f) => f.attrs.var ?? "") ?? []);
     } catch (err) {
       // A client that does not answer disco#info advertises nothing.
-      this.log.debug({ jid: full, err: (err as Error).message }, "no disco#info from the client");
+      this.log.debug({ jid: full, err }, "no disco#info from the client");
     }
     this.features.set(full, { features, at: Date.now() });
     return features.has(feature);

@@ -2,7 +2,7 @@
 import xml, { type Element } from "@xmpp/xml";
 import { fromXmppPresence, parsePriority, toXmppPresence, type UserPresence } from "../core/presence.js";
 import { NS } from "./namespaces.js";
-import { splitJid, type Address } from "./address.js";
+import { splitJid, type Address } from "../core/identity.js";
 
 /** Presence of an XMPP user's resource (RFC 6121 §4), as the core models it. */
 export interface ContactPresence {

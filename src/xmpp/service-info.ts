@@ -1,6 +1,7 @@
 import xml from "@xmpp/xml";
 import type { ComponentLink } from "./component-link.js";
 import { NS } from "./namespaces.js";
+import { splitJid } from "../core/identity.js";
 
 export interface ServiceInfoOptions {
   name: string;
@@ -12,14 +13,12 @@ export interface ServiceInfoOptions {
 /** Features the component domain advertises: only what the bridge really implements. */
 export const DOMAIN_FEATURES = [NS.discoInfo, NS.discoItems, NS.ping, NS.version];
 
-const bare = (jid: string): string => jid.split("/")[0] ?? jid;
-
 /**
  * Answers disco#info (XEP-0030), ping (XEP-0199) and software version (XEP-0092) on the component
  * domain and on puppets' addresses; anything else is answered service-unavailable by the iq callee.
  */
 export function answerServiceQueries(link: ComponentLink, options: ServiceInfoOptions): void {
-  const knownAddress = (to: string): boolean => to === link.domain || options.isPuppet(bare(to));
+  const knownAddress = (to: string): boolean => to === link.domain || options.isPuppet(splitJid(to).bare);
 
   link.iqCallee.get(NS.discoInfo, "query", ({ stanza, element }) => {
     const to = stanza.attrs.to ?? link.domain;

@@ -8,9 +8,9 @@ import { captionOf } from "../core/media.js";
 import type { SharedFile } from "../core/model.js";
 import { parseSharedFiles, renderSharedFile } from "./file-sharing.js";
 import { parseAvatarHash, renderAvatarUpdate } from "./presence-stanzas.js";
-import { splitJid } from "./address.js";
+import { splitJid } from "../core/identity.js";
 
-export { splitJid, type Address } from "./address.js";
+export { splitJid, type Address } from "../core/identity.js";
 
 function messageIds(stanza: Element, stanzaIdBy: string | undefined): XmppMessageIds {
   const ids: XmppMessageIds = {};

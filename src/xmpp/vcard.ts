@@ -90,7 +90,7 @@ export function answerPuppetVcards(
       if (card) return renderVcard(card);
       return xml("error", { type: "cancel" }, xml("item-not-found", { xmlns: NS.stanzas }));
     } catch (err) {
-      log.warn({ to, from: stanza.attrs.from, err: (err as Error).message }, "could not answer a vCard request; sent an empty one");
+      log.warn({ to, from: stanza.attrs.from, err }, "could not answer a vCard request; sent an empty one");
       return xml("vCard", { xmlns: NS.vcard });
     }
   });

@@ -97,13 +97,13 @@ test("a wrong component secret gives one clear error and exit code 1, not endles
   const wrong = await runBridge({ config: { xmpp: { password: "not-the-secret" }, appservice: { port: 19011 }, metrics: { enabled: false } } });
   assert.equal(await wrong.exitCode(), 1);
   const fatal = wrong.records.find((r) => r.level === "fatal");
-  assert.match(String(fatal?.err), /refused the component secret/);
+  assert.match((fatal?.err as { message: string }).message, /refused the component secret/);
 });
 
 test("an unreachable homeserver gives one clear error and exit code 1", async () => {
   const wrong = await runBridge({ config: { homeserver: { url: "http://127.0.0.1:1" }, appservice: { port: 19012 }, metrics: { enabled: false } } });
   assert.equal(await wrong.exitCode(), 1);
-  assert.match(String(wrong.records.find((r) => r.level === "fatal")?.err), /cannot reach the homeserver at http:\/\/127\.0\.0\.1:1/);
+  assert.match((wrong.records.find((r) => r.level === "fatal")?.err as { message: string }).message, /cannot reach the homeserver at http:\/\/127\.0\.0\.1:1/);
 });
 
 test("a bad config exits with code 2 and names the key and the problem", async () => {

@@ -10,13 +10,16 @@ import {
   ghostUserId,
   isGhost,
   isPuppet,
+  jidLocalpart,
   jidOfGhost,
+  matrixLocalpart,
   mucOfPortalAlias,
   occupantGhostUserId,
   parseBareJid,
   parseMatrixUserId,
   portalAlias,
   puppetJid,
+  splitJid,
   unescapeJidLocalpart,
   userIdOfPuppet,
 } from "../../src/core/identity.js";
@@ -256,6 +259,18 @@ describe("parseMatrixUserId", () => {
       "",
     ];
     for (const id of bad) throwsAddressError(() => parseMatrixUserId(id), id);
+  });
+});
+
+describe("unchecked cuts", () => {
+  it("splitJid lowercases the bare part and keeps the resource as written", () => {
+    assert.deepEqual(splitJid("Bob@XMPP.test/Phone/2"), { bare: "bob@xmpp.test", resource: "Phone/2" });
+    assert.deepEqual(splitJid("xmpp.test"), { bare: "xmpp.test", resource: undefined });
+  });
+  it("localparts of JIDs and Matrix user IDs", () => {
+    assert.equal(jidLocalpart("bob@xmpp.test/phone"), "bob");
+    assert.equal(jidLocalpart("xmpp.test"), "xmpp.test");
+    assert.equal(matrixLocalpart("@alice:matrix.test"), "alice");
   });
 });
 

@@ -1,4 +1,6 @@
-import { ghostOfOccupant, isGhost } from "../../core/identity.js";
+import { asError } from "../../core/errors.js";
+import { ghostOfOccupant, isGhost, matrixLocalpart } from "../../core/identity.js";
+import * as notices from "../../core/notices.js";
 import type { MatrixInboundOf, XmppEventOf } from "../../core/model.js";
 import { puppetAddress } from "../../xmpp/puppet-address.js";
 import { renderModeration } from "../../xmpp/stanzas.js";
@@ -40,7 +42,7 @@ export class Kicks {
     } else if (link.kind === "portal") {
       await deliver("kick", () => this.deps.rooms.kick(link.roomId, puppetOf, `You were ${what} from ${presence.muc} on XMPP`));
     } else {
-      await deliver("notice", () => this.deps.rooms.notice(link.roomId, `${puppetOf} was ${what} from ${presence.muc} on XMPP; their messages no longer reach it.`));
+      await deliver("notice", () => this.deps.rooms.notice(link.roomId, notices.puppetRemoved(puppetOf, what, presence.muc)));
     }
     return true;
   }
@@ -50,17 +52,17 @@ export class Kicks {
     if (!occupant) return;
     const why = reason || `${action === "ban" ? "Banned" : "Kicked"} on Matrix`;
     if (action === "ban" && !occupant.realJid) {
-      await this.deps.rooms.notice(roomId, `${occupant.nick} cannot be banned on XMPP: the MUC does not reveal their address. They were kicked instead.`);
+      await this.deps.rooms.notice(roomId, notices.kickedInsteadOfBanned(occupant.nick));
       action = "kick";
     }
     try {
-      await deliver("join MUC", () => this.deps.occupancy.join(muc, moderator, moderator.slice(1).split(":")[0] ?? moderator));
+      await deliver("join MUC", () => this.deps.occupancy.join(muc, moderator, matrixLocalpart(moderator)));
       await this.deps.link.request(renderModeration(puppetAddress(moderator, this.deps.addressing), muc, occupant, action, why));
       this.deps.log.info({ muc, nick: occupant.nick, action, moderator }, "removed an occupant from a MUC");
     } catch (err) {
       if (isPassing(err)) throw err;
-      const condition = (err as { condition?: string }).condition ?? (err as Error).message;
-      await this.deps.rooms.notice(roomId, `${occupant.nick} is still in ${muc} on XMPP: the MUC refused to ${action} them (${condition}).`);
+      const condition = (err as { condition?: string }).condition ?? asError(err).message;
+      await this.deps.rooms.notice(roomId, notices.removalRefused(occupant.nick, muc, action, condition));
     }
   }
 }

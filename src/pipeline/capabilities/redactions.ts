@@ -1,4 +1,6 @@
-import { isGhost } from "../../core/identity.js";
+import { asError } from "../../core/errors.js";
+import { isGhost, splitJid } from "../../core/identity.js";
+import * as notices from "../../core/notices.js";
 import type { MatrixInboundOf, XmppEventOf } from "../../core/model.js";
 import { puppetAddress } from "../../xmpp/puppet-address.js";
 import { renderMessage, renderModerationRequest } from "../../xmpp/stanzas.js";
@@ -48,7 +50,7 @@ export class Redactions {
     const link = await this.deps.store.linkByMuc(muc);
     const eventId = link ? await this.deps.store.eventIdForXmppId(muc, stanzaId) : undefined;
     if (!link || !eventId) return;
-    const why = `Removed on XMPP${by ? ` by ${by.split("/").pop()}` : ""}${reason ? `: ${reason}` : ""}`;
+    const why = `Removed on XMPP${by ? ` by ${splitJid(by).resource ?? by}` : ""}${reason ? `: ${reason}` : ""}`;
     await deliver("redact", () => this.deps.rooms.redact(this.deps.botUserId, link.roomId, eventId, why));
   }
 
@@ -68,10 +70,10 @@ export class Redactions {
         return;
       } catch (err) {
         if (isPassing(err)) throw err;
-        condition = (err as { condition?: string }).condition ?? (err as Error).message;
+        condition = (err as { condition?: string }).condition ?? asError(err).message;
         if (condition !== "feature-not-implemented" && condition !== "bad-request" && condition !== "service-unavailable") break;
       }
     }
-    await this.deps.rooms.notice(roomId, `The message is still there on XMPP: ${link.muc} refused to remove it (${condition}).`);
+    await this.deps.rooms.notice(roomId, notices.messageRemovalRefused(link.muc, condition));
   }
 }

@@ -1,0 +1,56 @@
+/**
+ * The notices the bridge bot posts in Matrix rooms when something did not cross, in one place so
+ * their wording can be read and reviewed together. Pure functions: each takes the variable parts.
+ */
+import type { SharedFile } from "./model.js";
+
+// Matrix -> XMPP.
+
+/** A room member's puppet could not join the MUC. */
+export const puppetCannotJoin = (who: string, muc: string, reason: string): string =>
+  `${who} could not join ${muc} on XMPP (${reason}); their messages will not reach it.`;
+
+/** The sender's puppet could not join the MUC, so their message stayed on Matrix. */
+export const messageNotDelivered = (muc: string, reason: string): string =>
+  `Your message could not be delivered to ${muc}: your XMPP puppet could not join the room (${reason}).`;
+
+/** A ban of an occupant whose address the MUC hides is a kick instead. */
+export const kickedInsteadOfBanned = (nick: string): string =>
+  `${nick} cannot be banned on XMPP: the MUC does not reveal their address. They were kicked instead.`;
+
+/** The MUC refused to kick or ban an occupant. */
+export const removalRefused = (nick: string, muc: string, action: "kick" | "ban", condition: string): string =>
+  `${nick} is still in ${muc} on XMPP: the MUC refused to ${action} them (${condition}).`;
+
+/** The MUC refused to remove a message. */
+export const messageRemovalRefused = (muc: string, condition: string): string =>
+  `The message is still there on XMPP: ${muc} refused to remove it (${condition}).`;
+
+/** A Matrix file could not be shared with XMPP. */
+export const fileNotDelivered = (name: string | undefined, reason: string): string =>
+  `${name ?? "A file"} could not be delivered to XMPP: ${reason}.`;
+
+/** A room avatar that XMPP could not show. */
+export const roomAvatarNotShown = (muc: string): string => `The new room avatar is not an image XMPP can show; ${muc} keeps its own.`;
+
+/** The MUC refused a change of its name, subject or avatar. */
+export function roomChangeRefused(what: string, muc: string, condition: string): string {
+  const why = condition === "forbidden" ? "only its owners may change it" : condition;
+  return `The room ${what} did not change on XMPP: ${muc} refused it (${why}).`;
+}
+
+// XMPP -> Matrix.
+
+/** The MUC answered a puppet's message or subject with an error. */
+export function mucRefused(muc: string, what: string, sender: string | undefined, condition: string | undefined): string {
+  const why = condition === "forbidden" ? "not allowed" : (condition ?? "refused");
+  return `${muc} on XMPP did not take ${what} from ${sender ?? "a Matrix user"}: ${why}.`;
+}
+
+/** A MUC moderator removed the puppet of a plumbed room's member. */
+export const puppetRemoved = (matrixUser: string, what: "kicked" | "banned", muc: string): string =>
+  `${matrixUser} was ${what} from ${muc} on XMPP; their messages no longer reach it.`;
+
+/** A file an XMPP user shared could not be bridged: what, why, and the link to try themselves. */
+export const fileNotBridged = (file: SharedFile, reason: string): string =>
+  `A file${file.name ? ` (${file.name})` : ""} could not be bridged: ${reason}. Link: ${file.url}`;
