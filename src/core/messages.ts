@@ -22,15 +22,23 @@ export function toMatrixContent(message: ChatMessage & { mentions?: readonly Men
   return content;
 }
 
+/** The text of a Matrix message, as the Matrix side's edge reads it. */
+export interface MatrixText {
+  msgtype: string;
+  body: string;
+  /** The formatted body, when it is Matrix HTML (as sent: unsanitized). */
+  html?: string;
+}
+
 /**
- * The text of a Matrix message event, or undefined when there is nothing a person wrote. HTML
- * becomes XEP-0393 styled text (no Matrix IDs or matrix.to links survive it).
+ * What a person wrote in a Matrix message, or undefined when there is nothing. HTML becomes XEP-0393
+ * styled text (no Matrix IDs or matrix.to links survive it).
  */
-export function fromMatrixContent(content: Record<string, unknown> | undefined): ChatMessage | undefined {
-  if (!content || typeof content.body !== "string" || content.body.trim() === "") return undefined;
-  const html = content.format === HTML_FORMAT && typeof content.formatted_body === "string" ? sanitizeMatrixHtml(content.formatted_body) : undefined;
+export function fromMatrixContent(content: MatrixText): ChatMessage | undefined {
+  if (content.body.trim() === "") return undefined;
+  const html = content.html !== undefined ? sanitizeMatrixHtml(content.html) : undefined;
   const styled = html !== undefined ? htmlToStyledText(html) : "";
-  const message: ChatMessage = styled.trim() !== "" ? { body: styled, html: html! } : { body: content.body };
+  const message: ChatMessage = html !== undefined && styled.trim() !== "" ? { body: styled, html } : { body: content.body };
   // Media and unknown message types still carry a body meant for clients that cannot show more.
   if (content.msgtype === "m.emote") message.emote = true;
   return message;

@@ -1,4 +1,7 @@
+import type { MatrixMediaMessage } from "./media.js";
 import type { Mention } from "./mentions.js";
+import type { MatrixText } from "./messages.js";
+import type { UserPresence } from "./presence.js";
 
 /**
  * The protocol-neutral model: what each side's adapter parses its input into, and what the other
@@ -114,3 +117,52 @@ export type XmppEvent =
   | { kind: "room-changed"; muc: string; avatarHash?: string }
   /** The MUC refused something a puppet sent (a subject change, a message), by the id it was sent with. */
   | { kind: "refused"; muc: string; id: string; condition?: string };
+
+export type XmppEventKind = XmppEvent["kind"];
+export type XmppEventOf<K extends XmppEventKind> = Extract<XmppEvent, { kind: K }>;
+
+/** A message's content as the bridge reads it: its text, the file it shares, whom it mentions. */
+export interface MatrixMessageContent extends MatrixText {
+  /** The file of a media msgtype or a sticker (url an mxc:// URI), with its caption if any. */
+  file?: MatrixMediaMessage;
+  /** Users named in m.mentions, which is what notifies. */
+  mentions: string[];
+}
+
+/** An m.room.message or m.sticker (msgtype "m.sticker") with its relations. */
+export interface MatrixMessage extends MatrixMessageContent {
+  /** m.replace: the edited event and its new content. */
+  edit?: { target: string; newContent: MatrixMessageContent };
+  /** m.in_reply_to, unless only a thread's fallback; body and html then come without the reply fallback. */
+  replyTo?: string;
+  /** m.thread: the thread's root event. */
+  threadRoot?: string;
+}
+
+export type Membership = "invite" | "join" | "knock" | "leave" | "ban";
+
+export interface RoomEvent {
+  roomId: string;
+  sender: string;
+  eventId: string;
+}
+
+/** What the homeserver sends that the bridge acts on, one entry per event, as src/matrix/events.ts parses it. */
+export type MatrixInbound =
+  | (RoomEvent & { kind: "message"; message: MatrixMessage })
+  /** An m.annotation: `sender` reacted with `key` to `target`. */
+  | (RoomEvent & { kind: "reaction"; target: string; key: string })
+  | (RoomEvent & { kind: "redaction"; redacts: string; reason?: string })
+  /** `sender` changed `target`'s membership (their own, or someone else's: an invite, kick or ban). */
+  | (RoomEvent & { kind: "membership"; target: string; membership: Membership; displayName?: string; avatarUrl?: string; reason?: string })
+  /** The room's topic, name or avatar (an mxc:// URI); "" when removed. */
+  | (RoomEvent & { kind: "room-state"; field: RoomStateField; value: string })
+  /** Everyone typing in the room now. */
+  | { kind: "typing"; roomId: string; userIds: string[] }
+  /** Public read receipts (m.read): who has read up to which event. */
+  | { kind: "receipt"; roomId: string; reads: { eventId: string; readers: string[] }[] }
+  | { kind: "presence"; sender: string; presence: UserPresence };
+
+export type MatrixInboundKind = MatrixInbound["kind"];
+export type MatrixInboundOf<K extends MatrixInboundKind> = Extract<MatrixInbound, { kind: K }>;
+export type RoomStateField = "topic" | "name" | "avatar";

@@ -1,34 +1,7 @@
 /**
- * Messages that point at other messages (edits, replies, retractions): reading Matrix relations and
- * building or stripping the text fallbacks XMPP uses (XEP-0428). Pure functions.
+ * Messages that point at other messages (edits, replies, retractions): the Matrix thread relation, and
+ * the text fallbacks XMPP uses (XEP-0428), built or stripped. Pure functions.
  */
-
-export interface MatrixRelation {
-  /** m.replace: the edited event and the new content. */
-  edit?: { target: string; newContent: Record<string, unknown> };
-  /** m.in_reply_to: the event replied to (not set for a thread's fallback reply). */
-  replyTo?: string;
-  /** m.thread: the thread's root event. */
-  threadRoot?: string;
-}
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-
-export function readMatrixRelation(content: Record<string, unknown> | undefined): MatrixRelation {
-  const relates = content?.["m.relates_to"];
-  if (!isRecord(relates)) return {};
-  if (relates.rel_type === "m.replace" && typeof relates.event_id === "string" && isRecord(content?.["m.new_content"])) {
-    return { edit: { target: relates.event_id, newContent: content["m.new_content"] } };
-  }
-  const relation: MatrixRelation = {};
-  if (relates.rel_type === "m.thread" && typeof relates.event_id === "string") relation.threadRoot = relates.event_id;
-  const inReplyTo = relates["m.in_reply_to"];
-  // In a thread, a reply marked is_falling_back only exists for clients that cannot show threads.
-  if (isRecord(inReplyTo) && typeof inReplyTo.event_id === "string" && !(relation.threadRoot && relates.is_falling_back === true)) {
-    relation.replyTo = inReplyTo.event_id;
-  }
-  return relation;
-}
 
 /** The relation that puts a message in a Matrix thread, with the fallback reply for clients without threads. */
 export function threadRelation(root: string, replyTo: string | undefined): Record<string, unknown> {

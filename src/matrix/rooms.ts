@@ -1,4 +1,7 @@
-import type { MatrixPresence } from "../core/presence.js";
+import { fromMatrixPresence, type MatrixPresence, type UserPresence } from "../core/presence.js";
+import type { MatrixInbound } from "../core/model.js";
+import { fromMatrixContent } from "../core/messages.js";
+import { parseMatrixEvent } from "./events.js";
 import type { Homeserver } from "./homeserver.js";
 import { BoundedMap } from "../core/bounded-map.js";
 import { matrixLocalpart } from "../core/identity.js";
@@ -200,11 +203,11 @@ export class MatrixRooms {
   }
 
   /**
-   * A user's presence content as `viewer` sees it: the homeserver shows it only to users who share a
+   * A user's presence as `viewer` sees it (undefined when it is none the bridge knows): the homeserver shows it only to users who share a
    * room with them, so the viewer is the ghost in their DM.
    */
-  async presence(viewer: string, userId: string): Promise<unknown> {
-    return this.homeserver.intent(viewer).matrixClient.doRequest("GET", `/_matrix/client/v3/presence/${encodeURIComponent(userId)}/status`);
+  async presence(viewer: string, userId: string): Promise<UserPresence | undefined> {
+    return fromMatrixPresence(await this.homeserver.intent(viewer).matrixClient.doRequest("GET", `/_matrix/client/v3/presence/${encodeURIComponent(userId)}/status`));
   }
 
   /** Redacts an event as the user (a ghost retracting its own message). */
@@ -212,14 +215,17 @@ export class MatrixRooms {
     await this.homeserver.intent(userId).matrixClient.redactEvent(roomId, eventId, reason ?? null);
   }
 
-  /** An event's content as `viewer` (a member of the room) sees it; undefined when it cannot. */
-  async eventContent(roomId: string, eventId: string, viewer: string): Promise<Record<string, unknown> | undefined> {
-    try {
-      const event = (await this.homeserver.intent(viewer).matrixClient.getEvent(roomId, eventId)) as { content?: Record<string, unknown> };
-      return event.content;
-    } catch {
-      return undefined;
-    }
+  /** An event as `viewer` (a member of the room) sees it, parsed; undefined when it cannot, or it is none the bridge reads. */
+  async event(roomId: string, eventId: string, viewer: string): Promise<MatrixInbound | undefined> {
+    const raw: unknown = await this.homeserver.intent(viewer).matrixClient.getRawEvent(roomId, eventId).catch(() => undefined);
+    const reading = parseMatrixEvent(raw);
+    return "event" in reading ? reading.event : undefined;
+  }
+
+  /** What a person wrote in a message, as XMPP text (for a quote); undefined when it is no message or cannot be read. */
+  async messageText(roomId: string, eventId: string, viewer: string): Promise<string | undefined> {
+    const event = await this.event(roomId, eventId, viewer);
+    return event?.kind === "message" ? fromMatrixContent(event.message)?.body : undefined;
   }
 
   /** Sets the room topic as the bot, unless it is that already. */

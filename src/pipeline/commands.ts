@@ -2,7 +2,7 @@ import { COMMANDS, helpText, parseCommand, type Command } from "../core/commands
 import { portalAlias, type AddressingConfig } from "../core/identity.js";
 import { hasPermission, permissionOf, type PermissionLevel } from "../core/permissions.js";
 import type { Logger } from "../log.js";
-import type { MatrixEvent } from "../matrix/appservice-api.js";
+import type { MatrixInboundOf } from "../core/model.js";
 import type { MatrixRooms } from "../matrix/rooms.js";
 import type { BridgeStore } from "../store/store.js";
 import type { MucDescription } from "../xmpp/muc-directory.js";
@@ -28,24 +28,24 @@ export interface CommandContext {
 
 /**
  * The bridge bot: joins rooms it is invited to by people allowed to use the bridge, and answers
- * commands there (help, join, link, unlink, list). Returns true for events it took care of.
+ * commands there (help, join, link, unlink, list). Its handlers return true for events it took care of.
  */
 export class BotCommands {
   constructor(private readonly ctx: CommandContext) {}
 
-  async handle(event: MatrixEvent): Promise<boolean> {
-    const { sender, room_id: roomId } = event;
-    if (!sender || !roomId || sender === this.ctx.botUserId) return false;
-    if (event.type === "m.room.member" && event.state_key === this.ctx.botUserId && event.content?.membership === "invite") {
-      if (hasPermission(sender, "user", this.ctx.permissions)) {
-        await this.ctx.rooms.ensureJoined(this.ctx.botUserId, roomId);
-        this.ctx.log.info({ roomId, inviter: sender }, "bot joined a room it was invited to");
-      }
-      return true;
+  async invited({ sender, roomId, target, membership }: MatrixInboundOf<"membership">): Promise<boolean> {
+    if (sender === this.ctx.botUserId || target !== this.ctx.botUserId || membership !== "invite") return false;
+    if (hasPermission(sender, "user", this.ctx.permissions)) {
+      await this.ctx.rooms.ensureJoined(this.ctx.botUserId, roomId);
+      this.ctx.log.info({ roomId, inviter: sender }, "bot joined a room it was invited to");
     }
-    if (event.type !== "m.room.message" || typeof event.content?.body !== "string") return false;
+    return true;
+  }
+
+  async message({ sender, roomId, message }: MatrixInboundOf<"message">): Promise<boolean> {
+    if (sender === this.ctx.botUserId || message.msgtype === "m.sticker") return false;
     const link = await this.ctx.store.linkByRoom(roomId);
-    const body = event.content.body;
+    const { body } = message;
     // DMs with ghosts are conversations, never command rooms.
     if (link?.kind === "dm") return false;
     if (link && !body.startsWith(COMMAND_PREFIX)) return false;

@@ -1,6 +1,6 @@
 import { matrixLocalpart, userIdOfPuppet, type AddressingConfig } from "../core/identity.js";
 import type { Logger } from "../log.js";
-import type { MatrixEvent } from "../matrix/appservice-api.js";
+import type { MatrixInboundOf } from "../core/model.js";
 import type { MatrixRooms } from "../matrix/rooms.js";
 import type { VcardCard } from "../xmpp/vcard.js";
 import type { MatrixAvatars } from "./matrix-avatars.js";
@@ -18,16 +18,25 @@ export class PuppetProfiles {
   /** Matrix user → their global avatar's mxc URI ("" for none). */
   private readonly avatarUrls = new BoundedMap<string, string>(KNOWN_AVATARS);
 
+  /** What sends the puppet's presence again wherever it is, with its new avatar hash. */
+  private readonly announcers: ((matrixUser: string) => Promise<void>)[] = [];
+
   constructor(
     private readonly rooms: MatrixRooms,
     private readonly avatars: MatrixAvatars,
     /** Whether the Matrix user is one the bridge stands for on XMPP. */
     private readonly bridges: (matrixUser: string) => boolean,
-    /** Sends the puppet's presence again wherever it is, with its new avatar hash. */
-    private readonly announce: (matrixUser: string) => Promise<void>,
     private readonly addressing: AddressingConfig,
     private readonly log: Logger,
   ) {}
+
+  /**
+   * Registers what announces a changed avatar. Those who announce ask this for the hash, so they
+   * register once built rather than being passed in.
+   */
+  onAvatarChanged(announce: (matrixUser: string) => Promise<void>): void {
+    this.announcers.push(announce);
+  }
 
   /** The SHA-1 of the avatar a puppet's vCard serves; "" when the user has none; undefined when unknown. */
   async avatarHashOf(matrixUser: string): Promise<string | undefined> {
@@ -51,11 +60,11 @@ export class PuppetProfiles {
    * A membership event may carry a new avatar: the global profile says whether it is one (and not a
    * per-room one), and if so the puppet announces it in every MUC it is in.
    */
-  async observe(event: MatrixEvent): Promise<void> {
-    const user = event.state_key;
-    if (event.type !== "m.room.member" || event.content?.membership !== "join" || !user || user !== event.sender || !this.bridges(user)) return;
+  async observe(event: MatrixInboundOf<"membership">): Promise<void> {
+    const user = event.target;
+    if (event.membership !== "join" || user !== event.sender || !this.bridges(user)) return;
     const known = this.avatarUrls.get(user);
-    const shown = typeof event.content.avatar_url === "string" ? event.content.avatar_url : "";
+    const shown = event.avatarUrl ?? "";
     // Not known yet: no presence announced one, and the next is asked of the profile anyway.
     if (known !== undefined && shown !== known) await this.lookUp(user);
   }
@@ -68,7 +77,7 @@ export class PuppetProfiles {
     this.remember(matrixUser, now);
     if (before !== undefined && before !== now) {
       this.log.info({ matrixUser, avatar: now }, "a Matrix user's avatar changed");
-      await this.announce(matrixUser);
+      await Promise.all(this.announcers.map((announce) => announce(matrixUser)));
     }
     return profile;
   }

@@ -1,7 +1,7 @@
 import type { AddressingConfig } from "../core/identity.js";
-import type { Link } from "../core/model.js";
+import type { MatrixInboundOf } from "../core/model.js";
+import * as notices from "../core/notices.js";
 import type { Logger } from "../log.js";
-import type { MatrixEvent } from "../matrix/appservice-api.js";
 import type { MatrixRooms } from "../matrix/rooms.js";
 import type { BridgeStore } from "../store/store.js";
 import type { ComponentLink } from "../xmpp/component-link.js";
@@ -10,12 +10,19 @@ import { puppetAddress } from "../xmpp/puppet-address.js";
 import { requestFailure } from "../xmpp/vcard.js";
 import { deliver, isPassing } from "./errors.js";
 import type { MatrixAvatars } from "./matrix-avatars.js";
-import { xmppIdOf } from "./matrix-to-xmpp.js";
-import * as notices from "../core/notices.js";
+import type { MucLink, Puppets } from "./puppets.js";
+import { xmppIdOf } from "./xmpp-destination.js";
 
-type MucLink = Extract<Link, { muc: string }>;
-
-const ROOM_STATE = new Set(["m.room.topic", "m.room.name", "m.room.avatar"]);
+export interface RoomMetadataToXmppDeps {
+  store: BridgeStore;
+  rooms: MatrixRooms;
+  link: ComponentLink;
+  avatars: MatrixAvatars;
+  puppets: Puppets;
+  addressing: AddressingConfig;
+  messageMapSeconds: number;
+  log: Logger;
+}
 
 /**
  * A Matrix user's change of a bridged room's topic, name or avatar, made on XMPP by their puppet, as far
@@ -23,34 +30,14 @@ const ROOM_STATE = new Set(["m.room.topic", "m.room.name", "m.room.avatar"]);
  * (§10.2, owners only), the avatar (XEP-0486, owners only). A refusal is told in the room.
  */
 export class RoomMetadataToXmpp {
-  constructor(
-    private readonly store: BridgeStore,
-    private readonly rooms: MatrixRooms,
-    private readonly link: ComponentLink,
-    private readonly avatars: MatrixAvatars,
-    private readonly puppets: {
-      /** Whether the Matrix user is one the bridge stands for on XMPP. */
-      bridges(matrixUser: string): boolean;
-      /** The user's puppet is in the MUC, or the user has been told why not. */
-      ready(link: Link, matrixUser: string, roomId: string): Promise<boolean>;
-    },
-    private readonly addressing: AddressingConfig,
-    private readonly messageMapSeconds: number,
-    private readonly log: Logger,
-  ) {}
+  constructor(private readonly deps: RoomMetadataToXmppDeps) {}
 
-  /** True when the event was room state of this kind (whether or not it went anywhere). */
-  async handle(event: MatrixEvent): Promise<boolean> {
-    if (!ROOM_STATE.has(event.type) || event.state_key !== "") return false;
-    const { sender, room_id: roomId, event_id: eventId } = event;
-    if (!sender || !roomId || !eventId || !this.puppets.bridges(sender)) return true;
-    const link = await this.store.linkByRoom(roomId);
-    if (!link || link.kind === "dm") return true;
-    const text = (field: string): string => (typeof event.content?.[field] === "string" ? (event.content[field] as string) : "");
-    if (event.type === "m.room.topic") await this.subject(link, sender, roomId, eventId, text("topic"));
-    else if (event.type === "m.room.name") await this.asOwner(link, sender, roomId, "name", () => setMucName(this.link, puppetAddress(sender, this.addressing), link.muc, text("name")));
-    else await this.avatar(link, sender, roomId, text("url"));
-    return true;
+  async handle({ sender, roomId, eventId, field, value }: MatrixInboundOf<"room-state">): Promise<void> {
+    const link = await this.deps.store.linkByRoom(roomId);
+    if (!link || link.kind === "dm") return;
+    if (field === "topic") await this.subject(link, sender, roomId, eventId, value);
+    else if (field === "name") await this.asOwner(link, sender, roomId, "name", () => setMucName(this.deps.link, puppetAddress(sender, this.deps.addressing), link.muc, value));
+    else await this.avatar(link, sender, roomId, value);
   }
 
   /**
@@ -58,30 +45,30 @@ export class RoomMetadataToXmpp {
    * which is why the change is recorded in the message map first.
    */
   private async subject(link: MucLink, sender: string, roomId: string, eventId: string, topic: string): Promise<void> {
-    if (!(await this.puppets.ready(link, sender, roomId))) return;
+    if (!(await this.deps.puppets.ready(link, sender, roomId))) return;
     const id = xmppIdOf(eventId);
-    await this.store.recordMessage({ roomId, eventId, conversation: link.muc, ids: { id }, sender }, this.messageMapSeconds);
-    await deliver("subject", () => this.link.send(renderSubject(puppetAddress(sender, this.addressing), link.muc, id, topic)));
-    this.log.info({ muc: link.muc, sender }, "room topic sent as the MUC subject");
+    await this.deps.store.recordMessage({ roomId, eventId, conversation: link.muc, ids: { id }, sender }, this.deps.messageMapSeconds);
+    await deliver("subject", () => this.deps.link.send(renderSubject(puppetAddress(sender, this.deps.addressing), link.muc, id, topic)));
+    this.deps.log.info({ muc: link.muc, sender }, "room topic sent as the MUC subject");
   }
 
   /** The room's vCard photo (XEP-0486) becomes the Matrix avatar's thumbnail; no avatar removes it. */
   private async avatar(link: MucLink, sender: string, roomId: string, mxc: string): Promise<void> {
-    const image = mxc ? await deliver("avatar download", () => this.avatars.image(mxc)) : undefined;
+    const image = mxc ? await deliver("avatar download", () => this.deps.avatars.image(mxc)) : undefined;
     if (mxc && !image) {
-      await this.rooms.notice(roomId, notices.roomAvatarNotShown(link.muc));
+      await this.deps.rooms.notice(roomId, notices.roomAvatarNotShown(link.muc));
       return;
     }
-    const previous = await this.store.mucAvatar(link.muc);
+    const previous = await this.deps.store.mucAvatar(link.muc);
     // Remembered before the MUC announces it, so that announcement is not taken for news from XMPP.
-    await this.store.setMucAvatar(link.muc, image?.sha1 ?? "");
+    await this.deps.store.setMucAvatar(link.muc, image?.sha1 ?? "");
     let done = false;
     try {
       done = await this.asOwner(link, sender, roomId, "avatar", () =>
-        setMucPhoto(this.link, puppetAddress(sender, this.addressing), link.muc, image ? { bytes: image.bytes, mediaType: image.mediaType } : undefined, this.log),
+        setMucPhoto(this.deps.link, puppetAddress(sender, this.deps.addressing), link.muc, image ? { bytes: image.bytes, mediaType: image.mediaType } : undefined, this.deps.log),
       );
     } finally {
-      if (!done) await this.store.setMucAvatar(link.muc, previous ?? "");
+      if (!done) await this.deps.store.setMucAvatar(link.muc, previous ?? "");
     }
   }
 
@@ -89,13 +76,13 @@ export class RoomMetadataToXmpp {
   private async asOwner(link: MucLink, sender: string, roomId: string, what: string, request: () => Promise<void>): Promise<boolean> {
     try {
       await deliver(`room ${what}`, request);
-      this.log.info({ muc: link.muc, sender, what }, "MUC configuration changed from Matrix");
+      this.deps.log.info({ muc: link.muc, sender, what }, "MUC configuration changed from Matrix");
       return true;
     } catch (err) {
       if (isPassing(err)) throw err;
       const condition = requestFailure(err);
-      this.log.info({ muc: link.muc, sender, what, condition }, "the MUC refused a configuration change");
-      await this.rooms.notice(roomId, notices.roomChangeRefused(what, link.muc, condition));
+      this.deps.log.info({ muc: link.muc, sender, what, condition }, "the MUC refused a configuration change");
+      await this.deps.rooms.notice(roomId, notices.roomChangeRefused(what, link.muc, condition));
       return false;
     }
   }

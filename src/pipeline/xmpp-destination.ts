@@ -2,6 +2,9 @@ import { ghostUserId, type AddressingConfig } from "../core/identity.js";
 import type { Link, XmppMessageIds } from "../core/model.js";
 import { dmConversation } from "../xmpp/inbound.js";
 
+/** The id a Matrix event's message carries on XMPP (stanza id and origin-id): stable across retries. */
+export const xmppIdOf = (eventId: string): string => eventId.replace(/^\$/, "");
+
 /** Where a linked room's messages go on XMPP, and how references to its messages are written there. */
 export interface XmppDestination {
   to: string;

@@ -1,18 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { editFallbackBody, quoteFallback, readMatrixRelation, removeFallbackRanges } from "../../src/core/relations.js";
-
-describe("Matrix relations", () => {
-  it("reads edits and replies, and ignores malformed relations", () => {
-    assert.deepEqual(readMatrixRelation({ "m.relates_to": { rel_type: "m.replace", event_id: "$a" }, "m.new_content": { body: "x" } }), {
-      edit: { target: "$a", newContent: { body: "x" } },
-    });
-    assert.deepEqual(readMatrixRelation({ "m.relates_to": { "m.in_reply_to": { event_id: "$b" } } }), { replyTo: "$b" });
-    assert.deepEqual(readMatrixRelation({ "m.relates_to": { rel_type: "m.replace", event_id: "$a" } }), {});
-    assert.deepEqual(readMatrixRelation({ "m.relates_to": "nonsense" }), {});
-    assert.deepEqual(readMatrixRelation(undefined), {});
-  });
-});
+import { editFallbackBody, quoteFallback, removeFallbackRanges } from "../../src/core/relations.js";
 
 describe("reply quote fallback (XEP-0428)", () => {
   it("quotes the first line, cut at a word, with its length in code points", () => {

@@ -1,0 +1,19 @@
+import type { AddressingConfig } from "../../core/identity.js";
+import type { Logger } from "../../log.js";
+import type { MatrixRooms } from "../../matrix/rooms.js";
+import type { BridgeStore } from "../../store/store.js";
+import type { ComponentLink } from "../../xmpp/component-link.js";
+import type { Puppets } from "../puppets.js";
+
+/** What every capability works with: the store, both sides, and the puppets that speak for Matrix users on XMPP. */
+export interface CapabilityDeps {
+  store: BridgeStore;
+  rooms: MatrixRooms;
+  link: ComponentLink;
+  puppets: Puppets;
+  addressing: AddressingConfig;
+  botUserId: string;
+  /** How long message map entries (and reactions) are kept. */
+  messageMapSeconds: number;
+  log: Logger;
+}

@@ -1,0 +1,100 @@
+import { createHash } from "node:crypto";
+import type { MatrixInbound, XmppEvent } from "../core/model.js";
+import type { Logger } from "../log.js";
+import type { BridgeStore } from "../store/store.js";
+import type { Dispatch } from "./dispatch.js";
+import { OutboxWorker } from "./outbox.js";
+
+/** An event of an appservice transaction, as far as queueing it needs. */
+export interface TransactionEvent {
+  type: string;
+  event_id?: string;
+  room_id?: string;
+}
+
+export interface IngressDeps {
+  store: BridgeStore;
+  dispatch: Dispatch;
+  /** The Matrix side's parser: the event, or undefined (and a log line) when it is malformed or none the bridge reads. */
+  readMatrixEvent(raw: unknown): MatrixInbound | undefined;
+  /**
+   * Called before an entry bound for XMPP is handled: what resolves once the XMPP server has read
+   * everything the handler wrote, and rejects when it may be lost (the stream answers nothing itself).
+   */
+  confirmXmppWrites(): () => Promise<void>;
+  /** How long an XMPP message's dedup key is kept. */
+  messageMapSeconds: number;
+  log: Logger;
+}
+
+/** Lanes: "matrix:<room id>" holds homeserver events bound for XMPP (presence, which has no room, "matrix:global"). */
+const matrixLane = (roomId: string | undefined): string => `matrix:${roomId ?? "global"}`;
+/** "xmpp:<conversation>" holds XMPP events bound for Matrix: one MUC, or one DM pair. */
+const xmppLane = (conversation: string): string => `xmpp:${conversation}`;
+const isMatrixLane = (lane: string): boolean => lane.startsWith("matrix:");
+
+/**
+ * What identifies a transaction: its ID and what it holds. Synapse on SQLite counts transaction IDs
+ * from 1 again after a restart, so an ID alone would make new transactions look like repeats; a real
+ * repeat carries the same events.
+ */
+function transactionKey(txnId: string, events: readonly TransactionEvent[]): string {
+  const digest = createHash("sha256");
+  for (const event of events) digest.update(event.event_id ?? JSON.stringify(event)).update("\n");
+  return `${txnId}:${digest.digest("base64url").slice(0, 22)}`;
+}
+
+/**
+ * Where both sides' input enters the pipeline: it is queued durably in its lane, once, and each lane
+ * is drained in order into the dispatch table. Matrix entries are kept as the homeserver sent them and
+ * parsed when drained (see docs/architecture.md); XMPP entries are the parsed `XmppEvent`.
+ */
+export class Ingress {
+  private readonly outbox: OutboxWorker;
+
+  constructor(private readonly deps: IngressDeps) {
+    this.outbox = new OutboxWorker({
+      store: deps.store,
+      handle: (lane, payload) => this.deliver(lane, payload),
+      // What goes to XMPP is written to a stream without answers: a batch leaves its lane once the server has read it.
+      deliveryCheck: (lane) => (isMatrixLane(lane) ? deps.confirmXmppWrites() : undefined),
+      log: deps.log,
+    });
+  }
+
+  /** Queues a transaction's events; a repeated transaction (even after a restart) is not queued again. */
+  async acceptTransaction(txnId: string, events: readonly TransactionEvent[]): Promise<void> {
+    const entries = events.map((event) => ({ lane: matrixLane(event.room_id), payload: JSON.stringify(event) }));
+    if (!(await this.deps.store.acceptTransaction(transactionKey(txnId, events), entries))) {
+      this.deps.log.debug({ txnId }, "transaction already accepted");
+      return;
+    }
+    for (const lane of new Set(entries.map((e) => e.lane))) this.outbox.wake(lane);
+  }
+
+  /** Queues an XMPP event for Matrix; with a dedup key, only its first copy (a MUC sends one to each puppet). */
+  async queueForMatrix(conversation: string, event: XmppEvent, dedupKey?: string): Promise<void> {
+    const entry = { lane: xmppLane(conversation), payload: JSON.stringify(event) };
+    if (dedupKey === undefined) await this.deps.store.appendToOutbox(entry);
+    else if (!(await this.deps.store.appendToOutboxOnce(entry, dedupKey, this.deps.messageMapSeconds))) return;
+    this.outbox.wake(entry.lane);
+  }
+
+  /** Drains what earlier runs left behind; the number of lanes. */
+  resume(): Promise<number> {
+    return this.outbox.resume();
+  }
+
+  stop(): Promise<void> {
+    return this.outbox.stop();
+  }
+
+  private async deliver(lane: string, payload: string): Promise<void> {
+    if (isMatrixLane(lane)) {
+      const event = this.deps.readMatrixEvent(JSON.parse(payload));
+      if (event) await this.deps.dispatch.matrixEvent(event);
+    } else {
+      await this.deps.dispatch.xmppEvent(JSON.parse(payload) as XmppEvent);
+    }
+  }
+}

@@ -1,0 +1,54 @@
+import { asError } from "../core/errors.js";
+import { matrixLocalpart, type AddressingConfig } from "../core/identity.js";
+import type { Link } from "../core/model.js";
+import * as notices from "../core/notices.js";
+import type { Logger } from "../log.js";
+import type { MatrixRooms } from "../matrix/rooms.js";
+import { MucJoinError, type MucOccupancy } from "../xmpp/muc-occupancy.js";
+import { deliver, isPassing } from "./errors.js";
+import { destinationOf, type XmppDestination } from "./xmpp-destination.js";
+
+export type MucLink = Extract<Link, { muc: string }>;
+
+export interface PuppetsDeps {
+  rooms: MatrixRooms;
+  occupancy: MucOccupancy;
+  addressing: AddressingConfig;
+  botUserId: string;
+  log: Logger;
+}
+
+/** Matrix users on XMPP: where their room's messages go, and their puppets' place in a MUC. */
+export class Puppets {
+  constructor(private readonly deps: PuppetsDeps) {}
+
+  destination(link: Link): XmppDestination {
+    return destinationOf(link, this.deps.addressing, this.deps.botUserId);
+  }
+
+  /** The puppet joins the MUC under the user's display name in the room (else their localpart); its nick. */
+  async join(link: MucLink, matrixUser: string, displayName: string | undefined, roomId: string): Promise<string> {
+    const nick = displayName ?? (await this.deps.rooms.displayName(roomId, matrixUser)) ?? matrixLocalpart(matrixUser);
+    return deliver("join MUC", () => this.deps.occupancy.join(link.muc, matrixUser, nick));
+  }
+
+  /** Whether the user's puppet is where the link's messages go: always in a DM, in a MUC once it joined. */
+  isIn(link: Link, matrixUser: string): boolean {
+    return link.kind === "dm" || this.deps.occupancy.nickOf(link.muc, matrixUser) !== undefined;
+  }
+
+  /** The puppet is in the MUC, or its user has been told why not; true when sending may go on. */
+  async ready(link: Link, sender: string, roomId: string): Promise<boolean> {
+    if (link.kind === "dm") return true;
+    try {
+      await this.join(link, sender, undefined, roomId);
+      return true;
+    } catch (err) {
+      if (isPassing(err)) throw err;
+      const reason = err instanceof MucJoinError ? err.condition : asError(err).message;
+      this.deps.log.warn({ roomId, sender, muc: link.muc, reason }, "message not delivered: the puppet cannot join the MUC");
+      await this.deps.rooms.notice(roomId, notices.messageNotDelivered(link.muc, reason));
+      return false;
+    }
+  }
+}

@@ -1,0 +1,77 @@
+import type { Element } from "@xmpp/xml";
+import { pino } from "pino";
+import type { AddressingConfig } from "../../src/core/identity.js";
+import type { MatrixRooms } from "../../src/matrix/rooms.js";
+import type { CapabilityDeps } from "../../src/pipeline/capabilities/capability.js";
+import { Puppets } from "../../src/pipeline/puppets.js";
+import type { ComponentLink } from "../../src/xmpp/component-link.js";
+import type { MucOccupancy } from "../../src/xmpp/muc-occupancy.js";
+import { dmConversation } from "../../src/xmpp/inbound.js";
+import { MemoryStore } from "./memory-store.js";
+
+export const addressing: AddressingConfig = { homeserverDomain: "matrix.test", componentDomain: "matrix.xmpp.test", userPrefix: "_xmpp_", aliasPrefix: "_xmpp_" };
+export const botUserId = "@bot:matrix.test";
+/** Alice on Matrix shares a DM with Bob on XMPP (as his ghost); a portal is linked to a MUC. */
+export const alice = "@alice:matrix.test";
+export const bob = "bob@xmpp.test";
+export const bobsGhost = "@_xmpp_bob=40xmpp.test:matrix.test";
+export const dmRoom = "!dm:matrix.test";
+export const dm = dmConversation(bob, alice);
+export const portalRoom = "!portal:matrix.test";
+export const muc = "room@conference.xmpp.test";
+
+/** What the fake Matrix side was asked to do. */
+export interface MatrixCalls {
+  sent: { sender: string; roomId: string; content: Record<string, unknown>; type: string }[];
+  redacted: { sender: string; eventId: string; reason?: string }[];
+  receipts: { sender: string; eventId: string }[];
+  typing: { sender: string; typing: boolean }[];
+  notices: string[];
+  kicked: { roomId: string; userId: string; reason: string }[];
+}
+
+/**
+ * The dependencies of a capability, with both sides faked: Matrix records what it was asked to do,
+ * XMPP the stanzas sent (and answers requests with `answer`), the store in memory with the DM and the
+ * portal linked. Puppets in `inMuc` are in the MUC already.
+ */
+export async function capabilityDeps(
+  options: { inMuc?: string[]; occupants?: { nick: string; occupantKey: string; realJid?: string }[]; messageText?: Record<string, string>; answer?: (stanza: Element) => Promise<void> } = {},
+) {
+  const store = new MemoryStore();
+  await store.saveLink({ kind: "dm", roomId: dmRoom, matrixUser: alice, xmppUser: bob });
+  await store.saveLink({ kind: "portal", roomId: portalRoom, muc });
+  const stanzas: Element[] = [];
+  const matrix: MatrixCalls = { sent: [], redacted: [], receipts: [], typing: [], notices: [], kicked: [] };
+  let next = 0;
+  const rooms = {
+    send: async (sender: string, roomId: string, content: Record<string, unknown>, _txnId: string, type = "m.room.message") => {
+      matrix.sent.push({ sender, roomId, content, type });
+      return `$m${++next}`;
+    },
+    redact: async (sender: string, _roomId: string, eventId: string, reason?: string) => void matrix.redacted.push({ sender, eventId, ...(reason ? { reason } : {}) }),
+    readReceipt: async (sender: string, _roomId: string, eventId: string) => void matrix.receipts.push({ sender, eventId }),
+    typing: async (sender: string, _roomId: string, typing: boolean) => void matrix.typing.push({ sender, typing }),
+    notice: async (_roomId: string, text: string) => void matrix.notices.push(text),
+    kick: async (roomId: string, userId: string, reason: string) => void matrix.kicked.push({ roomId, userId, reason }),
+    messageText: async (_roomId: string, eventId: string) => options.messageText?.[eventId],
+    displayName: async () => undefined,
+  } as unknown as MatrixRooms;
+  const link = {
+    send: async (stanza: Element) => void stanzas.push(stanza),
+    request: async (stanza: Element) => {
+      stanzas.push(stanza);
+      await options.answer?.(stanza);
+    },
+  } as unknown as ComponentLink;
+  const inMuc = new Set(options.inMuc ?? []);
+  const occupancy = {
+    nickOf: (_muc: string, user: string) => (inMuc.has(user) ? user.slice(1).split(":")[0] : undefined),
+    join: async (_muc: string, user: string, nick: string) => (inMuc.add(user), nick),
+    occupants: () => (options.occupants ?? []).map((o) => ({ muc, ...o })),
+  } as unknown as MucOccupancy;
+  const log = pino({ level: "silent" });
+  const puppets = new Puppets({ rooms, occupancy, addressing, botUserId, log });
+  const deps: CapabilityDeps = { store, rooms, link, puppets, addressing, botUserId, messageMapSeconds: 3600, log };
+  return { deps, store, stanzas, matrix, occupancy };
+}

@@ -1,0 +1,85 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { pino } from "pino";
+import type { MatrixInbound, XmppEvent } from "../../src/core/model.js";
+import { parseMatrixEvent } from "../../src/matrix/events.js";
+import { Dispatch } from "../../src/pipeline/dispatch.js";
+import { Ingress } from "../../src/pipeline/ingress.js";
+import { MemoryStore } from "../fakes/memory-store.js";
+
+const log = pino({ level: "silent" });
+const message = (id: string, roomId = "!a:hs") => ({ type: "m.room.message", room_id: roomId, sender: "@u:hs", event_id: id, content: { msgtype: "m.text", body: id } });
+
+async function eventually(done: () => boolean): Promise<void> {
+  for (let waited = 0; !done(); waited += 5) {
+    if (waited > 2000) throw new Error("timed out");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+function setUp() {
+  const store = new MemoryStore();
+  const dispatch = new Dispatch();
+  const seen: string[] = [];
+  dispatch.onMatrix("message", async (e) => void seen.push(`${e.roomId} ${e.eventId}`));
+  dispatch.onMatrix("presence", async (e) => void seen.push(`presence ${e.sender}`));
+  dispatch.onXmpp("subject", async (e) => void seen.push(`subject ${e.subject}`));
+  const readMatrixEvent = (raw: unknown): MatrixInbound | undefined => {
+    const reading = parseMatrixEvent(raw);
+    return "event" in reading ? reading.event : undefined;
+  };
+  const ingress = new Ingress({ store, dispatch, readMatrixEvent, confirmXmppWrites: () => async () => undefined, messageMapSeconds: 60, log });
+  return { store, ingress, seen };
+}
+
+describe("the dispatch table", () => {
+  it("runs a kind's handlers in the order they were registered, until one takes the event", async () => {
+    const dispatch = new Dispatch();
+    const ran: string[] = [];
+    dispatch.onMatrix("typing", async () => void ran.push("first"), async () => (ran.push("second"), true), async () => void ran.push("third"));
+    await dispatch.matrixEvent({ kind: "typing", roomId: "!a:hs", userIds: [] });
+    await dispatch.matrixEvent({ kind: "receipt", roomId: "!a:hs", reads: [] });
+    assert.deepEqual(ran, ["first", "second"]);
+  });
+});
+
+describe("the ingress", () => {
+  it("queues a transaction's events in their rooms' lanes as sent, and delivers them parsed, in order", async () => {
+    const { store, ingress, seen } = setUp();
+    const presence = { type: "m.presence", sender: "@u:hs", content: { presence: "online" } };
+    await ingress.acceptTransaction("1", [message("$1"), message("$2", "!b:hs"), presence, message("$3")]);
+    await eventually(() => seen.length === 4);
+    await ingress.stop();
+    assert.deepEqual(seen.filter((s) => s.startsWith("!a")), ["!a:hs $1", "!a:hs $3"]);
+    assert.ok(seen.includes("!b:hs $2") && seen.includes("presence @u:hs"));
+    assert.deepEqual([...store.outboxes.keys()].sort(), ["matrix:!a:hs", "matrix:!b:hs", "matrix:global"]);
+  });
+  it("queues a repeated transaction once, but a new one that reuses its ID (Synapse on SQLite after a restart)", async () => {
+    const { ingress, seen } = setUp();
+    await ingress.acceptTransaction("7", [message("$1")]);
+    await ingress.acceptTransaction("7", [message("$1")]);
+    await ingress.acceptTransaction("7", [message("$2")]);
+    await eventually(() => seen.length === 2);
+    await ingress.stop();
+    assert.deepEqual(seen, ["!a:hs $1", "!a:hs $2"]);
+  });
+  it("drops a malformed event where it is parsed, and goes on with the next", async () => {
+    const { ingress, seen } = setUp();
+    const bad = { ...message("$bad"), content: { msgtype: "m.text" } };
+    await ingress.acceptTransaction("1", [bad, message("$good")]);
+    await eventually(() => seen.length === 1);
+    await ingress.stop();
+    assert.deepEqual(seen, ["!a:hs $good"]);
+  });
+  it("queues an XMPP event once per dedup key (a MUC sends each message to every puppet)", async () => {
+    const { store, ingress, seen } = setUp();
+    const subject: XmppEvent = { kind: "subject", muc: "r@muc", subject: "news" };
+    await ingress.queueForMatrix("r@muc", subject, "r@muc:sid:1");
+    await ingress.queueForMatrix("r@muc", subject, "r@muc:sid:1");
+    await ingress.queueForMatrix("r@muc", { ...subject, subject: "more" });
+    await eventually(() => seen.length === 2);
+    await ingress.stop();
+    assert.deepEqual(seen, ["subject news", "subject more"]);
+    assert.ok(store.outboxes.has("xmpp:r@muc"));
+  });
+});
