@@ -10,6 +10,8 @@ cd "$root"
 scripts/shellcheck.sh
 
 node="$(scripts/with-node.sh --print-path)"
+# A clean build: a test file renamed or removed must not keep running from an old dist/.
+rm -rf dist
 "$node" node_modules/typescript/bin/tsc -p tsconfig.json
 
 # PORT_OFFSET shifts every port, so that several test runs (say, in separate worktrees) can share a machine.

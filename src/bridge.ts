@@ -19,16 +19,16 @@ import type { CapabilityDeps } from "./pipeline/capabilities/capability.js";
 import { Typing } from "./pipeline/capabilities/typing.js";
 import { Ingress } from "./pipeline/ingress.js";
 import { RedisStore } from "./store/redis-store.js";
-import { ComponentLink } from "./xmpp/component-link.js";
+import { ComponentConnection } from "./xmpp/component-connection.js";
 import { answerServiceQueries } from "./xmpp/service-info.js";
 import { ghostUserId, isPuppet, type AddressingConfig } from "./core/identity.js";
 import type { SharedFile } from "./core/model.js";
 import { isBridgedUser } from "./core/permissions.js";
 import { fileTransferCounter } from "./http/file-metrics.js";
-import { shareByLink, shareByUpload, uploadServiceFinder, type ShareFile } from "./pipeline/files-to-xmpp.js";
+import { shareBySignedUrl, shareByUpload, uploadServiceFinder, type ShareFile } from "./pipeline/files-to-xmpp.js";
 import { MatrixRooms } from "./matrix/rooms.js";
 import { MatrixMedia } from "./matrix/media.js";
-import { MediaLinks } from "./http/media-links.js";
+import { FileUrls } from "./core/file-urls.js";
 import { mediaApp } from "./http/media-server.js";
 import { AvatarUploads } from "./pipeline/avatar-uploads.js";
 import { MatrixAvatars } from "./pipeline/matrix-avatars.js";
@@ -78,13 +78,13 @@ const closeServer = (server: Server): Promise<void> =>
   });
 
 /** How Matrix files reach XMPP users: by signed file URL, or uploaded to the XMPP server (XEP-0363). */
-function fileSharing(config: BridgeConfig, media: MatrixMedia, link: ComponentLink, fileUrls: MediaLinks, addressing: AddressingConfig): ShareFile {
-  if (config.media.matrixToXmpp === "link") return shareByLink(fileUrls);
+function fileSharing(config: BridgeConfig, media: MatrixMedia, connection: ComponentConnection, fileUrls: FileUrls, addressing: AddressingConfig): ShareFile {
+  if (config.media.matrixToXmpp === "link") return shareBySignedUrl(fileUrls);
   return shareByUpload({
     media,
-    link,
+    connection,
     // The component's domain is a subdomain of the XMPP server's, whose services it lists.
-    service: uploadServiceFinder(link, config.media.uploadService, config.xmpp.domain.split(".").slice(1).join(".")),
+    service: uploadServiceFinder(connection, config.media.uploadService, config.xmpp.domain.split(".").slice(1).join(".")),
     puppetOf: (matrixUser) => puppetAddress(matrixUser, addressing),
     maxBytes: config.media.maxBytes,
     timeoutMs: config.media.timeoutSeconds * 1000,
@@ -105,8 +105,8 @@ const addressingOf = (config: BridgeConfig): AddressingConfig => ({
 });
 
 /** The room's vCard, where its avatar is (XEP-0486). */
-const roomProfileFrom = (link: ComponentLink, log: Logger) => async (muc: string) => {
-  const vcard = await requestVcard(link, muc, log);
+const roomProfileFrom = (connection: ComponentConnection, log: Logger) => async (muc: string) => {
+  const vcard = await requestVcard(connection, muc, log);
   return vcard ? readVcard(vcard) : undefined;
 };
 
@@ -125,14 +125,14 @@ function appserviceApp(config: BridgeConfig, hsToken: string, ingress: Ingress, 
 }
 
 /** /metrics and /health, with the bridge's gauges and a check of each part it needs. */
-function statusAppOf(registry: Registry, homeserver: Homeserver, store: RedisStore, link: ComponentLink): express.Express {
+function statusAppOf(registry: Registry, homeserver: Homeserver, store: RedisStore, connection: ComponentConnection): express.Express {
   homeserver.bridge.registerBridgeGauges(async () => {
     const links = await store.links();
     return { matrixRoomConfigs: links.length, remoteRoomConfigs: links.length };
   });
   return statusApp(registry, [
     { name: "redis", check: async () => (await store.ping(), true) },
-    { name: "xmpp", check: async () => link.isOnline() },
+    { name: "xmpp", check: async () => connection.isOnline() },
     { name: "homeserver", check: () => homeserver.isUp() },
   ]);
 }
@@ -150,9 +150,9 @@ function capabilities(deps: Omit<CapabilityDeps, "log">, occupancy: MucOccupancy
 }
 
 /** What the outbox waits for after a delivery to XMPP: the server has read everything written until then. */
-const writesConfirmed = (link: ComponentLink) => (): (() => Promise<void>) => {
-  const mark = link.writeMark();
-  return () => link.confirmWritten(mark);
+const writesConfirmed = (connection: ComponentConnection) => (): (() => Promise<void>) => {
+  const mark = connection.writeMark();
+  return () => connection.confirmWritten(mark);
 };
 
 /**
@@ -175,7 +175,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const matrixLog = log.child({ module: "matrix" });
   const homeserverOptions = { url: config.homeserver.url, domain: config.homeserver.domain, registration, botDisplayName: config.bridge.botDisplayName, metricsRegistry: registry };
   const homeserver = new Homeserver(homeserverOptions, matrixLog);
-  const link = new ComponentLink(config.xmpp, log.child({ module: "xmpp" }));
+  const connection = new ComponentConnection(config.xmpp, log.child({ module: "xmpp" }));
   const servers: Server[] = [];
 
   const addressing = addressingOf(config);
@@ -185,34 +185,34 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const rooms = new MatrixRooms(homeserver);
   const media = new MatrixMedia(config.homeserver.url, registration.as_token);
   const mediaPublicUrl = config.media.publicUrl ?? `http://${config.media.bindAddress}:${config.media.port}`;
-  const fileUrls = new MediaLinks(registration.as_token, mediaPublicUrl, config.media.linkDays * 24 * 3600 * 1000);
+  const fileUrls = new FileUrls(registration.as_token, mediaPublicUrl, config.media.linkDays * 24 * 3600 * 1000);
   const countedTransfer = fileTransferCounter(registry);
   const profilesLog = log.child({ module: "profiles" });
   const xmppLog = log.child({ module: "xmpp" });
   const matrixAvatars = new MatrixAvatars(store, media, profilesLog);
   const avatarUploads = new AvatarUploads(store, media, profilesLog);
   const puppetProfiles = new PuppetProfiles(rooms, matrixAvatars, bridges, addressing, profilesLog);
-  const occupancy = new MucOccupancy(link, store, (u) => puppetAddress(u, addressing), (u) => puppetProfiles.avatarHashOf(u), log.child({ module: "muc" }));
-  const peers = new PeerFeatures(link, xmppLog);
-  const shareFile = countedTransfer("to_xmpp", fileSharing(config, media, link, fileUrls, addressing));
+  const occupancy = new MucOccupancy(connection, store, (u) => puppetAddress(u, addressing), (u) => puppetProfiles.avatarHashOf(u), log.child({ module: "muc" }));
+  const peers = new PeerFeatures(connection, xmppLog);
+  const shareFile = countedTransfer("to_xmpp", fileSharing(config, media, connection, fileUrls, addressing));
   const toXmppLog = log.child({ module: "to-xmpp" });
   const puppets = new Puppets({ rooms, occupancy, addressing, botUserId, log: toXmppLog });
-  const capabilityDeps = { store, rooms, link, puppets, addressing, botUserId, messageMapSeconds };
+  const capabilityDeps = { store, rooms, connection, puppets, addressing, botUserId, messageMapSeconds };
   const toXmpp = new MatrixToXmpp({ ...capabilityDeps, occupancy, shareFile, log: toXmppLog });
   const { reactions, redactions, kicks, typing, receipts } = capabilities(capabilityDeps, occupancy, peers, log);
   const files = new FilesToMatrix(countedTransfer("to_matrix", fetchSharedFile(config)), (file, ghost) => media.upload(file, ghost), log.child({ module: "to-matrix" }));
-  const lookUpMuc = (muc: string) => describeMuc(link, muc, xmppLog);
-  const ghostProfiles = new GhostProfiles(store, rooms, avatarUploads, ({ jid, from }) => fetchXmppProfile(link, jid, xmppLog, from), profilesLog);
-  const roomMetadataToMatrix = new RoomMetadataToMatrix(store, rooms, lookUpMuc, roomProfileFrom(link, xmppLog), avatarUploads, botUserId, log.child({ module: "room-metadata" }));
-  const roomMetadataToXmpp = new RoomMetadataToXmpp({ store, rooms, link, avatars: matrixAvatars, puppets, addressing, messageMapSeconds, log: log.child({ module: "room-metadata" }) });
+  const lookUpMuc = (muc: string) => describeMuc(connection, muc, xmppLog);
+  const ghostProfiles = new GhostProfiles(store, rooms, avatarUploads, ({ jid, from }) => fetchXmppProfile(connection, jid, xmppLog, from), profilesLog);
+  const roomMetadataToMatrix = new RoomMetadataToMatrix(store, rooms, lookUpMuc, roomProfileFrom(connection, xmppLog), avatarUploads, botUserId, log.child({ module: "room-metadata" }));
+  const roomMetadataToXmpp = new RoomMetadataToXmpp({ store, rooms, connection, avatars: matrixAvatars, puppets, addressing, messageMapSeconds, log: log.child({ module: "room-metadata" }) });
   const toMatrix = new XmppToMatrix({ store, rooms, addressing, messageMapSeconds, profiles: ghostProfiles, botUserId, files, reactions, redactions, receipts, typing, log: log.child({ module: "to-matrix" }) });
   const presenceLog = log.child({ module: "presence" });
-  const presenceToXmpp = new PresenceToXmpp({ store, rooms, link, addressing, botUserId, settings: config.presence, avatarHashOf: (u) => puppetProfiles.avatarHashOf(u), log: presenceLog });
+  const presenceToXmpp = new PresenceToXmpp({ store, rooms, connection, addressing, botUserId, settings: config.presence, avatarHashOf: (u) => puppetProfiles.avatarHashOf(u), log: presenceLog });
   const presenceToMatrix = new PresenceToMatrix(store, rooms, addressing, config.presence, presenceLog);
   puppetProfiles.onAvatarChanged(async (u) => void (await Promise.all([occupancy.refreshPresence(u), presenceToXmpp.announce(u)])));
 
   const dispatch = new Dispatch();
-  const confirmXmppWrites = writesConfirmed(link);
+  const confirmXmppWrites = writesConfirmed(connection);
   const ingress = new Ingress({ store, dispatch, readMatrixEvent: (raw) => readMatrixEvent(raw, matrixLog), confirmXmppWrites, messageMapSeconds, log: log.child({ module: "outbox" }) });
   const portals = new Portals(store, rooms, lookUpMuc, addressing, (muc) => ingress.queueForMatrix(muc, { kind: "room-changed", muc }), log.child({ module: "portals" }));
   const commands = new BotCommands({ store, rooms, portals, occupancy, describeMuc: lookUpMuc, addressing, permissions: config.bridge.permissions, botUserId, log: log.child({ module: "commands" }) });
@@ -240,10 +240,10 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const contactAvatars = contactAvatarThrottle(config, ghostProfiles, addressing, log);
   const contactPresence = { subscription: presenceToXmpp.onSubscription.bind(presenceToXmpp), availability: presenceToMatrix.handle.bind(presenceToMatrix) };
   const inbound = new XmppInbound(occupancy, peers, addressing, contactPresence, ingress.queueForMatrix.bind(ingress), async (xmppUser, hash) => contactAvatars.offer(xmppUser, hash), log.child({ module: "from-xmpp" }));
-  link.on("stanza", (stanza: Element) => {
+  connection.on("stanza", (stanza: Element) => {
     inbound.handle(stanza).catch((err: Error) => log.error({ err, stanza: stanza.toString().slice(0, 500) }, "could not take in a stanza"));
   });
-  link.on("offline", () => occupancy.onLinkLost());
+  connection.on("offline", () => occupancy.onConnectionLost());
 
   try {
     await store.connect().catch((err: Error) => {
@@ -252,16 +252,16 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     await homeserver.start();
     log.info({ bot: botUserId }, "homeserver reached, bot user ready");
 
-    answerServiceQueries(link, { name: SOFTWARE_NAME, version: SOFTWARE_VERSION, isPuppet: (jid) => isPuppet(jid, addressing) });
-    answerPuppetVcards(link, (jid) => isPuppet(jid, addressing), (jid) => puppetProfiles.cardOf(jid), xmppLog);
-    await link.start();
-    // Every time the link comes (back) up, puppets go back into the MUCs they were in, and ask their
+    answerServiceQueries(connection, { name: SOFTWARE_NAME, version: SOFTWARE_VERSION, isPuppet: (jid) => isPuppet(jid, addressing) });
+    answerPuppetVcards(connection, (jid) => isPuppet(jid, addressing), (jid) => puppetProfiles.cardOf(jid), xmppLog);
+    await connection.start();
+    // Every time the connection comes (back) up, puppets go back into the MUCs they were in, and ask their
     // subscribers for the presence missed while away.
     const rejoin = (): void => {
       occupancy.rejoinAll().catch((err: Error) => log.error({ err }, "rejoining MUCs failed"));
       presenceToXmpp.probeSubscribers().catch((err: Error) => log.error({ err }, "probing presence subscribers failed"));
     };
-    link.on("online", rejoin);
+    connection.on("online", rejoin);
     rejoin();
 
     servers.push(await listen(appserviceApp(config, registration.hs_token, ingress, portals, log), config.appservice.bindAddress, config.appservice.port));
@@ -272,15 +272,15 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     const pingMs = await homeserver.ping();
     log.info({ pingMs, port: config.appservice.port }, "the homeserver reaches the appservice listener");
 
-    if (config.metrics.enabled) servers.push(await listen(statusAppOf(registry, homeserver, store, link), config.metrics.bindAddress, config.metrics.port));
+    if (config.metrics.enabled) servers.push(await listen(statusAppOf(registry, homeserver, store, connection), config.metrics.bindAddress, config.metrics.port));
     const resumed = await ingress.resume();
     if (resumed > 0) log.info({ lanes: resumed }, "resuming queued work from before the restart");
   } catch (err) {
-    await Promise.allSettled([...servers.map(closeServer), link.stop(), store.close()]);
+    await Promise.allSettled([...servers.map(closeServer), connection.stop(), store.close()]);
     throw err;
   }
 
-  const fatal = new Promise<Error>((resolve) => link.once("fatal", resolve));
+  const fatal = new Promise<Error>((resolve) => connection.once("fatal", resolve));
   log.info("bridge running");
 
   return {
@@ -293,7 +293,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
       presenceToMatrix.stop();
       contactAvatars.stop();
       await occupancy.leaveAllForShutdown();
-      await link.stop();
+      await connection.stop();
       await store.close();
       log.info("stopped");
     },

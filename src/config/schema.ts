@@ -24,7 +24,7 @@ const xmpp = z.strictObject({
   domain: z.string().min(1),
   /** The component secret shared with the XMPP server. */
   password: z.string().min(1),
-  /** Longest wait between reconnection attempts after the link drops. */
+  /** Longest wait between reconnection attempts after the component connection drops. */
   maxReconnectDelaySeconds: z.number().positive().default(30),
 });
 

@@ -2,7 +2,7 @@ import express, { type Request, type Response } from "express";
 import { pipeline } from "node:stream/promises";
 import type { Logger } from "../log.js";
 import { MatrixMediaError, type MatrixMedia } from "../matrix/media.js";
-import { THUMBNAIL_BOX, type LinkKind, type MediaLinks } from "./media-links.js";
+import { THUMBNAIL_BOX, type FileUrlKind, type FileUrls } from "../core/file-urls.js";
 import { essence } from "../media/media-type.js";
 
 /** Types a browser may show in place; anything else is offered as a download. */
@@ -16,14 +16,14 @@ const contentDisposition = (mediaType: string, name: string): string =>
  * homeserver as they are read. HEAD is answered too, since XMPP clients ask for the size and type
  * before they download.
  */
-export function mediaApp(links: MediaLinks, media: MatrixMedia, log: Logger): express.Express {
+export function mediaApp(fileUrls: FileUrls, media: MatrixMedia, log: Logger): express.Express {
   const app = express();
   app.disable("x-powered-by");
   app.disable("etag");
-  const serve = async (kind: LinkKind, req: Request, res: Response): Promise<void> => {
+  const serve = async (kind: FileUrlKind, req: Request, res: Response): Promise<void> => {
     const { server, mediaId, expires, sig, name } = req.params as Record<string, string>;
-    const link = { kind, server: server!, mediaId: mediaId!, expires: expires!, sig: sig!, name: name! };
-    const verdict = links.check(link);
+    const requested = { kind, server: server!, mediaId: mediaId!, expires: expires!, sig: sig!, name: name! };
+    const verdict = fileUrls.check(requested);
     if (verdict !== "valid") {
       res.status(verdict === "expired" ? 410 : 404).type("text/plain").send(verdict === "expired" ? "This link has expired.\n" : "Not found.\n");
       return;
@@ -31,12 +31,12 @@ export function mediaApp(links: MediaLinks, media: MatrixMedia, log: Logger): ex
     const abort = new AbortController();
     res.once("close", () => abort.abort());
     try {
-      const download = await media.download(`mxc://${link.server}/${link.mediaId}`, abort.signal, kind === "thumbnail" ? THUMBNAIL_BOX : undefined);
+      const download = await media.download(`mxc://${requested.server}/${requested.mediaId}`, abort.signal, kind === "thumbnail" ? THUMBNAIL_BOX : undefined);
       const mediaType = essence(download.headers["content-type"]) ?? "application/octet-stream";
-      const secondsLeft = Math.max(0, parseInt(link.expires, 36) - Math.floor(Date.now() / 1000));
+      const secondsLeft = Math.max(0, parseInt(requested.expires, 36) - Math.floor(Date.now() / 1000));
       res.status(200).set({
         "content-type": mediaType,
-        "content-disposition": contentDisposition(mediaType, link.name),
+        "content-disposition": contentDisposition(mediaType, requested.name),
         "cache-control": `public, max-age=${secondsLeft}, immutable`,
         "x-content-type-options": "nosniff",
         "content-security-policy": "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'",
@@ -52,15 +52,15 @@ export function mediaApp(links: MediaLinks, media: MatrixMedia, log: Logger): ex
     } catch (err) {
       if (abort.signal.aborted) return;
       const status = err instanceof MatrixMediaError && err.statusCode === 404 ? 404 : 502;
-      log.warn({ server: link.server, mediaId: link.mediaId, err }, "could not serve a Matrix file to XMPP");
+      log.warn({ server: requested.server, mediaId: requested.mediaId, err }, "could not serve a Matrix file to XMPP");
       if (!res.headersSent) res.status(status).type("text/plain").send(status === 404 ? "Not found.\n" : "The homeserver could not give this file.\n");
       else res.destroy();
     }
   };
   const route = "/:server/:mediaId/:expires/:sig/:name";
   // Express answers HEAD with the GET route; serve() then sends the headers only.
-  app.get(`${links.basePath}/thumbnail${route}`, (req, res) => void serve("thumbnail", req, res));
-  app.get(`${links.basePath}${route}`, (req, res) => void serve("file", req, res));
+  app.get(`${fileUrls.basePath}/thumbnail${route}`, (req, res) => void serve("thumbnail", req, res));
+  app.get(`${fileUrls.basePath}${route}`, (req, res) => void serve("file", req, res));
   app.use((_req, res) => void res.status(404).type("text/plain").send("Not found.\n"));
   return app;
 }

@@ -4,6 +4,7 @@ import { request as httpsRequest } from "node:https";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
 import { essence } from "../media/media-type.js";
+import { parseMxc } from "../core/file-urls.js";
 
 /** The homeserver's media repository refused or failed a request. */
 export class MatrixMediaError extends Error {
@@ -18,12 +19,6 @@ export class MatrixMediaError extends Error {
   }
 }
 
-/** An mxc:// URI's parts, or undefined when it is not one. */
-export function parseMxc(uri: unknown): { server: string; mediaId: string } | undefined {
-  if (typeof uri !== "string") return undefined;
-  const match = /^mxc:\/\/([A-Za-z0-9.:\-[\]]+)\/([A-Za-z0-9_-]+)$/.exec(uri);
-  return match ? { server: match[1]!, mediaId: match[2]! } : undefined;
-}
 
 export interface MediaDownload {
   status: number;

@@ -1,12 +1,12 @@
-import { ComponentOfflineError } from "../xmpp/component-link.js";
+import { ComponentOfflineError } from "../xmpp/component-connection.js";
 import { MucJoinError } from "../xmpp/muc-occupancy.js";
 import { TransientError } from "./outbox.js";
 import { asError } from "../core/errors.js";
 
 const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
-const PASSING_JOIN_CONDITIONS = new Set(["link lost", "no answer from the MUC", "remote-server-timeout", "resource-constraint"]);
+const PASSING_JOIN_CONDITIONS = new Set(["connection lost", "no answer from the MUC", "remote-server-timeout", "resource-constraint"]);
 
-/** Whether a failure may pass by itself: a server away, a link down, a timeout, a rate limit. */
+/** Whether a failure may pass by itself: a server away, the component connection down, a timeout, a rate limit. */
 export function isPassing(err: unknown): boolean {
   if (err instanceof TransientError || err instanceof ComponentOfflineError) return true;
   if (err instanceof MucJoinError) return PASSING_JOIN_CONDITIONS.has(err.condition);

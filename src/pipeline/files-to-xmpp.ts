@@ -7,10 +7,10 @@ import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { pipeline } from "node:stream/promises";
 import type { SharedFile } from "../core/model.js";
-import { THUMBNAIL_BOX, type MediaLinks } from "../http/media-links.js";
+import { THUMBNAIL_BOX, type FileUrls } from "../core/file-urls.js";
 import { msgtypeFor } from "../core/media.js";
 import type { MatrixMedia } from "../matrix/media.js";
-import type { ComponentLink } from "../xmpp/component-link.js";
+import type { ComponentConnection } from "../xmpp/component-connection.js";
 import { findUploadService, requestUploadSlot } from "../xmpp/http-upload.js";
 import { essence } from "../media/media-type.js";
 
@@ -32,18 +32,18 @@ export class FileShareError extends Error {
   }
 }
 
-export function shareByLink(links: MediaLinks): ShareFile {
+export function shareBySignedUrl(fileUrls: FileUrls): ShareFile {
   return async (file) => {
-    const url = links.linkTo(file.url, file.name ?? "file");
+    const url = fileUrls.urlFor(file.url, file.name ?? "file");
     if (!url) throw new FileShareError("it is not in the homeserver's media repository");
-    const thumbnailUrl = needsThumbnail(file) ? links.linkTo(file.url, "thumbnail", Date.now(), "thumbnail") : undefined;
+    const thumbnailUrl = needsThumbnail(file) ? fileUrls.urlFor(file.url, "thumbnail", Date.now(), "thumbnail") : undefined;
     return thumbnailUrl ? { url, thumbnailUrl } : { url };
   };
 }
 
 export interface UploadSharing {
   media: MatrixMedia;
-  link: ComponentLink;
+  connection: ComponentConnection;
   /** The upload service's JID, looked up once when not configured. */
   service: () => Promise<string>;
   puppetOf: (matrixUser: string) => string;
@@ -61,7 +61,7 @@ export function shareByUpload(options: UploadSharing): ShareFile {
       if (!Number.isSafeInteger(size) || size <= 0) throw new FileShareError("the homeserver did not tell its size, which an upload slot needs");
       if (size > options.maxBytes) throw new FileShareError(`it is larger than the ${Math.floor(options.maxBytes / 1e6)} MB limit`);
       const mediaType = essence(download.headers["content-type"]) ?? essence(file.mediaType) ?? "application/octet-stream";
-      const slot = await requestUploadSlot(options.link, options.puppetOf(sender), await options.service(), { name: file.name ?? "file", size, mediaType });
+      const slot = await requestUploadSlot(options.connection, options.puppetOf(sender), await options.service(), { name: file.name ?? "file", size, mediaType });
       const put = (new URL(slot.putUrl).protocol === "https:" ? httpsRequest : httpRequest)(slot.putUrl, {
         method: "PUT",
         headers: { ...slot.putHeaders, "content-type": mediaType, "content-length": size },
@@ -84,11 +84,11 @@ export function shareByUpload(options: UploadSharing): ShareFile {
  * The upload service: the configured one, else the first the XMPP server lists (asked once, and
  * again only after a failed look-up).
  */
-export function uploadServiceFinder(link: ComponentLink, configured: string | undefined, serverDomain: string): () => Promise<string> {
+export function uploadServiceFinder(connection: ComponentConnection, configured: string | undefined, serverDomain: string): () => Promise<string> {
   if (configured) return () => Promise.resolve(configured);
   let found: Promise<string> | undefined;
   return () =>
-    (found ??= findUploadService(link, serverDomain).then((jid) => {
+    (found ??= findUploadService(connection, serverDomain).then((jid) => {
       if (!jid) throw new FileShareError(`${serverDomain} offers no HTTP File Upload service (set media.uploadService, or use media.matrixToXmpp: link)`);
       return jid;
     })).catch((err: unknown) => {

@@ -126,7 +126,7 @@ export class MatrixToXmpp {
     if (shared) {
       await this.sendFile(out, shared.file, sender, roomId);
     } else {
-      await deliver("send to XMPP", () => this.deps.link.send(renderMessage(out)));
+      await deliver("send to XMPP", () => this.deps.connection.send(renderMessage(out)));
     }
     if (!edit) await this.deps.store.setLastMessage(target.conversation, sender, eventId, this.deps.messageMapSeconds);
   }
@@ -153,10 +153,10 @@ export class MatrixToXmpp {
     const caption = out.body;
     const fileMessage: OutgoingMessage = { ...out, body: shared.url, file: { ...file, ...shared } };
     if (out.reply) fileMessage.reply = { ...out.reply, fallbackLength: 0 };
-    await deliver("send to XMPP", () => this.deps.link.send(renderMessage(fileMessage)));
+    await deliver("send to XMPP", () => this.deps.connection.send(renderMessage(fileMessage)));
     if (caption.trim() !== "") {
       const { reply: _reply, ...plain } = out;
-      await deliver("send to XMPP", () => this.deps.link.send(renderMessage({ ...plain, id: `${out.id}.caption` })));
+      await deliver("send to XMPP", () => this.deps.connection.send(renderMessage({ ...plain, id: `${out.id}.caption` })));
     }
   }
 }

@@ -1,7 +1,7 @@
 import type { Logger } from "../log.js";
 import type { BridgeStore } from "../store/store.js";
 
-/** A failure that may pass (a server away, a link down): the entry stays at the head and is retried. */
+/** A failure that may pass (a server away, the component connection down): the entry stays at the head and is retried. */
 export class TransientError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);

@@ -6,7 +6,7 @@ import type { Logger } from "../log.js";
 import type { MatrixInboundOf } from "../core/model.js";
 import type { MatrixRooms } from "../matrix/rooms.js";
 import type { BridgeStore } from "../store/store.js";
-import type { ComponentLink } from "../xmpp/component-link.js";
+import type { ComponentConnection } from "../xmpp/component-connection.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
 import { renderPuppetPresence, renderSubscription, type SubscriptionType } from "../xmpp/presence-stanzas.js";
 import { LatestWinsThrottle } from "./throttle.js";
@@ -18,7 +18,7 @@ const MAX_USERS = 10_000;
 export interface PresenceToXmppDeps {
   store: BridgeStore;
   rooms: MatrixRooms;
-  link: ComponentLink;
+  connection: ComponentConnection;
   addressing: AddressingConfig;
   botUserId: string;
   settings: BridgeConfig["presence"];
@@ -66,10 +66,10 @@ export class PresenceToXmpp {
       case "subscribe":
         // Anyone may subscribe, as with an account that accepts every contact; what they see is current().
         await this.deps.store.addPresenceSubscriber(matrixUser, xmppUser);
-        await this.deps.link.send(renderSubscription(puppet, xmppUser, "subscribed"));
+        await this.deps.connection.send(renderSubscription(puppet, xmppUser, "subscribed"));
         await this.send(matrixUser, xmppUser, await this.current(matrixUser, xmppUser));
         // As gateways do, the puppet asks for the user's presence in return.
-        if (this.deps.settings.enabled) await this.deps.link.send(renderSubscription(puppet, xmppUser, "subscribe"));
+        if (this.deps.settings.enabled) await this.deps.connection.send(renderSubscription(puppet, xmppUser, "subscribe"));
         return;
       case "probe":
         // Only a server holding a subscription probes: one from before the store knew is noted now.
@@ -97,7 +97,7 @@ export class PresenceToXmpp {
     let probes = 0;
     for (const { matrixUser, xmppUser } of await this.deps.store.presenceSubscriptions()) {
       if (!(await this.deps.store.dmLink(matrixUser, xmppUser))) continue;
-      await this.deps.link.send(renderSubscription(puppetAddress(matrixUser, this.deps.addressing), xmppUser, "probe"));
+      await this.deps.connection.send(renderSubscription(puppetAddress(matrixUser, this.deps.addressing), xmppUser, "probe"));
       probes++;
     }
     if (probes > 0) this.deps.log.info({ probes }, "asked subscribers for their presence");
@@ -137,6 +137,6 @@ export class PresenceToXmpp {
   /** Every presence a puppet sends to an XMPP user goes out here. */
   private async send(matrixUser: string, to: string, presence: UserPresence): Promise<void> {
     const avatarHash = presence.availability === "offline" ? undefined : await this.deps.avatarHashOf(matrixUser);
-    await this.deps.link.send(renderPuppetPresence(puppetAddress(matrixUser, this.deps.addressing), to, presence, avatarHash === undefined ? {} : { avatarHash }));
+    await this.deps.connection.send(renderPuppetPresence(puppetAddress(matrixUser, this.deps.addressing), to, presence, avatarHash === undefined ? {} : { avatarHash }));
   }
 }

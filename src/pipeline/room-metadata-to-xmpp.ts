@@ -4,7 +4,7 @@ import * as notices from "../core/notices.js";
 import type { Logger } from "../log.js";
 import type { MatrixRooms } from "../matrix/rooms.js";
 import type { BridgeStore } from "../store/store.js";
-import type { ComponentLink } from "../xmpp/component-link.js";
+import type { ComponentConnection } from "../xmpp/component-connection.js";
 import { renderSubject, setMucName, setMucPhoto } from "../xmpp/muc-config.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
 import { requestFailure } from "../xmpp/vcard.js";
@@ -16,7 +16,7 @@ import { xmppIdOf } from "./xmpp-destination.js";
 export interface RoomMetadataToXmppDeps {
   store: BridgeStore;
   rooms: MatrixRooms;
-  link: ComponentLink;
+  connection: ComponentConnection;
   avatars: MatrixAvatars;
   puppets: Puppets;
   addressing: AddressingConfig;
@@ -36,7 +36,7 @@ export class RoomMetadataToXmpp {
     const link = await this.deps.store.linkByRoom(roomId);
     if (!link || link.kind === "dm") return;
     if (field === "topic") await this.subject(link, sender, roomId, eventId, value);
-    else if (field === "name") await this.asOwner(link, sender, roomId, "name", () => setMucName(this.deps.link, puppetAddress(sender, this.deps.addressing), link.muc, value));
+    else if (field === "name") await this.asOwner(link, sender, roomId, "name", () => setMucName(this.deps.connection, puppetAddress(sender, this.deps.addressing), link.muc, value));
     else await this.avatar(link, sender, roomId, value);
   }
 
@@ -48,7 +48,7 @@ export class RoomMetadataToXmpp {
     if (!(await this.deps.puppets.ready(link, sender, roomId))) return;
     const id = xmppIdOf(eventId);
     await this.deps.store.recordMessage({ roomId, eventId, conversation: link.muc, ids: { id }, sender }, this.deps.messageMapSeconds);
-    await deliver("subject", () => this.deps.link.send(renderSubject(puppetAddress(sender, this.deps.addressing), link.muc, id, topic)));
+    await deliver("subject", () => this.deps.connection.send(renderSubject(puppetAddress(sender, this.deps.addressing), link.muc, id, topic)));
     this.deps.log.info({ muc: link.muc, sender }, "room topic sent as the MUC subject");
   }
 
@@ -65,7 +65,7 @@ export class RoomMetadataToXmpp {
     let done = false;
     try {
       done = await this.asOwner(link, sender, roomId, "avatar", () =>
-        setMucPhoto(this.deps.link, puppetAddress(sender, this.deps.addressing), link.muc, image ? { bytes: image.bytes, mediaType: image.mediaType } : undefined, this.deps.log),
+        setMucPhoto(this.deps.connection, puppetAddress(sender, this.deps.addressing), link.muc, image ? { bytes: image.bytes, mediaType: image.mediaType } : undefined, this.deps.log),
       );
     } finally {
       if (!done) await this.deps.store.setMucAvatar(link.muc, previous ?? "");

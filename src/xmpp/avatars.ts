@@ -2,19 +2,19 @@
 import xml, { type Element } from "@xmpp/xml";
 import { AvatarRejectedError, decodeBase64 } from "../core/avatars.js";
 import type { Logger } from "../log.js";
-import type { ComponentLink } from "./component-link.js";
+import type { ComponentConnection } from "./component-connection.js";
 import { NS } from "./namespaces.js";
 import { readVcard, requestFailure, requestVcard, type VcardProfile } from "./vcard.js";
 
 /** The PEP avatar (XEP-0084): the metadata's latest item, then the data item it names. */
-async function fetchPepAvatar(link: ComponentLink, jid: string, from: string, log: Logger): Promise<Buffer | undefined> {
+async function fetchPepAvatar(connection: ComponentConnection, jid: string, from: string, log: Logger): Promise<Buffer | undefined> {
   const items = async (node: string, itemId?: string): Promise<Element | undefined> => {
     const request = xml(
       "iq",
       { type: "get", to: jid, from },
       xml("pubsub", { xmlns: NS.pubsub }, xml("items", itemId ? { node } : { node, max_items: "1" }, itemId ? xml("item", { id: itemId }) : undefined)),
     );
-    const result = await link.request(request, 10_000);
+    const result = await connection.request(request, 10_000);
     return result.getChild("pubsub", NS.pubsub)?.getChild("items")?.getChild("item");
   };
   try {
@@ -36,11 +36,11 @@ async function fetchPepAvatar(link: ComponentLink, jid: string, from: string, lo
  * An XMPP user's name and avatar in one go: the vCard (which servers like Prosody fill from PEP), and
  * the PEP avatar only when the vCard has no photo. Undefined when the vCard could not be had at all.
  */
-export async function fetchXmppProfile(link: ComponentLink, jid: string, log: Logger, from = link.domain): Promise<VcardProfile | undefined> {
-  const vcard = await requestVcard(link, jid, log, from);
+export async function fetchXmppProfile(connection: ComponentConnection, jid: string, log: Logger, from = connection.domain): Promise<VcardProfile | undefined> {
+  const vcard = await requestVcard(connection, jid, log, from);
   const profile = vcard ? readVcard(vcard) : undefined;
   if (profile?.photo || profile?.photoRejected) return profile;
-  const pep = await fetchPepAvatar(link, jid, from, log);
+  const pep = await fetchPepAvatar(connection, jid, from, log);
   if (pep) return { ...profile, photo: pep };
   return profile;
 }

@@ -1,6 +1,6 @@
 /** HTTP File Upload (XEP-0363): where to upload, and asking for a slot as a puppet. */
 import xml from "@xmpp/xml";
-import type { ComponentLink } from "./component-link.js";
+import type { ComponentConnection } from "./component-connection.js";
 import { NS } from "./namespaces.js";
 
 export interface UploadSlot {
@@ -21,10 +21,10 @@ export class UploadSlotError extends Error {
 const ALLOWED_HEADERS = new Set(["authorization", "cookie", "expires"]);
 const isHttpUrl = (url: string | undefined): url is string => url !== undefined && /^https?:\/\//i.test(url);
 
-export async function requestUploadSlot(link: ComponentLink, from: string, service: string, file: { name: string; size: number; mediaType: string }): Promise<UploadSlot> {
+export async function requestUploadSlot(connection: ComponentConnection, from: string, service: string, file: { name: string; size: number; mediaType: string }): Promise<UploadSlot> {
   let result;
   try {
-    result = await link.request(
+    result = await connection.request(
       xml("iq", { type: "get", from, to: service, id: `slot-${Date.now().toString(36)}` }, xml("request", { xmlns: NS.httpUpload, filename: file.name, size: String(file.size), "content-type": file.mediaType })),
     );
   } catch (err) {
@@ -46,13 +46,13 @@ export async function requestUploadSlot(link: ComponentLink, from: string, servi
 }
 
 /** The first item of the domain that offers HTTP File Upload (disco#items, then disco#info of each). */
-export async function findUploadService(link: ComponentLink, domain: string): Promise<string | undefined> {
-  const items = await link.request(xml("iq", { type: "get", from: link.domain, to: domain, id: `items-${Date.now().toString(36)}` }, xml("query", { xmlns: NS.discoItems })));
+export async function findUploadService(connection: ComponentConnection, domain: string): Promise<string | undefined> {
+  const items = await connection.request(xml("iq", { type: "get", from: connection.domain, to: domain, id: `items-${Date.now().toString(36)}` }, xml("query", { xmlns: NS.discoItems })));
   const jids = items.getChild("query", NS.discoItems)?.getChildren("item").map((i) => i.attrs.jid as string | undefined) ?? [];
   for (const jid of [domain, ...jids]) {
     if (!jid) continue;
-    const info = await link
-      .request(xml("iq", { type: "get", from: link.domain, to: jid, id: `info-${Date.now().toString(36)}` }, xml("query", { xmlns: NS.discoInfo })))
+    const info = await connection
+      .request(xml("iq", { type: "get", from: connection.domain, to: jid, id: `info-${Date.now().toString(36)}` }, xml("query", { xmlns: NS.discoInfo })))
       .catch(() => undefined);
     if (info?.getChild("query", NS.discoInfo)?.getChildren("feature").some((f) => f.attrs.var === NS.httpUpload)) return jid;
   }

@@ -1,6 +1,6 @@
 import xml, { type Element } from "@xmpp/xml";
 import type { Logger } from "../log.js";
-import type { ComponentLink } from "./component-link.js";
+import type { ComponentConnection } from "./component-connection.js";
 import { NS } from "./namespaces.js";
 import { requestFailure } from "./vcard.js";
 import { jidLocalpart } from "../core/identity.js";
@@ -38,9 +38,9 @@ function avatarHashOf(query: Element): string | undefined {
 }
 
 /** Asks a MUC about itself (disco#info, XEP-0030/XEP-0045 §6.4): undefined when it is no MUC room. */
-export async function describeMuc(link: ComponentLink, muc: string, log: Logger): Promise<MucDescription | undefined> {
+export async function describeMuc(connection: ComponentConnection, muc: string, log: Logger): Promise<MucDescription | undefined> {
   try {
-    const result = await link.request(xml("iq", { type: "get", to: muc, from: link.domain }, xml("query", { xmlns: NS.discoInfo })));
+    const result = await connection.request(xml("iq", { type: "get", to: muc, from: connection.domain }, xml("query", { xmlns: NS.discoInfo })));
     const query = result.getChild("query", NS.discoInfo);
     const identity = query?.getChildren("identity").find((i) => i.attrs.category === "conference");
     const isRoom = query?.getChildren("feature").some((f) => f.attrs.var === NS.muc);

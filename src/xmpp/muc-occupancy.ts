@@ -2,7 +2,7 @@ import type { Element } from "@xmpp/xml";
 import type { OccupantPresence } from "../core/model.js";
 import type { Logger } from "../log.js";
 import type { BridgeStore } from "../store/store.js";
-import type { ComponentLink } from "./component-link.js";
+import type { ComponentConnection } from "./component-connection.js";
 import { errorCondition, parseOccupantPresence, renderJoin, renderLeave, splitJid } from "./stanzas.js";
 import { puppetNick } from "../core/nick.js";
 import { asError } from "../core/errors.js";
@@ -32,7 +32,7 @@ export type OccupantChange = "joined" | "left" | "renamed" | "avatar" | undefine
 
 /**
  * Puppets' membership of MUCs: joining (with a distinct nick when one is taken), leaving, rejoining
- * after the link or the bridge restarts, and the room's other occupants as the puppets see them.
+ * after the connection or the bridge restarts, and the room's other occupants as the puppets see them.
  * Every puppet in a room receives the same presence, so the roster is what makes each change count once.
  */
 export class MucOccupancy {
@@ -44,7 +44,7 @@ export class MucOccupancy {
   private readonly rosters = new Map<string, Map<string, OccupantPresence>>();
 
   constructor(
-    private readonly link: ComponentLink,
+    private readonly connection: ComponentConnection,
     private readonly store: BridgeStore,
     private readonly puppetAddress: (matrixUser: string) => string,
     /** The hash of the Matrix user's avatar for XEP-0153 ("" for none), undefined when unknown. */
@@ -122,16 +122,16 @@ export class MucOccupancy {
     const current = this.nickOf(muc, matrixUser);
     const nick = puppetNick(displayName, matrixLocalpart(matrixUser));
     if (current === undefined || current === nick) return;
-    await this.link.send(renderJoin(this.puppetAddress(matrixUser), muc, nick, false, await this.avatarHash(matrixUser)));
+    await this.connection.send(renderJoin(this.puppetAddress(matrixUser), muc, nick, false, await this.avatarHash(matrixUser)));
     this.log.info({ muc, matrixUser, from: current, to: nick }, "puppet changing nick");
   }
 
   /** The Matrix user's avatar changed: their puppet says so in every MUC it is in (XEP-0153). */
   async refreshPresence(matrixUser: string): Promise<void> {
     const rooms = [...this.joined].flatMap(([muc, members]) => (members.has(matrixUser) ? [{ muc, nick: members.get(matrixUser)! }] : []));
-    if (rooms.length === 0 || !this.link.isOnline()) return;
+    if (rooms.length === 0 || !this.connection.isOnline()) return;
     const avatarHash = await this.avatarHash(matrixUser);
-    for (const { muc, nick } of rooms) await this.link.send(renderJoin(this.puppetAddress(matrixUser), muc, nick, false, avatarHash));
+    for (const { muc, nick } of rooms) await this.connection.send(renderJoin(this.puppetAddress(matrixUser), muc, nick, false, avatarHash));
     this.log.info({ matrixUser, rooms: rooms.length, avatarHash }, "puppet presence updated for a new avatar");
   }
 
@@ -149,7 +149,7 @@ export class MucOccupancy {
     const nick = this.nickOf(muc, matrixUser);
     this.forget(muc, matrixUser);
     await this.store.setPuppetOccupancy(muc, matrixUser, undefined);
-    if (nick !== undefined && this.link.isOnline()) await this.link.send(renderLeave(this.puppetAddress(matrixUser), muc, nick, status));
+    if (nick !== undefined && this.connection.isOnline()) await this.connection.send(renderLeave(this.puppetAddress(matrixUser), muc, nick, status));
   }
 
   /** Every puppet leaves the MUC (the room was unlinked). */
@@ -211,7 +211,7 @@ export class MucOccupancy {
   }
 
   /**
-   * After the link came back or the bridge restarted: every puppet that was in goes back in. The first
+   * After the connection came back or the bridge restarted: every puppet that was in goes back in. The first
    * puppet of each room asks for the history since the last message delivered, so nothing said
    * meanwhile is lost; what was delivered already is recognised by its ids and dropped.
    */
@@ -236,19 +236,19 @@ export class MucOccupancy {
   async leaveAllForShutdown(): Promise<void> {
     const leaves: Promise<void>[] = [];
     for (const [muc, members] of this.joined) {
-      for (const [matrixUser, nick] of members) leaves.push(this.link.send(renderLeave(this.puppetAddress(matrixUser), muc, nick, "Bridge restarting")));
+      for (const [matrixUser, nick] of members) leaves.push(this.connection.send(renderLeave(this.puppetAddress(matrixUser), muc, nick, "Bridge restarting")));
     }
     await Promise.allSettled(leaves);
     this.joined.clear();
   }
 
-  /** The link dropped: the server has removed every puppet from every room. */
-  onLinkLost(): void {
+  /** The connection dropped: the server has removed every puppet from every room. */
+  onConnectionLost(): void {
     this.joined.clear();
     this.rosters.clear();
     for (const [key, p] of this.pending) {
       this.settle(key);
-      p.reject(new MucJoinError(key.split("\n")[0] ?? "", p.nick, "link lost"));
+      p.reject(new MucJoinError(key.split("\n")[0] ?? "", p.nick, "connection lost"));
     }
   }
 
@@ -260,7 +260,7 @@ export class MucOccupancy {
         reject(new MucJoinError(muc, nick, "no answer from the MUC"));
       }, JOIN_TIMEOUT_MS);
       this.pending.set(key, { nick, resolve, reject, timer });
-      this.link.send(renderJoin(from, muc, nick, historySince === undefined ? {} : { historySince }, avatarHash)).catch((err: Error) => {
+      this.connection.send(renderJoin(from, muc, nick, historySince === undefined ? {} : { historySince }, avatarHash)).catch((err: Error) => {
         this.settle(key);
         reject(err);
       });

@@ -1,6 +1,6 @@
 import xml from "@xmpp/xml";
 import type { Logger } from "../log.js";
-import type { ComponentLink } from "./component-link.js";
+import type { ComponentConnection } from "./component-connection.js";
 import { NS } from "./namespaces.js";
 import { BoundedMap } from "../core/bounded-map.js";
 import { splitJid } from "../core/identity.js";
@@ -19,7 +19,7 @@ export class PeerFeatures {
   private readonly features = new BoundedMap<string, { features: Set<string>; at: number }>(MAX_ENTRIES);
 
   constructor(
-    private readonly link: ComponentLink,
+    private readonly connection: ComponentConnection,
     private readonly log: Logger,
   ) {}
 
@@ -37,7 +37,7 @@ export class PeerFeatures {
     if (cached && cached.at > Date.now() - FEATURES_TTL_MS) return cached.features.has(feature);
     let features = new Set<string>();
     try {
-      const result = await this.link.request(xml("iq", { type: "get", to: full, from: askingFrom, id: `caps-${Date.now().toString(36)}` }, xml("query", { xmlns: NS.discoInfo })), 5000);
+      const result = await this.connection.request(xml("iq", { type: "get", to: full, from: askingFrom, id: `caps-${Date.now().toString(36)}` }, xml("query", { xmlns: NS.discoInfo })), 5000);
       features = new Set(result.getChild("query", NS.discoInfo)?.getChildren("feature").map((f) => f.attrs.var ?? "") ?? []);
     } catch (err) {
       // A client that does not answer disco#info advertises nothing.

@@ -1,5 +1,5 @@
 import xml from "@xmpp/xml";
-import type { ComponentLink } from "./component-link.js";
+import type { ComponentConnection } from "./component-connection.js";
 import { NS } from "./namespaces.js";
 import { splitJid } from "../core/identity.js";
 
@@ -17,32 +17,32 @@ export const DOMAIN_FEATURES = [NS.discoInfo, NS.discoItems, NS.ping, NS.version
  * Answers disco#info (XEP-0030), ping (XEP-0199) and software version (XEP-0092) on the component
  * domain and on puppets' addresses; anything else is answered service-unavailable by the iq callee.
  */
-export function answerServiceQueries(link: ComponentLink, options: ServiceInfoOptions): void {
-  const knownAddress = (to: string): boolean => to === link.domain || options.isPuppet(splitJid(to).bare);
+export function answerServiceQueries(connection: ComponentConnection, options: ServiceInfoOptions): void {
+  const knownAddress = (to: string): boolean => to === connection.domain || options.isPuppet(splitJid(to).bare);
 
-  link.iqCallee.get(NS.discoInfo, "query", ({ stanza, element }) => {
-    const to = stanza.attrs.to ?? link.domain;
+  connection.iqCallee.get(NS.discoInfo, "query", ({ stanza, element }) => {
+    const to = stanza.attrs.to ?? connection.domain;
     if (!knownAddress(to) || element.attrs.node) return undefined;
     const identity =
-      to === link.domain
+      to === connection.domain
         ? xml("identity", { category: "gateway", type: "matrix", name: options.name })
         : xml("identity", { category: "account", type: "registered" });
     // Puppets answer vCard requests (XEP-0054); the domain itself has no vCard.
-    const features = to === link.domain ? DOMAIN_FEATURES : [...DOMAIN_FEATURES, NS.vcard];
+    const features = to === connection.domain ? DOMAIN_FEATURES : [...DOMAIN_FEATURES, NS.vcard];
     return xml("query", { xmlns: NS.discoInfo }, identity, ...features.map((v) => xml("feature", { var: v })));
   });
 
-  link.iqCallee.get(NS.discoItems, "query", ({ stanza, element }) => {
-    const to = stanza.attrs.to ?? link.domain;
+  connection.iqCallee.get(NS.discoItems, "query", ({ stanza, element }) => {
+    const to = stanza.attrs.to ?? connection.domain;
     if (!knownAddress(to) || element.attrs.node) return undefined;
     return xml("query", { xmlns: NS.discoItems });
   });
 
   // XEP-0199 §4: the answer to a ping is an empty result.
-  link.iqCallee.get(NS.ping, "ping", ({ stanza }) => (knownAddress(stanza.attrs.to ?? link.domain) ? true : undefined));
+  connection.iqCallee.get(NS.ping, "ping", ({ stanza }) => (knownAddress(stanza.attrs.to ?? connection.domain) ? true : undefined));
 
-  link.iqCallee.get(NS.version, "query", ({ stanza }) => {
-    if (!knownAddress(stanza.attrs.to ?? link.domain)) return undefined;
+  connection.iqCallee.get(NS.version, "query", ({ stanza }) => {
+    if (!knownAddress(stanza.attrs.to ?? connection.domain)) return undefined;
     return xml("query", { xmlns: NS.version }, xml("name", {}, options.name), xml("version", {}, options.version));
   });
 }

@@ -2,7 +2,7 @@
 import xml, { type Element } from "@xmpp/xml";
 import { AvatarRejectedError, decodeBase64 } from "../core/avatars.js";
 import type { Logger } from "../log.js";
-import type { ComponentLink } from "./component-link.js";
+import type { ComponentConnection } from "./component-connection.js";
 import { NS } from "./namespaces.js";
 import { errorCondition, splitJid } from "./stanzas.js";
 
@@ -34,9 +34,9 @@ export function requestFailure(err: unknown): string {
  * Asks for a vCard (to a bare JID, a room, or an occupant JID through its MUC, which then must be
  * asked `from` one of its occupants). Undefined when none came back, for whatever reason.
  */
-export async function requestVcard(link: ComponentLink, jid: string, log: Logger, from = link.domain): Promise<Element | undefined> {
+export async function requestVcard(connection: ComponentConnection, jid: string, log: Logger, from = connection.domain): Promise<Element | undefined> {
   try {
-    const result = await link.request(xml("iq", { type: "get", to: jid, from }, xml("vCard", { xmlns: NS.vcard })), VCARD_TIMEOUT_MS);
+    const result = await connection.request(xml("iq", { type: "get", to: jid, from }, xml("vCard", { xmlns: NS.vcard })), VCARD_TIMEOUT_MS);
     return result.getChild("vCard", NS.vcard) ?? xml("vCard", { xmlns: NS.vcard });
   } catch (err) {
     log.debug({ jid, from, condition: requestFailure(err) }, "no vCard");
@@ -77,13 +77,13 @@ export function renderVcard(card: VcardCard, base?: Element): Element {
  * user has none, item-not-found only when there is no such Matrix user.
  */
 export function answerPuppetVcards(
-  link: ComponentLink,
+  connection: ComponentConnection,
   isPuppet: (bareJid: string) => boolean,
   cardOf: (bareJid: string) => Promise<VcardCard | undefined>,
   log: Logger,
 ): void {
-  link.iqCallee.get(NS.vcard, "vCard", async ({ stanza }) => {
-    const to = splitJid(stanza.attrs.to ?? link.domain).bare;
+  connection.iqCallee.get(NS.vcard, "vCard", async ({ stanza }) => {
+    const to = splitJid(stanza.attrs.to ?? connection.domain).bare;
     if (!isPuppet(to)) return undefined;
     try {
       const card = await cardOf(to);

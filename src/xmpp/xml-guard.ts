@@ -1,5 +1,5 @@
 /**
- * The one filter every byte bound for the XMPP server passes (see ComponentLink): a single character
+ * The one filter every byte bound for the XMPP server passes (see ComponentConnection): a single character
  * that XML 1.0 forbids makes the server close the component stream, and with it every conversation of
  * every user. The XML library escapes markup; this removes what no escaping can carry.
  *

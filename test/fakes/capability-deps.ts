@@ -4,7 +4,7 @@ import type { AddressingConfig } from "../../src/core/identity.js";
 import type { MatrixRooms } from "../../src/matrix/rooms.js";
 import type { CapabilityDeps } from "../../src/pipeline/capabilities/capability.js";
 import { Puppets } from "../../src/pipeline/puppets.js";
-import type { ComponentLink } from "../../src/xmpp/component-link.js";
+import type { ComponentConnection } from "../../src/xmpp/component-connection.js";
 import type { MucOccupancy } from "../../src/xmpp/muc-occupancy.js";
 import { dmConversation } from "../../src/xmpp/inbound.js";
 import { MemoryStore } from "./memory-store.js";
@@ -57,13 +57,13 @@ export async function capabilityDeps(
     messageText: async (_roomId: string, eventId: string) => options.messageText?.[eventId],
     displayName: async () => undefined,
   } as unknown as MatrixRooms;
-  const link = {
+  const connection = {
     send: async (stanza: Element) => void stanzas.push(stanza),
     request: async (stanza: Element) => {
       stanzas.push(stanza);
       await options.answer?.(stanza);
     },
-  } as unknown as ComponentLink;
+  } as unknown as ComponentConnection;
   const inMuc = new Set(options.inMuc ?? []);
   const occupancy = {
     nickOf: (_muc: string, user: string) => (inMuc.has(user) ? user.slice(1).split(":")[0] : undefined),
@@ -72,6 +72,6 @@ export async function capabilityDeps(
   } as unknown as MucOccupancy;
   const log = pino({ level: "silent" });
   const puppets = new Puppets({ rooms, occupancy, addressing, botUserId, log });
-  const deps: CapabilityDeps = { store, rooms, link, puppets, addressing, botUserId, messageMapSeconds: 3600, log };
+  const deps: CapabilityDeps = { store, rooms, connection, puppets, addressing, botUserId, messageMapSeconds: 3600, log };
   return { deps, store, stanzas, matrix, occupancy };
 }

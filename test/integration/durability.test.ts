@@ -74,7 +74,7 @@ test("the XMPP server restarts while a Matrix user keeps writing: every message 
   await sleep(1000);
   const written = seen().filter((b) => b !== "w0");
   assert.deepEqual(written, Array.from({ length: 10 }, (_, i) => `w${i + 1}`));
-  assert.ok(suite.bridge.records.some((r) => r.msg === "component link online" && suite.bridge.records.indexOf(r) > 5), "the link came back");
+  assert.ok(suite.bridge.records.some((r) => r.msg === "component connection online" && suite.bridge.records.indexOf(r) > 5), "the link came back");
   void xmppUser;
 });
 

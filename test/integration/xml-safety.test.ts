@@ -16,7 +16,7 @@ const hostile = (word: string): string => `${word.slice(0, 2)}\u0001\u0007${word
 
 /** The component stream never closed since the bridge started. */
 function assertStreamHeld(): void {
-  const drops = suite.bridge.records.filter((r) => r.msg === "component link offline" || r.msg === "the XMPP server closed the component stream");
+  const drops = suite.bridge.records.filter((r) => r.msg === "component connection offline" || r.msg === "the XMPP server closed the component stream");
   assert.deepEqual(drops, [], "the component stream stayed up");
 }
 

@@ -2,14 +2,14 @@ import type { AddressingConfig } from "../../core/identity.js";
 import type { Logger } from "../../log.js";
 import type { MatrixRooms } from "../../matrix/rooms.js";
 import type { BridgeStore } from "../../store/store.js";
-import type { ComponentLink } from "../../xmpp/component-link.js";
+import type { ComponentConnection } from "../../xmpp/component-connection.js";
 import type { Puppets } from "../puppets.js";
 
 /** What every capability works with: the store, both sides, and the puppets that speak for Matrix users on XMPP. */
 export interface CapabilityDeps {
   store: BridgeStore;
   rooms: MatrixRooms;
-  link: ComponentLink;
+  connection: ComponentConnection;
   puppets: Puppets;
   addressing: AddressingConfig;
   botUserId: string;

@@ -57,7 +57,7 @@ export class Kicks {
     }
     try {
       await deliver("join MUC", () => this.deps.occupancy.join(muc, moderator, matrixLocalpart(moderator)));
-      await this.deps.link.request(renderModeration(puppetAddress(moderator, this.deps.addressing), muc, occupant, action, why));
+      await this.deps.connection.request(renderModeration(puppetAddress(moderator, this.deps.addressing), muc, occupant, action, why));
       this.deps.log.info({ muc, nick: occupant.nick, action, moderator }, "removed an occupant from a MUC");
     } catch (err) {
       if (isPassing(err)) throw err;

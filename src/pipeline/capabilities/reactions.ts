@@ -79,7 +79,7 @@ export class Reactions {
     const emojis = [...(await this.deps.store.reactionsOf(targetEvent, sender)).keys()];
     const from = puppetAddress(sender, this.deps.addressing);
     await deliver("react on XMPP", () =>
-      this.deps.link.send(renderSignal({ from, to: destination.to, type: destination.type, id: xmppIdOf(causeEvent), reactions: { id: ref, emojis } })),
+      this.deps.connection.send(renderSignal({ from, to: destination.to, type: destination.type, id: xmppIdOf(causeEvent), reactions: { id: ref, emojis } })),
     );
   }
 
@@ -91,6 +91,6 @@ export class Reactions {
     if (!(await this.deps.puppets.ready(link, sender, roomId))) return;
     const body = words ? `/me reacted ${key} to "${words}"` : `/me reacted ${key}`;
     const from = puppetAddress(sender, this.deps.addressing);
-    await deliver("send to XMPP", () => this.deps.link.send(renderMessage({ from, to: destination.to, type: destination.type, id: xmppIdOf(causeEvent), body })));
+    await deliver("send to XMPP", () => this.deps.connection.send(renderMessage({ from, to: destination.to, type: destination.type, id: xmppIdOf(causeEvent), body })));
   }
 }

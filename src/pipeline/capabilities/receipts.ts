@@ -25,7 +25,7 @@ export class Receipts {
       for (const reader of readers) {
         if (isGhost(reader, this.deps.addressing) || reader === this.deps.botUserId || !this.deps.puppets.isIn(link, reader)) continue;
         const from = puppetAddress(reader, this.deps.addressing);
-        await deliver("read marker", () => this.deps.link.send(renderSignal({ from, to: destination.to, type: destination.type, id: `rd-${Date.now().toString(36)}`, displayed: ref })));
+        await deliver("read marker", () => this.deps.connection.send(renderSignal({ from, to: destination.to, type: destination.type, id: `rd-${Date.now().toString(36)}`, displayed: ref })));
       }
     }
   }

@@ -34,7 +34,7 @@ export class Redactions {
     if (!ref || !(await this.deps.puppets.ready(link, sender, roomId))) return;
     const from = puppetAddress(sender, this.deps.addressing);
     await deliver("retract on XMPP", () =>
-      this.deps.link.send(renderMessage({ from, to: destination.to, type: destination.type, id: xmppIdOf(eventId), body: "/me retracted a message", retracts: ref })),
+      this.deps.connection.send(renderMessage({ from, to: destination.to, type: destination.type, id: xmppIdOf(eventId), body: "/me retracted a message", retracts: ref })),
     );
   }
 
@@ -65,7 +65,7 @@ export class Redactions {
     let condition = "";
     for (const legacy of [false, true]) {
       try {
-        await this.deps.link.request(renderModerationRequest(from, link.muc, stanzaId, reason, legacy));
+        await this.deps.connection.request(renderModerationRequest(from, link.muc, stanzaId, reason, legacy));
         this.deps.log.info({ muc: link.muc, stanzaId, moderator }, "removed a message from a MUC");
         return;
       } catch (err) {

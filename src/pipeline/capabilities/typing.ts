@@ -29,7 +29,7 @@ export class Typing {
     for (const [user, chatState] of changes) {
       if (!this.deps.puppets.isIn(link, user)) continue;
       const from = puppetAddress(user, this.deps.addressing);
-      await deliver("chat state", () => this.deps.link.send(renderSignal({ from, to: destination.to, type: destination.type, id: `cs-${Date.now().toString(36)}`, chatState })));
+      await deliver("chat state", () => this.deps.connection.send(renderSignal({ from, to: destination.to, type: destination.type, id: `cs-${Date.now().toString(36)}`, chatState })));
     }
   }
 

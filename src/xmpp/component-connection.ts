@@ -5,7 +5,7 @@ import type { Logger } from "../log.js";
 import { NS } from "./namespaces.js";
 import { xmlSafe } from "./xml-guard.js";
 
-export interface ComponentLinkOptions {
+export interface ComponentConnectionOptions {
   service: string;
   domain: string;
   password: string;
@@ -46,7 +46,7 @@ interface StanzaSummary {
   id?: string;
 }
 
-/** A point in the stream of stanzas written: see ComponentLink.confirmWritten. */
+/** A point in the stream of stanzas written: see ComponentConnection.confirmWritten. */
 export interface WriteMark {
   readonly session: number;
   readonly written: number;
@@ -62,7 +62,7 @@ interface Barrier {
  * handled here, "online" and "offline". After start-up it reconnects with growing delays; a refused
  * secret stops it for good, since an endless silent retry helps nobody.
  */
-export class ComponentLink extends EventEmitter {
+export class ComponentConnection extends EventEmitter {
   private readonly xmpp: Component;
   private online = false;
   private stopping = false;
@@ -78,7 +78,7 @@ export class ComponentLink extends EventEmitter {
   private inFlight: Barrier[] | undefined;
   private barrierScheduled = false;
 
-  constructor(private readonly options: ComponentLinkOptions, private readonly log: Logger) {
+  constructor(private readonly options: ComponentConnectionOptions, private readonly log: Logger) {
     super();
     this.xmpp = component({ service: options.service, domain: options.domain, password: options.password });
     // The one guard: whatever the library writes (stanzas, iq answers, stream headers) passes it.
@@ -94,14 +94,14 @@ export class ComponentLink extends EventEmitter {
       this.online = true;
       this.session++;
       this.xmpp.reconnect.delay = FIRST_RECONNECT_DELAY_MS;
-      this.log.info({ domain: options.domain }, "component link online");
+      this.log.info({ domain: options.domain }, "component connection online");
       this.emit("online");
     });
     this.xmpp.on("offline", () => this.markOffline());
     this.xmpp.on("disconnect", () => this.markOffline());
     this.xmpp.reconnect.on("reconnecting", () => {
       const max = options.maxReconnectDelaySeconds * 1000;
-      this.log.info({ nextDelayMs: this.xmpp.reconnect.delay }, "reconnecting the component link");
+      this.log.info({ nextDelayMs: this.xmpp.reconnect.delay }, "reconnecting the component connection");
       this.xmpp.reconnect.delay = Math.min(this.xmpp.reconnect.delay * 2, max);
     });
     this.xmpp.on("error", (err: StreamErrorLike) => this.onError(err));
@@ -218,7 +218,7 @@ export class ComponentLink extends EventEmitter {
     const lost = new ComponentOfflineError(this.options.service);
     for (const b of [...(this.inFlight ?? []), ...this.waiting.splice(0)]) b.reject(lost);
     this.inFlight = undefined;
-    if (!this.stopping) this.log.warn("component link offline");
+    if (!this.stopping) this.log.warn("component connection offline");
     this.emit("offline");
   }
 
@@ -227,7 +227,7 @@ export class ComponentLink extends EventEmitter {
       const authError = new ComponentAuthError(this.options.service, this.options.domain, err.condition);
       this.xmpp.reconnect.stop();
       this.emit("auth-failed", authError);
-      // After start-up a refused secret is fatal too: the bridge cannot work without its link.
+      // After start-up a refused secret is fatal too: the bridge cannot work without its connection.
       if (this.listenerCount("fatal") > 0) this.emit("fatal", authError);
       return;
     }
@@ -237,13 +237,13 @@ export class ComponentLink extends EventEmitter {
       this.log.error({ condition: err.condition, text: err.text, lastStanzas: this.recent }, "the XMPP server closed the component stream");
       return;
     }
-    this.log.warn({ err, code: err.code }, "component link error");
+    this.log.warn({ err, code: err.code }, "component connection error");
   }
 }
 
 export class ComponentOfflineError extends Error {
   constructor(readonly service: string, cause?: Error) {
-    super(`the component link to ${service} is offline`, cause ? { cause } : undefined);
+    super(`the component connection to ${service} is offline`, cause ? { cause } : undefined);
     this.name = "ComponentOfflineError";
   }
 }

@@ -1,8 +1,14 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { parseMxc } from "../matrix/media.js";
+
+/** An mxc:// URI's parts, or undefined when it is not one. */
+export function parseMxc(uri: unknown): { server: string; mediaId: string } | undefined {
+  if (typeof uri !== "string") return undefined;
+  const match = /^mxc:\/\/([A-Za-z0-9.:\-[\]]+)\/([A-Za-z0-9_-]+)$/.exec(uri);
+  return match ? { server: match[1]!, mediaId: match[2]! } : undefined;
+}
 
 /** What a link serves: the file, or a small image of it (XEP-0264) that clients show before downloading. */
-export type LinkKind = "file" | "thumbnail";
+export type FileUrlKind = "file" | "thumbnail";
 
 /** The box a thumbnail fits in: one of the sizes Synapse makes by default. */
 export const THUMBNAIL_BOX = { width: 320, height: 240 } as const;
@@ -13,7 +19,7 @@ export const THUMBNAIL_BOX = { width: 320, height: 240 } as const;
  * derived from a secret the bridge already keeps (the appservice token): no extra setting, stable
  * across restarts, and changed tokens retire old links.
  */
-export class MediaLinks {
+export class FileUrls {
   private readonly key: Buffer;
   readonly basePath: string;
 
@@ -22,7 +28,7 @@ export class MediaLinks {
     this.basePath = new URL(publicUrl).pathname.replace(/\/+$/, "");
   }
 
-  private signature(kind: LinkKind, server: string, mediaId: string, expires: string, name: string): string {
+  private signature(kind: FileUrlKind, server: string, mediaId: string, expires: string, name: string): string {
     return createHmac("sha256", this.key).update(`${kind}\n${server}\n${mediaId}\n${expires}\n${name}`).digest("base64url").slice(0, 22);
   }
 
@@ -30,18 +36,18 @@ export class MediaLinks {
    * A link to the file, or to the homeserver's thumbnail of it, that works until now + lifetime;
    * undefined for something that is no mxc:// URI.
    */
-  linkTo(mxc: string, name: string, now = Date.now(), kind: LinkKind = "file"): string | undefined {
+  urlFor(mxc: string, name: string, now = Date.now(), kind: FileUrlKind = "file"): string | undefined {
     const parts = parseMxc(mxc);
     if (!parts) return undefined;
     const expires = Math.ceil((now + this.lifetimeMs) / 1000).toString(36);
-    const safeName = fileNameForLink(name);
+    const safeName = fileNameForUrl(name);
     const sig = this.signature(kind, parts.server, parts.mediaId, expires, safeName);
     const path = [parts.server, parts.mediaId, expires, sig, safeName].map(encodeURIComponent).join("/");
     return `${this.publicUrl.replace(/\/+$/, "")}/${kind === "thumbnail" ? "thumbnail/" : ""}${path}`;
   }
 
   /** Whether a link's parts are ones this bridge signed, and still valid. */
-  check(link: { kind: LinkKind; server: string; mediaId: string; expires: string; sig: string; name: string }, now = Date.now()): "valid" | "expired" | "forged" {
+  check(link: { kind: FileUrlKind; server: string; mediaId: string; expires: string; sig: string; name: string }, now = Date.now()): "valid" | "expired" | "forged" {
     const expected = Buffer.from(this.signature(link.kind, link.server, link.mediaId, link.expires, link.name));
     const given = Buffer.from(link.sig);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return "forged";
@@ -53,7 +59,7 @@ export class MediaLinks {
  * The last part of a link: the file's name, which XMPP clients show and use to guess its type, kept
  * to characters that survive every client's URL handling.
  */
-export function fileNameForLink(name: string): string {
+export function fileNameForUrl(name: string): string {
   const cleaned = name
     .normalize("NFC")
     .replace(/[\u0000-\u001f\u007f/\\?#%]+/g, "_")
