@@ -36,7 +36,7 @@ const BATCH_SIZE = 50;
  * at most one loop at a time, strictly in order; different lanes run concurrently. An entry leaves
  * its queue only once its handler finished and the delivery check confirmed what it wrote, so a crash,
  * a server away or a stream that broke loses nothing. Confirmations are awaited beside the deliveries,
- * not before the next one: a lane never waits a round trip per entry.
+ * not before the next one: a lane waits a round trip per batch, not per entry.
  */
 export class OutboxWorker {
   private readonly running = new Map<string, Promise<void>>();
@@ -103,17 +103,17 @@ export class OutboxWorker {
   }
 
   /**
-   * Hands the entries to the handler in order until one fails for now, removing each from the lane
-   * once handled. Those the delivery check has not confirmed yet are kept here; should it fail, they go
-   * back to the head of the lane, in order, to be delivered again. Resolves, once every delivered
-   * entry is confirmed, with the failure that stopped the batch, if any.
+   * Hands the entries to the handler in order until one fails for now. Each stays at the head of its
+   * lane until the delivery check confirmed it, so that neither a broken stream nor a crash can lose
+   * it; confirmed entries are removed in order as confirmations come in. Resolves once that is done,
+   * with the failure that stopped the batch, if any: what is left in the lane is delivered again.
    */
   private async deliverBatch(lane: string, batch: readonly string[]): Promise<TransientError | undefined> {
     const { handle, deliveryCheck, log } = this.deps;
-    const unconfirmed = new Unconfirmed();
+    const removals = new InOrderRemoval((count) => this.removeDelivered(lane, count));
     let failure: TransientError | undefined;
     for (const payload of batch) {
-      if (this.stopped || unconfirmed.lost !== undefined) break;
+      if (this.stopped || removals.lost !== undefined) break;
       const confirm = deliveryCheck?.(lane);
       try {
         await handle(lane, payload);
@@ -126,29 +126,22 @@ export class OutboxWorker {
         log.error({ lane, err }, "dropping an entry that cannot be delivered");
         log.debug({ lane, payload: payload.slice(0, 500) }, "the dropped entry");
       }
-      if (confirm) unconfirmed.add(payload, confirm());
-      await this.removeDelivered(lane, 1);
+      removals.add(confirm ? confirm() : Promise.resolve());
     }
-    const lost = await unconfirmed.settled();
-    if (lost.length === 0) return failure;
-    log.warn({ lane, entries: lost.length, err: unconfirmed.lost }, "the stream broke before the server confirmed what it was sent; it is delivered again");
-    await this.retryUntilDone(lane, "cannot put unconfirmed entries back", () => this.deps.store.returnToOutbox(lane, lost));
-    return new TransientError("delivery not confirmed", { cause: unconfirmed.lost });
+    const lost = await removals.done();
+    if (lost === undefined) return failure;
+    log.warn({ lane, err: lost }, "the stream broke before the server confirmed what it was sent; it is delivered again");
+    return new TransientError("delivery not confirmed", { cause: lost });
   }
 
-  private removeDelivered(lane: string, count: number): Promise<void> {
-    // A delivered entry left in the lane is delivered twice.
-    return this.retryUntilDone(lane, "cannot remove a delivered entry", () => this.deps.store.removeFromOutbox(lane, count));
-  }
-
-  /** Tried at least once even while stopping: what it does keeps the lane exact. */
-  private async retryUntilDone(lane: string, what: string, work: () => Promise<void>): Promise<void> {
+  private async removeDelivered(lane: string, count: number): Promise<void> {
+    // Tried at least once even while stopping: a delivered entry left in the lane is delivered twice.
     for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, LONGEST_RETRY_MS)) {
       try {
-        await work();
+        await this.deps.store.removeFromOutbox(lane, count);
         return;
       } catch (err) {
-        this.deps.log.warn({ lane, err }, `${what}; retrying`);
+        this.deps.log.warn({ lane, err }, "cannot remove delivered entries; retrying");
         if (this.stopped) return;
         await this.sleep(delay);
       }
@@ -169,36 +162,49 @@ export class OutboxWorker {
 }
 
 /**
- * Entries written to a stream and not yet confirmed, oldest first. Confirmations come in order; the
- * first that fails leaves it and everything after it unconfirmed.
+ * Removes a batch's entries from the head of their lane as their confirmations come in, in order:
+ * those confirmed together go in one removal. Once one confirmation fails, nothing after it is removed.
  */
-class Unconfirmed {
+class InOrderRemoval {
   /** Why the first confirmation failed. */
   lost: unknown;
-  private readonly entries: { payload: string; confirmed: boolean }[] = [];
-  private readonly waits: Promise<void>[] = [];
+  private added = 0;
+  /** Entries confirmed without a gap from the first one: only those may leave the lane. */
+  private confirmed = 0;
+  private readonly confirmedOutOfTurn = new Set<number>();
+  private removed = 0;
+  private chain = Promise.resolve();
   private fail: () => void = () => undefined;
+  /** Settles at the first failure: what comes after it is not waited for. */
   private readonly failed = new Promise<void>((resolve) => (this.fail = resolve));
 
-  add(payload: string, confirmation: Promise<void>): void {
-    const entry = { payload, confirmed: false };
-    this.entries.push(entry);
-    this.waits.push(
-      confirmation.then(
-        () => void (entry.confirmed = true),
-        (err: unknown) => {
-          this.lost ??= err;
-          this.fail();
-        },
-      ),
+  constructor(private readonly remove: (count: number) => Promise<void>) {}
+
+  add(confirmation: Promise<void>): void {
+    const position = ++this.added;
+    const settled = confirmation.then(
+      () => {
+        if (this.lost !== undefined) return;
+        this.confirmedOutOfTurn.add(position);
+        while (this.confirmedOutOfTurn.delete(this.confirmed + 1)) this.confirmed++;
+      },
+      (err: unknown) => {
+        this.lost ??= err;
+        this.fail();
+      },
     );
+    this.chain = this.chain.then(async () => {
+      await Promise.race([settled, this.failed]);
+      if (this.confirmed < position || this.removed >= position) return;
+      const count = this.confirmed - this.removed;
+      await this.remove(count);
+      this.removed += count;
+    });
   }
 
-  /** Resolves once all are confirmed, or at the first failure with what is left unconfirmed. */
-  async settled(): Promise<string[]> {
-    await Promise.race([Promise.all(this.waits), this.failed]);
-    if (this.lost === undefined) return [];
-    const first = this.entries.findIndex((e) => !e.confirmed);
-    return first < 0 ? [] : this.entries.slice(first).map((e) => e.payload);
+  /** Resolves once every confirmed entry is removed; with the failure, if a confirmation failed. */
+  async done(): Promise<unknown> {
+    await this.chain;
+    return this.lost;
   }
 }

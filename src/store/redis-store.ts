@@ -76,11 +76,6 @@ export class RedisStore implements BridgeStore {
     await this.redis.ltrim(this.key("outbox", lane), count, -1);
   }
 
-  async returnToOutbox(lane: string, payloads: readonly string[]): Promise<void> {
-    // LPUSH puts each at the head in turn: the last one first keeps their order.
-    await this.redis.multi().lpush(this.key("outbox", lane), ...[...payloads].reverse()).sadd(this.key("outboxes"), lane).exec();
-  }
-
   async pendingLanes(): Promise<string[]> {
     const lanes = await this.redis.smembers(this.key("outboxes"));
     const pending: string[] = [];

@@ -32,8 +32,6 @@ export interface BridgeStore {
   peekOutbox(lane: string, count: number): Promise<string[]>;
   /** Removes the oldest `count` entries of an outbox. */
   removeFromOutbox(lane: string, count: number): Promise<void>;
-  /** Puts entries back at the head of an outbox, in the order given: their delivery was not confirmed. */
-  returnToOutbox(lane: string, payloads: readonly string[]): Promise<void>;
   /** Lanes that hold entries: after a restart, these are drained first. */
   pendingLanes(): Promise<string[]>;
 

@@ -79,10 +79,10 @@ describe("the outbox worker", () => {
     );
     w.wake("to-xmpp");
     await until(() => seen.length === 2, "both written");
-    assert.deepEqual(store.outboxes.get("to-xmpp"), [], "written entries leave the lane...");
+    assert.deepEqual(store.outboxes.get("to-xmpp"), ["1", "2"], "written entries stay in the lane until confirmed...");
     for (const p of pending.splice(0)) p.reject(new Error("stream broke"));
     await until(() => seen.length === 4, "the second attempt");
-    assert.deepEqual(seen, ["1", "2", "1", "2"], "...and come back, in order, when their confirmation fails");
+    assert.deepEqual(seen, ["1", "2", "1", "2"], "...and go again, in order, when their confirmation fails");
     for (const p of pending.splice(0)) p.resolve();
     await w.stop();
     assert.deepEqual(store.outboxes.get("to-xmpp"), []);
