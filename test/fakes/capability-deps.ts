@@ -35,6 +35,7 @@ export interface MatrixCalls {
   kicked: { roomId: string; userId: string; reason: string }[];
   /** Ghost joins, leaves and room nicks, in order. */
   members: string[];
+  topics: string[];
 }
 
 /**
@@ -49,7 +50,7 @@ export async function capabilityDeps(
   await store.saveLink({ kind: "dm", roomId: dmRoom, matrixUser: alice, xmppUser: bob });
   await store.saveLink({ kind: "portal", roomId: portalRoom, muc });
   const stanzas: Element[] = [];
-  const matrix: MatrixCalls = { sent: [], redacted: [], receipts: [], typing: [], notices: [], kicked: [], members: [] };
+  const matrix: MatrixCalls = { sent: [], redacted: [], receipts: [], typing: [], notices: [], kicked: [], members: [], topics: [] };
   let next = 0;
   const rooms = {
     send: async (sender: string, roomId: string, content: Record<string, unknown>, _txnId: string, type = "m.room.message") => {
@@ -63,6 +64,7 @@ export async function capabilityDeps(
     kick: async (roomId: string, userId: string, reason: string) => void matrix.kicked.push({ roomId, userId, reason }),
     messageText: async (_roomId: string, eventId: string) => options.messageText?.[eventId],
     event: async () => undefined,
+    setTopic: async (_roomId: string, topic: string) => void matrix.topics.push(topic),
     ensureGhost: async () => undefined,
     ensureJoined: async (userId: string) => void matrix.members.push(`join ${userId}`),
     leave: async (userId: string) => void matrix.members.push(`leave ${userId}`),
