@@ -31,7 +31,9 @@ export class MatrixDestinations {
     const muc = event.kind === "occupant" ? event.presence.muc : event.muc;
     const link = await this.linkOfMuc(muc);
     if (!link) return undefined;
-    return { link, roomId: link.roomId, conversation: muc, ...(event.kind === "occupant" ? { ghost: ghostOfOccupant(event.presence, this.deps.addressing) } : {}) };
+    // A removed puppet's own presence is about its Matrix user: it has no ghost.
+    const fromOccupant = event.kind === "occupant" && !event.puppetOf;
+    return { link, roomId: link.roomId, conversation: muc, ...(fromOccupant ? { ghost: ghostOfOccupant(event.presence, this.deps.addressing) } : {}) };
   }
 
   private async ofMessage(message: XmppInboundMessage): Promise<MatrixDestination | undefined> {
