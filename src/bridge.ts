@@ -14,7 +14,9 @@ import { ComponentConnection } from "./xmpp/component-connection.js";
 import { answerServiceQueries } from "./xmpp/service-info.js";
 import { answerPuppetVcards } from "./xmpp/vcard.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "./version.js";
-import { appserviceApp, closeServer, listen, statusAppOf } from "./wiring/listeners.js";
+import { statusApp } from "./http/status-server.js";
+import { healthChecks } from "./wiring/adapters.js";
+import { appserviceApp, closeServer, listen } from "./wiring/listeners.js";
 import { buildPipeline } from "./wiring/pipeline.js";
 
 export interface RunningBridge {
@@ -28,7 +30,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   configureLibraryLogging(config.logging.level);
   const registry = new Registry();
   const store = new RedisStore(config.redis.url, config.redis.keyPrefix, log.child({ module: "store" }));
-  const homeserverOptions = { url: config.homeserver.url, domain: config.homeserver.domain, registration, botDisplayName: config.bridge.botDisplayName, metricsRegistry: registry };
+  const homeserverOptions = { url: config.homeserver.url, domain: config.homeserver.domain, registration, botDisplayName: config.bridge.botDisplayName };
   const homeserver = new Homeserver(homeserverOptions, log.child({ module: "matrix" }));
   const connection = new ComponentConnection(config.xmpp, log.child({ module: "xmpp" }));
   const media = new MatrixMedia(config.homeserver.url, registration.as_token);
@@ -71,7 +73,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     const pingMs = await homeserver.ping();
     log.info({ pingMs, port: config.appservice.port }, "the homeserver reaches the appservice listener");
 
-    if (config.metrics.enabled) servers.push(await listen(statusAppOf(registry, homeserver, store, connection), config.metrics.bindAddress, config.metrics.port));
+    if (config.metrics.enabled) servers.push(await listen(statusApp(registry, healthChecks(homeserver, store, connection)), config.metrics.bindAddress, config.metrics.port));
     const resumed = await ingress.resume();
     if (resumed > 0) log.info({ lanes: resumed }, "resuming queued work from before the restart");
   } catch (err) {

@@ -6,6 +6,9 @@ import type { Logger } from "../log.js";
 import type { MatrixMedia } from "../matrix/media.js";
 import { fetchRemoteFile, type RemoteFile } from "../media/remote-file.js";
 import { shareBySignedUrl, shareByUpload, uploadServiceFinder, type ShareFile } from "../pipeline/file-sharing.js";
+import type { HealthCheck } from "../http/status-server.js";
+import type { Homeserver } from "../matrix/homeserver.js";
+import type { BridgeStore } from "../store/store.js";
 import type { ComponentConnection } from "../xmpp/component-connection.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
 import { readVcard, requestVcard, type VcardProfile } from "../xmpp/vcard.js";
@@ -52,3 +55,10 @@ export const writesConfirmed = (connection: ComponentConnection) => (): (() => P
   const mark = connection.writeMark();
   return () => connection.confirmWritten(mark);
 };
+
+/** The parts the bridge cannot work without, each checked live: Redis, the component connection, the homeserver. */
+export const healthChecks = (homeserver: Homeserver, store: BridgeStore, connection: ComponentConnection): HealthCheck[] => [
+  { name: "redis", check: async () => (await store.ping(), true) },
+  { name: "xmpp", check: async () => connection.isOnline() },
+  { name: "homeserver", check: () => homeserver.isUp() },
+];

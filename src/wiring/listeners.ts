@@ -1,17 +1,12 @@
 import { createServer, type Server } from "node:http";
 import express from "express";
-import type { Registry } from "prom-client";
 import type { BridgeConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import { appserviceRouter, type Transaction } from "../matrix/appservice-api.js";
-import type { Homeserver } from "../matrix/homeserver.js";
-import { statusApp } from "../http/status-server.js";
 import type { Ingress } from "../pipeline/ingress.js";
 import type { Portals } from "../pipeline/portals.js";
-import type { RedisStore } from "../store/redis-store.js";
-import type { ComponentConnection } from "../xmpp/component-connection.js";
 
-/** The HTTP listeners: the Application Service API, and /metrics with /health. */
+/** The HTTP listeners, and the Application Service API the bridge serves on one of them. */
 
 export function listen(app: express.Express, host: string, port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
@@ -42,17 +37,4 @@ export function appserviceApp(config: BridgeConfig, hsToken: string, ingress: In
   };
   app.use(appserviceRouter(hsToken, handlers, log.child({ module: "appservice" }), config.appservice.maxBodyBytes));
   return app;
-}
-
-/** /metrics and /health, with the bridge's gauges and a check of each part it needs. */
-export function statusAppOf(registry: Registry, homeserver: Homeserver, store: RedisStore, connection: ComponentConnection): express.Express {
-  homeserver.bridge.registerBridgeGauges(async () => {
-    const links = await store.links();
-    return { matrixRoomConfigs: links.length, remoteRoomConfigs: links.length };
-  });
-  return statusApp(registry, [
-    { name: "redis", check: async () => (await store.ping(), true) },
-    { name: "xmpp", check: async () => connection.isOnline() },
-    { name: "homeserver", check: () => homeserver.isUp() },
-  ]);
 }

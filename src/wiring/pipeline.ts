@@ -43,7 +43,9 @@ import { describeMuc } from "../xmpp/muc-directory.js";
 import { MucOccupancy } from "../xmpp/muc-occupancy.js";
 import { PeerFeatures } from "../xmpp/peer-features.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
-import { addressingOf, fetchSharedFile, fileSharing, roomProfileFrom, writesConfirmed } from "./adapters.js";
+import { BridgeMetrics } from "../http/bridge-metrics.js";
+import { SOFTWARE_VERSION } from "../version.js";
+import { addressingOf, fetchSharedFile, fileSharing, healthChecks, roomProfileFrom, writesConfirmed } from "./adapters.js";
 
 export interface PipelineParts {
   config: BridgeConfig;
@@ -93,7 +95,9 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const xmppDestinations = new XmppDestinations({ store, connection, puppets, addressing, botUserId });
   const matrixDestinations = new MatrixDestinations({ store, ghosts, directChats, addressing, log: logOf("to-matrix") });
   const dispatch = new Dispatch({ ofMatrixEvent: async (e) => ("roomId" in e ? xmppDestinations.ofRoom(e.roomId) : undefined), ofXmppEvent: (e) => matrixDestinations.of(e) });
-  const ingress = new Ingress({ store, dispatch, readMatrixEvent: (raw) => readMatrixEvent(raw, logOf("matrix")), confirmXmppWrites: writesConfirmed(connection), messageMapSeconds, log: logOf("outbox") });
+  const observer = new BridgeMetrics(registry, { links: () => store.links(), outboxDepths: () => store.outboxDepths(), checks: healthChecks(homeserver, store, connection) }, SOFTWARE_VERSION);
+  const readEvent = (raw: unknown) => readMatrixEvent(raw, logOf("matrix"));
+  const ingress = new Ingress({ store, dispatch, readMatrixEvent: readEvent, confirmXmppWrites: writesConfirmed(connection), messageMapSeconds, observer, log: logOf("outbox") });
   const onCreated = (muc: string) => ingress.queueForMatrix(muc, { kind: "room-changed", muc });
   const portals = new Portals({ store, rooms, describeMuc: lookUpMuc, addressing, onCreated, log: logOf("portals") });
 

@@ -25,15 +25,23 @@ function setUp() {
   const store = new MemoryStore();
   const dispatch = new Dispatch(nowhere);
   const seen: string[] = [];
-  dispatch.onMatrix("message", async (e) => void seen.push(`${e.roomId} ${e.eventId}`));
+  const outcomes: string[] = [];
+  const observer = {
+    delivered: (direction: string, kind: string, seconds: number | undefined) => void outcomes.push(`${direction} ${kind} delivered${seconds === undefined ? "" : " timed"}`),
+    failed: (direction: string, kind: string, retried: boolean, reason: string) => void outcomes.push(`${direction} ${kind} ${retried ? "retried" : "dropped"} ${reason}`),
+  };
+  dispatch.onMatrix("message", async (e) => {
+    if (e.eventId === "$refused") throw new RangeError("refused");
+    seen.push(`${e.roomId} ${e.eventId}`);
+  });
   dispatch.onMatrix("presence", async (e) => void seen.push(`presence ${e.sender}`));
   dispatch.onXmpp("subject", async (e) => void seen.push(`subject ${e.subject}`));
   const readMatrixEvent = (raw: unknown): MatrixInbound | undefined => {
     const reading = parseMatrixEvent(raw);
     return "event" in reading ? reading.event : undefined;
   };
-  const ingress = new Ingress({ store, dispatch, readMatrixEvent, confirmXmppWrites: () => async () => undefined, messageMapSeconds: 60, log });
-  return { store, ingress, seen };
+  const ingress = new Ingress({ store, dispatch, readMatrixEvent, confirmXmppWrites: () => async () => undefined, messageMapSeconds: 60, observer, log });
+  return { store, ingress, seen, outcomes };
 }
 
 describe("the dispatch table", () => {
@@ -66,6 +74,15 @@ describe("the dispatch table", () => {
 });
 
 describe("the ingress", () => {
+  it("tells the metrics how each entry went, timed from its arrival", async () => {
+    const { ingress, outcomes } = setUp();
+    const sentNow = (event: ReturnType<typeof message>) => Object.assign(event, { origin_server_ts: Date.now() });
+    await ingress.acceptTransaction("1", [sentNow(message("$refused")), sentNow(message("$ok"))]);
+    await ingress.queueForMatrix("r@muc", { kind: "subject", muc: "r@muc", subject: "news" });
+    await eventually(() => outcomes.length === 3);
+    await ingress.stop();
+    assert.deepEqual(outcomes.sort(), ["matrix_to_xmpp message delivered timed", "matrix_to_xmpp message dropped RangeError", "xmpp_to_matrix subject delivered timed"]);
+  });
   it("queues a transaction's events in their rooms' lanes as sent, and delivers them parsed, in order", async () => {
     const { store, ingress, seen } = setUp();
     const presence = { type: "m.presence", sender: "@u:hs", content: { presence: "online" } };
