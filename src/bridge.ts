@@ -216,12 +216,12 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const ingress = new Ingress({ store, dispatch, readMatrixEvent: (raw) => readMatrixEvent(raw, matrixLog), confirmXmppWrites, messageMapSeconds, log: log.child({ module: "outbox" }) });
   const portals = new Portals(store, rooms, lookUpMuc, addressing, (muc) => ingress.queueForMatrix(muc, { kind: "room-changed", muc }), log.child({ module: "portals" }));
   const commands = new BotCommands({ store, rooms, portals, occupancy, describeMuc: lookUpMuc, addressing, permissions: config.bridge.permissions, botUserId, log: log.child({ module: "commands" }) });
-  // Matrix → XMPP: the bot's commands take theirs first; a member event may also carry a puppet's new
-  // avatar; only what users the bridge serves did goes further.
+  // Matrix → XMPP: the bot's commands take theirs first; every member event keeps the memberships the
+  // rooms know current and may also carry a puppet's new avatar; only what users the bridge serves did goes further.
   const bridgedOnly = onlyBridgedUsers(bridges, toXmppLog);
   dispatch
     .onMatrix("message", (e) => commands.message(e), bridgedOnly, (e) => toXmpp.message(e))
-    .onMatrix("membership", (e) => puppetProfiles.observe(e), (e) => commands.invited(e), bridgedOnly, (e) => kicks.fromMatrix(e), (e) => toXmpp.membership(e))
+    .onMatrix("membership", async (e) => rooms.observeMembership(e), (e) => puppetProfiles.observe(e), (e) => commands.invited(e), bridgedOnly, (e) => kicks.fromMatrix(e), (e) => toXmpp.membership(e))
     .onMatrix("reaction", bridgedOnly, (e) => reactions.fromMatrix(e))
     .onMatrix("redaction", bridgedOnly, (e) => reactions.takenBackOnMatrix(e), (e) => redactions.fromMatrix(e))
     .onMatrix("room-state", bridgedOnly, (e) => roomMetadataToXmpp.handle(e))
