@@ -3,7 +3,7 @@ import { Registry } from "prom-client";
 import type { Element } from "@xmpp/xml";
 import type { BridgeConfig } from "./config/schema.js";
 import { FileUrls } from "./core/file-urls.js";
-import { isPuppet } from "./core/identity.js";
+import { isPuppet, roomRefOfGatewayJid } from "./core/identity.js";
 import { mediaApp } from "./http/media-server.js";
 import type { Logger } from "./log.js";
 import { Homeserver, configureLibraryLogging } from "./matrix/homeserver.js";
@@ -53,7 +53,8 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     log.info({ bot: botUserId }, "homeserver reached, bot user ready");
 
     const puppet = (jid: string) => isPuppet(jid, addressing);
-    answerServiceQueries(connection, { name: SOFTWARE_NAME, version: SOFTWARE_VERSION, isPuppet: puppet });
+    const isGatewayRoom = (jid: string) => roomRefOfGatewayJid(jid, addressing) !== undefined;
+    answerServiceQueries(connection, { name: SOFTWARE_NAME, version: SOFTWARE_VERSION, isPuppet: puppet, isGatewayRoom });
     answerPuppetVcards(connection, puppet, (jid) => puppetProfiles.cardOf(jid), log.child({ module: "xmpp" }));
     await connection.start();
     // Every time the connection comes (back) up, puppets go back into the MUCs they were in, and ask their

@@ -220,6 +220,15 @@ export class RedisStore implements BridgeStore {
     return result;
   }
 
+  async setGatewayOccupant(room: string, occupant: string, nick: string | undefined): Promise<void> {
+    if (nick === undefined) await this.redis.hdel(this.key("gateway", room), occupant);
+    else await this.redis.hset(this.key("gateway", room), occupant, nick);
+  }
+
+  async gatewayOccupants(room: string): Promise<Map<string, string>> {
+    return new Map(Object.entries(await this.redis.hgetall(this.key("gateway", room))));
+  }
+
   async addPresenceSubscriber(matrixUser: string, xmppUser: string): Promise<void> {
     await this.redis.multi().sadd(this.key("subscribers", matrixUser), xmppUser).sadd(this.key("subscribed"), matrixUser).exec();
   }

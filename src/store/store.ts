@@ -76,6 +76,10 @@ export interface BridgeStore {
   /** The MUC nick each Matrix user's puppet holds, so puppets rejoin after a restart. */
   setPuppetOccupancy(muc: string, matrixUser: string, nick: string | undefined): Promise<void>;
   puppetOccupancy(): Promise<PuppetOccupancy[]>;
+  /** An XMPP user's resource (`occupant`, a full JID) is in a gateway room under `nick`; undefined: it left. */
+  setGatewayOccupant(room: string, occupant: string, nick: string | undefined): Promise<void>;
+  /** The resources in a gateway room, with their nicks. */
+  gatewayOccupants(room: string): Promise<Map<string, string>>;
 
   /**
    * XMPP users (bare JIDs) subscribed to a Matrix user's puppet's presence (RFC 6121 §3), so that

@@ -1,5 +1,5 @@
 import type { Element } from "@xmpp/xml";
-import { isPuppet, userIdOfPuppet, type AddressingConfig } from "../core/identity.js";
+import { isPuppet, roomRefOfGatewayJid, userIdOfPuppet, type AddressingConfig } from "../core/identity.js";
 import { findMentions } from "../core/mentions.js";
 import type { XmppEvent, XmppInboundMessage } from "../core/model.js";
 import { dmConversation } from "../core/conversations.js";
@@ -7,7 +7,8 @@ import type { Logger } from "../log.js";
 import type { MucOccupancy } from "./muc-occupancy.js";
 import type { PeerFeatures } from "./peer-features.js";
 import { NS } from "./namespaces.js";
-import { errorCondition, mentionedAddresses, parseDirectMessage, parseGroupMessage, parseModeration, parseRoomChange, parseSubject, splitJid } from "./stanzas.js";
+import { errorCondition, mentionedAddresses, parseDirectMessage, parseGatewayMessage, parseGroupMessage, parseModeration, parseRoomChange, parseSubject, splitJid, type Address } from "./stanzas.js";
+import { parseGatewayPresence, renderJoinError, renderStanzaError } from "./gateway-stanzas.js";
 import { parseAvatarHash, parseContactPresence, subscriptionType, type ContactPresence, type SubscriptionType } from "./presence-stanzas.js";
 
 /** Queues an event for Matrix; with a dedup key, an event already queued under it is dropped. */
@@ -38,6 +39,8 @@ export interface XmppInboundDeps {
   queue: QueueForMatrix;
   /** A contact's presence announced an avatar hash (XEP-0153; "" for none). */
   noteContactAvatar: (xmppUser: string, hash: string) => Promise<void>;
+  /** Answers a stanza at once (an error for what a gateway room cannot take). */
+  answer: (stanza: Element) => Promise<void>;
   log: Logger;
 }
 
@@ -54,6 +57,7 @@ export class XmppInbound {
     if (!to || !from) return;
     // Nothing a puppet says is ever bridged back.
     if (isPuppet(from.bare, this.deps.addressing) || from.bare === this.deps.addressing.componentDomain) return;
+    if (roomRefOfGatewayJid(to.bare, this.deps.addressing)) return this.onGatewayStanza(stanza, to);
     const matrixUser = userIdOfPuppet(to.bare, this.deps.addressing);
     if (!matrixUser) {
       if (stanza.is("message")) this.deps.log.debug({ to: stanza.attrs.to }, "message to an address that is no puppet");
@@ -114,6 +118,36 @@ export class XmppInbound {
     if (!message || message.conversation.kind !== "dm") return;
     const conversation = dmConversation(message.conversation.xmppUser, matrixUser);
     await this.deps.queue(conversation, { kind: "message", message }, dedupKey(conversation, message));
+  }
+
+  /**
+   * What an XMPP user sends a gateway room: presence to room/nick enters, renames or leaves (an error
+   * bounced by one of its resources leaves too, XEP-0045 §7.2.7); a groupchat message to the room is
+   * said there. Private messages between occupants are not offered.
+   */
+  private async onGatewayStanza(stanza: Element, to: Address): Promise<void> {
+    const room = to.bare;
+    const occupant = stanza.attrs.from!;
+    const bounced = stanza.attrs.type === "error";
+    if (stanza.is("presence")) {
+      const asked = bounced ? { available: false } : parseGatewayPresence(stanza);
+      if (!asked) return;
+      if (!to.resource) {
+        if (asked.available) await this.deps.answer(renderJoinError(room, occupant, "modify", "jid-malformed", "Join with a nick: room@service/nick."));
+        return;
+      }
+      await this.deps.queue(room, { kind: "gateway-presence", room, occupant, nick: to.resource, ...asked });
+      return;
+    }
+    if (!stanza.is("message")) return;
+    if (bounced) {
+      await this.deps.queue(room, { kind: "gateway-presence", room, occupant, nick: to.resource ?? "", available: false });
+    } else if (stanza.attrs.type === "groupchat" && !to.resource) {
+      const message = parseGatewayMessage(stanza, room);
+      if (message) await this.deps.queue(room, { kind: "message", message }, dedupKey(room, message));
+    } else {
+      await this.deps.answer(renderStanzaError("message", stanza.attrs.to!, occupant, stanza.attrs.id, "modify", "not-acceptable", "This room takes groupchat messages only: private messages are not offered."));
+    }
   }
 
   private async onPresence(stanza: Element, matrixUser: string): Promise<void> {

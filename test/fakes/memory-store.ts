@@ -18,6 +18,7 @@ export class MemoryStore implements BridgeStore {
   private readonly threads = new Map<string, string>();
   private readonly lastMessages = new Map<string, string>();
   private readonly deliveredUntil = new Map<string, number>();
+  private readonly gateway = new Map<string, Map<string, string>>();
   private readonly occupancy = new Map<string, Map<string, string>>();
   private readonly subscribers = new Map<string, Set<string>>();
   private readonly profiles = new Map<string, GhostProfileState>();
@@ -110,6 +111,15 @@ export class MemoryStore implements BridgeStore {
     });
   puppetOccupancy = (): Promise<PuppetOccupancy[]> =>
     this.io(() => [...this.occupancy].flatMap(([muc, puppets]) => [...puppets].map(([matrixUser, nick]) => ({ muc, matrixUser, nick }))));
+
+  setGatewayOccupant = (room: string, occupant: string, nick: string | undefined): Promise<void> =>
+    this.io(() => {
+      const occupants = this.gateway.get(room) ?? new Map<string, string>();
+      if (nick === undefined) occupants.delete(occupant);
+      else occupants.set(occupant, nick);
+      this.gateway.set(room, occupants);
+    });
+  gatewayOccupants = (room: string): Promise<Map<string, string>> => this.io(() => new Map(this.gateway.get(room) ?? []));
 
   addPresenceSubscriber = (matrixUser: string, xmppUser: string): Promise<void> =>
     this.io(() => void this.subscribers.set(matrixUser, (this.subscribers.get(matrixUser) ?? new Set<string>()).add(xmppUser)));

@@ -1,0 +1,112 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { xml } from "@xmpp/client";
+import { MatrixTestClient } from "./matrix-client.js";
+import { XmppTestClient } from "./xmpp-client.js";
+import { bridgeSuite, stack, uniqueName, eventually, portalAliasOf } from "./harness.js";
+import { bodyOf, stanzaIdOf, type Stanza } from "./scenes.js";
+
+const MUC = "http://jabber.org/protocol/muc";
+const MUC_USER = "http://jabber.org/protocol/muc#user";
+const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+const suite = bridgeSuite();
+const loginXmpp = async (name: string) => {
+  const c = await XmppTestClient.login(uniqueName(name));
+  suite.xmppClients.push(c);
+  return c;
+};
+
+/** A gateway room's JID for a Matrix room alias or ID (docs/addressing.md). */
+const gatewayJid = (ref: string): string => {
+  const [local, server] = [ref.slice(0, ref.indexOf(":")), ref.slice(ref.indexOf(":") + 1)];
+  return `${`${local}%${server}`.replace(/[A-Z^]/g, (c) => (c === "^" ? "^^" : `^${c.toLowerCase()}`))}@${stack.componentDomain}`;
+};
+
+/** A public Matrix room with an alias and a topic, made by a user named `name`, who has said two things in it. */
+async function matrixRoom(name: string) {
+  const owner = await MatrixTestClient.register(uniqueName(name.toLowerCase()));
+  await owner.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(owner.userId)}/displayname`, { displayname: name });
+  const aliasName = uniqueName("lobby");
+  const roomId = await owner.createRoom({ preset: "public_chat", room_alias_name: aliasName, topic: "Welcome, XMPP users" });
+  await owner.sendText(roomId, "first");
+  await owner.sendText(roomId, "second");
+  return { owner, roomId, alias: `#${aliasName}:${stack.matrixDomain}` };
+}
+
+/** The XMPP user enters the gateway room as `nick`; resolves with what the room sent until the subject, in order. */
+async function enter(user: XmppTestClient, room: string, nick: string, history?: Record<string, string>): Promise<Stanza[]> {
+  const start = user.stanzas.length;
+  await user.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: MUC }, history ? xml("history", history) : undefined)));
+  await user.waitFor((s) => s.is("message") && s.attrs.from === room && s.getChild("subject") !== undefined, `the subject of ${room}`);
+  return user.stanzas.slice(start).filter((s) => String(s.attrs.from).startsWith(room));
+}
+
+/** The error the room answered a join with. */
+async function refusedJoin(user: XmppTestClient, room: string, nick: string): Promise<string | undefined> {
+  await user.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: MUC })));
+  const error = await user.waitFor((s) => s.is("presence") && s.attrs.type === "error" && s.attrs.from === `${room}/${nick}`, `the refusal of ${room}`);
+  return error.getChild("error")?.getChildElements().find((e) => e.getNS() === STANZAS && e.name !== "text")?.name;
+}
+
+const statuses = (s: Stanza): string[] => (s.getChild("x", MUC_USER)?.getChildren("status") ?? []).map((c) => String(c.attrs.code));
+
+test("an XMPP user joins a Matrix room by its alias: occupants, own presence, history and subject, in that order", async () => {
+  const { owner, roomId, alias } = await matrixRoom("Alice");
+  const xavier = await loginXmpp("xavier");
+  const room = gatewayJid(alias);
+  const got = await enter(xavier, room, "Xavier", { maxstanzas: "5" });
+
+  const kinds = got.map((s) => (s.is("presence") ? `presence ${String(s.attrs.from).split("/")[1]}` : s.getChild("subject") ? "subject" : `message ${bodyOf(s)}`));
+  assert.deepEqual(kinds, ["presence Alice", "presence Xavier", "message first", "message second", "subject"]);
+  const [alice, self, first, , subject] = got as [Stanza, Stanza, Stanza, Stanza, Stanza];
+  assert.deepEqual(alice.getChild("x", MUC_USER)?.getChild("item")?.attrs, { affiliation: "owner", role: "moderator" }, "the room's creator owns it");
+  assert.ok(alice.getChild("occupant-id", "urn:xmpp:occupant-id:0")?.attrs.id);
+  assert.deepEqual(statuses(self), ["110"]);
+  assert.ok(first.getChild("delay", "urn:xmpp:delay")?.attrs.stamp, "history carries its time");
+  assert.ok(stanzaIdOf(first, room), "and the room's stanza-id");
+  assert.equal(subject.getChildText("subject"), "Welcome, XMPP users");
+
+  const ghost = await eventually(() => owner.memberNamed(roomId, "Xavier"), "Xavier's ghost in the room, named by his nick");
+  assert.match(ghost, /^@_xmpp_/);
+});
+
+test("messages both ways: the sender gets its own back with the room's stanza-id, Matrix users see the ghost's", async () => {
+  const { owner, roomId, alias } = await matrixRoom("Bea");
+  const yann = await loginXmpp("yann");
+  const room = gatewayJid(alias);
+  await enter(yann, room, "Yann", { maxstanzas: "0" });
+
+  await yann.send(xml("message", { to: room, type: "groupchat", id: "y1" }, xml("body", {}, "hello from XMPP")));
+  const onMatrix = await owner.waitForEvent((e) => e.room_id === roomId && e.content.body === "hello from XMPP", "Yann's message on Matrix");
+  assert.match(onMatrix.sender, /^@_xmpp_/);
+  const reflection = await yann.waitFor((s) => s.is("message") && s.attrs.id === "y1" && s.attrs.from === `${room}/Yann`, "the reflection");
+  assert.equal(stanzaIdOf(reflection, room), onMatrix.event_id.replace(/^\$/, ""));
+
+  await owner.sendText(roomId, "hello from Matrix");
+  const fromMatrix = await yann.waitFor((s) => s.is("message") && bodyOf(s) === "hello from Matrix", "Bea's message");
+  assert.equal(fromMatrix.attrs.from, `${room}/Bea`);
+  assert.equal(fromMatrix.attrs.type, "groupchat");
+  assert.ok(stanzaIdOf(fromMatrix, room));
+});
+
+test("joins that cannot succeed get their error and nothing else", async () => {
+  const { alias } = await matrixRoom("Carla");
+  const zoe = await loginXmpp("zoe");
+  assert.equal(await refusedJoin(zoe, gatewayJid(`#nosuchroom${uniqueName("x")}:${stack.matrixDomain}`), "Zoe"), "item-not-found");
+  assert.equal(await refusedJoin(zoe, gatewayJid(portalAliasOf(`somewhere@conference.${stack.xmppDomain}`)), "Zoe"), "not-allowed");
+  assert.equal(await refusedJoin(zoe, gatewayJid(alias), "Carla"), "conflict");
+  assert.equal(zoe.stanzas.filter((s) => s.is("presence") && s.attrs.type !== "error" && String(s.attrs.from).includes("%")).length, 0, "no presence besides the errors");
+});
+
+test("by room ID too; leaving takes the ghost out of the Matrix room", async () => {
+  const { owner, roomId } = await matrixRoom("Dora");
+  const walt = await loginXmpp("walt");
+  const room = gatewayJid(roomId);
+  await enter(walt, room, "Walt", { maxstanzas: "0" });
+  const ghost = await eventually(() => owner.memberNamed(roomId, "Walt"), "Walt's ghost");
+  await walt.send(xml("presence", { to: `${room}/Walt`, type: "unavailable" }));
+  const gone = await walt.waitFor((s) => s.is("presence") && s.attrs.type === "unavailable" && s.attrs.from === `${room}/Walt`, "Walt's own leave");
+  assert.deepEqual(statuses(gone), ["110"]);
+  await eventually(async () => ((await owner.members(roomId)).get(ghost) === "leave" ? true : undefined), "the ghost left on Matrix");
+});
