@@ -110,3 +110,60 @@ test("by room ID too; leaving takes the ghost out of the Matrix room", async () 
   assert.deepEqual(statuses(gone), ["110"]);
   await eventually(async () => ((await owner.members(roomId)).get(ghost) === "leave" ? true : undefined), "the ghost left on Matrix");
 });
+
+test("occupants see each other and the Matrix members come, rename, go and get kicked; a nick change is status 303", async () => {
+  const { owner, roomId, alias } = await matrixRoom("Erin");
+  const room = gatewayJid(alias);
+  const [una, vic] = [await loginXmpp("una"), await loginXmpp("vic")];
+  await enter(una, room, "Una", { maxstanzas: "0" });
+  await enter(vic, room, "Vic", { maxstanzas: "0" });
+  await una.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Vic` && s.attrs.type === undefined, "Vic entering, for Una");
+
+  await vic.send(xml("message", { to: room, type: "groupchat", id: "v1" }, xml("body", {}, "hi Una")));
+  const heard = await una.waitFor((s) => s.is("message") && bodyOf(s) === "hi Una", "Vic's message, for Una");
+  assert.equal(heard.attrs.from, `${room}/Vic`);
+  await owner.waitForEvent((e) => e.room_id === roomId && e.content.body === "hi Una", "Vic's message on Matrix");
+  assert.equal(vic.stanzas.filter((s) => s.is("message") && bodyOf(s) === "hi Una").length, 1, "Vic gets his own message back once");
+
+  const fay = await MatrixTestClient.register(uniqueName("fay"));
+  await fay.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(fay.userId)}/displayname`, { displayname: "Fay" });
+  await fay.join(roomId);
+  await una.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Fay` && s.attrs.type === undefined, "Fay entering");
+  await fay.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.member/${encodeURIComponent(fay.userId)}`, { membership: "join", displayname: "Fiona" });
+  const renamed = await una.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Fay` && s.attrs.type === "unavailable", "Fay's rename");
+  assert.deepEqual(statuses(renamed), ["303"]);
+  assert.equal(renamed.getChild("x", MUC_USER)?.getChild("item")?.attrs.nick, "Fiona");
+  await una.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Fiona` && s.attrs.type === undefined, "Fiona entering");
+
+  await una.send(xml("presence", { to: `${room}/Unity` }));
+  const own = await una.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Una` && s.attrs.type === "unavailable", "Una's own nick change");
+  assert.deepEqual(statuses(own).sort(), ["110", "303"]);
+  await vic.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Unity` && s.attrs.type === undefined, "Unity, for Vic");
+  await eventually(() => owner.memberNamed(roomId, "Unity"), "Una's ghost renamed on Matrix");
+
+  const vicsGhost = await eventually(() => owner.memberNamed(roomId, "Vic"), "Vic's ghost");
+  await owner.request("POST", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/kick`, { user_id: vicsGhost, reason: "enough" });
+  const kicked = await vic.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Vic` && s.attrs.type === "unavailable", "Vic's kick");
+  assert.deepEqual(statuses(kicked).sort(), ["110", "307"]);
+  const seen = await una.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Vic` && s.attrs.type === "unavailable", "Vic's kick, for Una");
+  assert.deepEqual(statuses(seen), ["307"]);
+});
+
+test("two resources of one XMPP user: one ghost; both get the room; the ghost leaves with the last", async () => {
+  const { owner, roomId, alias } = await matrixRoom("Gil");
+  const room = gatewayJid(alias);
+  const name = uniqueName("hal");
+  const [phone, laptop] = [await XmppTestClient.login(name, undefined, undefined, "phone"), await XmppTestClient.login(name, undefined, undefined, "laptop")];
+  suite.xmppClients.push(phone, laptop);
+  await enter(phone, room, "Hal", { maxstanzas: "0" });
+  await enter(laptop, room, "Hal", { maxstanzas: "0" });
+  await owner.sendText(roomId, "to both");
+  await phone.waitFor((s) => s.is("message") && bodyOf(s) === "to both", "the message on one resource");
+  await laptop.waitFor((s) => s.is("message") && bodyOf(s) === "to both", "and on the other");
+  const ghost = await eventually(() => owner.memberNamed(roomId, "Hal"), "Hal's ghost");
+  await phone.send(xml("presence", { to: `${room}/Hal`, type: "unavailable" }));
+  await phone.waitFor((s) => s.is("presence") && s.attrs.type === "unavailable" && s.attrs.from === `${room}/Hal`, "the phone out");
+  assert.equal((await owner.members(roomId)).get(ghost), "join", "the ghost stays while a resource is in");
+  await laptop.send(xml("presence", { to: `${room}/Hal`, type: "unavailable" }));
+  await eventually(async () => ((await owner.members(roomId)).get(ghost) === "leave" ? true : undefined), "the ghost left with the last resource");
+});

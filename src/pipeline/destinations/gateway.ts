@@ -57,15 +57,29 @@ const occupantIdOf = (room: string, userId: string): string => createHash("sha25
  */
 export class GatewayRooms {
   private readonly rosters = new BoundedMap<string, Roster>(MAX_ROSTERS);
+  /** Ghosts on their way into a room ("room\nghost"): their member events coming back from Matrix meanwhile are no news. */
+  private readonly entering = new Set<string>();
 
   constructor(private readonly deps: GatewayDeps) {}
 
   /** An occupant's presence to the room: entering it, changing its nick there, or leaving. */
-  async presence({ room, occupant, nick, available, history }: XmppEventOf<"gateway-presence">): Promise<void> {
+  async presence(event: XmppEventOf<"gateway-presence">): Promise<void> {
+    const { room, occupant, nick, available } = event;
     const occupants = await this.deps.store.gatewayOccupants(room);
     if (!available) return this.leave(room, occupant, occupants);
     const current = occupants.get(occupant);
     if (current === nick) return;
+    // A nick change is heard from Matrix; an entry is told by the room itself.
+    const entering = current === undefined ? `${room}\n${ghostUserId(splitJid(occupant).bare, this.deps.addressing)}` : undefined;
+    if (entering) this.entering.add(entering);
+    try {
+      await this.enter(event, occupants, current);
+    } finally {
+      if (entering) this.entering.delete(entering);
+    }
+  }
+
+  private async enter({ room, occupant, nick, history }: XmppEventOf<"gateway-presence">, occupants: ReadonlyMap<string, string>, current: string | undefined): Promise<void> {
     const refuse = ({ type, condition, text }: Refusal) => this.send(renderJoinError(`${room}/${nick}`, occupant, type, condition, text));
     const target = await this.roomOf(room);
     if ("refusal" in target) return refuse(target.refusal);
@@ -106,6 +120,8 @@ export class GatewayRooms {
       if (userId !== ghost) await this.send(this.presenceOf(room, joined, userId, memberNick, occupant));
     }
     await this.send(this.presenceOf(room, joined, ghost, nick, occupant, [110]));
+    // The others hear the newcomer now; its ghost's join, when it comes back from Matrix, is nothing new.
+    if (firstResource) for (const other of occupants.keys()) await this.send(this.presenceOf(room, joined, ghost, nick, other));
     await this.sendHistory(room, roomId, ghost, occupant, joined, history);
     await this.send(renderGatewaySubject(room, occupant, view.topic));
   }
@@ -156,7 +172,7 @@ export class GatewayRooms {
     const occupants = await this.deps.store.gatewayOccupants(room);
     if (occupants.size === 0) return;
     const roster = await this.roster(link, occupants);
-    if (!roster) return;
+    if (!roster || this.entering.has(`${room}\n${target}`)) return;
     const before = roster.nicks.get(target);
     const ownResources = (occupant: string) => isGhost(target, this.deps.addressing) && jidOfGhost(target, this.deps.addressing) === splitJid(occupant).bare;
     if (membership === "join") {
