@@ -167,3 +167,44 @@ test("two resources of one XMPP user: one ghost; both get the room; the ghost le
   await laptop.send(xml("presence", { to: `${room}/Hal`, type: "unavailable" }));
   await eventually(async () => ((await owner.members(roomId)).get(ghost) === "leave" ? true : undefined), "the ghost left with the last resource");
 });
+
+test("edits, replies, reactions and retractions both ways, by the room's stanza-ids", async () => {
+  const { owner, roomId, alias } = await matrixRoom("Ida");
+  const room = gatewayJid(alias);
+  const jo = await loginXmpp("jo");
+  await enter(jo, room, "Jo", { maxstanzas: "0" });
+  const NS = { correct: "urn:xmpp:message-correct:0", reply: "urn:xmpp:reply:0", reactions: "urn:xmpp:reactions:0", retract: "urn:xmpp:message-retract:1" };
+
+  await jo.send(xml("message", { to: room, type: "groupchat", id: "j1" }, xml("body", {}, "helo")));
+  const jos = await owner.waitForEvent((e) => e.room_id === roomId && e.content.body === "helo", "Jo's message");
+  await jo.waitFor((s) => s.attrs.id === "j1" && stanzaIdOf(s, room) !== undefined, "its reflection");
+  await jo.send(xml("message", { to: room, type: "groupchat", id: "j2" }, xml("body", {}, "hello"), xml("replace", { xmlns: NS.correct, id: "j1" })));
+  const edit = await owner.waitForEvent((e) => e.room_id === roomId && e.content["m.relates_to"]?.rel_type === "m.replace", "Jo's correction");
+  assert.equal(edit.content["m.relates_to"].event_id, jos.event_id);
+
+  const idas = await owner.sendText(roomId, "a question");
+  const question = await jo.waitFor((s) => s.is("message") && bodyOf(s) === "a question", "Ida's question");
+  const questionId = stanzaIdOf(question, room)!;
+  await owner.send(roomId, { msgtype: "m.text", body: "* a better question", "m.new_content": { msgtype: "m.text", body: "a better question" }, "m.relates_to": { rel_type: "m.replace", event_id: idas } });
+  const corrected = await jo.waitFor((s) => s.attrs.from === `${room}/Ida` && s.getChild("replace", NS.correct) !== undefined, "Ida's correction");
+  assert.equal(corrected.getChild("replace", NS.correct)?.attrs.id, questionId);
+
+  await jo.send(xml("message", { to: room, type: "groupchat", id: "j3" }, xml("body", {}, "an answer"), xml("reply", { xmlns: NS.reply, id: questionId })));
+  const reply = await owner.waitForEvent((e) => e.room_id === roomId && e.content.body === "an answer", "Jo's reply");
+  assert.equal(reply.content["m.relates_to"]?.["m.in_reply_to"]?.event_id, idas);
+
+  await jo.send(xml("message", { to: room, type: "groupchat", id: "j4" }, xml("reactions", { xmlns: NS.reactions, id: questionId }, xml("reaction", {}, "👍"))));
+  const reaction = await owner.waitForEvent((e) => e.room_id === roomId && e.type === "m.reaction", "Jo's reaction");
+  assert.deepEqual(reaction.content["m.relates_to"], { rel_type: "m.annotation", event_id: idas, key: "👍" });
+
+  const answered = await jo.waitFor((s) => s.attrs.id === "j3" && stanzaIdOf(s, room) !== undefined, "the reflected answer");
+  await owner.send(roomId, { "m.relates_to": { rel_type: "m.annotation", event_id: reply.event_id, key: "🎉" } }, "m.reaction");
+  const reacted = await jo.waitFor((s) => s.attrs.from === `${room}/Ida` && s.getChild("reactions", NS.reactions) !== undefined, "Ida's reaction");
+  assert.equal(reacted.getChild("reactions", NS.reactions)?.attrs.id, stanzaIdOf(answered, room));
+
+  await owner.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/redact/${encodeURIComponent(idas)}/r${Date.now()}`, {});
+  const retracted = await jo.waitFor((s) => s.attrs.from === `${room}/Ida` && s.getChild("retract", NS.retract) !== undefined, "the retraction of Ida's question");
+  assert.equal(retracted.getChild("retract", NS.retract)?.attrs.id, questionId);
+  await jo.send(xml("message", { to: room, type: "groupchat", id: "j5" }, xml("body", {}, "/me retracted"), xml("retract", { xmlns: NS.retract, id: "j3" })));
+  await owner.waitForEvent((e) => e.room_id === roomId && e.type === "m.room.redaction" && e.redacts === reply.event_id, "Jo's retraction");
+});
