@@ -5,7 +5,6 @@ import type { BridgeConfig } from "./config/schema.js";
 import type { Logger } from "./log.js";
 import { appserviceRouter, type Transaction } from "./matrix/appservice-api.js";
 import { readMatrixEvent } from "./matrix/events.js";
-import type { Element } from "@xmpp/xml";
 import { Homeserver, configureLibraryLogging } from "./matrix/homeserver.js";
 import type { Registration } from "./matrix/registration.js";
 import { statusApp } from "./http/status-server.js";
@@ -45,7 +44,7 @@ import { XmppToMatrix } from "./pipeline/xmpp-to-matrix.js";
 import { FilesToMatrix } from "./pipeline/files-to-matrix.js";
 import { LatestWinsThrottle } from "./pipeline/throttle.js";
 import { fetchRemoteFile, type RemoteFile } from "./media/remote-file.js";
-import { XmppInbound } from "./xmpp/inbound.js";
+import { XmppInbound, takeInStanzas } from "./xmpp/inbound.js";
 import { fetchXmppProfile } from "./xmpp/avatars.js";
 import { describeMuc } from "./xmpp/muc-directory.js";
 import { MucOccupancy } from "./xmpp/muc-occupancy.js";
@@ -240,9 +239,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const contactAvatars = contactAvatarThrottle(config, ghostProfiles, addressing, log);
   const contactPresence = { subscription: presenceToXmpp.onSubscription.bind(presenceToXmpp), availability: presenceToMatrix.handle.bind(presenceToMatrix) };
   const inbound = new XmppInbound(occupancy, peers, addressing, contactPresence, ingress.queueForMatrix.bind(ingress), async (xmppUser, hash) => contactAvatars.offer(xmppUser, hash), log.child({ module: "from-xmpp" }));
-  connection.on("stanza", (stanza: Element) => {
-    inbound.handle(stanza).catch((err: Error) => log.error({ err, stanza: stanza.toString().slice(0, 500) }, "could not take in a stanza"));
-  });
+  takeInStanzas(connection, inbound, log);
   connection.on("offline", () => occupancy.onConnectionLost());
 
   try {
