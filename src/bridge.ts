@@ -1,6 +1,5 @@
 import type { Server } from "node:http";
 import { Registry } from "prom-client";
-import type { Element } from "@xmpp/xml";
 import type { BridgeConfig } from "./config/schema.js";
 import { FileUrls } from "./core/file-urls.js";
 import { isPuppet, roomRefOfGatewayJid } from "./core/identity.js";
@@ -12,6 +11,7 @@ import type { Registration } from "./matrix/registration.js";
 import { RedisStore } from "./store/redis-store.js";
 import { ComponentConnection } from "./xmpp/component-connection.js";
 import { answerServiceQueries } from "./xmpp/service-info.js";
+import { takeInStanzas } from "./xmpp/inbound.js";
 import { answerPuppetVcards } from "./xmpp/vcard.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "./version.js";
 import { statusApp } from "./http/status-server.js";
@@ -40,9 +40,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const { addressing, botUserId, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound } = pipeline;
   const servers: Server[] = [];
 
-  connection.on("stanza", (stanza: Element) => {
-    inbound.handle(stanza).catch((err: unknown) => log.error({ err, stanza: stanza.toString().slice(0, 500) }, "could not take in a stanza"));
-  });
+  takeInStanzas(connection, inbound, log);
   connection.on("offline", () => occupancy.onConnectionLost());
 
   try {

@@ -64,12 +64,3 @@ export function renderJoinError(from: string, to: string, type: "cancel" | "auth
 export function renderGatewaySubject(room: string, to: string, subject: string): Element {
   return xml("message", { from: room, to, type: "groupchat", id: `subject-${Date.now().toString(36)}` }, xml("subject", {}, subject));
 }
-
-/** An error answering a stanza the room does not take (a message from someone not in it, say). */
-export function renderStanzaError(name: "message" | "presence", from: string, to: string, id: string | undefined, type: "cancel" | "modify", condition: string, text: string): Element {
-  return xml(
-    name,
-    { from, to, type: "error", ...(id ? { id } : {}) },
-    xml("error", { type }, xml(condition, { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" }), xml("text", { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" }, text)),
-  );
-}

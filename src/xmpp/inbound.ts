@@ -1,14 +1,16 @@
 import type { Element } from "@xmpp/xml";
+import { InputRefusedError } from "../core/errors.js";
 import { isPuppet, roomRefOfGatewayJid, userIdOfPuppet, type AddressingConfig } from "../core/identity.js";
 import { findMentions } from "../core/mentions.js";
 import type { XmppEvent, XmppInboundMessage } from "../core/model.js";
 import { dmConversation } from "../core/conversations.js";
 import type { Logger } from "../log.js";
+import type { ComponentConnection } from "./component-connection.js";
 import type { MucOccupancy } from "./muc-occupancy.js";
 import type { PeerFeatures } from "./peer-features.js";
 import { NS } from "./namespaces.js";
-import { errorCondition, mentionedAddresses, parseDirectMessage, parseGatewayMessage, parseGroupMessage, parseModeration, parseRoomChange, parseSubject, splitJid, type Address } from "./stanzas.js";
-import { parseGatewayPresence, renderJoinError, renderStanzaError } from "./gateway-stanzas.js";
+import { errorCondition, mentionedAddresses, parseDirectMessage, parseGatewayMessage, parseGroupMessage, parseModeration, parseRoomChange, parseSubject, renderStanzaError, splitJid, type Address } from "./stanzas.js";
+import { parseGatewayPresence, renderJoinError } from "./gateway-stanzas.js";
 import { parseAvatarHash, parseContactPresence, subscriptionType, type ContactPresence, type SubscriptionType } from "./presence-stanzas.js";
 
 /** Queues an event for Matrix; with a dedup key, an event already queued under it is dropped. */
@@ -174,4 +176,30 @@ export class XmppInbound {
       await this.deps.queue(presence.muc, { kind: "occupant", presence, change, ...(puppetOf ? { puppetOf } : { via: stanza.attrs.to! }) });
     }
   }
+}
+
+/**
+ * The answer to a message the bridge cannot take now: an error of type wait (RFC 6120 §8.3.2), so its
+ * sender knows it did not arrive and may send it again later.
+ */
+export function tryAgainLater(message: Element): Element {
+  const { from, to, id } = message.attrs;
+  return renderStanzaError("message", to, from, id, "wait", "resource-constraint", "The bridge cannot take this message now; send it again later.");
+}
+
+/**
+ * Takes in what the component connection receives. A message the bridge cannot hold now (its store is
+ * away and it holds all it may) is answered with an error of type wait, never dropped in silence. An
+ * error or a presence is not answered: an error to a MUC occupant's presence makes the room drop the puppet.
+ */
+export function takeInStanzas(connection: ComponentConnection, inbound: XmppInbound, log: Logger): void {
+  connection.on("stanza", (stanza: Element) => {
+    inbound.handle(stanza).catch((err: unknown) => {
+      if (!(err instanceof InputRefusedError)) return log.error({ err, stanza: stanza.toString().slice(0, 500) }, "could not take in a stanza");
+      // Counted and logged once by the ingress, not here per stanza.
+      if (stanza.is("message") && stanza.attrs.type !== "error") {
+        connection.send(tryAgainLater(stanza)).catch((e: unknown) => log.debug({ err: e }, "could not answer a refused message"));
+      }
+    });
+  });
 }

@@ -320,3 +320,12 @@ export function mentionedAddresses(stanza: Element): string[] {
     .filter((r) => r.attrs.type === "mention" && r.attrs.uri?.startsWith("xmpp:"))
     .map((r) => decodeURIComponent(r.attrs.uri!.slice(5).split("?")[0]!));
 }
+
+/** An error answering a stanza (RFC 6120 §8.3): one a gateway room does not take, or one the bridge cannot take now. */
+export function renderStanzaError(name: "message" | "presence", from: string | undefined, to: string | undefined, id: string | undefined, type: "cancel" | "modify" | "wait", condition: string, text: string): Element {
+  return xml(
+    name,
+    { ...(from ? { from } : {}), ...(to ? { to } : {}), type: "error", ...(id ? { id } : {}) },
+    xml("error", { type }, xml(condition, { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" }), xml("text", { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" }, text)),
+  );
+}
