@@ -168,6 +168,13 @@ export class MatrixRooms {
     await this.homeserver.intent(userId).leave(roomId);
   }
 
+  /** A member (a ghost) kicks or bans another; the homeserver refuses what their power level does not allow. */
+  async removeMember(asUser: string, roomId: string, userId: string, action: "kick" | "ban", reason: string): Promise<void> {
+    this.membershipChanging(roomId, userId);
+    const path = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/${action}`;
+    await this.homeserver.intent(asUser).matrixClient.doRequest("POST", path, null, { user_id: userId, reason });
+  }
+
   async kick(roomId: string, userId: string, reason: string): Promise<void> {
     this.membershipChanging(roomId, userId);
     await this.homeserver.bot.kick(roomId, userId, reason);
@@ -303,6 +310,18 @@ export class MatrixRooms {
   private async setStateField(roomId: string, type: string, field: string, value: string, content: Record<string, unknown> = { [field]: value }): Promise<void> {
     if ((await this.stateField(roomId, type, field)) === value) return;
     await this.homeserver.bot.sendStateEvent(roomId, type, "", content);
+  }
+
+  /** A page of the homeserver's public room directory, after `since` (the token of the page before). */
+  async publicRooms(limit: number, since: string | undefined): Promise<{ rooms: { roomId: string; alias?: string; name?: string }[]; next?: string; total?: number }> {
+    const query: Record<string, string> = { limit: String(limit), ...(since ? { since } : {}) };
+    const page = (await this.homeserver.bot.matrixClient.doRequest("GET", "/_matrix/client/v3/publicRooms", query)) as {
+      chunk?: { room_id: string; canonical_alias?: string; name?: string }[];
+      next_batch?: string;
+      total_room_count_estimate?: number;
+    };
+    const rooms = (page.chunk ?? []).map((r) => ({ roomId: r.room_id, ...(r.canonical_alias ? { alias: r.canonical_alias } : {}), ...(r.name ? { name: r.name } : {}) }));
+    return { rooms, ...(page.next_batch ? { next: page.next_batch } : {}), ...(page.total_room_count_estimate !== undefined ? { total: page.total_room_count_estimate } : {}) };
   }
 
   /** The room an alias names; undefined when the homeserver knows none. */

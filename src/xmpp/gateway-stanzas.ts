@@ -2,6 +2,8 @@
 import xml, { type Element } from "@xmpp/xml";
 import type { HistoryRequest } from "../core/model.js";
 import type { MucAffiliation, MucRole } from "../core/gateway.js";
+import { splitJid } from "../core/identity.js";
+import type { ComponentConnection } from "./component-connection.js";
 import { NS } from "./namespaces.js";
 
 /** What an occupant's presence to a gateway room asks: to be in under a nick (with the history it wants), or to leave. */
@@ -60,7 +62,56 @@ export function renderJoinError(from: string, to: string, type: "cancel" | "auth
   );
 }
 
-/** The room's subject, sent to an occupant on joining (empty when there is none). */
-export function renderGatewaySubject(room: string, to: string, subject: string): Element {
-  return xml("message", { from: room, to, type: "groupchat", id: `subject-${Date.now().toString(36)}` }, xml("subject", {}, subject));
+/** The room's subject (empty when there is none): from the room on joining, from the occupant who changed it. */
+export function renderGatewaySubject(from: string, to: string, subject: string): Element {
+  return xml("message", { from, to, type: "groupchat", id: `subject-${Date.now().toString(36)}` }, xml("subject", {}, subject));
+}
+
+/** What a moderator asks of a gateway room (XEP-0045 §8.2 kick, §9.1 ban): whom, and why. */
+export interface ModerationRequest {
+  action: "kick" | "ban";
+  /** A kick names the occupant by nick; a ban names a bare JID. */
+  nick?: string;
+  jid?: string;
+  reason?: string;
+}
+
+/** The kick or ban a muc#admin query asks; undefined for any other request (a role or affiliation change). */
+export function parseModerationRequest(query: Element): ModerationRequest | undefined {
+  const item = query.getChild("item");
+  if (!item) return undefined;
+  const reason = item.getChildText("reason") ?? undefined;
+  const why = reason ? { reason } : {};
+  if (item.attrs.role === "none" && item.attrs.nick) return { action: "kick", nick: item.attrs.nick, ...why };
+  if (item.attrs.affiliation === "outcast" && item.attrs.jid) return { action: "ban", jid: item.attrs.jid, ...why };
+  return undefined;
+}
+
+/** XEP-0249: an invitation from a user to a room. */
+export function renderDirectInvitation(from: string, to: string, room: string, reason: string | undefined): Element {
+  return xml("message", { from, to, id: `invite-${Date.now().toString(36)}` }, xml("x", { xmlns: NS.conference, jid: room, ...(reason ? { reason } : {}) }));
+}
+
+/** XEP-0045 §7.8.2: the room passing on an occupant's invitation. */
+export function renderMediatedInvitation(room: string, to: string, inviter: string, reason: string | undefined): Element {
+  return xml("message", { from: room, to, id: `invite-${Date.now().toString(36)}` }, xml("x", { xmlns: NS.mucUser }, xml("invite", { from: inviter }, reason ? xml("reason", {}, reason) : undefined)));
+}
+
+/**
+ * Answers a moderator's kick or ban to a gateway room: empty when done, else the refusal's error. Other
+ * admin requests (roles, affiliations, lists) are not offered.
+ */
+export function answerModerationRequests(
+  connection: ComponentConnection,
+  isGatewayRoom: (jid: string) => boolean,
+  moderate: (from: string, room: string, request: ModerationRequest) => Promise<{ type: string; condition: string; text: string } | undefined>,
+): void {
+  connection.iqCallee.set(NS.mucAdmin, "query", async ({ stanza, element }) => {
+    const room = splitJid(stanza.attrs.to ?? "");
+    if (room.resource || !isGatewayRoom(room.bare)) return undefined;
+    const request = parseModerationRequest(element);
+    if (!request) return xml("error", { type: "cancel" }, xml("feature-not-implemented", { xmlns: NS.stanzas }));
+    const refusal = await moderate(stanza.attrs.from ?? "", room.bare, request);
+    return refusal ? xml("error", { type: refusal.type }, xml(refusal.condition, { xmlns: NS.stanzas }), xml("text", { xmlns: NS.stanzas }, refusal.text)) : true;
+  });
 }
