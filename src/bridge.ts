@@ -11,7 +11,7 @@ import type { Registration } from "./matrix/registration.js";
 import { RedisStore } from "./store/redis-store.js";
 import { ComponentConnection } from "./xmpp/component-connection.js";
 import { answerServiceQueries } from "./xmpp/service-info.js";
-import { answerModerationRequests } from "./xmpp/gateway-stanzas.js";
+import { answerArchiveQueries, answerModerationRequests } from "./xmpp/gateway-stanzas.js";
 import { takeInStanzas } from "./xmpp/inbound.js";
 import { answerPuppetVcards } from "./xmpp/vcard.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "./version.js";
@@ -56,6 +56,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     const publicRooms = config.gateway.enabled ? (max: number, after: string | undefined) => gateway.publicRooms(max, after) : undefined;
     answerServiceQueries(connection, { name: SOFTWARE_NAME, version: SOFTWARE_VERSION, isPuppet: puppet, isGatewayRoom, isOccupant: (from, to) => gateway.isOccupant(from, to), ...(publicRooms ? { publicRooms } : {}) });
     answerModerationRequests(connection, isGatewayRoom, (from, room, request) => gateway.moderate(from, room, request));
+    answerArchiveQueries(connection, isGatewayRoom, (from, room, query) => gateway.archive(from, room, query));
     answerPuppetVcards(connection, puppet, (jid) => puppetProfiles.cardOf(jid), log.child({ module: "xmpp" }));
     await connection.start();
     // Every time the connection comes (back) up, puppets go back into the MUCs they were in, and ask their

@@ -115,3 +115,60 @@ export function answerModerationRequests(
     return refusal ? xml("error", { type: refusal.type }, xml(refusal.condition, { xmlns: NS.stanzas }), xml("text", { xmlns: NS.stanzas }, refusal.text)) : true;
   });
 }
+
+/** What a XEP-0313 query asks of a gateway room's archive: a page after or before a message, or the latest. */
+export interface ArchiveQuery {
+  queryId?: string;
+  max: number;
+  /** A message's stanza-id: the page after it. */
+  after?: string;
+  /** A message's stanza-id: the page before it; "" for the latest page. */
+  before?: string;
+}
+
+/** A message of the archive, as the room shows it. */
+export interface ArchivedMessage {
+  /** The stanza-id the room gave it. */
+  id: string;
+  /** room/nick of its sender. */
+  from: string;
+  body: string;
+  sentAt: number;
+}
+
+const ARCHIVE_PAGE = 50;
+
+export function parseArchiveQuery(query: Element): ArchiveQuery {
+  const set = query.getChild("set", NS.rsm);
+  const max = Math.max(1, Math.min(Number(set?.getChildText("max") ?? ARCHIVE_PAGE) || ARCHIVE_PAGE, ARCHIVE_PAGE));
+  const after = set?.getChildText("after") ?? undefined;
+  const before = set?.getChild("before") ? (set.getChildText("before") ?? "") : undefined;
+  return { max, ...(query.attrs.queryid ? { queryId: query.attrs.queryid } : {}), ...(after ? { after } : {}), ...(before !== undefined ? { before } : {}) };
+}
+
+/**
+ * Answers XEP-0313 queries to gateway rooms: each message of the page as a result message, then the
+ * iq result with the page's first and last ids and whether it is the last page.
+ */
+export function answerArchiveQueries(
+  connection: ComponentConnection,
+  isGatewayRoom: (jid: string) => boolean,
+  search: (from: string, room: string, query: ArchiveQuery) => Promise<{ messages: ArchivedMessage[]; complete: boolean } | { type: string; condition: string; text: string }>,
+): void {
+  connection.iqCallee.set(NS.mam, "query", async ({ stanza, element }) => {
+    const room = splitJid(stanza.attrs.to ?? "");
+    if (room.resource || !isGatewayRoom(room.bare)) return undefined;
+    const query = parseArchiveQuery(element);
+    const from = stanza.attrs.from ?? "";
+    const page = await search(from, room.bare, query);
+    if ("condition" in page) return xml("error", { type: page.type }, xml(page.condition, { xmlns: NS.stanzas }), xml("text", { xmlns: NS.stanzas }, page.text));
+    for (const m of page.messages) {
+      const original = xml("message", { from: m.from, type: "groupchat", id: m.id }, xml("body", {}, m.body), xml("stanza-id", { xmlns: NS.stanzaId, id: m.id, by: room.bare }));
+      const forwarded = xml("forwarded", { xmlns: NS.forward }, xml("delay", { xmlns: NS.delay, stamp: new Date(m.sentAt).toISOString() }), original);
+      await connection.send(xml("message", { from: room.bare, to: from, id: `mam-${m.id}` }, xml("result", { xmlns: NS.mam, id: m.id, ...(query.queryId ? { queryid: query.queryId } : {}) }, forwarded)));
+    }
+    const [first, last] = [page.messages[0]?.id, page.messages.at(-1)?.id];
+    const set = xml("set", { xmlns: NS.rsm }, first ? xml("first", {}, first) : undefined, last ? xml("last", {}, last) : undefined);
+    return xml("fin", { xmlns: NS.mam, ...(page.complete ? { complete: "true" } : {}) }, set);
+  });
+}

@@ -45,5 +45,8 @@ export const NS = {
   avatarData: "urn:xmpp:avatar:data",
   mucOwner: "http://jabber.org/protocol/muc#owner",
   mucAdmin: "http://jabber.org/protocol/muc#admin",
+  /** XEP-0313 message archive management, and the forwarded messages its results carry (XEP-0297). */
+  mam: "urn:xmpp:mam:2",
+  forward: "urn:xmpp:forward:0",
   dataForms: "jabber:x:data",
 } as const;

@@ -28,7 +28,7 @@ export interface RoomList {
 const ROOMS_PER_PAGE = 50;
 
 /** What a gateway room is (XEP-0045 §6.4): a MUC whose messages carry stanza-ids and occupant-ids. */
-const GATEWAY_ROOM_FEATURES = [NS.discoInfo, NS.muc, NS.stanzaId, NS.occupantId, "muc_persistent", "muc_semianonymous", "muc_unmoderated"];
+const GATEWAY_ROOM_FEATURES = [NS.discoInfo, NS.muc, NS.stanzaId, NS.occupantId, NS.mam, "muc_persistent", "muc_semianonymous", "muc_unmoderated"];
 
 /** Features the component domain advertises: only what the bridge really implements. */
 export const DOMAIN_FEATURES = [NS.discoInfo, NS.discoItems, NS.ping, NS.version];

@@ -287,3 +287,27 @@ test("an XMPP moderator's kick is carried out on Matrix by their ghost when its 
   assert.equal(removed.content.reason, "off topic");
   await rex.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Sam` && s.attrs.type === "unavailable", "Sam's kick, for Rex");
 });
+
+test("MAM (XEP-0313) on a gateway room: the archive from Matrix history, page by page with RSM", async () => {
+  const { owner, roomId, alias } = await matrixRoom("Rae");
+  for (const body of ["third", "fourth", "fifth"]) await owner.sendText(roomId, body);
+  const room = gatewayJid(alias);
+  const tom = await loginXmpp("tom");
+  await enter(tom, room, "Tom", { maxstanzas: "0" });
+  const MAM = "urn:xmpp:mam:2";
+  const bodies: string[] = [];
+  let before = "";
+  for (let page = 0; page < 10; page++) {
+    const queryid = `q${page}`;
+    const set = xml("set", { xmlns: "http://jabber.org/protocol/rsm" }, xml("max", {}, "2"), xml("before", {}, before));
+    const fin = await tom.iq(xml("iq", { type: "set", to: room }, xml("query", { xmlns: MAM, queryid }, set)));
+    const results = tom.stanzas.filter((s) => s.getChild("result", MAM)?.attrs.queryid === queryid);
+    const forwarded = results.map((r) => r.getChild("result", MAM)?.getChild("forwarded", "urn:xmpp:forward:0")?.getChild("message"));
+    bodies.unshift(...forwarded.map((m) => String(m?.getChildText("body"))));
+    assert.ok(forwarded.every((m) => m?.attrs.from === `${room}/Rae`));
+    const done = fin.getChild("fin", MAM);
+    before = done?.getChild("set", "http://jabber.org/protocol/rsm")?.getChildText("first") ?? "";
+    if (done?.attrs.complete === "true" || !before) break;
+  }
+  assert.deepEqual(bodies, ["first", "second", "third", "fourth", "fifth"]);
+});

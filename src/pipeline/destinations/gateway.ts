@@ -11,7 +11,7 @@ import type { Logger } from "../../log.js";
 import type { MatrixRooms } from "../../matrix/rooms.js";
 import type { BridgeStore } from "../../store/store.js";
 import type { ComponentConnection } from "../../xmpp/component-connection.js";
-import { type ModerationRequest, renderDirectInvitation, renderGatewaySubject, renderJoinError, renderMediatedInvitation, renderOccupantPresence } from "../../xmpp/gateway-stanzas.js";
+import { type ArchiveQuery, type ArchivedMessage, type ModerationRequest, renderDirectInvitation, renderGatewaySubject, renderJoinError, renderMediatedInvitation, renderOccupantPresence } from "../../xmpp/gateway-stanzas.js";
 import { puppetAddress } from "../../xmpp/puppet-address.js";
 import type { RoomList } from "../../xmpp/service-info.js";
 import { renderMessage, renderSignal, renderStanzaError } from "../../xmpp/stanzas.js";
@@ -246,6 +246,29 @@ export class GatewayRooms {
     }
   }
 
+  /**
+   * A page of the room's archive (XEP-0313) for an occupant, from Matrix history as its ghost sees it:
+   * messages only, each as the room showed it, by the stanza-id the room gave it (its event's).
+   */
+  async archive(from: string, room: string, query: ArchiveQuery): Promise<{ messages: ArchivedMessage[]; complete: boolean } | Refusal> {
+    const occupants = await this.deps.store.gatewayOccupants(room);
+    const link = await this.deps.store.linkByMuc(room);
+    if (![...occupants.keys()].some((o) => splitJid(o).bare === splitJid(from).bare) || link?.kind !== "gateway") {
+      return { type: "auth", condition: "forbidden", text: "Only occupants may read this room's archive." };
+    }
+    const viewer = ghostUserId(splitJid(from).bare, this.deps.addressing);
+    const roster = await this.roster(link, occupants);
+    const eventOf = (id: string | undefined) => (id ? `$${id}` : undefined);
+    const anchor = { ...(query.after ? { after: eventOf(query.after) } : {}), ...(query.before ? { before: eventOf(query.before) } : {}) };
+    const page = await deliver("room archive", () => this.deps.rooms.messagesAround(link.roomId, viewer, anchor, query.max));
+    const messages = page.messages.flatMap(({ event, sentAt }) => {
+      const text = fromMatrixContent(event.message);
+      if (!text || event.message.edit) return [];
+      return [{ id: xmppIdOf(event.eventId), from: `${room}/${roster?.nicks.get(event.sender) ?? matrixLocalpart(event.sender)}`, body: toXmppBody(text), sentAt }];
+    });
+    return { messages, complete: page.complete };
+  }
+
   /** Whether the resource is in the room under the nick `roomAndNick` names (XEP-0410 self-ping). */
   async isOccupant(occupant: string, roomAndNick: string): Promise<boolean> {
     const { bare, resource } = splitJid(roomAndNick);
@@ -379,7 +402,7 @@ export class GatewayRooms {
     const wanted = Math.min(history?.maxstanzas ?? this.deps.settings.historyMessages, MAX_HISTORY);
     if (wanted === 0 || history?.maxchars === 0) return;
     const since = history?.since ?? (history?.seconds !== undefined ? Date.now() - history.seconds * 1000 : undefined);
-    const messages = await deliver("room history", () => this.deps.rooms.recentMessages(roomId, ghost, wanted));
+    const { messages } = await deliver("room history", () => this.deps.rooms.messagesAround(roomId, ghost, {}, wanted));
     for (const { event, sentAt } of messages) {
       const text = fromMatrixContent(event.message);
       if (!text || (since !== undefined && sentAt < since) || event.message.edit) continue;
