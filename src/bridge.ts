@@ -54,7 +54,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     const puppet = (jid: string) => isPuppet(jid, addressing);
     const isGatewayRoom = (jid: string) => roomRefOfGatewayJid(jid, addressing) !== undefined;
     const publicRooms = config.gateway.enabled ? (max: number, after: string | undefined) => gateway.publicRooms(max, after) : undefined;
-    answerServiceQueries(connection, { name: SOFTWARE_NAME, version: SOFTWARE_VERSION, isPuppet: puppet, isGatewayRoom, isOccupant: (from, to) => gateway.isOccupant(from, to), ...(publicRooms ? { publicRooms } : {}) });
+    answerServiceQueries(connection, { name: SOFTWARE_NAME, version: SOFTWARE_VERSION, isPuppet: puppet, isGatewayRoom, isOccupant: (from, to) => gateway.isOccupant(from, to), describeRoom: (room) => gateway.describe(room), ...(publicRooms ? { publicRooms } : {}) });
     answerModerationRequests(connection, isGatewayRoom, (from, room, request) => gateway.moderate(from, room, request));
     answerArchiveQueries(connection, isGatewayRoom, (from, room, query) => gateway.archive(from, room, query));
     answerPuppetVcards(connection, puppet, (jid) => puppetProfiles.cardOf(jid), log.child({ module: "xmpp" }));

@@ -14,6 +14,14 @@ export interface RoomView {
   topic: string;
 }
 
+export interface RoomSummary {
+  name?: string;
+  topic?: string;
+  members: number;
+  /** Anyone may join (join rule public). */
+  open: boolean;
+}
+
 export interface RoomMessage {
   event: Extract<MatrixInbound, { kind: "message" }>;
   sentAt: number;
@@ -339,6 +347,17 @@ export class MatrixRooms {
     };
     const rooms = (page.chunk ?? []).map((r) => ({ roomId: r.room_id, ...(r.canonical_alias ? { alias: r.canonical_alias } : {}), ...(r.name ? { name: r.name } : {}) }));
     return { rooms, ...(page.next_batch ? { next: page.next_batch } : {}), ...(page.total_room_count_estimate !== undefined ? { total: page.total_room_count_estimate } : {}) };
+  }
+
+  /** What the homeserver tells anyone of a room it lets be previewed (a public one): undefined for others. */
+  async summary(roomId: string): Promise<RoomSummary | undefined> {
+    const path = `/_matrix/client/v1/rooms/${encodeURIComponent(roomId)}/hierarchy`;
+    const answer = (await this.homeserver.bot.matrixClient.doRequest("GET", path, { max_depth: "0", limit: "1" }).catch(() => undefined)) as
+      | { rooms?: { room_id: string; name?: string; topic?: string; num_joined_members?: number; join_rule?: string }[] }
+      | undefined;
+    const room = answer?.rooms?.find((r) => r.room_id === roomId);
+    if (!room) return undefined;
+    return { members: room.num_joined_members ?? 0, open: room.join_rule === "public", ...(room.name ? { name: room.name } : {}), ...(room.topic ? { topic: room.topic } : {}) };
   }
 
   /** The room an alias names; undefined when the homeserver knows none. */

@@ -1,4 +1,4 @@
-import xml from "@xmpp/xml";
+import xml, { type Element } from "@xmpp/xml";
 import type { ComponentConnection } from "./component-connection.js";
 import { NS } from "./namespaces.js";
 import { splitJid } from "../core/identity.js";
@@ -12,8 +12,30 @@ export interface ServiceInfoOptions {
   isGatewayRoom(jid: string): boolean;
   /** Whether `from` (a full JID) is in the gateway room `to` (room/nick) under that nick: XEP-0410 self-ping. */
   isOccupant?(from: string, to: string): Promise<boolean>;
+  /** What a gateway room tells anyone asking (XEP-0045 §6.4); undefined when it tells nothing. */
+  describeRoom?(room: string): Promise<RoomInfo | undefined>;
   /** A page of the gateway rooms anyone may join (the homeserver's public rooms), after `after` (an opaque token). */
   publicRooms?(max: number, after: string | undefined): Promise<RoomList>;
+}
+
+export interface RoomInfo {
+  name?: string;
+  description?: string;
+  occupants: number;
+  /** Anyone may join; else members only. */
+  open: boolean;
+}
+
+/** XEP-0128: the room's name, description and occupant count as muc#roominfo. */
+function roomInfoForm(info: RoomInfo): Element {
+  const field = (name: string, value: string, type?: string) => xml("field", { var: name, ...(type ? { type } : {}) }, xml("value", {}, value));
+  return xml(
+    "x",
+    { xmlns: NS.dataForms, type: "result" },
+    field("FORM_TYPE", `${NS.muc}#roominfo`, "hidden"),
+    info.description !== undefined ? field("muc#roominfo_description", info.description) : undefined,
+    field("muc#roominfo_occupants", String(info.occupants)),
+  );
 }
 
 export interface RoomList {
@@ -40,13 +62,16 @@ export const DOMAIN_FEATURES = [NS.discoInfo, NS.discoItems, NS.ping, NS.version
 export function answerServiceQueries(connection: ComponentConnection, options: ServiceInfoOptions): void {
   const knownAddress = (to: string): boolean => to === connection.domain || options.isPuppet(splitJid(to).bare);
 
-  connection.iqCallee.get(NS.discoInfo, "query", ({ stanza, element }) => {
+  connection.iqCallee.get(NS.discoInfo, "query", async ({ stanza, element }) => {
     const to = stanza.attrs.to ?? connection.domain;
     if (!knownAddress(to) || element.attrs.node) return undefined;
     const { bare, resource } = splitJid(to);
     if (options.isGatewayRoom(bare) && !resource) {
-      const identity = xml("identity", { category: "conference", type: "text", name: bare.split("@")[0] });
-      return xml("query", { xmlns: NS.discoInfo }, identity, ...GATEWAY_ROOM_FEATURES.map((v) => xml("feature", { var: v })));
+      const info = await options.describeRoom?.(bare);
+      const identity = xml("identity", { category: "conference", type: "text", name: info?.name ?? bare.split("@")[0] });
+      const access = info ? (info.open ? ["muc_public", "muc_open"] : ["muc_hidden", "muc_membersonly"]) : [];
+      const features = [...GATEWAY_ROOM_FEATURES, ...access].map((v) => xml("feature", { var: v }));
+      return xml("query", { xmlns: NS.discoInfo }, identity, ...features, info ? roomInfoForm(info) : undefined);
     }
     if (to !== connection.domain) {
       // Puppets answer vCard requests (XEP-0054).

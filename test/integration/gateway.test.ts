@@ -235,7 +235,12 @@ test("disco: a gateway room is a conference; the component lists the homeserver'
   const info = await nia.iq(xml("iq", { type: "get", to: gatewayJid(alias) }, xml("query", { xmlns: "http://jabber.org/protocol/disco#info" })));
   const identity = info.getChild("query")?.getChild("identity")?.attrs;
   assert.equal(identity?.category, "conference");
-  assert.ok(info.getChild("query")?.getChildren("feature").some((f) => f.attrs.var === MUC));
+  const features = (info.getChild("query")?.getChildren("feature") ?? []).map((f) => String(f.attrs.var));
+  for (const feature of [MUC, "urn:xmpp:mam:2", "muc_public", "muc_open"]) assert.ok(features.includes(feature), feature);
+  const roominfo = info.getChild("query")?.getChild("x", "jabber:x:data")?.getChildren("field") ?? [];
+  const value = (name: string) => roominfo.find((f) => f.attrs.var === name)?.getChildText("value");
+  assert.equal(value("muc#roominfo_description"), "Welcome, XMPP users");
+  assert.equal(value("muc#roominfo_occupants"), "1");
   const service = await nia.iq(xml("iq", { type: "get", to: stack.componentDomain }, xml("query", { xmlns: "http://jabber.org/protocol/disco#info" })));
   assert.ok(service.getChild("query")?.getChildren("identity").some((i) => i.attrs.category === "conference"), "the component is a MUC service too");
 
@@ -281,7 +286,11 @@ test("an XMPP moderator's kick is carried out on Matrix by their ghost when its 
   const quinsGhost = await eventually(() => owner.memberNamed(roomId, "Quin"), "Quin's ghost");
   const levels = await owner.request<Record<string, any>>("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.power_levels/`);
   await owner.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.power_levels/`, { ...levels, users: { ...levels.users, [quinsGhost]: 50 } });
-  await eventually(async () => (await kick(quin, "Sam").then(() => true).catch(() => undefined)), "Quin's kick accepted");
+  const promoted = await rex.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Quin` && s.getChild("x", MUC_USER)?.getChild("item")?.attrs.role === "moderator", "Quin made moderator, for Rex");
+  assert.equal(promoted.getChild("x", MUC_USER)?.getChild("item")?.attrs.affiliation, "admin");
+  const own = await quin.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Quin` && s.getChild("x", MUC_USER)?.getChild("item")?.attrs.role === "moderator", "Quin's own promotion");
+  assert.deepEqual(statuses(own), ["110"]);
+  await kick(quin, "Sam");
   const removed = await owner.waitForEvent((e) => e.room_id === roomId && e.type === "m.room.member" && e.state_key === sam.userId && e.content.membership === "leave", "Sam kicked");
   assert.equal(removed.sender, quinsGhost);
   assert.equal(removed.content.reason, "off topic");

@@ -13,7 +13,7 @@ import type { BridgeStore } from "../../store/store.js";
 import type { ComponentConnection } from "../../xmpp/component-connection.js";
 import { type ArchiveQuery, type ArchivedMessage, type ModerationRequest, renderDirectInvitation, renderGatewaySubject, renderJoinError, renderMediatedInvitation, renderOccupantPresence } from "../../xmpp/gateway-stanzas.js";
 import { puppetAddress } from "../../xmpp/puppet-address.js";
-import type { RoomList } from "../../xmpp/service-info.js";
+import type { RoomInfo, RoomList } from "../../xmpp/service-info.js";
 import { renderMessage, renderSignal, renderStanzaError } from "../../xmpp/stanzas.js";
 import { deliver, isPassing } from "../errors.js";
 import type { Ghosts } from "./ghosts.js";
@@ -275,6 +275,16 @@ export class GatewayRooms {
     return (await this.deps.store.gatewayOccupants(bare)).get(occupant) === resource;
   }
 
+  /** What the room tells anyone asking: its name, topic and member count, where the homeserver lets it be previewed. */
+  async describe(room: string): Promise<RoomInfo | undefined> {
+    const ref = roomRefOfGatewayJid(room, this.deps.addressing);
+    if (!ref || !this.deps.settings.enabled) return undefined;
+    const roomId = ref.kind === "id" ? ref.roomId : await this.deps.rooms.resolveAlias(ref.alias).catch(() => undefined);
+    const summary = roomId ? await this.deps.rooms.summary(roomId) : undefined;
+    if (!summary) return undefined;
+    return { occupants: summary.members, open: summary.open, ...(summary.name ? { name: summary.name } : {}), ...(summary.topic ? { description: summary.topic } : {}) };
+  }
+
   /** The homeserver's public rooms as gateway rooms (disco#items on the component, XEP-0059 pages). */
   async publicRooms(max: number, after: string | undefined): Promise<RoomList> {
     const page = await this.deps.rooms.publicRooms(max, after);
@@ -283,6 +293,23 @@ export class GatewayRooms {
       return ref ? [{ jid: gatewayRoomJid(ref, this.deps.addressing), ...(name ? { name } : {}) }] : [];
     });
     return { rooms, ...(page.next ? { next: page.next } : {}), ...(page.total !== undefined ? { count: page.total } : {}) };
+  }
+
+  /** New power levels change members' affiliations and roles (§9, §10): each change is told as presence. */
+  async powerLevelsChanged({ levels }: MatrixInboundOf<"power-levels">, destination: XmppDestination): Promise<void> {
+    if (destination.link.kind !== "gateway") return;
+    const room = destination.link.muc;
+    const occupants = await this.deps.store.gatewayOccupants(room);
+    const roster = await this.roster(destination.link, occupants);
+    if (!roster) return;
+    const before = roster.levels;
+    roster.levels = levels;
+    for (const [userId, nick] of roster.nicks) {
+      const [was, is] = [occupantStanding(userId, before), occupantStanding(userId, levels)];
+      if (was.affiliation === is.affiliation && was.role === is.role) continue;
+      const own = isGhost(userId, this.deps.addressing) ? jidOfGhost(userId, this.deps.addressing) : undefined;
+      for (const occupant of occupants.keys()) await this.send(this.presenceOf(room, roster, userId, nick, occupant, splitJid(occupant).bare === own ? [110] : []));
+    }
   }
 
   /** A new topic is the room's subject, told to every occupant (§8.1). */
