@@ -12,7 +12,9 @@ import type { Receipts } from "./capabilities/receipts.js";
 import type { Redactions } from "./capabilities/redactions.js";
 import type { RoomMetadata } from "./capabilities/room-metadata.js";
 import type { Typing } from "./capabilities/typing.js";
-import type { GatewayRooms } from "./destinations/gateway.js";
+import type { GatewayDestinations } from "./destinations/gateway/destination.js";
+import type { GatewayMembers } from "./destinations/gateway/members.js";
+import type { GatewayOccupants } from "./destinations/gateway/occupants.js";
 
 export interface Capabilities {
   /** The rooms' memberships as the bridge knows them, kept current by every member event. */
@@ -28,7 +30,8 @@ export interface Capabilities {
   roomMetadata: RoomMetadata;
   puppetProfiles: PuppetProfiles;
   presenceToXmpp: PresenceToXmpp;
-  gateway: GatewayRooms;
+  /** Gateway rooms: occupants coming and going, members' changes told to them, their messages coming back. */
+  gateway: { occupants: GatewayOccupants; members: GatewayMembers; destinations: GatewayDestinations };
 }
 
 /**
@@ -45,22 +48,22 @@ export function route(dispatch: Dispatch, c: Capabilities, bridges: (matrixUser:
     .onMatrix("membership", async (e) => c.rooms.observeMembership(e), (e) => c.puppetProfiles.observe(e), (e) => c.commands.invited(e), bridgedOnly, (e, d) => c.kicks.fromMatrix(e, d), (e, d) => c.membership.fromMatrix(e, d))
     .onMatrix("reaction", bridgedOnly, bridged((e, d) => c.reactions.fromMatrix(e, d)))
     .onMatrix("redaction", bridgedOnly, bridged((e, d) => c.reactions.takenBackOnMatrix(e, d)), bridged((e, d) => c.redactions.fromMatrix(e, d)))
-    .onMatrix("room-state", bridgedOnly, bridged((e, d) => c.gateway.roomStateChanged(e, d)), bridged((e, d) => c.roomMetadata.fromMatrix(e, d)))
-    .onMatrix("power-levels", bridged((e, d) => c.gateway.powerLevelsChanged(e, d)))
+    .onMatrix("room-state", bridgedOnly, bridged((e, d) => c.gateway.members.roomStateChanged(e, d)), bridged((e, d) => c.roomMetadata.fromMatrix(e, d)))
+    .onMatrix("power-levels", bridged((e, d) => c.gateway.members.powerLevelsChanged(e, d)))
     .onMatrix("typing", bridged((e, d) => c.typing.fromMatrix(e, d)))
     .onMatrix("receipt", bridged((e, d) => c.receipts.fromMatrix(e, d)))
     .onMatrix("presence", (e) => c.presenceToXmpp.handle(e))
     .onXmpp(
       "message",
-      (e, d) => c.gateway.refuseStrangers(e, d),
+      (e, d) => c.gateway.destinations.refuseStrangers(e, d),
       bridged((e, d) => c.redactions.fromXmpp(e, d)),
       bridged((e, d) => c.reactions.fromXmpp(e, d)),
       bridged((e, d) => c.receipts.fromXmpp(e, d)),
       bridged((e, d) => c.typing.fromXmpp(e, d)),
       bridged((e, d) => c.messages.fromXmpp(e, d)),
-      bridged((e, d) => c.gateway.reflect(e, d)),
+      bridged((e, d) => c.gateway.destinations.reflect(e, d)),
     )
-    .onXmpp("gateway-presence", (e) => c.gateway.presence(e))
+    .onXmpp("gateway-presence", (e) => c.gateway.occupants.presence(e))
     .onXmpp("occupant", bridged((e, d) => c.kicks.fromXmpp(e, d)), bridged((e, d) => c.membership.fromXmpp(e, d)))
     .onXmpp("subject", bridged((e, d) => c.roomMetadata.subjectFromXmpp(e, d)))
     .onXmpp("room-changed", bridged((e, d) => c.roomMetadata.mucChanged(e, d)))

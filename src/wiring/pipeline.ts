@@ -27,7 +27,11 @@ import { RoomMetadata } from "../pipeline/capabilities/room-metadata.js";
 import { Typing } from "../pipeline/capabilities/typing.js";
 import { BotCommands } from "../pipeline/commands.js";
 import { DirectChats } from "../pipeline/destinations/direct-chats.js";
-import { GatewayRooms } from "../pipeline/destinations/gateway.js";
+import { GatewayDestinations } from "../pipeline/destinations/gateway/destination.js";
+import { GatewayMembers } from "../pipeline/destinations/gateway/members.js";
+import { GatewayOccupants } from "../pipeline/destinations/gateway/occupants.js";
+import { GatewayRosters } from "../pipeline/destinations/gateway/rosters.js";
+import { GatewayServices } from "../pipeline/destinations/gateway/services.js";
 import { Ghosts } from "../pipeline/destinations/ghosts.js";
 import { MatrixDestinations } from "../pipeline/destinations/matrix-destination.js";
 import { Puppets } from "../pipeline/destinations/puppets.js";
@@ -94,8 +98,9 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const puppets = new Puppets({ rooms, occupancy, log: logOf("to-xmpp") });
   const ghosts = new Ghosts({ rooms, firstSight: (ghost, jid, fallbackName) => ghostProfiles.firstSight(ghost, jid, fallbackName) });
   const directChats = new DirectChats({ store, rooms, log: logOf("direct-chats") });
-  const gateway = new GatewayRooms({ store, rooms, connection, ghosts, addressing, settings: config.gateway, messageMapSeconds, log: logOf("gateway") });
-  const xmppDestinations = new XmppDestinations({ store, connection, puppets, gateway, addressing, botUserId });
+  const gatewayParts = { store, rooms, connection, ghosts, addressing, settings: config.gateway, messageMapSeconds, log: logOf("gateway"), rosters: new GatewayRosters({ rooms, connection, addressing }) };
+  const gateway = { occupants: new GatewayOccupants(gatewayParts), members: new GatewayMembers(gatewayParts), destinations: new GatewayDestinations(gatewayParts), services: new GatewayServices(gatewayParts) };
+  const xmppDestinations = new XmppDestinations({ store, connection, puppets, gateway: gateway.destinations, addressing, botUserId });
   const matrixDestinations = new MatrixDestinations({ store, ghosts, directChats, addressing, log: logOf("to-matrix") });
   const dispatch = new Dispatch({ ofMatrixEvent: async (e) => ("roomId" in e ? xmppDestinations.ofRoom(e.roomId) : undefined), ofXmppEvent: (e) => matrixDestinations.of(e) });
   const observer = new BridgeMetrics(registry, { links: () => store.links(), outboxDepths: () => store.outboxDepths(), checks: healthChecks(homeserver, store, connection) }, SOFTWARE_VERSION);
@@ -116,7 +121,7 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
       rooms,
       commands: new BotCommands({ store, rooms, portals, occupancy, describeMuc: lookUpMuc, addressing, permissions, botUserId, log: logOf("commands") }),
       messages: new Messages({ ...deps("messages"), files, occupancy }),
-      membership: new Membership({ rooms, occupancy, puppets, ghosts, directChats, gateway, profiles: ghostProfiles, addressing, botUserId, log: logOf("membership") }),
+      membership: new Membership({ rooms, occupancy, puppets, ghosts, directChats, gateway: gateway.members, profiles: ghostProfiles, addressing, botUserId, log: logOf("membership") }),
       kicks: new Kicks({ ...deps("kicks"), occupancy }),
       reactions: new Reactions({ ...deps("reactions"), peerSupports: (jid, feature, from) => peers.supports(jid, feature, from) }),
       redactions: new Redactions(deps("redactions")),
@@ -137,5 +142,5 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const noteContactAvatar = async (xmppUser: string, hash: string) => contactAvatars.offer(xmppUser, hash);
   const answer = (stanza: Element) => connection.send(stanza);
   const inbound = new XmppInbound({ occupancy, peers, addressing, contacts, queue, noteContactAvatar, answer, log: logOf("from-xmpp") });
-  return { addressing, botUserId, gateway, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound };
+  return { addressing, botUserId, gateway: gateway.services, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound };
 }

@@ -4,7 +4,9 @@ import type { AddressingConfig } from "../../src/core/identity.js";
 import type { MatrixRooms } from "../../src/matrix/rooms.js";
 import type { CapabilityDeps } from "../../src/pipeline/capabilities/capability.js";
 import type { MatrixDestination } from "../../src/pipeline/destinations/matrix-destination.js";
-import { GatewayRooms } from "../../src/pipeline/destinations/gateway.js";
+import { GatewayDestinations } from "../../src/pipeline/destinations/gateway/destination.js";
+import { GatewayMembers } from "../../src/pipeline/destinations/gateway/members.js";
+import { GatewayRosters } from "../../src/pipeline/destinations/gateway/rosters.js";
 import { Ghosts } from "../../src/pipeline/destinations/ghosts.js";
 import { Puppets } from "../../src/pipeline/destinations/puppets.js";
 import { XmppDestinations, type XmppDestination } from "../../src/pipeline/destinations/xmpp-destination.js";
@@ -92,8 +94,9 @@ export async function capabilityDeps(
   const deps: CapabilityDeps = { store, rooms, connection, addressing, botUserId, messageMapSeconds: 3600, log };
   const ghosts = new Ghosts({ rooms, firstSight: async () => undefined });
   const settings = { enabled: true, allowServers: [], denyRooms: [], joinById: true, historyMessages: 20 };
-  const gateway = new GatewayRooms({ store, rooms, connection, ghosts, addressing, settings, messageMapSeconds: 3600, log });
-  const destinations = new XmppDestinations({ store, connection, puppets, gateway, addressing, botUserId });
+  const gatewayParts = { store, rooms, connection, ghosts, addressing, settings, messageMapSeconds: 3600, log, rosters: new GatewayRosters({ rooms, connection, addressing }) };
+  const gateway = new GatewayMembers(gatewayParts);
+  const destinations = new XmppDestinations({ store, connection, puppets, gateway: new GatewayDestinations(gatewayParts), addressing, botUserId });
   /** Where the DM's or the portal's doings go on XMPP. */
   const at = (roomId: string): XmppDestination =>
     destinations.ofLink(roomId === dmRoom ? { kind: "dm", roomId, matrixUser: alice, xmppUser: bob } : { kind: "portal", roomId: portalRoom, muc });

@@ -7,7 +7,7 @@ import type { MatrixRooms } from "../../matrix/rooms.js";
 import { MucJoinError, type MucOccupancy } from "../../xmpp/muc-occupancy.js";
 import { deliver, isPassing } from "../errors.js";
 import type { DirectChats } from "../destinations/direct-chats.js";
-import type { GatewayRooms } from "../destinations/gateway.js";
+import type { GatewayMembers } from "../destinations/gateway/members.js";
 import type { Ghosts } from "../destinations/ghosts.js";
 import type { MatrixDestination } from "../destinations/matrix-destination.js";
 import type { Puppets } from "../destinations/puppets.js";
@@ -20,7 +20,7 @@ export interface MembershipDeps {
   puppets: Puppets;
   ghosts: Ghosts;
   directChats: DirectChats;
-  gateway: GatewayRooms;
+  gateway: GatewayMembers;
   profiles: GhostProfiles;
   addressing: AddressingConfig;
   botUserId: string;

@@ -6,7 +6,7 @@ import type { ComponentConnection } from "../../xmpp/component-connection.js";
 import { puppetAddress } from "../../xmpp/puppet-address.js";
 import { renderMessage, renderSignal, type OutgoingMessage, type OutgoingSignal } from "../../xmpp/stanzas.js";
 import { deliver } from "../errors.js";
-import type { GatewayRooms } from "./gateway.js";
+import type { GatewayDestinations } from "./gateway/destination.js";
 import type { Puppets } from "./puppets.js";
 
 /** A message or signal as a capability writes it: where it goes and from whom is the destination's business. */
@@ -44,14 +44,14 @@ export interface XmppDestinationsDeps {
   store: BridgeStore;
   connection: ComponentConnection;
   puppets: Puppets;
-  gateway: GatewayRooms;
+  gateway: GatewayDestinations;
   addressing: AddressingConfig;
   botUserId: string;
 }
 
 /**
  * The XMPP destination of each bridged room: a DM goes to the XMPP user, a portal or plumbed room to
- * its MUC, as the sender's puppet; a gateway room to its occupants (destinations/gateway.ts).
+ * its MUC, as the sender's puppet; a gateway room to its occupants (destinations/gateway/).
  */
 export class XmppDestinations {
   constructor(private readonly deps: XmppDestinationsDeps) {}
