@@ -35,7 +35,7 @@ import { GatewayServices } from "../pipeline/destinations/gateway/services.js";
 import { Ghosts } from "../pipeline/destinations/ghosts.js";
 import { MatrixDestinations } from "../pipeline/destinations/matrix-destination.js";
 import { Puppets } from "../pipeline/destinations/puppets.js";
-import { XmppDestinations } from "../pipeline/destinations/xmpp-destination.js";
+import { XmppDestinations } from "../pipeline/destinations/xmpp-destinations.js";
 import { Dispatch } from "../pipeline/dispatch.js";
 import { Ingress } from "../pipeline/ingress.js";
 import { Portals } from "../pipeline/portals.js";

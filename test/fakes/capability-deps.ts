@@ -9,7 +9,8 @@ import { GatewayMembers } from "../../src/pipeline/destinations/gateway/members.
 import { GatewayRosters } from "../../src/pipeline/destinations/gateway/rosters.js";
 import { Ghosts } from "../../src/pipeline/destinations/ghosts.js";
 import { Puppets } from "../../src/pipeline/destinations/puppets.js";
-import { XmppDestinations, type XmppDestination } from "../../src/pipeline/destinations/xmpp-destination.js";
+import type { XmppDestination } from "../../src/pipeline/destinations/xmpp-destination.js";
+import { XmppDestinations } from "../../src/pipeline/destinations/xmpp-destinations.js";
 import type { ComponentConnection } from "../../src/xmpp/component-connection.js";
 import type { MucOccupancy } from "../../src/xmpp/muc-occupancy.js";
 import { dmConversation } from "../../src/core/conversations.js";
