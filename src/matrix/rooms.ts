@@ -183,6 +183,14 @@ export class MatrixRooms {
     await this.homeserver.intent(userId).join(roomId);
   }
 
+  /** Joins as the user, asking the homeserver each time (the library's join trusts what it last saw). */
+  async join(userId: string, roomId: string): Promise<void> {
+    this.membershipChanging(roomId, userId);
+    const intent = this.homeserver.intent(userId);
+    await intent.ensureRegistered();
+    await intent.matrixClient.doRequest("POST", `/_matrix/client/v3/join/${encodeURIComponent(roomId)}`, null, {});
+  }
+
   async invite(inviter: string, roomId: string, invitee: string): Promise<void> {
     this.membershipChanging(roomId, invitee);
     await this.homeserver.intent(inviter).invite(roomId, invitee);

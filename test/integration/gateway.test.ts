@@ -320,3 +320,16 @@ test("MAM (XEP-0313) on a gateway room: the archive from Matrix history, page by
   }
   assert.deepEqual(bodies, ["first", "second", "third", "fourth", "fifth"]);
 });
+
+test("a ban on Matrix is status 301 to the occupant, and keeps them out; rooms the config does not allow are refused", async () => {
+  const { owner, roomId, alias } = await matrixRoom("Uma");
+  const room = gatewayJid(alias);
+  const vera = await loginXmpp("vera");
+  await enter(vera, room, "Vera", { maxstanzas: "0" });
+  const ghost = await eventually(() => owner.memberNamed(roomId, "Vera"), "Vera's ghost");
+  await owner.request("POST", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/ban`, { user_id: ghost, reason: "no" });
+  const banned = await vera.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Vera` && s.attrs.type === "unavailable", "Vera's ban");
+  assert.deepEqual(statuses(banned).sort(), ["110", "301"]);
+  assert.equal(await refusedJoin(vera, room, "Vera2"), "forbidden");
+  assert.equal(await refusedJoin(vera, gatewayJid("#elsewhere:other.example"), "Vera"), "not-allowed", "only the homeserver's own rooms by default");
+});

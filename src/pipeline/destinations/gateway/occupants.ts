@@ -30,6 +30,12 @@ export class GatewayOccupants {
     if (entering) this.deps.rosters.entering.add(entering);
     try {
       await this.enter(event, occupants, current);
+    } catch (err) {
+      if (isPassing(err)) throw err;
+      // Never silence: a join that failed on the way is refused, with the reason in the log.
+      this.deps.log.warn({ room, occupant, err }, "a gateway join failed");
+      const text = "The Matrix room could not be entered; try again later.";
+      await this.deps.rosters.send(renderJoinError(`${room}/${nick}`, occupant, "cancel", "service-unavailable", text));
     } finally {
       if (entering) this.deps.rosters.entering.delete(entering);
     }
@@ -123,7 +129,7 @@ export class GatewayOccupants {
   /** The ghost joins the Matrix room; a refusal is the join's XEP-0045 error. */
   private async joinMatrixRoom(ghost: string, roomId: string): Promise<Refusal | undefined> {
     try {
-      await this.deps.rooms.ensureJoined(ghost, roomId);
+      await this.deps.rooms.join(ghost, roomId);
       return undefined;
     } catch (err) {
       if (isPassing(err)) throw err;
