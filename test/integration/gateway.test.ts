@@ -333,3 +333,13 @@ test("a ban on Matrix is status 301 to the occupant, and keeps them out; rooms t
   assert.equal(await refusedJoin(vera, room, "Vera2"), "forbidden");
   assert.equal(await refusedJoin(vera, gatewayJid("#elsewhere:other.example"), "Vera"), "not-allowed", "only the homeserver's own rooms by default");
 });
+
+test("a resource that bounces an error is taken out of the room", async () => {
+  const { owner, roomId, alias } = await matrixRoom("Wes");
+  const room = gatewayJid(alias);
+  const xia = await loginXmpp("xia");
+  await enter(xia, room, "Xia", { maxstanzas: "0" });
+  const ghost = await eventually(() => owner.memberNamed(roomId, "Xia"), "Xia's ghost");
+  await xia.send(xml("message", { to: room, type: "error", id: "gone" }, xml("error", { type: "cancel" }, xml("recipient-unavailable", { xmlns: STANZAS }))));
+  await eventually(async () => ((await owner.members(roomId)).get(ghost) === "leave" ? true : undefined), "the ghost out of the Matrix room");
+});
