@@ -2,13 +2,15 @@ import { parseArgs } from "node:util";
 import { startBridge } from "./bridge.js";
 import { ConfigError, loadConfig } from "./config/load.js";
 import { createLogger } from "./log.js";
-import { buildRegistration, readRegistration, writeRegistration } from "./matrix/registration.js";
+import { buildRegistration, checkRegistration, readRegistration, RegistrationError, writeRegistration, type Registration } from "./matrix/registration.js";
+import type { BridgeConfig } from "./config/schema.js";
+import type { Logger } from "./log.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "./version.js";
 
 const USAGE = `${SOFTWARE_NAME} ${SOFTWARE_VERSION}: a bridge between Matrix and XMPP
 
 Write the appservice registration for the homeserver:
-  ${SOFTWARE_NAME} -r -u URL -c config.yaml -f registration.yaml
+  ${SOFTWARE_NAME} -r -u URL -c config.yaml -f registration.yaml [--force]
 Run the bridge:
   ${SOFTWARE_NAME} -c config.yaml -f registration.yaml [-p PORT]
 
@@ -17,11 +19,32 @@ Options:
   -f, --file FILE                   the registration file (default: registration.yaml)
   -r, --generate-registration       write the registration file and exit
   -u, --url URL                     with -r: where the homeserver reaches the bridge, e.g. http://127.0.0.1:9000
+      --force                       with -r: replace an existing registration file (new tokens)
   -p, --port PORT                   the appservice port, overriding appservice.port
   -h, --help                        this text
-  -v, --version                     the version`;
+  -v, --version                     the version
+
+Environment: XMPP_PASSWORD (the component secret), AS_TOKEN and HS_TOKEN (the registration's tokens)
+win over the files. SIGHUP reloads bridge.permissions and logging.level from the config file.`;
 
 class UsageError extends Error {}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "";
+  } catch {
+    return false;
+  }
+}
+
+/** Logs where the registration and the config disagree; refuses to start where the bridge cannot work. */
+function checkAgainstConfig(registration: Registration, file: string, config: BridgeConfig, configFile: string, log: Logger): void {
+  const mismatches = checkRegistration(registration, config);
+  for (const m of mismatches.filter((m) => m.severity === "warning")) log.warn({ registration: file }, `the registration and the config differ: ${m.message}`);
+  const errors = mismatches.filter((m) => m.severity === "error").map((m) => m.message);
+  if (errors.length > 0) throw new RegistrationError(`${file} does not fit ${configFile}:\n  ${errors.join("\n  ")}`, file);
+}
 
 async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -31,6 +54,7 @@ async function main(argv: string[]): Promise<number> {
       file: { type: "string", short: "f", default: "registration.yaml" },
       "generate-registration": { type: "boolean", short: "r" },
       url: { type: "string", short: "u" },
+      force: { type: "boolean" },
       port: { type: "string", short: "p" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean", short: "v" },
@@ -44,7 +68,8 @@ async function main(argv: string[]): Promise<number> {
 
   if (values["generate-registration"]) {
     if (!values.url) throw new UsageError("-r needs the URL the homeserver reaches the bridge at: -u http://127.0.0.1:9000");
-    await writeRegistration(values.file, buildRegistration(config, values.url));
+    if (!isHttpUrl(values.url)) throw new UsageError(`-u must be an http:// or https:// URL, e.g. http://127.0.0.1:9000, not ${values.url}`);
+    await writeRegistration(values.file, buildRegistration(config, values.url), values.force);
     console.log(`wrote ${values.file}: add it to the homeserver's app_service_config_files and restart the homeserver`);
     return 0;
   }
@@ -56,6 +81,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const log = createLogger(config.logging);
   const registration = await readRegistration(values.file);
+  checkAgainstConfig(registration, values.file, config, values.config, log);
 
   let bridge;
   try {
