@@ -8,7 +8,7 @@ import { readMatrixEvent } from "./matrix/events.js";
 import type { Element } from "@xmpp/xml";
 import { Homeserver, configureLibraryLogging } from "./matrix/homeserver.js";
 import type { Registration } from "./matrix/registration.js";
-import { statusApp } from "./http/status-server.js";
+import { probeRoutes, statusApp, type HealthCheck } from "./http/status-server.js";
 import { Dispatch, onlyBridgedUsers } from "./pipeline/dispatch.js";
 import { Puppets } from "./pipeline/puppets.js";
 import { Reactions } from "./pipeline/capabilities/reactions.js";
@@ -110,10 +110,14 @@ const roomProfileFrom = (connection: ComponentConnection, log: Logger) => async 
   return vcard ? readVcard(vcard) : undefined;
 };
 
-/** The Application Service API, answered by the bridge itself: transactions go to the ingress. */
-function appserviceApp(config: BridgeConfig, hsToken: string, ingress: Ingress, portals: Portals, log: Logger): express.Express {
+/**
+ * The Application Service API, answered by the bridge itself: transactions go to the ingress. The probes
+ * (/live, /ready) are served here too, so that they are there even with metrics turned off.
+ */
+function appserviceApp(config: BridgeConfig, hsToken: string, ingress: Ingress, portals: Portals, checks: readonly HealthCheck[], log: Logger): express.Express {
   const app = express();
   app.disable("x-powered-by");
+  app.use(probeRoutes(checks));
   const handlers = {
     onTransaction: (txn: Transaction) => ingress.acceptTransaction(txn.txnId, [...txn.events, ...txn.ephemeral]),
     onUserQuery: async () => false,
@@ -124,17 +128,20 @@ function appserviceApp(config: BridgeConfig, hsToken: string, ingress: Ingress, 
   return app;
 }
 
-/** /metrics and /health, with the bridge's gauges and a check of each part it needs. */
-function statusAppOf(registry: Registry, homeserver: Homeserver, store: RedisStore, connection: ComponentConnection): express.Express {
+/** A check of each part the bridge needs, for /health and /ready. */
+const healthChecks = (homeserver: Homeserver, store: RedisStore, connection: ComponentConnection): HealthCheck[] => [
+  { name: "redis", check: async () => (await store.ping(), true) },
+  { name: "xmpp", check: async () => connection.isOnline() },
+  { name: "homeserver", check: () => homeserver.isUp() },
+];
+
+/** /metrics, /health and the probes, with the bridge's gauges. */
+function statusAppOf(registry: Registry, homeserver: Homeserver, store: RedisStore, checks: readonly HealthCheck[]): express.Express {
   homeserver.bridge.registerBridgeGauges(async () => {
     const links = await store.links();
     return { matrixRoomConfigs: links.length, remoteRoomConfigs: links.length };
   });
-  return statusApp(registry, [
-    { name: "redis", check: async () => (await store.ping(), true) },
-    { name: "xmpp", check: async () => connection.isOnline() },
-    { name: "homeserver", check: () => homeserver.isUp() },
-  ]);
+  return statusApp(registry, checks);
 }
 
 /** The capabilities, each both ways, on the same footing; each logs as its own module. */
@@ -264,7 +271,8 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     connection.on("online", rejoin);
     rejoin();
 
-    servers.push(await listen(appserviceApp(config, registration.hs_token, ingress, portals, log), config.appservice.bindAddress, config.appservice.port));
+    const checks = healthChecks(homeserver, store, connection);
+    servers.push(await listen(appserviceApp(config, registration.hs_token, ingress, portals, checks, log), config.appservice.bindAddress, config.appservice.port));
     if (config.media.matrixToXmpp === "link") {
       if (!config.media.publicUrl) log.warn({ publicUrl: mediaPublicUrl }, "media.publicUrl is not set: links to Matrix files work only where this address does");
       servers.push(await listen(mediaApp(fileUrls, media, log.child({ module: "media" })), config.media.bindAddress, config.media.port));
@@ -272,7 +280,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     const pingMs = await homeserver.ping();
     log.info({ pingMs, port: config.appservice.port }, "the homeserver reaches the appservice listener");
 
-    if (config.metrics.enabled) servers.push(await listen(statusAppOf(registry, homeserver, store, connection), config.metrics.bindAddress, config.metrics.port));
+    if (config.metrics.enabled) servers.push(await listen(statusAppOf(registry, homeserver, store, checks), config.metrics.bindAddress, config.metrics.port));
     const resumed = await ingress.resume();
     if (resumed > 0) log.info({ lanes: resumed }, "resuming queued work from before the restart");
   } catch (err) {
