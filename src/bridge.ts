@@ -56,6 +56,8 @@ import { SOFTWARE_NAME, SOFTWARE_VERSION } from "./version.js";
 
 export interface RunningBridge {
   stop(): Promise<void>;
+  /** Applies what may change while running (bridge.permissions, the Matrix libraries' logging); the rest needs a restart. */
+  reload(config: BridgeConfig): void;
   /** Resolves when a part the bridge cannot live without failed for good after start-up. */
   readonly fatal: Promise<Error>;
 }
@@ -188,7 +190,8 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const addressing = addressingOf(config);
   const { botUserId } = homeserver;
   const messageMapSeconds = config.bridge.messageMapDays * 24 * 3600;
-  const bridges = (matrixUser: string): boolean => isBridgedUser(matrixUser, botUserId, addressing, config.bridge.permissions);
+  let permissions = config.bridge.permissions;
+  const bridges = (matrixUser: string): boolean => isBridgedUser(matrixUser, botUserId, addressing, permissions);
   const rooms = new MatrixRooms(homeserver);
   const media = new MatrixMedia(config.homeserver.url, registration.as_token);
   const mediaPublicUrl = config.media.publicUrl ?? `http://${config.media.bindAddress}:${config.media.port}`;
@@ -222,7 +225,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const confirmXmppWrites = writesConfirmed(connection);
   const ingress = new Ingress({ store, dispatch, readMatrixEvent: (raw) => readMatrixEvent(raw, matrixLog), confirmXmppWrites, messageMapSeconds, log: log.child({ module: "outbox" }) });
   const portals = new Portals(store, rooms, lookUpMuc, addressing, (muc) => ingress.queueForMatrix(muc, { kind: "room-changed", muc }), log.child({ module: "portals" }));
-  const commands = new BotCommands({ store, rooms, portals, occupancy, describeMuc: lookUpMuc, addressing, permissions: config.bridge.permissions, botUserId, log: log.child({ module: "commands" }) });
+  const commands = new BotCommands({ store, rooms, portals, occupancy, describeMuc: lookUpMuc, addressing, get permissions() { return permissions; }, botUserId, log: log.child({ module: "commands" }) });
   // Matrix → XMPP: the bot's commands take theirs first; a member event may also carry a puppet's new
   // avatar; only what users the bridge serves did goes further.
   const bridgedOnly = onlyBridgedUsers(bridges, toXmppLog);
@@ -293,6 +296,10 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
 
   return {
     fatal,
+    reload(next) {
+      permissions = next.bridge.permissions;
+      configureLibraryLogging(next.logging.level);
+    },
     async stop() {
       log.info("shutting down");
       await Promise.allSettled(servers.map(closeServer));

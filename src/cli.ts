@@ -1,7 +1,8 @@
 import { parseArgs } from "node:util";
-import { startBridge } from "./bridge.js";
+import { startBridge, type RunningBridge } from "./bridge.js";
+import { configChanges } from "./config/reload.js";
 import { ConfigError, loadConfig } from "./config/load.js";
-import { createLogger } from "./log.js";
+import { createLogger, setLogLevel } from "./log.js";
 import { buildRegistration, checkRegistration, readRegistration, RegistrationError, writeRegistration, type Registration } from "./matrix/registration.js";
 import type { BridgeConfig } from "./config/schema.js";
 import type { Logger } from "./log.js";
@@ -28,6 +29,33 @@ Environment: XMPP_PASSWORD (the component secret), AS_TOKEN and HS_TOKEN (the re
 win over the files. SIGHUP reloads bridge.permissions and logging.level from the config file.`;
 
 class UsageError extends Error {}
+
+function portNumber(text: string): number {
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`-p must be a port number, not ${text}`);
+  return port;
+}
+
+/**
+ * On SIGHUP: reads the config file again and applies what may change while running; a config that
+ * cannot be used is logged and the running one kept. Returns the config now in force.
+ */
+async function reloadConfig(file: string, portOverride: number | undefined, running: BridgeConfig, bridge: RunningBridge, log: Logger): Promise<BridgeConfig> {
+  let read: BridgeConfig;
+  try {
+    read = await loadConfig(file);
+  } catch (err) {
+    log.error({ err }, "SIGHUP: the config file cannot be used; the running config stays in force");
+    return running;
+  }
+  if (portOverride !== undefined) read.appservice.port = portOverride;
+  const { reloaded, needRestart, applied } = configChanges(running, read);
+  bridge.reload(applied);
+  setLogLevel(log, applied.logging.level);
+  log.info({ reloaded }, reloaded.length > 0 ? `SIGHUP: reloaded ${reloaded.join(", ")}` : "SIGHUP: nothing to reload");
+  if (needRestart.length > 0) log.warn({ needRestart }, `SIGHUP: changed but applied only after a restart: ${needRestart.join(", ")}`);
+  return applied;
+}
 
 function isHttpUrl(text: string): boolean {
   try {
@@ -74,22 +102,32 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  if (values.port !== undefined) {
-    const port = Number(values.port);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`-p must be a port number, not ${values.port}`);
-    config.appservice.port = port;
-  }
+  const portOverride = values.port === undefined ? undefined : portNumber(values.port);
+  if (portOverride !== undefined) config.appservice.port = portOverride;
   const log = createLogger(config.logging);
   const registration = await readRegistration(values.file);
   checkAgainstConfig(registration, values.file, config, values.config, log);
 
-  let bridge;
+  // SIGHUP re-reads the config; until the bridge runs there is nothing to apply it to (and it must not kill the process).
+  let reload = (): void => log.warn("SIGHUP during start-up: ignored");
+  process.on("SIGHUP", () => reload());
+  let bridge: RunningBridge;
   try {
     bridge = await startBridge(config, registration, log);
   } catch (err) {
     log.fatal({ err }, "the bridge could not start");
     return 1;
   }
+  const configFile = values.config;
+  let running = config;
+  let reloading = Promise.resolve();
+  reload = () => {
+    reloading = reloading
+      .then(async () => {
+        running = await reloadConfig(configFile, portOverride, running, bridge, log);
+      })
+      .catch((err: Error) => log.error({ err }, "SIGHUP: reloading failed; the running config stays in force"));
+  };
 
   return new Promise<number>((resolve) => {
     let stopping = false;

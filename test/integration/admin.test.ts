@@ -1,7 +1,11 @@
-/** What an admin relies on: the probes (/live, /ready). */
+/** What an admin relies on: the probes (/live, /ready) and SIGHUP reloading the config. */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { baseConfig, eventually, killAllBridges, startBridge, stackCommand } from "./harness.js";
+import { readFile, writeFile } from "node:fs/promises";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { MatrixTestClient } from "./matrix-client.js";
+import { baseConfig, eventually, killAllBridges, startBridge, stackCommand, uniqueName } from "./harness.js";
+import { noticeAfter, roomWithBot } from "./scenes.js";
 
 after(() => killAllBridges());
 
@@ -37,6 +41,46 @@ test("with metrics off, /live and /ready are served on the appservice listener; 
       await stackCommand("start-service", "redis");
     }
     await eventually(async () => ((await probe(appservice, "/ready")).status === 200 ? true : undefined), "/ready 200 again", 30_000);
+  } finally {
+    assert.equal(await bridge.stop(), 0);
+  }
+});
+
+test("SIGHUP applies new permissions without a restart, names what needs one, and keeps the running config when the new one is broken", async () => {
+  const user = await MatrixTestClient.register(uniqueName("reloader"));
+  const bridge = await startBridge({ bridge: { permissions: { "*": "user" } }, logging: { level: "info" } });
+  try {
+    // With metrics on, the probes are on the metrics listener too.
+    assert.equal((await probe(listener("metrics"), "/ready")).status, 200);
+    const roomId = await roomWithBot(user);
+    await user.sendText(roomId, "list");
+    await noticeAfter(user, roomId, /not allowed to use "list"/, "list refused to a user");
+
+    const config = parseYaml(await readFile(bridge.configFile, "utf8")) as Record<string, any>;
+    config.bridge.permissions = { "*": "user", [user.userId]: "admin" };
+    config.logging.level = "debug";
+    config.media.linkDays = 7;
+    await writeFile(bridge.configFile, stringifyYaml(config));
+    assert.equal(bridge.records.some((r) => r.level === "debug"), false);
+    bridge.proc.kill("SIGHUP");
+    const reloaded = await bridge.waitForLog((r) => r.msg.startsWith("SIGHUP: reloaded"));
+    assert.deepEqual(reloaded.reloaded, ["logging.level", "bridge.permissions"]);
+    const restart = await bridge.waitForLog((r) => r.msg.startsWith("SIGHUP: changed but applied only after a restart"));
+    assert.deepEqual(restart.needRestart, ["media.linkDays"]);
+    await user.sendText(roomId, "list");
+    await noticeAfter(user, roomId, /linked room|No linked rooms/, "list for the new admin");
+    // The new level reaches the modules' loggers too (the bot's own notice is "not bridged", at debug level).
+    await bridge.waitForLog((r) => r.level === "debug" && typeof r.module === "string");
+
+    await writeFile(bridge.configFile, stringifyYaml({ ...config, bridge: { permissions: { "*": "none" } }, appservice: { port: "nine thousand" } }));
+    bridge.proc.kill("SIGHUP");
+    const refused = await bridge.waitForLog((r) => r.msg.startsWith("SIGHUP: the config file cannot be used"));
+    assert.match((refused.err as { message: string }).message, /appservice\.port: expected a number, got the string "nine thousand"/);
+    // A new room, so that the answer cannot be the one before.
+    const otherRoomId = await roomWithBot(user);
+    await user.sendText(otherRoomId, "list");
+    await noticeAfter(user, otherRoomId, /linked room|No linked rooms/, "list still allowed: the running config stayed");
+    assert.equal(bridge.proc.exitCode, null);
   } finally {
     assert.equal(await bridge.stop(), 0);
   }
