@@ -14,6 +14,14 @@ test("config.sample.yaml is a valid config: what admins copy must start", () => 
   assert.equal(config.presence.enabled, true);
 });
 
+test("config.sample.yaml lets in only its own homeserver's users, names an admin, and invents no public media URL", () => {
+  const config = parseConfig(readFileSync(`${ROOT}config.sample.yaml`, "utf8"), "config.sample.yaml", {});
+  assert.equal(config.bridge.permissions["*"], undefined);
+  assert.equal(config.bridge.permissions[config.homeserver.domain], "user");
+  assert.ok(Object.entries(config.bridge.permissions).some(([who, level]) => who.startsWith("@") && level === "admin"));
+  assert.equal(config.media.publicUrl, undefined);
+});
+
 const MINIMAL = {
   homeserver: { url: "http://127.0.0.1:8008", domain: "matrix.test" },
   xmpp: { service: "xmpp://127.0.0.1:5347", domain: "matrix.xmpp.test", password: "secret" },
