@@ -14,6 +14,12 @@ test("config.sample.yaml is a valid config: what admins copy must start", () => 
   assert.equal(config.presence.enabled, true);
 });
 
+test("docker/bridge/config.yaml, the compose file's, is a valid config with the secret from the environment", () => {
+  const config = parseConfig(readFileSync(`${ROOT}docker/bridge/config.yaml`, "utf8"), "docker/bridge/config.yaml", { XMPP_PASSWORD: "from-env" });
+  assert.equal(config.xmpp.password, "from-env");
+  assert.equal(config.appservice.bindAddress, "0.0.0.0");
+});
+
 test("config.sample.yaml lets in only its own homeserver's users, names an admin, and invents no public media URL", () => {
   const config = parseConfig(readFileSync(`${ROOT}config.sample.yaml`, "utf8"), "config.sample.yaml", {});
   assert.equal(config.bridge.permissions["*"], undefined);
