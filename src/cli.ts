@@ -2,10 +2,9 @@ import { parseArgs } from "node:util";
 import { startBridge, type RunningBridge } from "./bridge.js";
 import { configChanges } from "./config/reload.js";
 import { ConfigError, loadConfig } from "./config/load.js";
-import { createLogger, setLogLevel } from "./log.js";
+import { createLogger, setLogLevel, type Logger } from "./log.js";
 import { buildRegistration, checkRegistration, readRegistration, RegistrationError, writeRegistration, type Registration } from "./matrix/registration.js";
 import type { BridgeConfig } from "./config/schema.js";
-import type { Logger } from "./log.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "./version.js";
 
 const USAGE = `${SOFTWARE_NAME} ${SOFTWARE_VERSION}: a bridge between Matrix and XMPP
