@@ -1,6 +1,6 @@
 import { Counter, type Registry } from "prom-client";
 import { RemoteFileError } from "../media/remote-file.js";
-import { FileShareError } from "../pipeline/files-to-xmpp.js";
+import { FileShareError } from "../media/file-share-error.js";
 import { UploadSlotError } from "../xmpp/http-upload.js";
 
 export type FileDirection = "to_matrix" | "to_xmpp";

@@ -9,7 +9,7 @@ export interface HealthCheck {
 
 const CHECK_TIMEOUT_MS = 3000;
 
-async function isUp(check: HealthCheck): Promise<boolean> {
+export async function isUp(check: HealthCheck): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<boolean>((resolve) => {
     timer = setTimeout(() => resolve(false), CHECK_TIMEOUT_MS);

@@ -1,5 +1,4 @@
 import { AppServiceRegistration, Bridge, Logger as LibraryLogger, type Intent } from "matrix-appservice-bridge";
-import type { Registry } from "prom-client";
 import type { Logger } from "../log.js";
 import type { Registration } from "./registration.js";
 import { asError } from "../core/errors.js";
@@ -28,7 +27,6 @@ export interface HomeserverOptions {
   domain: string;
   registration: Registration;
   botDisplayName: string;
-  metricsRegistry: Registry;
 }
 
 interface MatrixErrorBody {
@@ -63,7 +61,6 @@ export class Homeserver {
       // and act as a user the bridge never meant.
       escapeUserIds: false,
     });
-    this.bridge.getPrometheusMetrics(false, options.metricsRegistry);
     this.botUserId = `@${options.registration.sender_localpart}:${options.domain}`;
   }
 

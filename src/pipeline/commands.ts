@@ -8,6 +8,7 @@ import type { BridgeStore } from "../store/store.js";
 import type { MucDescription } from "../xmpp/muc-directory.js";
 import type { MucOccupancy } from "../xmpp/muc-occupancy.js";
 import type { Portals } from "./portals.js";
+import type { XmppDestination } from "./destinations/xmpp-destination.js";
 import { asError } from "../core/errors.js";
 
 /** In a bridged room, only messages with this prefix are commands; elsewhere a bare command is enough. */
@@ -42,9 +43,9 @@ export class BotCommands {
     return true;
   }
 
-  async message({ sender, roomId, message }: MatrixInboundOf<"message">): Promise<boolean> {
+  async message({ sender, roomId, message }: MatrixInboundOf<"message">, destination: XmppDestination | undefined): Promise<boolean> {
     if (sender === this.ctx.botUserId || message.msgtype === "m.sticker") return false;
-    const link = await this.ctx.store.linkByRoom(roomId);
+    const link = destination?.link;
     const { body } = message;
     // DMs with ghosts are conversations, never command rooms.
     if (link?.kind === "dm") return false;

@@ -3,7 +3,7 @@ import type { MatrixInbound, XmppEvent } from "../core/model.js";
 import type { Logger } from "../log.js";
 import type { BridgeStore } from "../store/store.js";
 import type { Dispatch } from "./dispatch.js";
-import { OutboxWorker } from "./outbox.js";
+import { OutboxWorker, TransientError } from "./outbox.js";
 
 /** An event of an appservice transaction, as far as queueing it needs. */
 export interface TransactionEvent {
@@ -24,8 +24,20 @@ export interface IngressDeps {
   confirmXmppWrites(): () => Promise<void>;
   /** How long an XMPP message's dedup key is kept. */
   messageMapSeconds: number;
+  /** Told of each entry's outcome, for the metrics. */
+  observer?: DeliveryObserver;
   log: Logger;
 }
+
+export type Direction = "matrix_to_xmpp" | "xmpp_to_matrix";
+
+export interface DeliveryObserver {
+  delivered(direction: Direction, kind: string, seconds: number | undefined): void;
+  failed(direction: Direction, kind: string, retried: boolean, reason: string): void;
+}
+
+/** An XMPP entry: the event, and when it was queued. */
+type XmppEntry = XmppEvent & { queuedAt?: number };
 
 /** Lanes: "matrix:<room id>" holds homeserver events bound for XMPP (presence, which has no room, "matrix:global"). */
 const matrixLane = (roomId: string | undefined): string => `matrix:${roomId ?? "global"}`;
@@ -74,7 +86,7 @@ export class Ingress {
 
   /** Queues an XMPP event for Matrix; with a dedup key, only its first copy (a MUC sends one to each puppet). */
   async queueForMatrix(conversation: string, event: XmppEvent, dedupKey?: string): Promise<void> {
-    const entry = { lane: xmppLane(conversation), payload: JSON.stringify(event) };
+    const entry = { lane: xmppLane(conversation), payload: JSON.stringify({ ...event, queuedAt: Date.now() } satisfies XmppEntry) };
     if (dedupKey === undefined) await this.deps.store.appendToOutbox(entry);
     else if (!(await this.deps.store.appendToOutboxOnce(entry, dedupKey, this.deps.messageMapSeconds))) return;
     this.outbox.wake(entry.lane);
@@ -91,10 +103,29 @@ export class Ingress {
 
   private async deliver(lane: string, payload: string): Promise<void> {
     if (isMatrixLane(lane)) {
-      const event = this.deps.readMatrixEvent(JSON.parse(payload));
-      if (event) await this.deps.dispatch.matrixEvent(event);
+      const raw = JSON.parse(payload) as { origin_server_ts?: unknown };
+      const event = this.deps.readMatrixEvent(raw);
+      if (!event) return;
+      const sentAt = typeof raw.origin_server_ts === "number" ? raw.origin_server_ts : undefined;
+      await this.observed(lane, "matrix_to_xmpp", event.kind, "eventId" in event ? { eventId: event.eventId } : {}, sentAt, () => this.deps.dispatch.matrixEvent(event));
     } else {
-      await this.deps.dispatch.xmppEvent(JSON.parse(payload) as XmppEvent);
+      const { queuedAt, ...event } = JSON.parse(payload) as XmppEntry;
+      const ids = event.kind === "message" ? event.message.ids : {};
+      await this.observed(lane, "xmpp_to_matrix", event.kind, ids, queuedAt, () => this.deps.dispatch.xmppEvent(event as XmppEvent));
     }
+  }
+
+  /** Runs one delivery, and says how it went: in the metrics, and for each message in the log. */
+  private async observed(lane: string, direction: Direction, kind: string, ids: object, since: number | undefined, delivery: () => Promise<void>): Promise<void> {
+    try {
+      await delivery();
+    } catch (err) {
+      this.deps.observer?.failed(direction, kind, err instanceof TransientError, err instanceof Error ? err.name : "unknown");
+      throw err;
+    }
+    const latencyMs = since === undefined ? undefined : Date.now() - since;
+    this.deps.observer?.delivered(direction, kind, latencyMs === undefined ? undefined : latencyMs / 1000);
+    if (kind === "message") this.deps.log.info({ lane, ...ids, latencyMs }, "message handled");
+    else this.deps.log.debug({ lane, kind, ...ids, latencyMs }, "event handled");
   }
 }

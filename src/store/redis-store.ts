@@ -86,6 +86,14 @@ export class RedisStore implements BridgeStore {
     return pending;
   }
 
+  async outboxDepths(): Promise<Map<string, number>> {
+    const lanes = await this.redis.smembers(this.key("outboxes"));
+    const pipeline = this.redis.pipeline();
+    for (const lane of lanes) pipeline.llen(this.key("outbox", lane));
+    const lengths = (await pipeline.exec()) ?? [];
+    return new Map(lanes.map((lane, i) => [lane, Number(lengths[i]?.[1] ?? 0)]));
+  }
+
   async appendToOutboxOnce(entry: OutboxEntry, onceKey: string, ttlSeconds: number): Promise<boolean> {
     const keys = [this.key("once", onceKey), this.key("outboxes"), this.key("outbox", entry.lane)];
     const appended = await this.redis.eval(APPEND_ONCE, keys.length, ...keys, String(Math.ceil(ttlSeconds)), entry.payload, entry.lane);

@@ -34,6 +34,8 @@ export interface BridgeStore {
   removeFromOutbox(lane: string, count: number): Promise<void>;
   /** Lanes that hold entries: after a restart, these are drained first. */
   pendingLanes(): Promise<string[]>;
+  /** How many entries each known lane holds (for the metrics; changes nothing). */
+  outboxDepths(): Promise<Map<string, number>>;
 
   saveLink(link: Link): Promise<void>;
   removeLink(link: Link): Promise<void>;

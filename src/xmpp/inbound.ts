@@ -2,6 +2,7 @@ import type { Element } from "@xmpp/xml";
 import { isPuppet, userIdOfPuppet, type AddressingConfig } from "../core/identity.js";
 import { findMentions } from "../core/mentions.js";
 import type { XmppEvent, XmppInboundMessage } from "../core/model.js";
+import { dmConversation } from "../core/conversations.js";
 import type { Logger } from "../log.js";
 import type { MucOccupancy } from "./muc-occupancy.js";
 import type { PeerFeatures } from "./peer-features.js";
@@ -11,9 +12,6 @@ import { parseAvatarHash, parseContactPresence, subscriptionType, type ContactPr
 
 /** Queues an event for Matrix; with a dedup key, an event already queued under it is dropped. */
 export type QueueForMatrix = (conversation: string, event: XmppEvent, dedupKey?: string) => Promise<void>;
-
-/** The lane (and message-map conversation) of a DM: the XMPP user with one Matrix user. */
-export const dmConversation = (xmppUser: string, matrixUser: string): string => `dm:${xmppUser}:${matrixUser}`;
 
 /** Where an XMPP user's own presence to a puppet goes (presence in MUCs is MucOccupancy's). */
 export interface ContactPresenceHandlers {
@@ -32,31 +30,33 @@ function dedupKey(conversation: string, message: XmppInboundMessage): string | u
   return undefined;
 }
 
+export interface XmppInboundDeps {
+  occupancy: MucOccupancy;
+  peers: PeerFeatures;
+  addressing: AddressingConfig;
+  contacts: ContactPresenceHandlers;
+  queue: QueueForMatrix;
+  /** A contact's presence announced an avatar hash (XEP-0153; "" for none). */
+  noteContactAvatar: (xmppUser: string, hash: string) => Promise<void>;
+  log: Logger;
+}
+
 /**
  * Sorts what the XMPP server sends to puppets: chat and groupchat messages and MUC presence become
  * events queued for Matrix; an XMPP user's own presence and subscriptions go to the presence handlers.
  */
 export class XmppInbound {
-  constructor(
-    private readonly occupancy: MucOccupancy,
-    private readonly peers: PeerFeatures,
-    private readonly addressing: AddressingConfig,
-    private readonly contacts: ContactPresenceHandlers,
-    private readonly queue: QueueForMatrix,
-    /** A contact's presence announced an avatar hash (XEP-0153; "" for none). */
-    private readonly noteContactAvatar: (xmppUser: string, hash: string) => Promise<void>,
-    private readonly log: Logger,
-  ) {}
+  constructor(private readonly deps: XmppInboundDeps) {}
 
   async handle(stanza: Element): Promise<void> {
     const to = stanza.attrs.to ? splitJid(stanza.attrs.to) : undefined;
     const from = stanza.attrs.from ? splitJid(stanza.attrs.from) : undefined;
     if (!to || !from) return;
     // Nothing a puppet says is ever bridged back.
-    if (isPuppet(from.bare, this.addressing) || from.bare === this.addressing.componentDomain) return;
-    const matrixUser = userIdOfPuppet(to.bare, this.addressing);
+    if (isPuppet(from.bare, this.deps.addressing) || from.bare === this.deps.addressing.componentDomain) return;
+    const matrixUser = userIdOfPuppet(to.bare, this.deps.addressing);
     if (!matrixUser) {
-      if (stanza.is("message")) this.log.debug({ to: stanza.attrs.to }, "message to an address that is no puppet");
+      if (stanza.is("message")) this.deps.log.debug({ to: stanza.attrs.to }, "message to an address that is no puppet");
       return;
     }
     if (stanza.is("message")) await this.onMessage(stanza, matrixUser);
@@ -67,77 +67,77 @@ export class XmppInbound {
     const type = stanza.attrs.type ?? "normal";
     if (type === "error") {
       const condition = errorCondition(stanza);
-      this.log.warn({ from: stanza.attrs.from, to: stanza.attrs.to, id: stanza.attrs.id, condition }, "XMPP returned an error for a message");
+      this.deps.log.warn({ from: stanza.attrs.from, to: stanza.attrs.to, id: stanza.attrs.id, condition }, "XMPP returned an error for a message");
       const room = splitJid(stanza.attrs.from!);
       // A MUC refusing what a puppet sent it (a subject change it may not make, say): Matrix is told.
-      if (!room.resource && stanza.attrs.id && this.occupancy.puppetsIn(room.bare).length > 0) {
-        await this.queue(room.bare, { kind: "refused", muc: room.bare, id: stanza.attrs.id, ...(condition ? { condition } : {}) });
+      if (!room.resource && stanza.attrs.id && this.deps.occupancy.puppetsIn(room.bare).length > 0) {
+        await this.deps.queue(room.bare, { kind: "refused", muc: room.bare, id: stanza.attrs.id, ...(condition ? { condition } : {}) });
       }
       return;
     }
     if (type === "groupchat") {
       const change = parseRoomChange(stanza);
       if (change) {
-        if (this.occupancy.isListener(change.muc, stanza.attrs.to!)) await this.queue(change.muc, { kind: "room-changed", muc: change.muc });
+        if (this.deps.occupancy.isListener(change.muc, stanza.attrs.to!)) await this.deps.queue(change.muc, { kind: "room-changed", muc: change.muc });
         return;
       }
       const moderation = parseModeration(stanza);
       if (moderation) {
-        await this.queue(moderation.muc, { kind: "moderation", ...moderation }, `${moderation.muc}:moderation:${moderation.stanzaId}`);
+        await this.deps.queue(moderation.muc, { kind: "moderation", ...moderation }, `${moderation.muc}:moderation:${moderation.stanzaId}`);
         return;
       }
       const subject = parseSubject(stanza);
       if (subject) {
-        await this.queue(subject.muc, { kind: "subject", ...subject });
+        await this.deps.queue(subject.muc, { kind: "subject", ...subject });
         return;
       }
       const message = parseGroupMessage(stanza);
       if (!message || message.conversation.kind !== "muc") return;
       const { muc, nick } = message.conversation;
-      if (this.occupancy.isPuppetNick(muc, nick)) {
-        await this.queue(muc, { kind: "reflection", muc, ids: message.ids }, message.ids.stanzaId ? `${muc}:reflection:${message.ids.stanzaId}` : undefined);
+      if (this.deps.occupancy.isPuppetNick(muc, nick)) {
+        await this.deps.queue(muc, { kind: "reflection", muc, ids: message.ids }, message.ids.stanzaId ? `${muc}:reflection:${message.ids.stanzaId}` : undefined);
         return;
       }
-      const realJid = this.occupancy.occupant(muc, nick)?.realJid;
+      const realJid = this.deps.occupancy.occupant(muc, nick)?.realJid;
       if (realJid) message.conversation.realJid = realJid;
-      const puppets = this.occupancy.puppetsIn(muc).map((p) => ({ name: p.nick, matrixUser: p.matrixUser }));
+      const puppets = this.deps.occupancy.puppetsIn(muc).map((p) => ({ name: p.nick, matrixUser: p.matrixUser }));
       // Named in the text, or referenced by address (XEP-0372) even where the text says something else.
       const referenced = new Set(mentionedAddresses(stanza));
       const mentions = [...findMentions(message.body, puppets), ...puppets.filter((p) => referenced.has(`${muc}/${p.name}`))];
       const unique = [...new Map(mentions.map((m) => [m.matrixUser, m])).values()];
       if (unique.length > 0) message.mentions = unique;
-      await this.queue(muc, { kind: "message", message }, dedupKey(muc, message));
+      await this.deps.queue(muc, { kind: "message", message }, dedupKey(muc, message));
       return;
     }
-    this.peers.noteResource(stanza.attrs.from!);
+    this.deps.peers.noteResource(stanza.attrs.from!);
     const message = parseDirectMessage(stanza, matrixUser);
     if (!message || message.conversation.kind !== "dm") return;
     const conversation = dmConversation(message.conversation.xmppUser, matrixUser);
-    await this.queue(conversation, { kind: "message", message }, dedupKey(conversation, message));
+    await this.deps.queue(conversation, { kind: "message", message }, dedupKey(conversation, message));
   }
 
   private async onPresence(stanza: Element, matrixUser: string): Promise<void> {
     const type = stanza.attrs.type;
     const from = stanza.attrs.from!;
     const subscription = subscriptionType(stanza);
-    if (subscription) return this.contacts.subscription(subscription, from, matrixUser);
+    if (subscription) return this.deps.contacts.subscription(subscription, from, matrixUser);
     const avatarHash = parseAvatarHash(stanza);
     if (avatarHash !== undefined && type === undefined && !stanza.getChild("x", NS.mucUser)) {
       const sender = splitJid(from);
       // A MUC announcing its own avatar (as Prosody's mod_vcard_muc and ejabberd do) is news about the room.
-      if (!sender.resource && this.occupancy.puppetsIn(sender.bare).length > 0) {
-        if (this.occupancy.isListener(sender.bare, stanza.attrs.to!)) await this.queue(sender.bare, { kind: "room-changed", muc: sender.bare, avatarHash });
+      if (!sender.resource && this.deps.occupancy.puppetsIn(sender.bare).length > 0) {
+        if (this.deps.occupancy.isListener(sender.bare, stanza.attrs.to!)) await this.deps.queue(sender.bare, { kind: "room-changed", muc: sender.bare, avatarHash });
         return;
       }
-      await this.noteContactAvatar(sender.bare, avatarHash);
+      await this.deps.noteContactAvatar(sender.bare, avatarHash);
     }
     const contact = parseContactPresence(stanza);
-    if (contact) return this.contacts.availability(contact, matrixUser);
-    const occupant = this.occupancy.handlePresence(stanza);
-    this.log.debug({ from, to: stanza.attrs.to, type, change: occupant?.change }, "presence to a puppet");
+    if (contact) return this.deps.contacts.availability(contact, matrixUser);
+    const occupant = this.deps.occupancy.handlePresence(stanza);
+    this.deps.log.debug({ from, to: stanza.attrs.to, type, change: occupant?.change }, "presence to a puppet");
     if (occupant?.change) {
       const { presence, change, puppetOf } = occupant;
-      await this.queue(presence.muc, { kind: "occupant", presence, change, ...(puppetOf ? { puppetOf } : { via: stanza.attrs.to! }) });
+      await this.deps.queue(presence.muc, { kind: "occupant", presence, change, ...(puppetOf ? { puppetOf } : { via: stanza.attrs.to! }) });
     }
   }
 }

@@ -30,6 +30,15 @@ interface PendingJoin {
 /** How an occupant's presence changed the room as the bridge sees it; "avatar": it announced another one. */
 export type OccupantChange = "joined" | "left" | "renamed" | "avatar" | undefined;
 
+export interface MucOccupancyDeps {
+  connection: ComponentConnection;
+  store: BridgeStore;
+  puppetAddress: (matrixUser: string) => string;
+  /** The hash of the Matrix user's avatar for XEP-0153 ("" for none), undefined when unknown. */
+  avatarHashOf: (matrixUser: string) => Promise<string | undefined>;
+  log: Logger;
+}
+
 /**
  * Puppets' membership of MUCs: joining (with a distinct nick when one is taken), leaving, rejoining
  * after the connection or the bridge restarts, and the room's other occupants as the puppets see them.
@@ -43,14 +52,7 @@ export class MucOccupancy {
   /** muc -> nick -> occupant, for everyone else in rooms the bridge is in. */
   private readonly rosters = new Map<string, Map<string, OccupantPresence>>();
 
-  constructor(
-    private readonly connection: ComponentConnection,
-    private readonly store: BridgeStore,
-    private readonly puppetAddress: (matrixUser: string) => string,
-    /** The hash of the Matrix user's avatar for XEP-0153 ("" for none), undefined when unknown. */
-    private readonly avatarHashOf: (matrixUser: string) => Promise<string | undefined>,
-    private readonly log: Logger,
-  ) {}
+  constructor(private readonly deps: MucOccupancyDeps) {}
 
   nickOf(muc: string, matrixUser: string): string | undefined {
     return this.joined.get(muc)?.get(matrixUser);
@@ -81,7 +83,7 @@ export class MucOccupancy {
    */
   isListener(muc: string, puppet: string): boolean {
     const first = this.joined.get(muc)?.keys().next().value;
-    return first !== undefined && this.puppetAddress(first) === puppet;
+    return first !== undefined && this.deps.puppetAddress(first) === puppet;
   }
 
   /**
@@ -91,7 +93,7 @@ export class MucOccupancy {
   async join(muc: string, matrixUser: string, wantedNick: string, historySince?: number): Promise<string> {
     const current = this.nickOf(muc, matrixUser);
     if (current !== undefined) return current;
-    const from = this.puppetAddress(matrixUser);
+    const from = this.deps.puppetAddress(matrixUser);
     const avatarHash = await this.avatarHash(matrixUser);
     let lastError: Error | undefined;
     for (let attempt = 0; attempt < NICK_ATTEMPTS; attempt++) {
@@ -102,13 +104,13 @@ export class MucOccupancy {
         let members = this.joined.get(muc);
         if (!members) this.joined.set(muc, (members = new Map()));
         members.set(matrixUser, got);
-        await this.store.setPuppetOccupancy(muc, matrixUser, got);
-        this.log.info({ muc, matrixUser, nick: got }, "puppet joined MUC");
+        await this.deps.store.setPuppetOccupancy(muc, matrixUser, got);
+        this.deps.log.info({ muc, matrixUser, nick: got }, "puppet joined MUC");
         return got;
       } catch (err) {
         lastError = asError(err);
         if (!(err instanceof MucJoinError && err.condition === "conflict")) throw err;
-        this.log.info({ muc, nick }, "nick taken; trying another");
+        this.deps.log.info({ muc, nick }, "nick taken; trying another");
       }
     }
     throw lastError ?? new MucJoinError(muc, wantedNick, "conflict");
@@ -122,25 +124,25 @@ export class MucOccupancy {
     const current = this.nickOf(muc, matrixUser);
     const nick = puppetNick(displayName, matrixLocalpart(matrixUser));
     if (current === undefined || current === nick) return;
-    await this.connection.send(renderJoin(this.puppetAddress(matrixUser), muc, nick, false, await this.avatarHash(matrixUser)));
-    this.log.info({ muc, matrixUser, from: current, to: nick }, "puppet changing nick");
+    await this.deps.connection.send(renderJoin(this.deps.puppetAddress(matrixUser), muc, nick, false, await this.avatarHash(matrixUser)));
+    this.deps.log.info({ muc, matrixUser, from: current, to: nick }, "puppet changing nick");
   }
 
   /** The Matrix user's avatar changed: their puppet says so in every MUC it is in (XEP-0153). */
   async refreshPresence(matrixUser: string): Promise<void> {
     const rooms = [...this.joined].flatMap(([muc, members]) => (members.has(matrixUser) ? [{ muc, nick: members.get(matrixUser)! }] : []));
-    if (rooms.length === 0 || !this.connection.isOnline()) return;
+    if (rooms.length === 0 || !this.deps.connection.isOnline()) return;
     const avatarHash = await this.avatarHash(matrixUser);
-    for (const { muc, nick } of rooms) await this.connection.send(renderJoin(this.puppetAddress(matrixUser), muc, nick, false, avatarHash));
-    this.log.info({ matrixUser, rooms: rooms.length, avatarHash }, "puppet presence updated for a new avatar");
+    for (const { muc, nick } of rooms) await this.deps.connection.send(renderJoin(this.deps.puppetAddress(matrixUser), muc, nick, false, avatarHash));
+    this.deps.log.info({ matrixUser, rooms: rooms.length, avatarHash }, "puppet presence updated for a new avatar");
   }
 
   /** Never fails: a puppet without a known avatar still joins, only without the hash. */
   private async avatarHash(matrixUser: string): Promise<string | undefined> {
     try {
-      return await this.avatarHashOf(matrixUser);
+      return await this.deps.avatarHashOf(matrixUser);
     } catch (err) {
-      this.log.warn({ matrixUser, err }, "avatar hash unknown");
+      this.deps.log.warn({ matrixUser, err }, "avatar hash unknown");
       return undefined;
     }
   }
@@ -148,14 +150,14 @@ export class MucOccupancy {
   async leave(muc: string, matrixUser: string, status?: string): Promise<void> {
     const nick = this.nickOf(muc, matrixUser);
     this.forget(muc, matrixUser);
-    await this.store.setPuppetOccupancy(muc, matrixUser, undefined);
-    if (nick !== undefined && this.connection.isOnline()) await this.connection.send(renderLeave(this.puppetAddress(matrixUser), muc, nick, status));
+    await this.deps.store.setPuppetOccupancy(muc, matrixUser, undefined);
+    if (nick !== undefined && this.deps.connection.isOnline()) await this.deps.connection.send(renderLeave(this.deps.puppetAddress(matrixUser), muc, nick, status));
   }
 
   /** Every puppet leaves the MUC (the room was unlinked). */
   async leaveRoom(muc: string, status: string): Promise<void> {
     const members = [...(this.joined.get(muc)?.keys() ?? [])];
-    const recorded = (await this.store.puppetOccupancy()).filter((o) => o.muc === muc).map((o) => o.matrixUser);
+    const recorded = (await this.deps.store.puppetOccupancy()).filter((o) => o.muc === muc).map((o) => o.matrixUser);
     for (const matrixUser of new Set([...members, ...recorded])) await this.leave(muc, matrixUser, status);
   }
 
@@ -175,7 +177,7 @@ export class MucOccupancy {
         this.settle(pendingKey);
         pending.reject(new MucJoinError(from.bare, from.resource, errorCondition(stanza) ?? "unknown error"));
       } else {
-        this.log.warn({ from: stanza.attrs.from, to, condition: errorCondition(stanza) }, "presence error from a MUC");
+        this.deps.log.warn({ from: stanza.attrs.from, to, condition: errorCondition(stanza) }, "presence error from a MUC");
       }
       return undefined;
     }
@@ -219,15 +221,15 @@ export class MucOccupancy {
     this.joined.clear();
     this.rosters.clear();
     const caughtUp = new Set<string>();
-    for (const { muc, matrixUser, nick } of await this.store.puppetOccupancy()) {
+    for (const { muc, matrixUser, nick } of await this.deps.store.puppetOccupancy()) {
       try {
-        const until = caughtUp.has(muc) ? undefined : await this.store.mucDeliveredUntil(muc);
+        const until = caughtUp.has(muc) ? undefined : await this.deps.store.mucDeliveredUntil(muc);
         // A margin for clocks that differ between the bridge and the MUC; repeats are dropped by their ids.
         const since = until === undefined ? undefined : until - HISTORY_MARGIN_MS;
         caughtUp.add(muc);
         await this.join(muc, matrixUser, nick, since);
       } catch (err) {
-        this.log.warn({ muc, matrixUser, err }, "puppet could not rejoin its MUC");
+        this.deps.log.warn({ muc, matrixUser, err }, "puppet could not rejoin its MUC");
       }
     }
   }
@@ -236,7 +238,7 @@ export class MucOccupancy {
   async leaveAllForShutdown(): Promise<void> {
     const leaves: Promise<void>[] = [];
     for (const [muc, members] of this.joined) {
-      for (const [matrixUser, nick] of members) leaves.push(this.connection.send(renderLeave(this.puppetAddress(matrixUser), muc, nick, "Bridge restarting")));
+      for (const [matrixUser, nick] of members) leaves.push(this.deps.connection.send(renderLeave(this.deps.puppetAddress(matrixUser), muc, nick, "Bridge restarting")));
     }
     await Promise.allSettled(leaves);
     this.joined.clear();
@@ -260,7 +262,7 @@ export class MucOccupancy {
         reject(new MucJoinError(muc, nick, "no answer from the MUC"));
       }, JOIN_TIMEOUT_MS);
       this.pending.set(key, { nick, resolve, reject, timer });
-      this.connection.send(renderJoin(from, muc, nick, historySince === undefined ? {} : { historySince }, avatarHash)).catch((err: Error) => {
+      this.deps.connection.send(renderJoin(from, muc, nick, historySince === undefined ? {} : { historySince }, avatarHash)).catch((err: Error) => {
         this.settle(key);
         reject(err);
       });
@@ -285,15 +287,15 @@ export class MucOccupancy {
   /** The puppet is out of the room (or renamed); returns its Matrix user when it is out. */
   private onPuppetRemoved(presence: OccupantPresence, puppet: string): string | undefined {
     for (const [matrixUser, nick] of this.joined.get(presence.muc) ?? []) {
-      if (nick === presence.nick && this.puppetAddress(matrixUser) === puppet) {
+      if (nick === presence.nick && this.deps.puppetAddress(matrixUser) === puppet) {
         if (presence.newNick) {
           this.joined.get(presence.muc)?.set(matrixUser, presence.newNick);
-          void this.store.setPuppetOccupancy(presence.muc, matrixUser, presence.newNick).catch(() => undefined);
+          void this.deps.store.setPuppetOccupancy(presence.muc, matrixUser, presence.newNick).catch(() => undefined);
           return undefined;
         }
-        this.log.info({ muc: presence.muc, matrixUser, removedBy: presence.removedBy }, "puppet left or was removed from MUC");
+        this.deps.log.info({ muc: presence.muc, matrixUser, removedBy: presence.removedBy }, "puppet left or was removed from MUC");
         this.forget(presence.muc, matrixUser);
-        if (presence.removedBy) void this.store.setPuppetOccupancy(presence.muc, matrixUser, undefined).catch(() => undefined);
+        if (presence.removedBy) void this.deps.store.setPuppetOccupancy(presence.muc, matrixUser, undefined).catch(() => undefined);
         return matrixUser;
       }
     }

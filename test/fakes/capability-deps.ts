@@ -3,10 +3,12 @@ import { pino } from "pino";
 import type { AddressingConfig } from "../../src/core/identity.js";
 import type { MatrixRooms } from "../../src/matrix/rooms.js";
 import type { CapabilityDeps } from "../../src/pipeline/capabilities/capability.js";
-import { Puppets } from "../../src/pipeline/puppets.js";
+import type { MatrixDestination } from "../../src/pipeline/destinations/matrix-destination.js";
+import { Puppets } from "../../src/pipeline/destinations/puppets.js";
+import { XmppDestinations, type XmppDestination } from "../../src/pipeline/destinations/xmpp-destination.js";
 import type { ComponentConnection } from "../../src/xmpp/component-connection.js";
 import type { MucOccupancy } from "../../src/xmpp/muc-occupancy.js";
-import { dmConversation } from "../../src/xmpp/inbound.js";
+import { dmConversation } from "../../src/core/conversations.js";
 import { MemoryStore } from "./memory-store.js";
 
 export const addressing: AddressingConfig = { homeserverDomain: "matrix.test", componentDomain: "matrix.xmpp.test", userPrefix: "_xmpp_", aliasPrefix: "_xmpp_" };
@@ -20,6 +22,9 @@ export const dm = dmConversation(bob, alice);
 export const portalRoom = "!portal:matrix.test";
 export const muc = "room@conference.xmpp.test";
 
+/** Where the MUC's doings go on Matrix: the portal. */
+export const fromMuc: MatrixDestination = { link: { kind: "portal", roomId: portalRoom, muc }, roomId: portalRoom, conversation: muc };
+
 /** What the fake Matrix side was asked to do. */
 export interface MatrixCalls {
   sent: { sender: string; roomId: string; content: Record<string, unknown>; type: string }[];
@@ -28,6 +33,9 @@ export interface MatrixCalls {
   typing: { sender: string; typing: boolean }[];
   notices: string[];
   kicked: { roomId: string; userId: string; reason: string }[];
+  /** Ghost joins, leaves and room nicks, in order. */
+  members: string[];
+  topics: string[];
 }
 
 /**
@@ -42,7 +50,7 @@ export async function capabilityDeps(
   await store.saveLink({ kind: "dm", roomId: dmRoom, matrixUser: alice, xmppUser: bob });
   await store.saveLink({ kind: "portal", roomId: portalRoom, muc });
   const stanzas: Element[] = [];
-  const matrix: MatrixCalls = { sent: [], redacted: [], receipts: [], typing: [], notices: [], kicked: [] };
+  const matrix: MatrixCalls = { sent: [], redacted: [], receipts: [], typing: [], notices: [], kicked: [], members: [], topics: [] };
   let next = 0;
   const rooms = {
     send: async (sender: string, roomId: string, content: Record<string, unknown>, _txnId: string, type = "m.room.message") => {
@@ -55,6 +63,12 @@ export async function capabilityDeps(
     notice: async (_roomId: string, text: string) => void matrix.notices.push(text),
     kick: async (roomId: string, userId: string, reason: string) => void matrix.kicked.push({ roomId, userId, reason }),
     messageText: async (_roomId: string, eventId: string) => options.messageText?.[eventId],
+    event: async () => undefined,
+    setTopic: async (_roomId: string, topic: string) => void matrix.topics.push(topic),
+    ensureGhost: async () => undefined,
+    ensureJoined: async (userId: string) => void matrix.members.push(`join ${userId}`),
+    leave: async (userId: string) => void matrix.members.push(`leave ${userId}`),
+    setRoomNick: async (userId: string, _roomId: string, nick: string) => void matrix.members.push(`nick ${userId} ${nick}`),
     displayName: async () => undefined,
   } as unknown as MatrixRooms;
   const connection = {
@@ -68,10 +82,15 @@ export async function capabilityDeps(
   const occupancy = {
     nickOf: (_muc: string, user: string) => (inMuc.has(user) ? user.slice(1).split(":")[0] : undefined),
     join: async (_muc: string, user: string, nick: string) => (inMuc.add(user), nick),
+    leave: async (_muc: string, user: string) => void inMuc.delete(user),
     occupants: () => (options.occupants ?? []).map((o) => ({ muc, ...o })),
   } as unknown as MucOccupancy;
   const log = pino({ level: "silent" });
-  const puppets = new Puppets({ rooms, occupancy, addressing, botUserId, log });
-  const deps: CapabilityDeps = { store, rooms, connection, puppets, addressing, botUserId, messageMapSeconds: 3600, log };
-  return { deps, store, stanzas, matrix, occupancy };
+  const puppets = new Puppets({ rooms, occupancy, log });
+  const deps: CapabilityDeps = { store, rooms, connection, addressing, botUserId, messageMapSeconds: 3600, log };
+  const destinations = new XmppDestinations({ store, connection, puppets, addressing, botUserId });
+  /** Where the DM's or the portal's doings go on XMPP. */
+  const at = (roomId: string): XmppDestination =>
+    destinations.ofLink(roomId === dmRoom ? { kind: "dm", roomId, matrixUser: alice, xmppUser: bob } : { kind: "portal", roomId: portalRoom, muc });
+  return { deps, store, stanzas, matrix, occupancy, puppets, at };
 }

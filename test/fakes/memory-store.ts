@@ -59,6 +59,7 @@ export class MemoryStore implements BridgeStore {
 
   peekOutbox = (lane: string, count: number): Promise<string[]> => this.io(() => this.lane(lane).slice(0, count));
   removeFromOutbox = (lane: string, count: number): Promise<void> => this.io(() => void this.lane(lane).splice(0, count));
+  outboxDepths = (): Promise<Map<string, number>> => this.io(() => new Map([...this.outboxes].map(([lane, entries]) => [lane, entries.length])));
   pendingLanes = (): Promise<string[]> => this.io(() => [...this.outboxes].filter(([, e]) => e.length > 0).map(([lane]) => lane));
 
   saveLink = (link: Link): Promise<void> => this.io(() => void this.linksByRoom.set(link.roomId, link));

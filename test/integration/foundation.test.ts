@@ -64,13 +64,14 @@ test("an unknown request to the component is answered with an error, not silence
   );
 });
 
-test("/metrics serves Prometheus text with the library's bridge metrics", async () => {
+test("/metrics serves Prometheus text: the bridge's version, each connection's state, rooms by kind, process metrics", async () => {
   const res = await fetch(`${metricsUrl()}/metrics`);
   assert.equal(res.status, 200);
   const text = await res.text();
-  assert.match(text, /^bridge_app_version\{version="\d+\.\d+\.\d+"\} 1$/m);
-  assert.match(text, /^bridge_matrix_configured_rooms \d+$/m);
-  assert.match(text, /^bridge_remote_configured_rooms \d+$/m);
+  assert.match(text, /^bridge_info\{version="\d+\.\d+\.\d+"\} 1$/m);
+  for (const peer of ["xmpp", "homeserver", "redis"]) assert.match(text, new RegExp(`^bridge_connection_up\\{peer="${peer}"\\} 1$`, "m"));
+  assert.match(text, /^bridge_rooms\{kind="portal"\} \d+$/m);
+  assert.match(text, /^bridge_outbox_entries\{direction="matrix_to_xmpp"\} \d+$/m);
   assert.match(text, /process_cpu_user_seconds_total/);
 });
 

@@ -127,4 +127,8 @@ test("hostile links (loopback, too big, not what they claim) become a notice wit
   const text = await (await fetch(`http://${metrics.bindAddress}:${metrics.port}/metrics`)).text();
   const refused = Number(/bridge_file_transfers_total\{direction="to_matrix",outcome="refused"\} (\d+)/.exec(text)?.[1]);
   assert.ok(refused >= 3, "the refusals are counted for the admin");
+  const count = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 0);
+  assert.ok(count(/^bridge_events_total\{direction="xmpp_to_matrix",kind="message",outcome="delivered"\} (\d+)$/m) >= 4, "the messages are counted");
+  assert.ok(count(/^bridge_delivery_seconds_count\{direction="xmpp_to_matrix"\} (\d+)$/m) >= 4, "and timed");
+  assert.ok(count(/^bridge_rooms\{kind="portal"\} (\d+)$/m) >= 1, "the portal is counted");
 });

@@ -8,11 +8,11 @@ const REACTIONS = "urn:xmpp:reactions:0";
 
 /** Alice's DM with Bob, with a message of each already bridged. */
 async function scene(options: { peerSupportsReactions?: boolean } = {}) {
-  const { deps, store, stanzas: sent, matrix } = await capabilityDeps({ messageText: { $unbridged: "what Alice said first" } });
+  const { deps, store, stanzas: sent, matrix, at } = await capabilityDeps({ messageText: { $unbridged: "what Alice said first" } });
   await store.recordMessage({ roomId, eventId: "$fromBob", conversation, ids: { id: "b1", originId: "b1" }, sender: ghost });
   await store.recordMessage({ roomId, eventId: "$fromAlice", conversation, ids: { id: "a1", originId: "a1" }, sender: alice });
   const reactions = new Reactions({ ...deps, peerSupports: async () => options.peerSupportsReactions });
-  return { sent, matrix, reactions };
+  return { sent, matrix, reactions, at };
 }
 
 const emojisOf = (stanza: Element | undefined): string[] | undefined =>
@@ -23,29 +23,29 @@ const emojisOf = (stanza: Element | undefined): string[] | undefined =>
 
 describe("reactions, Matrix to XMPP", () => {
   it("sends the user's whole set of reactions, and the set without one they took back", async () => {
-    const { sent, reactions } = await scene();
-    await reactions.fromMatrix({ kind: "reaction", roomId, sender: alice, eventId: "$r1", target: "$fromBob", key: "👍" });
-    await reactions.fromMatrix({ kind: "reaction", roomId, sender: alice, eventId: "$r2", target: "$fromBob", key: "🎉" });
+    const { sent, reactions, at } = await scene();
+    await reactions.fromMatrix({ kind: "reaction", roomId, sender: alice, eventId: "$r1", target: "$fromBob", key: "👍" }, at(roomId));
+    await reactions.fromMatrix({ kind: "reaction", roomId, sender: alice, eventId: "$r2", target: "$fromBob", key: "🎉" }, at(roomId));
     assert.equal(sent[1]?.attrs.to, bob);
     assert.equal(sent[1]?.getChild("reactions", REACTIONS)?.attrs.id, "b1");
     assert.deepEqual(emojisOf(sent[1]), ["👍", "🎉"]);
-    assert.equal(await reactions.takenBackOnMatrix({ kind: "redaction", roomId, sender: alice, eventId: "$x", redacts: "$r1" }), true);
+    assert.equal(await reactions.takenBackOnMatrix({ kind: "redaction", roomId, sender: alice, eventId: "$x", redacts: "$r1" }, at(roomId)), true);
     assert.deepEqual(emojisOf(sent[2]), ["🎉"]);
   });
   it("leaves a redaction of something else to the redactions, and another user's reaction alone", async () => {
-    const { sent, reactions } = await scene();
-    assert.equal(await reactions.takenBackOnMatrix({ kind: "redaction", roomId, sender: alice, eventId: "$x", redacts: "$fromBob" }), false);
-    await reactions.fromMatrix({ kind: "reaction", roomId, sender: alice, eventId: "$r1", target: "$fromBob", key: "👍" });
-    assert.equal(await reactions.takenBackOnMatrix({ kind: "redaction", roomId, sender: "@mallory:matrix.test", eventId: "$y", redacts: "$r1" }), true);
+    const { sent, reactions, at } = await scene();
+    assert.equal(await reactions.takenBackOnMatrix({ kind: "redaction", roomId, sender: alice, eventId: "$x", redacts: "$fromBob" }, at(roomId)), false);
+    await reactions.fromMatrix({ kind: "reaction", roomId, sender: alice, eventId: "$r1", target: "$fromBob", key: "👍" }, at(roomId));
+    assert.equal(await reactions.takenBackOnMatrix({ kind: "redaction", roomId, sender: "@mallory:matrix.test", eventId: "$y", redacts: "$r1" }, at(roomId)), true);
     assert.equal(sent.length, 1);
   });
   it("falls back to a line of text for a message XMPP never saw, and for a client without reactions", async () => {
     const unseen = await scene();
-    await unseen.reactions.fromMatrix({ kind: "reaction", roomId, sender: alice, eventId: "$r1", target: "$unbridged", key: "👍" });
+    await unseen.reactions.fromMatrix({ kind: "reaction", roomId, sender: alice, eventId: "$r1", target: "$unbridged", key: "👍" }, unseen.at(roomId));
     assert.equal(unseen.sent[0]?.getChildText("body"), '/me reacted 👍 to "what Alice said first"');
     assert.equal(unseen.sent[0]?.getChild("reactions", REACTIONS), undefined);
     const plain = await scene({ peerSupportsReactions: false });
-    await plain.reactions.fromMatrix({ kind: "reaction", roomId, sender: alice, eventId: "$r1", target: "$fromBob", key: "👍" });
+    await plain.reactions.fromMatrix({ kind: "reaction", roomId, sender: alice, eventId: "$r1", target: "$fromBob", key: "👍" }, plain.at(roomId));
     assert.equal(plain.sent[0]?.getChildText("body"), "/me reacted 👍");
   });
 });

@@ -6,6 +6,8 @@ import { puppetAddress } from "../../xmpp/puppet-address.js";
 import { renderModeration } from "../../xmpp/stanzas.js";
 import type { MucOccupancy } from "../../xmpp/muc-occupancy.js";
 import { deliver, isPassing } from "../errors.js";
+import type { MatrixDestination } from "../destinations/matrix-destination.js";
+import type { XmppDestination } from "../destinations/xmpp-destination.js";
 import type { CapabilityDeps } from "./capability.js";
 
 export interface KicksDeps extends CapabilityDeps {
@@ -22,19 +24,16 @@ export class Kicks {
   constructor(private readonly deps: KicksDeps) {}
 
   /** Takes every membership change of a ghost in a room linked to a MUC: only its removal by someone else goes to XMPP. */
-  async fromMatrix({ sender, roomId, target, membership, reason }: MatrixInboundOf<"membership">): Promise<boolean> {
-    if (!isGhost(target, this.deps.addressing)) return false;
-    const link = await this.deps.store.linkByRoom(roomId);
-    if (!link || link.kind === "dm") return false;
-    if ((membership === "leave" || membership === "ban") && sender !== target) await this.moderate(link.muc, roomId, sender, target, membership === "ban" ? "ban" : "kick", reason);
+  async fromMatrix({ sender, roomId, target, membership, reason }: MatrixInboundOf<"membership">, destination: XmppDestination | undefined): Promise<boolean> {
+    if (!isGhost(target, this.deps.addressing) || !destination?.muc) return false;
+    if ((membership === "leave" || membership === "ban") && sender !== target) await this.moderate(destination.muc, roomId, sender, target, membership === "ban" ? "ban" : "kick", reason);
     return true;
   }
 
   /** Takes the removals of occupants by a MUC moderator; other occupant changes are not its business. */
-  async fromXmpp({ presence, change, puppetOf }: XmppEventOf<"occupant">): Promise<boolean> {
+  async fromXmpp({ presence, change, puppetOf }: XmppEventOf<"occupant">, { link }: MatrixDestination): Promise<boolean> {
     if (!puppetOf && !(change === "left" && presence.removedBy)) return false;
-    const link = await this.deps.store.linkByMuc(presence.muc);
-    if (!link || link.kind === "dm") return true;
+    if (link.kind === "dm") return true;
     const what = presence.removedBy === "ban" ? "banned" : "kicked";
     if (!puppetOf) {
       const ghost = ghostOfOccupant(presence, this.deps.addressing);

@@ -1,11 +1,10 @@
 import { createHash } from "node:crypto";
-import type { Link, MatrixInboundOf, XmppMessageIds } from "../../core/model.js";
+import { xmppIdOf } from "../../core/conversations.js";
+import type { MatrixInboundOf, XmppEventOf, XmppMessageIds } from "../../core/model.js";
 import { quoteFallback } from "../../core/relations.js";
-import { puppetAddress } from "../../xmpp/puppet-address.js";
-import { renderMessage, renderSignal } from "../../xmpp/stanzas.js";
 import { deliver } from "../errors.js";
-import type { MatrixDestination } from "../matrix-destination.js";
-import { xmppIdOf } from "../xmpp-destination.js";
+import type { GhostDestination, MatrixDestination } from "../destinations/matrix-destination.js";
+import type { XmppDestination } from "../destinations/xmpp-destination.js";
 import type { CapabilityDeps } from "./capability.js";
 
 const REACTIONS = "urn:xmpp:reactions:0";
@@ -25,30 +24,35 @@ export class Reactions {
   constructor(private readonly deps: ReactionsDeps) {}
 
   /** A Matrix user reacted: XMPP gets their whole set of reactions to that message. */
-  async fromMatrix({ sender, roomId, eventId, target, key }: MatrixInboundOf<"reaction">): Promise<void> {
-    const link = await this.deps.store.linkByRoom(roomId);
-    if (!link) return;
+  async fromMatrix({ sender, eventId, target, key }: MatrixInboundOf<"reaction">, destination: XmppDestination): Promise<void> {
+    const { link } = destination;
     const original = await this.deps.store.messageByEventId(target);
     // A client known not to show reactions (disco#info) gets the text instead.
-    const unsupported = link.kind === "dm" && (await this.deps.peerSupports(link.xmppUser, REACTIONS, puppetAddress(sender, this.deps.addressing))) === false;
-    if (!original || unsupported) return this.fallback(link, roomId, sender, target, key, eventId);
+    const unsupported = link.kind === "dm" && (await this.deps.peerSupports(link.xmppUser, REACTIONS, destination.addressOf(sender))) === false;
+    if (!original || unsupported) return this.fallback(destination, sender, target, key, eventId);
     await this.deps.store.recordReaction({ target, sender, key, eventId }, this.deps.messageMapSeconds);
-    await this.sendSet(link, roomId, sender, target, eventId);
+    await this.sendSet(destination, sender, target, eventId);
   }
 
   /** A Matrix user redacted one of their reactions: XMPP gets the set without it. True when the redacted event was a reaction. */
-  async takenBackOnMatrix({ sender, roomId, eventId, redacts }: MatrixInboundOf<"redaction">): Promise<boolean> {
-    const link = await this.deps.store.linkByRoom(roomId);
-    const reaction = link ? await this.deps.store.reactionByEventId(redacts) : undefined;
-    if (!link || !reaction) return false;
+  async takenBackOnMatrix({ sender, eventId, redacts }: MatrixInboundOf<"redaction">, destination: XmppDestination): Promise<boolean> {
+    const reaction = await this.deps.store.reactionByEventId(redacts);
+    if (!reaction) return false;
     if (reaction.sender !== sender) return true;
     await this.deps.store.forgetReaction(reaction);
-    await this.sendSet(link, roomId, sender, reaction.target, eventId);
+    await this.sendSet(destination, sender, reaction.target, eventId);
+    return true;
+  }
+
+  /** Takes an XMPP message that carries a set of reactions. */
+  async fromXmpp({ message }: XmppEventOf<"message">, { roomId, conversation, ghost }: MatrixDestination): Promise<boolean> {
+    if (!message.reactions || !ghost) return false;
+    await this.toMatrix({ ghost, roomId, conversation }, message.reactions, message.ids);
     return true;
   }
 
   /** An XMPP user's set of reactions to a message (empty takes them all back): their ghost's reactions follow, one by one. */
-  async toMatrix({ ghost, roomId, conversation }: MatrixDestination, reactions: { id: string; emojis: readonly string[] }, ids: XmppMessageIds): Promise<void> {
+  async toMatrix({ ghost, roomId, conversation }: GhostDestination, reactions: { id: string; emojis: readonly string[] }, ids: XmppMessageIds): Promise<void> {
     const target = await this.deps.store.eventIdForXmppId(conversation, reactions.id);
     if (!target) {
       this.deps.log.debug({ conversation, id: reactions.id }, "reactions to a message the bridge does not know");
@@ -71,26 +75,20 @@ export class Reactions {
     }
   }
 
-  private async sendSet(link: Link, roomId: string, sender: string, targetEvent: string, causeEvent: string): Promise<void> {
+  private async sendSet(destination: XmppDestination, sender: string, targetEvent: string, causeEvent: string): Promise<void> {
     const original = await this.deps.store.messageByEventId(targetEvent);
-    const destination = this.deps.puppets.destination(link);
     const ref = original ? destination.refOf(original.ids) : undefined;
-    if (!ref || !(await this.deps.puppets.ready(link, sender, roomId))) return;
+    if (!ref || !(await destination.ready(sender))) return;
     const emojis = [...(await this.deps.store.reactionsOf(targetEvent, sender)).keys()];
-    const from = puppetAddress(sender, this.deps.addressing);
-    await deliver("react on XMPP", () =>
-      this.deps.connection.send(renderSignal({ from, to: destination.to, type: destination.type, id: xmppIdOf(causeEvent), reactions: { id: ref, emojis } })),
-    );
+    await destination.signal(sender, { id: xmppIdOf(causeEvent), reactions: { id: ref, emojis } }, "react on XMPP");
   }
 
   /** The fallback: a short line of text naming the message, with no Matrix IDs in it. */
-  private async fallback(link: Link, roomId: string, sender: string, targetEvent: string, key: string, causeEvent: string): Promise<void> {
-    const destination = this.deps.puppets.destination(link);
-    const text = await this.deps.rooms.messageText(roomId, targetEvent, destination.viewer);
+  private async fallback(destination: XmppDestination, sender: string, targetEvent: string, key: string, causeEvent: string): Promise<void> {
+    const text = await this.deps.rooms.messageText(destination.roomId, targetEvent, destination.viewer);
     const words = text ? quoteFallback(text).text.slice(2).trim() : undefined;
-    if (!(await this.deps.puppets.ready(link, sender, roomId))) return;
+    if (!(await destination.ready(sender))) return;
     const body = words ? `/me reacted ${key} to "${words}"` : `/me reacted ${key}`;
-    const from = puppetAddress(sender, this.deps.addressing);
-    await deliver("send to XMPP", () => this.deps.connection.send(renderMessage({ from, to: destination.to, type: destination.type, id: xmppIdOf(causeEvent), body })));
+    await destination.send(sender, { id: xmppIdOf(causeEvent), body });
   }
 }

@@ -1,13 +1,12 @@
 import { asError } from "../../core/errors.js";
 import { isGhost, splitJid } from "../../core/identity.js";
 import * as notices from "../../core/notices.js";
+import { xmppIdOf } from "../../core/conversations.js";
 import type { MatrixInboundOf, XmppEventOf } from "../../core/model.js";
-import { puppetAddress } from "../../xmpp/puppet-address.js";
-import { renderMessage, renderModerationRequest } from "../../xmpp/stanzas.js";
+import { renderModerationRequest } from "../../xmpp/stanzas.js";
 import { deliver, isPassing } from "../errors.js";
-import type { MatrixDestination } from "../matrix-destination.js";
-import type { MucLink } from "../puppets.js";
-import { xmppIdOf } from "../xmpp-destination.js";
+import type { GhostDestination, MatrixDestination } from "../destinations/matrix-destination.js";
+import type { XmppDestination } from "../destinations/xmpp-destination.js";
 import type { CapabilityDeps } from "./capability.js";
 
 /**
@@ -18,55 +17,56 @@ import type { CapabilityDeps } from "./capability.js";
 export class Redactions {
   constructor(private readonly deps: CapabilityDeps) {}
 
-  async fromMatrix({ sender, roomId, eventId, redacts, reason }: MatrixInboundOf<"redaction">): Promise<void> {
-    const link = await this.deps.store.linkByRoom(roomId);
-    if (!link) return;
+  async fromMatrix({ sender, roomId, eventId, redacts, reason }: MatrixInboundOf<"redaction">, destination: XmppDestination): Promise<void> {
     const original = await this.deps.store.messageByEventId(redacts);
-    if (original?.sender && original.sender !== sender && isGhost(original.sender, this.deps.addressing) && link.kind !== "dm") {
-      return this.moderate(link, roomId, sender, original.ids.stanzaId, reason ?? "Removed on Matrix");
+    if (original?.sender && original.sender !== sender && isGhost(original.sender, this.deps.addressing) && destination.muc) {
+      return this.moderate(destination, destination.muc, sender, original.ids.stanzaId, reason ?? "Removed on Matrix");
     }
     if (!original || original.sender !== sender) {
       this.deps.log.debug({ roomId, redacts, sender }, "redaction not bridged: not the sender's own bridged message");
       return;
     }
-    const destination = this.deps.puppets.destination(link);
     const ref = destination.refOf(original.ids);
-    if (!ref || !(await this.deps.puppets.ready(link, sender, roomId))) return;
-    const from = puppetAddress(sender, this.deps.addressing);
-    await deliver("retract on XMPP", () =>
-      this.deps.connection.send(renderMessage({ from, to: destination.to, type: destination.type, id: xmppIdOf(eventId), body: "/me retracted a message", retracts: ref })),
-    );
+    if (!ref || !(await destination.ready(sender))) return;
+    await destination.send(sender, { id: xmppIdOf(eventId), body: "/me retracted a message", retracts: ref }, "retract on XMPP");
+  }
+
+  /** Takes an XMPP message that retracts an earlier one. */
+  async fromXmpp({ message }: XmppEventOf<"message">, { roomId, conversation, ghost }: MatrixDestination): Promise<boolean> {
+    if (message.retracts === undefined || !ghost) return false;
+    await this.retractedOnXmpp({ ghost, roomId, conversation }, message.retracts);
+    return true;
   }
 
   /** An XMPP user retracted their message (XEP-0424): their ghost redacts it; a message the bridge does not know is nothing to remove. */
-  async retractedOnXmpp({ ghost, roomId, conversation }: MatrixDestination, retracts: string): Promise<void> {
+  async retractedOnXmpp({ ghost, roomId, conversation }: GhostDestination, retracts: string): Promise<void> {
     const eventId = await this.deps.store.eventIdForXmppId(conversation, retracts);
     if (eventId) await deliver("redact", () => this.deps.rooms.redact(ghost, roomId, eventId, "Retracted on XMPP"));
     else this.deps.log.debug({ conversation, id: retracts }, "retraction of a message the bridge does not know");
   }
 
   /** A MUC moderator removed a message (XEP-0425): the bot redacts its Matrix event. */
-  async moderatedOnXmpp({ muc, stanzaId, by, reason }: XmppEventOf<"moderation">): Promise<void> {
-    const link = await this.deps.store.linkByMuc(muc);
-    const eventId = link ? await this.deps.store.eventIdForXmppId(muc, stanzaId) : undefined;
-    if (!link || !eventId) return;
+  async moderatedOnXmpp({ muc, stanzaId, by, reason }: XmppEventOf<"moderation">, { roomId }: MatrixDestination): Promise<void> {
+    const eventId = await this.deps.store.eventIdForXmppId(muc, stanzaId);
+    if (!eventId) return;
     const why = `Removed on XMPP${by ? ` by ${splitJid(by).resource ?? by}` : ""}${reason ? `: ${reason}` : ""}`;
-    await deliver("redact", () => this.deps.rooms.redact(this.deps.botUserId, link.roomId, eventId, why));
+    await deliver("redact", () => this.deps.rooms.redact(this.deps.botUserId, roomId, eventId, why));
   }
 
   /**
    * A Matrix moderator removed an XMPP user's message: their puppet asks the MUC to do the same
    * (XEP-0425, the current form, then the older one).
    */
-  private async moderate(link: MucLink, roomId: string, moderator: string, stanzaId: string | undefined, reason: string): Promise<void> {
+  private async moderate(destination: XmppDestination, muc: string, moderator: string, stanzaId: string | undefined, reason: string): Promise<void> {
+    const { roomId } = destination;
     if (!stanzaId) return;
-    if (!(await this.deps.puppets.ready(link, moderator, roomId))) return;
-    const from = puppetAddress(moderator, this.deps.addressing);
+    if (!(await destination.ready(moderator))) return;
+    const from = destination.addressOf(moderator);
     let condition = "";
     for (const legacy of [false, true]) {
       try {
-        await this.deps.connection.request(renderModerationRequest(from, link.muc, stanzaId, reason, legacy));
-        this.deps.log.info({ muc: link.muc, stanzaId, moderator }, "removed a message from a MUC");
+        await this.deps.connection.request(renderModerationRequest(from, muc, stanzaId, reason, legacy));
+        this.deps.log.info({ muc, stanzaId, moderator }, "removed a message from a MUC");
         return;
       } catch (err) {
         if (isPassing(err)) throw err;
@@ -74,6 +74,6 @@ export class Redactions {
         if (condition !== "feature-not-implemented" && condition !== "bad-request" && condition !== "service-unavailable") break;
       }
     }
-    await this.deps.rooms.notice(roomId, notices.messageRemovalRefused(link.muc, condition));
+    await this.deps.rooms.notice(roomId, notices.messageRemovalRefused(muc, condition));
   }
 }

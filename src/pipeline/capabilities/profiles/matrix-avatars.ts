@@ -1,7 +1,7 @@
-import { AVATAR_MAX_BYTES, AvatarRejectedError, inspectAvatar, type Avatar } from "../core/avatars.js";
-import type { Logger } from "../log.js";
-import { MatrixMediaError, type MatrixMedia } from "../matrix/media.js";
-import type { BridgeStore } from "../store/store.js";
+import { AVATAR_MAX_BYTES, AvatarRejectedError, inspectAvatar, type Avatar } from "../../../core/avatars.js";
+import type { Logger } from "../../../log.js";
+import { MatrixMediaError, type MatrixMedia } from "../../../matrix/media.js";
+import type { BridgeStore } from "../../../store/store.js";
 
 /**
  * The size asked of the homeserver's thumbnailer: XEP-0153 wants 32 to 96 pixels a side, and

@@ -1,11 +1,11 @@
-import type { BridgeConfig } from "../config/schema.js";
-import { ghostUserId, type AddressingConfig } from "../core/identity.js";
-import { ContactPresences, toMatrixPresence, type UserPresence } from "../core/presence.js";
-import type { Logger } from "../log.js";
-import type { MatrixRooms } from "../matrix/rooms.js";
-import type { BridgeStore } from "../store/store.js";
-import type { ContactPresence } from "../xmpp/presence-stanzas.js";
-import { LatestWinsThrottle } from "./throttle.js";
+import type { BridgeConfig } from "../../../config/schema.js";
+import { ghostUserId, type AddressingConfig } from "../../../core/identity.js";
+import { ContactPresences, toMatrixPresence, type UserPresence } from "../../../core/presence.js";
+import type { Logger } from "../../../log.js";
+import type { MatrixRooms } from "../../../matrix/rooms.js";
+import type { BridgeStore } from "../../../store/store.js";
+import type { ContactPresence } from "../../../xmpp/presence-stanzas.js";
+import { LatestWinsThrottle } from "../../throttle.js";
 
 /** XMPP users whose resources are kept track of; those heard from least recently are forgotten first. */
 const MAX_CONTACTS = 10_000;
@@ -15,6 +15,14 @@ const MAX_CONTACTS = 10_000;
  * that is not offline is set again this often.
  */
 const REFRESH_MS = 20_000;
+
+export interface PresenceToMatrixDeps {
+  store: BridgeStore;
+  rooms: MatrixRooms;
+  addressing: AddressingConfig;
+  settings: BridgeConfig["presence"];
+  log: Logger;
+}
 
 /**
  * XMPP users' presence, to their ghosts on Matrix: only presence sent to the puppet of a Matrix user
@@ -27,20 +35,14 @@ export class PresenceToMatrix {
   private readonly throttle: LatestWinsThrottle<UserPresence>;
   private readonly refresher: NodeJS.Timeout;
 
-  constructor(
-    private readonly store: BridgeStore,
-    private readonly rooms: MatrixRooms,
-    private readonly addressing: AddressingConfig,
-    private readonly settings: BridgeConfig["presence"],
-    private readonly log: Logger,
-  ) {
+  constructor(private readonly deps: PresenceToMatrixDeps) {
     this.throttle = new LatestWinsThrottle<UserPresence>(
-      settings.minIntervalSeconds * 1000,
+      deps.settings.minIntervalSeconds * 1000,
       async (ghost, presence) => {
-        await this.rooms.setPresence(ghost, toMatrixPresence(presence));
-        this.log.debug({ ghost, presence }, "ghost presence set");
+        await this.deps.rooms.setPresence(ghost, toMatrixPresence(presence));
+        this.deps.log.debug({ ghost, presence }, "ghost presence set");
       },
-      (ghost, err) => this.log.warn({ ghost, err }, "could not set a ghost's presence"),
+      (ghost, err) => this.deps.log.warn({ ghost, err }, "could not set a ghost's presence"),
     );
     this.refresher = setInterval(() => {
       for (const [ghost, presence] of this.contacts.available()) this.throttle.offer(ghost, presence);
@@ -49,10 +51,10 @@ export class PresenceToMatrix {
 
   /** Availability presence an XMPP user's resource sent to a Matrix user's puppet. */
   async handle(contact: ContactPresence, matrixUser: string): Promise<void> {
-    this.log.debug({ from: contact.from, matrixUser, presence: contact.presence }, "presence from an XMPP user");
+    this.deps.log.debug({ from: contact.from, matrixUser, presence: contact.presence }, "presence from an XMPP user");
     // The same presence reaches every puppet the user is subscribed to; those without a DM are skipped.
-    if (!this.settings.enabled || !(await this.store.dmLink(matrixUser, contact.from.bare))) return;
-    const ghost = ghostUserId(contact.from.bare, this.addressing);
+    if (!this.deps.settings.enabled || !(await this.deps.store.dmLink(matrixUser, contact.from.bare))) return;
+    const ghost = ghostUserId(contact.from.bare, this.deps.addressing);
     const changed = this.contacts.update(ghost, contact.from.resource, contact.presence, contact.priority);
     if (changed) this.throttle.offer(ghost, changed);
   }

@@ -13,6 +13,7 @@ import type { MatrixMedia } from "../matrix/media.js";
 import type { ComponentConnection } from "../xmpp/component-connection.js";
 import { findUploadService, requestUploadSlot } from "../xmpp/http-upload.js";
 import { essence } from "../media/media-type.js";
+import { FileShareError } from "../media/file-share-error.js";
 
 /**
  * Where XMPP users can fetch the file (its url an mxc:// URI) that `sender` shares, and a thumbnail
@@ -23,14 +24,6 @@ export type ShareFile = (file: SharedFile, sender: string) => Promise<{ url: str
 /** Images this small are their own preview. */
 const needsThumbnail = (file: SharedFile): boolean =>
   msgtypeFor(file.mediaType) === "m.image" && ((file.width ?? Infinity) > THUMBNAIL_BOX.width || (file.height ?? Infinity) > THUMBNAIL_BOX.height);
-
-/** The file cannot be shared this way (too big, unknown size, refused by the XMPP server). */
-export class FileShareError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "FileShareError";
-  }
-}
 
 export function shareBySignedUrl(fileUrls: FileUrls): ShareFile {
   return async (file) => {

@@ -1,13 +1,22 @@
-import { matrixLocalpart, userIdOfPuppet, type AddressingConfig } from "../core/identity.js";
-import type { Logger } from "../log.js";
-import type { MatrixInboundOf } from "../core/model.js";
-import type { MatrixRooms } from "../matrix/rooms.js";
-import type { VcardCard } from "../xmpp/vcard.js";
+import { matrixLocalpart, userIdOfPuppet, type AddressingConfig } from "../../../core/identity.js";
+import type { Logger } from "../../../log.js";
+import type { MatrixInboundOf } from "../../../core/model.js";
+import type { MatrixRooms } from "../../../matrix/rooms.js";
+import type { VcardCard } from "../../../xmpp/vcard.js";
 import type { MatrixAvatars } from "./matrix-avatars.js";
-import { BoundedMap } from "../core/bounded-map.js";
+import { BoundedMap } from "../../../core/bounded-map.js";
 
 /** Matrix users whose avatar the bridge knows; bounded so it cannot grow without end. */
 const KNOWN_AVATARS = 10_000;
+
+export interface PuppetProfilesDeps {
+  rooms: MatrixRooms;
+  avatars: MatrixAvatars;
+  /** Whether the Matrix user is one the bridge stands for on XMPP. */
+  bridges: (matrixUser: string) => boolean;
+  addressing: AddressingConfig;
+  log: Logger;
+}
 
 /**
  * Puppets' profiles on XMPP: the vCard they answer with (the Matrix user's global display name and
@@ -21,14 +30,7 @@ export class PuppetProfiles {
   /** What sends the puppet's presence again wherever it is, with its new avatar hash. */
   private readonly announcers: ((matrixUser: string) => Promise<void>)[] = [];
 
-  constructor(
-    private readonly rooms: MatrixRooms,
-    private readonly avatars: MatrixAvatars,
-    /** Whether the Matrix user is one the bridge stands for on XMPP. */
-    private readonly bridges: (matrixUser: string) => boolean,
-    private readonly addressing: AddressingConfig,
-    private readonly log: Logger,
-  ) {}
+  constructor(private readonly deps: PuppetProfilesDeps) {}
 
   /**
    * Registers what announces a changed avatar. Those who announce ask this for the hash, so they
@@ -41,15 +43,15 @@ export class PuppetProfiles {
   /** The SHA-1 of the avatar a puppet's vCard serves; "" when the user has none; undefined when unknown. */
   async avatarHashOf(matrixUser: string): Promise<string | undefined> {
     const mxc = this.avatarUrls.get(matrixUser) ?? (await this.lookUp(matrixUser)).avatarUrl;
-    return mxc ? this.avatars.hashOf(mxc) : "";
+    return mxc ? this.deps.avatars.hashOf(mxc) : "";
   }
 
   /** The vCard of a puppet, by its bare JID; undefined when it stands for nobody the bridge serves. */
   async cardOf(puppet: string): Promise<VcardCard | undefined> {
-    const matrixUser = userIdOfPuppet(puppet, this.addressing);
-    if (!matrixUser || !this.bridges(matrixUser)) return undefined;
+    const matrixUser = userIdOfPuppet(puppet, this.deps.addressing);
+    if (!matrixUser || !this.deps.bridges(matrixUser)) return undefined;
     const profile = await this.lookUp(matrixUser);
-    const image = profile.avatarUrl ? await this.avatars.image(profile.avatarUrl) : undefined;
+    const image = profile.avatarUrl ? await this.deps.avatars.image(profile.avatarUrl) : undefined;
     return {
       name: profile.displayName ?? matrixLocalpart(matrixUser),
       ...(image ? { photo: { bytes: image.bytes, mediaType: image.mediaType } } : {}),
@@ -62,7 +64,7 @@ export class PuppetProfiles {
    */
   async observe(event: MatrixInboundOf<"membership">): Promise<void> {
     const user = event.target;
-    if (event.membership !== "join" || user !== event.sender || !this.bridges(user)) return;
+    if (event.membership !== "join" || user !== event.sender || !this.deps.bridges(user)) return;
     const known = this.avatarUrls.get(user);
     const shown = event.avatarUrl ?? "";
     // Not known yet: no presence announced one, and the next is asked of the profile anyway.
@@ -71,12 +73,12 @@ export class PuppetProfiles {
 
   /** The global profile; an avatar other than the one known is announced, whoever asked. */
   private async lookUp(matrixUser: string): Promise<{ displayName?: string; avatarUrl?: string }> {
-    const profile = await this.rooms.globalProfile(matrixUser);
+    const profile = await this.deps.rooms.globalProfile(matrixUser);
     const before = this.avatarUrls.get(matrixUser);
     const now = profile.avatarUrl ?? "";
     this.remember(matrixUser, now);
     if (before !== undefined && before !== now) {
-      this.log.info({ matrixUser, avatar: now }, "a Matrix user's avatar changed");
+      this.deps.log.info({ matrixUser, avatar: now }, "a Matrix user's avatar changed");
       await Promise.all(this.announcers.map((announce) => announce(matrixUser)));
     }
     return profile;

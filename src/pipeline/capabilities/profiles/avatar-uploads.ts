@@ -1,7 +1,7 @@
-import type { Avatar } from "../core/avatars.js";
-import type { Logger } from "../log.js";
-import type { MatrixMedia } from "../matrix/media.js";
-import type { BridgeStore } from "../store/store.js";
+import type { Avatar } from "../../../core/avatars.js";
+import type { Logger } from "../../../log.js";
+import type { MatrixMedia } from "../../../matrix/media.js";
+import type { BridgeStore } from "../../../store/store.js";
 
 /**
  * Avatars from XMPP going up to the homeserver: each distinct image (by SHA-1) is uploaded once and its

@@ -1,30 +1,23 @@
-import { asError } from "../core/errors.js";
-import { matrixLocalpart, type AddressingConfig } from "../core/identity.js";
-import type { Link } from "../core/model.js";
-import * as notices from "../core/notices.js";
-import type { Logger } from "../log.js";
-import type { MatrixRooms } from "../matrix/rooms.js";
-import { MucJoinError, type MucOccupancy } from "../xmpp/muc-occupancy.js";
-import { deliver, isPassing } from "./errors.js";
-import { destinationOf, type XmppDestination } from "./xmpp-destination.js";
+import { asError } from "../../core/errors.js";
+import { matrixLocalpart } from "../../core/identity.js";
+import type { Link } from "../../core/model.js";
+import * as notices from "../../core/notices.js";
+import type { Logger } from "../../log.js";
+import type { MatrixRooms } from "../../matrix/rooms.js";
+import { MucJoinError, type MucOccupancy } from "../../xmpp/muc-occupancy.js";
+import { deliver, isPassing } from "../errors.js";
 
 export type MucLink = Extract<Link, { muc: string }>;
 
 export interface PuppetsDeps {
   rooms: MatrixRooms;
   occupancy: MucOccupancy;
-  addressing: AddressingConfig;
-  botUserId: string;
   log: Logger;
 }
 
-/** Matrix users on XMPP: where their room's messages go, and their puppets' place in a MUC. */
+/** Matrix users on XMPP: their puppets' place in a MUC. */
 export class Puppets {
   constructor(private readonly deps: PuppetsDeps) {}
-
-  destination(link: Link): XmppDestination {
-    return destinationOf(link, this.deps.addressing, this.deps.botUserId);
-  }
 
   /** The puppet joins the MUC under the user's display name in the room (else their localpart); its nick. */
   async join(link: MucLink, matrixUser: string, displayName: string | undefined, roomId: string): Promise<string> {

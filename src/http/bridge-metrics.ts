@@ -1,0 +1,86 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { Link } from "../core/model.js";
+import { isUp, type HealthCheck } from "./status-server.js";
+
+export type Direction = "matrix_to_xmpp" | "xmpp_to_matrix";
+
+/** Where the gauges read their values, on each scrape. */
+export interface MetricSources {
+  links(): Promise<Link[]>;
+  /** Entries waiting in each lane ("matrix:…" bound for XMPP, "xmpp:…" bound for Matrix). */
+  outboxDepths(): Promise<Map<string, number>>;
+  /** The parts the bridge needs: the component connection, the homeserver, Redis. */
+  checks: readonly HealthCheck[];
+}
+
+const DIRECTIONS: readonly Direction[] = ["matrix_to_xmpp", "xmpp_to_matrix"];
+const sideOf = (lane: string): Direction => (lane.startsWith("matrix:") ? "matrix_to_xmpp" : "xmpp_to_matrix");
+
+/**
+ * The bridge's own metrics (docs/metrics.md): what crossed, what failed and why, how long it took,
+ * what waits, and whether each connection is up; with Node's process metrics.
+ */
+export class BridgeMetrics {
+  private readonly events: Counter<"direction" | "kind" | "outcome">;
+  private readonly failures: Counter<"direction" | "reason">;
+  private readonly latency: Histogram<"direction">;
+
+  constructor(registry: Registry, sources: MetricSources, version: string) {
+    collectDefaultMetrics({ register: registry });
+    const registers = [registry];
+    new Gauge({ name: "bridge_info", help: "The bridge's version", labelNames: ["version"], registers }).set({ version }, 1);
+    this.events = new Counter({
+      name: "bridge_events_total",
+      help: "Events taken from the outboxes, by direction, kind (message, reaction, occupant...) and outcome: delivered, retried (a failure that may pass; the entry stays), dropped (a failure that cannot pass)",
+      labelNames: ["direction", "kind", "outcome"],
+      registers,
+    });
+    this.failures = new Counter({ name: "bridge_failures_total", help: "Failed deliveries by direction and reason (the error's name)", labelNames: ["direction", "reason"], registers });
+    this.latency = new Histogram({
+      name: "bridge_delivery_seconds",
+      help: "From an event's arrival (origin_server_ts on Matrix, its queueing on XMPP) to its delivery on the other side",
+      labelNames: ["direction"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    new Gauge({
+      name: "bridge_outbox_entries",
+      help: "Entries waiting in the outboxes, by direction",
+      labelNames: ["direction"],
+      registers,
+      async collect() {
+        const depths = await sources.outboxDepths();
+        for (const direction of DIRECTIONS) this.set({ direction }, [...depths].filter(([lane]) => sideOf(lane) === direction).reduce((sum, [, n]) => sum + n, 0));
+      },
+    });
+    new Gauge({
+      name: "bridge_rooms",
+      help: "Bridged rooms by kind (portal, plumbed, dm)",
+      labelNames: ["kind"],
+      registers,
+      async collect() {
+        const links = await sources.links();
+        for (const kind of ["portal", "plumbed", "dm"]) this.set({ kind }, links.filter((l) => l.kind === kind).length);
+      },
+    });
+    new Gauge({
+      name: "bridge_connection_up",
+      help: "1 when the bridge reaches the part (xmpp: the component connection, homeserver, redis), else 0",
+      labelNames: ["peer"],
+      registers,
+      async collect() {
+        await Promise.all(sources.checks.map(async (c) => this.set({ peer: c.name }, (await isUp(c)) ? 1 : 0)));
+      },
+    });
+  }
+
+  delivered(direction: Direction, kind: string, seconds: number | undefined): void {
+    this.events.inc({ direction, kind, outcome: "delivered" });
+    if (seconds !== undefined && seconds >= 0) this.latency.observe({ direction }, seconds);
+  }
+
+  failed(direction: Direction, kind: string, retried: boolean, reason: string): void {
+    this.events.inc({ direction, kind, outcome: retried ? "retried" : "dropped" });
+    this.failures.inc({ direction, reason });
+  }
+}

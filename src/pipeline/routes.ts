@@ -1,0 +1,60 @@
+import type { Logger } from "../log.js";
+import type { BotCommands } from "./commands.js";
+import { bridged, onlyBridgedUsers, type Dispatch } from "./dispatch.js";
+import type { Kicks } from "./capabilities/kicks.js";
+import type { Membership } from "./capabilities/membership.js";
+import type { Messages } from "./capabilities/messages.js";
+import type { PresenceToXmpp } from "./capabilities/presence/presence-to-xmpp.js";
+import type { PuppetProfiles } from "./capabilities/profiles/puppet-profiles.js";
+import type { Reactions } from "./capabilities/reactions.js";
+import type { Receipts } from "./capabilities/receipts.js";
+import type { Redactions } from "./capabilities/redactions.js";
+import type { RoomMetadata } from "./capabilities/room-metadata.js";
+import type { Typing } from "./capabilities/typing.js";
+
+export interface Capabilities {
+  commands: BotCommands;
+  messages: Messages;
+  membership: Membership;
+  kicks: Kicks;
+  reactions: Reactions;
+  redactions: Redactions;
+  receipts: Receipts;
+  typing: Typing;
+  roomMetadata: RoomMetadata;
+  puppetProfiles: PuppetProfiles;
+  presenceToXmpp: PresenceToXmpp;
+}
+
+/**
+ * Which capability takes which event, in order. Matrix → XMPP: the bot's commands take theirs first; a
+ * member event may also carry a puppet's new avatar; only what users the bridge serves did goes
+ * further. XMPP → Matrix: a message's signals (retraction, reactions, read marker, chat state) go to
+ * their modules before its text does.
+ */
+export function route(dispatch: Dispatch, c: Capabilities, bridges: (matrixUser: string) => boolean, log: Logger): Dispatch {
+  const bridgedOnly = onlyBridgedUsers(bridges, log);
+  return dispatch
+    .onMatrix("message", (e, d) => c.commands.message(e, d), bridgedOnly, bridged((e, d) => c.messages.fromMatrix(e, d)))
+    .onMatrix("membership", (e) => c.puppetProfiles.observe(e), (e) => c.commands.invited(e), bridgedOnly, (e, d) => c.kicks.fromMatrix(e, d), (e, d) => c.membership.fromMatrix(e, d))
+    .onMatrix("reaction", bridgedOnly, bridged((e, d) => c.reactions.fromMatrix(e, d)))
+    .onMatrix("redaction", bridgedOnly, bridged((e, d) => c.reactions.takenBackOnMatrix(e, d)), bridged((e, d) => c.redactions.fromMatrix(e, d)))
+    .onMatrix("room-state", bridgedOnly, bridged((e, d) => c.roomMetadata.fromMatrix(e, d)))
+    .onMatrix("typing", bridged((e, d) => c.typing.fromMatrix(e, d)))
+    .onMatrix("receipt", bridged((e, d) => c.receipts.fromMatrix(e, d)))
+    .onMatrix("presence", (e) => c.presenceToXmpp.handle(e))
+    .onXmpp(
+      "message",
+      bridged((e, d) => c.redactions.fromXmpp(e, d)),
+      bridged((e, d) => c.reactions.fromXmpp(e, d)),
+      bridged((e, d) => c.receipts.fromXmpp(e, d)),
+      bridged((e, d) => c.typing.fromXmpp(e, d)),
+      bridged((e, d) => c.messages.fromXmpp(e, d)),
+    )
+    .onXmpp("occupant", bridged((e, d) => c.kicks.fromXmpp(e, d)), bridged((e, d) => c.membership.fromXmpp(e, d)))
+    .onXmpp("subject", bridged((e, d) => c.roomMetadata.subjectFromXmpp(e, d)))
+    .onXmpp("room-changed", bridged((e, d) => c.roomMetadata.mucChanged(e, d)))
+    .onXmpp("moderation", bridged((e, d) => c.redactions.moderatedOnXmpp(e, d)))
+    .onXmpp("reflection", (e) => c.messages.reflected(e))
+    .onXmpp("refused", bridged((e, d) => c.messages.refused(e, d)));
+}

@@ -1,0 +1,137 @@
+import type { Registry } from "prom-client";
+import type { BridgeConfig } from "../config/schema.js";
+import type { FileUrls } from "../core/file-urls.js";
+import { ghostUserId, type AddressingConfig } from "../core/identity.js";
+import { isBridgedUser } from "../core/permissions.js";
+import { fileTransferCounter } from "../http/file-metrics.js";
+import type { Logger } from "../log.js";
+import { readMatrixEvent } from "../matrix/events.js";
+import type { Homeserver } from "../matrix/homeserver.js";
+import type { MatrixMedia } from "../matrix/media.js";
+import { MatrixRooms } from "../matrix/rooms.js";
+import { Files } from "../pipeline/capabilities/files.js";
+import { Kicks } from "../pipeline/capabilities/kicks.js";
+import { Membership } from "../pipeline/capabilities/membership.js";
+import { Messages } from "../pipeline/capabilities/messages.js";
+import { PresenceToMatrix } from "../pipeline/capabilities/presence/presence-to-matrix.js";
+import { PresenceToXmpp } from "../pipeline/capabilities/presence/presence-to-xmpp.js";
+import { AvatarUploads } from "../pipeline/capabilities/profiles/avatar-uploads.js";
+import { GhostProfiles, type GhostProfilesDeps } from "../pipeline/capabilities/profiles/ghost-profiles.js";
+import { MatrixAvatars } from "../pipeline/capabilities/profiles/matrix-avatars.js";
+import { PuppetProfiles } from "../pipeline/capabilities/profiles/puppet-profiles.js";
+import { Reactions } from "../pipeline/capabilities/reactions.js";
+import { Receipts } from "../pipeline/capabilities/receipts.js";
+import { Redactions } from "../pipeline/capabilities/redactions.js";
+import { RoomMetadata } from "../pipeline/capabilities/room-metadata.js";
+import { Typing } from "../pipeline/capabilities/typing.js";
+import { BotCommands } from "../pipeline/commands.js";
+import { DirectChats } from "../pipeline/destinations/direct-chats.js";
+import { Ghosts } from "../pipeline/destinations/ghosts.js";
+import { MatrixDestinations } from "../pipeline/destinations/matrix-destination.js";
+import { Puppets } from "../pipeline/destinations/puppets.js";
+import { XmppDestinations } from "../pipeline/destinations/xmpp-destination.js";
+import { Dispatch } from "../pipeline/dispatch.js";
+import { Ingress } from "../pipeline/ingress.js";
+import { Portals } from "../pipeline/portals.js";
+import { route } from "../pipeline/routes.js";
+import { LatestWinsThrottle } from "../pipeline/throttle.js";
+import type { BridgeStore } from "../store/store.js";
+import { fetchXmppProfile } from "../xmpp/avatars.js";
+import type { ComponentConnection } from "../xmpp/component-connection.js";
+import { XmppInbound } from "../xmpp/inbound.js";
+import { describeMuc } from "../xmpp/muc-directory.js";
+import { MucOccupancy } from "../xmpp/muc-occupancy.js";
+import { PeerFeatures } from "../xmpp/peer-features.js";
+import { puppetAddress } from "../xmpp/puppet-address.js";
+import { BridgeMetrics } from "../http/bridge-metrics.js";
+import { SOFTWARE_VERSION } from "../version.js";
+import { addressingOf, fetchSharedFile, fileSharing, healthChecks, roomProfileFrom, writesConfirmed } from "./adapters.js";
+
+export interface PipelineParts {
+  config: BridgeConfig;
+  store: BridgeStore;
+  homeserver: Homeserver;
+  connection: ComponentConnection;
+  media: MatrixMedia;
+  fileUrls: FileUrls;
+  registry: Registry;
+  log: Logger;
+}
+
+/**
+ * Anyone may send presence to a puppet: a contact's avatar, which is part of it, is fetched at most
+ * once per presence interval.
+ */
+function contactAvatarThrottle(config: BridgeConfig, ghostProfiles: GhostProfiles, addressing: AddressingConfig, log: Logger): LatestWinsThrottle<string> {
+  return new LatestWinsThrottle<string>(
+    config.presence.minIntervalSeconds * 1000,
+    async (xmppUser, hash) => void (await ghostProfiles.noteAvatarHash({ jid: xmppUser }, hash, ghostUserId(xmppUser, addressing), true)),
+    (xmppUser, err) => log.warn({ xmppUser, err }, "could not bring a contact's avatar up to date"),
+  );
+}
+
+/** Builds the pipeline between the two sides: destinations, capabilities, the dispatch table and the queues. */
+export function buildPipeline({ config, store, homeserver, connection, media, fileUrls, registry, log }: PipelineParts) {
+  const addressing = addressingOf(config);
+  const { botUserId } = homeserver;
+  const messageMapSeconds = config.bridge.messageMapDays * 24 * 3600;
+  // Who may use the bridge: replaced when the config is reloaded (SIGHUP).
+  let permissions = config.bridge.permissions;
+  const bridges = (matrixUser: string): boolean => isBridgedUser(matrixUser, botUserId, addressing, permissions);
+  const logOf = (module: string) => log.child({ module });
+  const rooms = new MatrixRooms(homeserver);
+  const countedTransfer = fileTransferCounter(registry);
+  const xmppLog = logOf("xmpp");
+  const uploads = new AvatarUploads(store, media, logOf("profiles"));
+  const avatars = new MatrixAvatars(store, media, logOf("profiles"));
+  const puppetProfiles = new PuppetProfiles({ rooms, avatars, bridges, addressing, log: logOf("profiles") });
+  const lookUp: GhostProfilesDeps["lookUp"] = ({ jid, from }) => fetchXmppProfile(connection, jid, xmppLog, from);
+  const ghostProfiles = new GhostProfiles({ store, rooms, uploads, lookUp, log: logOf("profiles") });
+  const occupancy = new MucOccupancy({ connection, store, puppetAddress: (u) => puppetAddress(u, addressing), avatarHashOf: (u) => puppetProfiles.avatarHashOf(u), log: logOf("muc") });
+  const peers = new PeerFeatures(connection, xmppLog);
+  const lookUpMuc = (muc: string) => describeMuc(connection, muc, xmppLog);
+
+  const puppets = new Puppets({ rooms, occupancy, log: logOf("to-xmpp") });
+  const ghosts = new Ghosts({ rooms, firstSight: (ghost, jid, fallbackName) => ghostProfiles.firstSight(ghost, jid, fallbackName) });
+  const directChats = new DirectChats({ store, rooms, log: logOf("direct-chats") });
+  const xmppDestinations = new XmppDestinations({ store, connection, puppets, addressing, botUserId });
+  const matrixDestinations = new MatrixDestinations({ store, ghosts, directChats, addressing, log: logOf("to-matrix") });
+  const dispatch = new Dispatch({ ofMatrixEvent: async (e) => ("roomId" in e ? xmppDestinations.ofRoom(e.roomId) : undefined), ofXmppEvent: (e) => matrixDestinations.of(e) });
+  const observer = new BridgeMetrics(registry, { links: () => store.links(), outboxDepths: () => store.outboxDepths(), checks: healthChecks(homeserver, store, connection) }, SOFTWARE_VERSION);
+  const readEvent = (raw: unknown) => readMatrixEvent(raw, logOf("matrix"));
+  const ingress = new Ingress({ store, dispatch, readMatrixEvent: readEvent, confirmXmppWrites: writesConfirmed(connection), messageMapSeconds, observer, log: logOf("outbox") });
+  const onCreated = (muc: string) => ingress.queueForMatrix(muc, { kind: "room-changed", muc });
+  const portals = new Portals({ store, rooms, describeMuc: lookUpMuc, addressing, onCreated, log: logOf("portals") });
+
+  const deps = (module: string) => ({ store, rooms, connection, addressing, botUserId, messageMapSeconds, log: logOf(module) });
+  const files = new Files({ rooms, shareFile: countedTransfer("to_xmpp", fileSharing(config, media, connection, fileUrls, addressing)), fetchFile: countedTransfer("to_matrix", fetchSharedFile(config)), upload: (file, ghost) => media.upload(file, ghost), log: logOf("files") });
+  const presenceToXmpp = new PresenceToXmpp({ ...deps("presence"), settings: config.presence, avatarHashOf: (u) => puppetProfiles.avatarHashOf(u) });
+  const presenceToMatrix = new PresenceToMatrix({ store, rooms, addressing, settings: config.presence, log: logOf("presence") });
+  puppetProfiles.onAvatarChanged(async (u) => void (await Promise.all([occupancy.refreshPresence(u), presenceToXmpp.announce(u)])));
+  route(
+    dispatch,
+    {
+      commands: new BotCommands({ store, rooms, portals, occupancy, describeMuc: lookUpMuc, addressing, get permissions() { return permissions; }, botUserId, log: logOf("commands") }),
+      messages: new Messages({ ...deps("messages"), files, occupancy }),
+      membership: new Membership({ rooms, occupancy, puppets, ghosts, directChats, profiles: ghostProfiles, addressing, botUserId, log: logOf("membership") }),
+      kicks: new Kicks({ ...deps("kicks"), occupancy }),
+      reactions: new Reactions({ ...deps("reactions"), peerSupports: (jid, feature, from) => peers.supports(jid, feature, from) }),
+      redactions: new Redactions(deps("redactions")),
+      receipts: new Receipts(deps("receipts")),
+      typing: new Typing(deps("typing")),
+      roomMetadata: new RoomMetadata({ ...deps("room-metadata"), avatars, uploads, describeMuc: lookUpMuc, roomProfile: roomProfileFrom(connection, xmppLog) }),
+      puppetProfiles,
+      presenceToXmpp,
+    },
+    bridges,
+    logOf("to-xmpp"),
+  );
+
+  const contactAvatars = contactAvatarThrottle(config, ghostProfiles, addressing, log);
+  const contacts = { subscription: presenceToXmpp.onSubscription.bind(presenceToXmpp), availability: presenceToMatrix.handle.bind(presenceToMatrix) };
+  const queue = ingress.queueForMatrix.bind(ingress);
+  const noteContactAvatar = async (xmppUser: string, hash: string) => contactAvatars.offer(xmppUser, hash);
+  const inbound = new XmppInbound({ occupancy, peers, addressing, contacts, queue, noteContactAvatar, log: logOf("from-xmpp") });
+  const setPermissions = (table: typeof permissions): void => void (permissions = table);
+  return { addressing, botUserId, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound, setPermissions };
+}

@@ -1,0 +1,51 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { ghostOfOccupant } from "../../src/core/identity.js";
+import type { OccupantPresence } from "../../src/core/model.js";
+import { Membership } from "../../src/pipeline/capabilities/membership.js";
+import type { GhostProfiles } from "../../src/pipeline/capabilities/profiles/ghost-profiles.js";
+import { DirectChats } from "../../src/pipeline/destinations/direct-chats.js";
+import { Ghosts } from "../../src/pipeline/destinations/ghosts.js";
+import { addressing, alice, bob, bobsGhost, botUserId, capabilityDeps, fromMuc, muc, portalRoom } from "../fakes/capability-deps.js";
+
+async function scene() {
+  const parts = await capabilityDeps();
+  const { rooms, store, log } = parts.deps;
+  const ghosts = new Ghosts({ rooms, firstSight: async () => undefined });
+  const directChats = new DirectChats({ store, rooms, log });
+  const profiles = { noteAvatarHash: async () => false } as unknown as GhostProfiles;
+  const membership = new Membership({ rooms, occupancy: parts.occupancy, puppets: parts.puppets, ghosts, directChats, profiles, addressing, botUserId, log });
+  return { ...parts, membership };
+}
+const member = (target: string, membership: "invite" | "join" | "leave", roomId = portalRoom, displayName?: string) =>
+  ({ kind: "membership", roomId, sender: alice, eventId: "$m", target, membership, ...(displayName ? { displayName } : {}) }) as const;
+
+describe("membership, Matrix to XMPP", () => {
+  it("has a joining user's puppet join the MUC under their display name, and leave with them", async () => {
+    const { membership, occupancy, at } = await scene();
+    await membership.fromMatrix(member(alice, "join", portalRoom, "Alice"), at(portalRoom));
+    assert.equal(occupancy.nickOf(muc, alice), "alice");
+    await membership.fromMatrix(member(alice, "leave"), at(portalRoom));
+    assert.equal(occupancy.nickOf(muc, alice), undefined);
+  });
+  it("opens a DM when a Matrix user invites a ghost into a room that is not bridged", async () => {
+    const { membership, store, matrix } = await scene();
+    await membership.fromMatrix(member(bobsGhost, "invite", "!new:matrix.test"), undefined);
+    assert.equal((await store.dmLink(alice, bob))?.roomId, "!new:matrix.test");
+    assert.deepEqual(matrix.members, [`join ${bobsGhost}`]);
+  });
+});
+
+describe("membership, XMPP to Matrix", () => {
+  it("moves an occupant's ghost in and out of the room, and follows a nick change", async () => {
+    const { membership, matrix } = await scene();
+    const dave = { muc, nick: "dave", occupantKey: "dave@xmpp.test", realJid: "dave@xmpp.test" };
+    const ghost = ghostOfOccupant(dave, addressing);
+    const at = { ...fromMuc, ghost };
+    const presence = (extra: Partial<OccupantPresence> = {}): OccupantPresence => ({ ...dave, available: true, self: false, ...extra });
+    await membership.fromXmpp({ kind: "occupant", presence: presence(), change: "joined" }, at);
+    await membership.fromXmpp({ kind: "occupant", presence: presence({ newNick: "david" }), change: "renamed" }, at);
+    await membership.fromXmpp({ kind: "occupant", presence: presence({ available: false }), change: "left" }, at);
+    assert.deepEqual(matrix.members, [`join ${ghost}`, `nick ${ghost} dave`, `nick ${ghost} david`, `leave ${ghost}`]);
+  });
+});
