@@ -26,10 +26,21 @@ export function matrixErrorCode(err: unknown): string | undefined {
 
 /** Ghosts whose profile the bridge set already; bounded so it cannot grow without end. */
 const PROFILE_CACHE_SIZE = 10_000;
+/** Memberships known, by room and user. */
+const MEMBERSHIP_CACHE_SIZE = 20_000;
+
+const membershipKey = (roomId: string, userId: string): string => `${roomId}\n${userId}`;
 
 /** What the bridge does on Matrix, as the bot or as a ghost. */
 export class MatrixRooms {
   private readonly profiles = new BoundedMap<string, string>(PROFILE_CACHE_SIZE);
+  /**
+   * Memberships read from the homeserver, kept current by the membership events it sends
+   * (observeMembership): the DM check of each message XMPP sends then costs no request.
+   */
+  private readonly memberships = new BoundedMap<string, string | undefined>(MEMBERSHIP_CACHE_SIZE);
+  /** Counts membership changes, so that a read that overlapped one is not remembered. */
+  private membershipChanges = 0;
 
   constructor(private readonly homeserver: Homeserver) {}
 
@@ -81,6 +92,21 @@ export class MatrixRooms {
     this.profiles.set(userId, displayName);
   }
 
+  /**
+   * A membership event from the homeserver, of any sender: what membership() answers follows it.
+   * Every change in a room where a ghost is reaches the bridge this way.
+   */
+  observeMembership({ roomId, target, membership }: { roomId: string; target: string; membership: string }): void {
+    this.membershipChanges++;
+    this.memberships.set(membershipKey(roomId, target), membership);
+  }
+
+  /** What the bridge itself changes is read again next time rather than guessed. */
+  private membershipChanging(roomId: string, userId: string): void {
+    this.membershipChanges++;
+    this.memberships.delete(membershipKey(roomId, userId));
+  }
+
   /** The ghost opens a direct room with the Matrix user and invites them. */
   async createDirectRoom(ghost: string, matrixUser: string, info: BridgeInfo): Promise<string> {
     const { room_id: roomId } = await this.homeserver.intent(ghost).createRoom({
@@ -115,18 +141,22 @@ export class MatrixRooms {
 
   /** Invites (when needed) and joins; the bot invites a ghost into a room it cannot join alone. */
   async ensureJoined(userId: string, roomId: string): Promise<void> {
+    this.membershipChanging(roomId, userId);
     await this.homeserver.intent(userId).join(roomId);
   }
 
   async invite(inviter: string, roomId: string, invitee: string): Promise<void> {
+    this.membershipChanging(roomId, invitee);
     await this.homeserver.intent(inviter).invite(roomId, invitee);
   }
 
   async leave(userId: string, roomId: string): Promise<void> {
+    this.membershipChanging(roomId, userId);
     await this.homeserver.intent(userId).leave(roomId);
   }
 
   async kick(roomId: string, userId: string, reason: string): Promise<void> {
+    this.membershipChanging(roomId, userId);
     await this.homeserver.bot.kick(roomId, userId, reason);
   }
 
@@ -139,13 +169,18 @@ export class MatrixRooms {
    * as seen by `viewer` (a ghost or the bot that is in the room).
    */
   async membership(roomId: string, userId: string, viewer: string): Promise<string | undefined> {
+    const key = membershipKey(roomId, userId);
+    if (this.memberships.has(key)) return this.memberships.get(key);
+    const changes = this.membershipChanges;
+    let membership: string | undefined;
     try {
       const member = (await this.homeserver.intent(viewer).matrixClient.getRoomStateEvent(roomId, "m.room.member", userId)) as { membership?: string };
-      return member.membership;
+      membership = member.membership;
     } catch (err) {
-      if (matrixErrorCode(err) === "M_NOT_FOUND") return undefined;
-      throw err;
+      if (matrixErrorCode(err) !== "M_NOT_FOUND") throw err;
     }
+    if (changes === this.membershipChanges) this.memberships.set(key, membership);
+    return membership;
   }
 
   /** The user's power level in the room (m.room.power_levels, else the spec's defaults). */

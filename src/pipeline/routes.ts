@@ -1,4 +1,5 @@
 import type { Logger } from "../log.js";
+import type { MatrixRooms } from "../matrix/rooms.js";
 import type { BotCommands } from "./commands.js";
 import { bridged, onlyBridgedUsers, type Dispatch } from "./dispatch.js";
 import type { Kicks } from "./capabilities/kicks.js";
@@ -13,6 +14,8 @@ import type { RoomMetadata } from "./capabilities/room-metadata.js";
 import type { Typing } from "./capabilities/typing.js";
 
 export interface Capabilities {
+  /** The rooms' memberships as the bridge knows them, kept current by every member event. */
+  rooms: Pick<MatrixRooms, "observeMembership">;
   commands: BotCommands;
   messages: Messages;
   membership: Membership;
@@ -27,16 +30,16 @@ export interface Capabilities {
 }
 
 /**
- * Which capability takes which event, in order. Matrix → XMPP: the bot's commands take theirs first; a
- * member event may also carry a puppet's new avatar; only what users the bridge serves did goes
- * further. XMPP → Matrix: a message's signals (retraction, reactions, read marker, chat state) go to
+ * Which capability takes which event, in order. Matrix → XMPP: the bot's commands take theirs first;
+ * every member event keeps the memberships the rooms know current and may also carry a puppet's new
+ * avatar; only what users the bridge serves did goes further. XMPP → Matrix: a message's signals (retraction, reactions, read marker, chat state) go to
  * their modules before its text does.
  */
 export function route(dispatch: Dispatch, c: Capabilities, bridges: (matrixUser: string) => boolean, log: Logger): Dispatch {
   const bridgedOnly = onlyBridgedUsers(bridges, log);
   return dispatch
     .onMatrix("message", (e, d) => c.commands.message(e, d), bridgedOnly, bridged((e, d) => c.messages.fromMatrix(e, d)))
-    .onMatrix("membership", (e) => c.puppetProfiles.observe(e), (e) => c.commands.invited(e), bridgedOnly, (e, d) => c.kicks.fromMatrix(e, d), (e, d) => c.membership.fromMatrix(e, d))
+    .onMatrix("membership", async (e) => c.rooms.observeMembership(e), (e) => c.puppetProfiles.observe(e), (e) => c.commands.invited(e), bridgedOnly, (e, d) => c.kicks.fromMatrix(e, d), (e, d) => c.membership.fromMatrix(e, d))
     .onMatrix("reaction", bridgedOnly, bridged((e, d) => c.reactions.fromMatrix(e, d)))
     .onMatrix("redaction", bridgedOnly, bridged((e, d) => c.reactions.takenBackOnMatrix(e, d)), bridged((e, d) => c.redactions.fromMatrix(e, d)))
     .onMatrix("room-state", bridgedOnly, bridged((e, d) => c.roomMetadata.fromMatrix(e, d)))

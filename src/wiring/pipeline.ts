@@ -111,6 +111,7 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   route(
     dispatch,
     {
+      rooms,
       commands: new BotCommands({ store, rooms, portals, occupancy, describeMuc: lookUpMuc, addressing, get permissions() { return permissions; }, botUserId, log: logOf("commands") }),
       messages: new Messages({ ...deps("messages"), files, occupancy }),
       membership: new Membership({ rooms, occupancy, puppets, ghosts, directChats, profiles: ghostProfiles, addressing, botUserId, log: logOf("membership") }),

@@ -64,7 +64,7 @@ export class BridgeProcess {
   private exit: Promise<number | null>;
 
   /** `configFile`: the config the bridge runs with, which a test may change and signal it to reload. */
-  constructor(readonly proc: ChildProcess, logFile: string, readonly configFile: string) {
+  constructor(readonly proc: ChildProcess, logFile: string, readonly configFile: string = stack.configFile) {
     const logStream = createWriteStream(logFile, { flags: "a" });
     proc.once("exit", () => logStream.end());
     proc.stdout!.pipe(logStream, { end: false });

@@ -45,6 +45,11 @@ export class XmppTestClient {
     return `${this.jid}/test`;
   }
 
+  /** Calls the listener with every stanza as it arrives (the benchmark times arrivals with it). */
+  onStanza(listener: (s: Element) => void): void {
+    this.xmpp.on("stanza", listener);
+  }
+
   send(el: Element): Promise<void> {
     return this.xmpp.send(el);
   }
