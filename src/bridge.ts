@@ -1,9 +1,8 @@
 import type { Server } from "node:http";
 import { Registry } from "prom-client";
-import type { Element } from "@xmpp/xml";
 import type { BridgeConfig } from "./config/schema.js";
 import { FileUrls } from "./core/file-urls.js";
-import { isPuppet } from "./core/identity.js";
+import { isPuppet, roomRefOfGatewayJid } from "./core/identity.js";
 import { mediaApp } from "./http/media-server.js";
 import type { Logger } from "./log.js";
 import { Homeserver, configureLibraryLogging } from "./matrix/homeserver.js";
@@ -12,6 +11,7 @@ import type { Registration } from "./matrix/registration.js";
 import { RedisStore } from "./store/redis-store.js";
 import { ComponentConnection } from "./xmpp/component-connection.js";
 import { answerServiceQueries } from "./xmpp/service-info.js";
+import { takeInStanzas } from "./xmpp/inbound.js";
 import { answerPuppetVcards } from "./xmpp/vcard.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "./version.js";
 import { statusApp } from "./http/status-server.js";
@@ -43,9 +43,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const checks = healthChecks(homeserver, store, connection);
   const servers: Server[] = [];
 
-  connection.on("stanza", (stanza: Element) => {
-    inbound.handle(stanza).catch((err: unknown) => log.error({ err, stanza: stanza.toString().slice(0, 500) }, "could not take in a stanza"));
-  });
+  takeInStanzas(connection, inbound, log);
   connection.on("offline", () => occupancy.onConnectionLost());
 
   try {
@@ -56,7 +54,8 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     log.info({ bot: botUserId }, "homeserver reached, bot user ready");
 
     const puppet = (jid: string) => isPuppet(jid, addressing);
-    answerServiceQueries(connection, { name: SOFTWARE_NAME, version: SOFTWARE_VERSION, isPuppet: puppet });
+    const isGatewayRoom = (jid: string) => roomRefOfGatewayJid(jid, addressing) !== undefined;
+    answerServiceQueries(connection, { name: SOFTWARE_NAME, version: SOFTWARE_VERSION, isPuppet: puppet, isGatewayRoom });
     answerPuppetVcards(connection, puppet, (jid) => puppetProfiles.cardOf(jid), log.child({ module: "xmpp" }));
     await connection.start();
     // Every time the connection comes (back) up, puppets go back into the MUCs they were in, and ask their

@@ -115,6 +115,19 @@ const presence = z.strictObject({
   minIntervalSeconds: z.number().min(0).default(10),
 });
 
+const gateway = z.strictObject({
+  /** XMPP users may join Matrix rooms as MUCs: #alias%server@<xmpp.domain> or !id%server@<xmpp.domain>. */
+  enabled: z.boolean().default(true),
+  /** Matrix servers whose rooms may be joined: empty for the homeserver's own only, "*" for any. */
+  allowServers: z.array(z.string().min(1)).default([]),
+  /** Rooms (aliases or room IDs) that may not be joined, even on an allowed server. */
+  denyRooms: z.array(z.string().min(1)).default([]),
+  /** Whether a room may be joined by its ID, not only by an alias. */
+  joinById: z.boolean().default(true),
+  /** How many messages of history a joining XMPP user gets when it asks for no other amount. */
+  historyMessages: z.number().int().min(0).max(100).default(20),
+});
+
 export const configSchema = z.strictObject({
   homeserver,
   appservice: appservice.prefault({}),
@@ -125,6 +138,7 @@ export const configSchema = z.strictObject({
   bridge: bridge.prefault({}),
   media: media.prefault({}),
   presence: presence.prefault({}),
+  gateway: gateway.prefault({}),
 });
 
 /** The config file as the schema reads it: the component secret may still be elsewhere. */

@@ -6,3 +6,14 @@ export function asError(value: unknown): Error {
   const message = (value as { message?: unknown } | null | undefined)?.message;
   return new Error(typeof message === "string" ? message : String(value), { cause: value });
 }
+
+/**
+ * Input the bridge cannot take now: it already holds as much as it may while its store is away. Its
+ * sender is told to try again later (an XMPP error of type wait), never left to think it arrived.
+ */
+export class InputRefusedError extends Error {
+  constructor() {
+    super("the bridge holds too much input while its store is away; try again later");
+    this.name = "InputRefusedError";
+  }
+}

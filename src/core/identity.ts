@@ -287,6 +287,7 @@ function unfoldCase(s: string): string | undefined {
 export function puppetJid(userId: string, cfg: AddressingConfig): string {
   const { localpart, server } = parseMatrixUserId(userId);
   if (isGhost(userId, cfg)) throw new AddressError("would bridge a ghost back", userId);
+  if (localpart.startsWith("#") || localpart.startsWith("!")) throw new AddressError("a localpart starting with # or ! would name a gateway room", userId);
   // Server names cannot contain '%', so the last '%' always separates the two halves.
   const local = escapeJidLocalpart(foldCase(`${localpart}%${server}`));
   if (byteLength(local) > MAX_JID_PART_BYTES) throw new AddressError("puppet localpart would exceed 1023 bytes", userId);
@@ -307,6 +308,8 @@ export function userIdOfPuppet(jid: string, cfg: AddressingConfig): string | und
   if (!isPuppet(jid, cfg)) return undefined;
   // Nodeprep casefolds localparts, so "Alice%…" and "alice%…" are the same XMPP entity.
   const local = (parseBareJid(jid).local ?? "").toLowerCase();
+  // A gateway room's, not a puppet's (see gatewayRoomJid).
+  if (local.startsWith("#") || local.startsWith("!")) return undefined;
   const folded = unfoldCase(unescapeJidLocalpart(local));
   const split = folded?.lastIndexOf("%") ?? -1;
   if (folded === undefined || split < 0) return undefined;
@@ -348,4 +351,42 @@ export function mucOfPortalAlias(alias: string, cfg: AddressingConfig): string |
   } catch {
     return undefined;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gateway rooms: Matrix rooms as MUCs on the component domain, for XMPP users.
+
+/** A Matrix room as XMPP users name it: by an alias ("#lobby:matrix.test") or by its ID ("!abc:matrix.test"). */
+export type RoomRef = { kind: "alias"; alias: string } | { kind: "id"; roomId: string };
+
+const MATRIX_ROOM_REF = /^([#!])([^:]+):(.+)$/;
+
+/**
+ * The gateway room's JID: the alias or room ID's sigil and localpart, "%", its server, case-folded
+ * and XEP-0106-escaped as puppets are ("#lobby%matrix.test@matrix.xmpp.test"). A puppet's localpart
+ * never starts with "#" or "!", so the two never meet.
+ */
+export function gatewayRoomJid(ref: string, cfg: AddressingConfig): string {
+  const parts = MATRIX_ROOM_REF.exec(ref);
+  if (!parts || !MATRIX_SERVER_NAME.test(parts[3] as string) || !MATRIX_LOCALPART.test(parts[2] as string)) throw new AddressError("not a room alias or room ID", ref);
+  const local = escapeJidLocalpart(foldCase(`${parts[1]}${parts[2]}%${parts[3]}`));
+  if (byteLength(local) > MAX_JID_PART_BYTES) throw new AddressError("gateway room localpart would exceed 1023 bytes", ref);
+  return `${local}@${cfg.componentDomain.toLowerCase()}`;
+}
+
+/** The Matrix room a gateway room's JID names; undefined for any other JID (a puppet's, say). */
+export function roomRefOfGatewayJid(jid: string, cfg: AddressingConfig): RoomRef | undefined {
+  if (!isPuppet(jid, cfg)) return undefined;
+  const local = (parseBareJid(jid).local ?? "").toLowerCase();
+  if (!local.startsWith("#") && !local.startsWith("!")) return undefined;
+  const folded = unfoldCase(unescapeJidLocalpart(local));
+  const split = folded?.lastIndexOf("%") ?? -1;
+  if (folded === undefined || split < 0) return undefined;
+  const ref = `${folded.slice(0, split)}:${folded.slice(split + 1)}`;
+  try {
+    if (gatewayRoomJid(ref, cfg) !== `${local}@${cfg.componentDomain.toLowerCase()}`) return undefined;
+  } catch {
+    return undefined;
+  }
+  return ref.startsWith("#") ? { kind: "alias", alias: ref } : { kind: "id", roomId: ref };
 }

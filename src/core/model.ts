@@ -11,6 +11,8 @@ import type { UserPresence } from "./presence.js";
 /** A stored pairing of a Matrix room with an XMPP conversation. */
 export type Link =
   | { kind: "portal" | "plumbed"; roomId: string; muc: string }
+  /** A Matrix room offered to XMPP users as a MUC on the component domain; `muc` is that room's JID. */
+  | { kind: "gateway"; roomId: string; muc: string }
   | { kind: "dm"; roomId: string; matrixUser: string; xmppUser: string };
 
 /** The XMPP ids one message carries (XEP-0359): enough to find it again from any reference. */
@@ -74,7 +76,11 @@ export interface XmppInboundMessage extends ChatMessage {
   files?: SharedFile[];
   /** Matrix users the text names by their MUC nick. */
   mentions?: Mention[];
-  conversation: { kind: "dm"; xmppUser: string; matrixUser: string } | { kind: "muc"; muc: string; nick: string; occupantKey: string; realJid?: string };
+  conversation:
+    | { kind: "dm"; xmppUser: string; matrixUser: string }
+    | { kind: "muc"; muc: string; nick: string; occupantKey: string; realJid?: string }
+    /** Sent by an XMPP user (`occupant` is the full JID of their resource) to a gateway room. */
+    | { kind: "gateway"; room: string; occupant: string; xmppUser: string };
   ids: XmppMessageIds;
 }
 
@@ -116,7 +122,21 @@ export type XmppEvent =
    */
   | { kind: "room-changed"; muc: string; avatarHash?: string }
   /** The MUC refused something a puppet sent (a subject change, a message), by the id it was sent with. */
-  | { kind: "refused"; muc: string; id: string; condition?: string };
+  | { kind: "refused"; muc: string; id: string; condition?: string }
+  /**
+   * An XMPP user's resource (`occupant`, a full JID) enters a gateway room under `nick`, or changes its
+   * nick there, or (available: false) leaves it. `history` is what its <history/> asked for.
+   */
+  | { kind: "gateway-presence"; room: string; occupant: string; nick: string; available: boolean; history?: HistoryRequest };
+
+/** XEP-0045 §7.2.15: how much of the room's history a joining occupant wants. */
+export interface HistoryRequest {
+  maxstanzas?: number;
+  maxchars?: number;
+  seconds?: number;
+  /** Milliseconds since the epoch. */
+  since?: number;
+}
 
 export type XmppEventKind = XmppEvent["kind"];
 export type XmppEventOf<K extends XmppEventKind> = Extract<XmppEvent, { kind: K }>;

@@ -36,6 +36,30 @@ function matrixError(res: Response, status: number, errcode: string, error: stri
   res.status(status).json({ errcode, error });
 }
 
+/**
+ * How long a transaction may take to be stored before the homeserver is told to send it again. The
+ * store answers at once when it is away; this is for a store that does not answer at all. Should it
+ * still take the transaction later, the homeserver's next attempt is acknowledged as a repeat.
+ */
+const TRANSACTION_DEADLINE_MS = 10_000;
+
+class DeadlineError extends Error {
+  constructor(ms: number) {
+    super(`not stored within ${ms} ms`);
+    this.name = "DeadlineError";
+  }
+}
+
+async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new DeadlineError(ms)), ms)));
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const asEvents = (value: unknown): MatrixEvent[] =>
   Array.isArray(value) ? value.filter((e): e is MatrixEvent => typeof e === "object" && e !== null && typeof (e as MatrixEvent).type === "string") : [];
 
@@ -67,11 +91,11 @@ export function appserviceRouter(hsToken: string, handlers: AppserviceHandlers, 
       ephemeral: asEvents(Array.isArray(body.ephemeral) ? body.ephemeral : body["de.sorunome.msc2409.ephemeral"]),
     };
     try {
-      await handlers.onTransaction(txn);
+      await withDeadline(handlers.onTransaction(txn), TRANSACTION_DEADLINE_MS);
       res.json({});
     } catch (err) {
       // Not acknowledged: the homeserver keeps the transaction and sends it again later.
-      log.error({ txnId: txn.txnId, err }, "could not queue a transaction; the homeserver will retry it");
+      log.warn({ txnId: txn.txnId, err }, "could not queue a transaction; the homeserver will retry it");
       matrixError(res, 503, "M_UNKNOWN", "the bridge cannot store the transaction right now");
     }
   });

@@ -5,6 +5,19 @@ import { parseMatrixEvent } from "./events.js";
 import type { Homeserver } from "./homeserver.js";
 import { BoundedMap } from "../core/bounded-map.js";
 import { matrixLocalpart } from "../core/identity.js";
+import type { PowerLevels } from "../core/gateway.js";
+
+export interface RoomView {
+  /** Joined members and their display names in the room. */
+  members: Map<string, string | undefined>;
+  levels: PowerLevels;
+  topic: string;
+}
+
+export interface RoomMessage {
+  event: Extract<MatrixInbound, { kind: "message" }>;
+  sentAt: number;
+}
 
 /** MSC2346: the state event that tells clients which bridge joins a room to which remote chat. */
 const BRIDGE_STATE_TYPES = ["m.bridge", "uk.half-shot.bridge"] as const;
@@ -290,6 +303,44 @@ export class MatrixRooms {
   private async setStateField(roomId: string, type: string, field: string, value: string, content: Record<string, unknown> = { [field]: value }): Promise<void> {
     if ((await this.stateField(roomId, type, field)) === value) return;
     await this.homeserver.bot.sendStateEvent(roomId, type, "", content);
+  }
+
+  /** The room an alias names; undefined when the homeserver knows none. */
+  async resolveAlias(alias: string): Promise<string | undefined> {
+    try {
+      const answer = (await this.homeserver.bot.matrixClient.doRequest("GET", `/_matrix/client/v3/directory/room/${encodeURIComponent(alias)}`)) as { room_id?: string };
+      return answer.room_id;
+    } catch (err) {
+      if (matrixErrorCode(err) === "M_NOT_FOUND") return undefined;
+      throw err;
+    }
+  }
+
+  /** What a member (`viewer`) sees of a room: who is in it and their display names, the power levels, the topic. */
+  async roomView(roomId: string, viewer: string): Promise<RoomView> {
+    const client = this.homeserver.intent(viewer).matrixClient;
+    const path = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}`;
+    const [joined, levels, topic] = await Promise.all([
+      client.doRequest("GET", `${path}/joined_members`) as Promise<{ joined?: Record<string, { display_name?: string }> }>,
+      client.getRoomStateEvent(roomId, "m.room.power_levels", "").catch(() => ({})) as Promise<PowerLevels>,
+      client.getRoomStateEvent(roomId, "m.room.topic", "").catch(() => ({})) as Promise<{ topic?: unknown }>,
+    ]);
+    const members = new Map(Object.entries(joined.joined ?? {}).map(([userId, member]) => [userId, member.display_name ?? undefined]));
+    return { members, levels, topic: typeof topic.topic === "string" ? topic.topic : "" };
+  }
+
+  /** The room's latest messages as `viewer` sees them, oldest first, at most `limit`. */
+  async recentMessages(roomId: string, viewer: string, limit: number): Promise<RoomMessage[]> {
+    if (limit <= 0) return [];
+    const path = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages`;
+    const page = (await this.homeserver.intent(viewer).matrixClient.doRequest("GET", path, { dir: "b", limit: String(Math.min(limit, 100)) })) as { chunk?: unknown[] };
+    const messages: RoomMessage[] = [];
+    for (const raw of page.chunk ?? []) {
+      const reading = parseMatrixEvent(raw);
+      const sentAt = (raw as { origin_server_ts?: unknown }).origin_server_ts;
+      if ("event" in reading && reading.event.kind === "message" && typeof sentAt === "number") messages.push({ event: reading.event, sentAt });
+    }
+    return messages.reverse();
   }
 
   async notice(roomId: string, text: string): Promise<void> {

@@ -126,7 +126,7 @@ export class BotCommands {
 
   private async unlink(sender: string, roomId: string): Promise<void> {
     const link = await this.ctx.store.linkByRoom(roomId);
-    if (!link || link.kind === "dm") return this.reply(roomId, "This room is not bridged to a MUC.");
+    if (!link || link.kind === "dm" || link.kind === "gateway") return this.reply(roomId, "This room is not bridged to a MUC.");
     if (!(await this.requirePowerLevel(roomId, sender))) return;
     await this.ctx.occupancy.leaveRoom(link.muc, "Unbridged from Matrix");
     await this.ctx.store.removeLink(link);

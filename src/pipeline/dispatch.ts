@@ -60,11 +60,12 @@ export function bridged<E, D>(handler: (event: E, destination: D) => Promise<boo
 
 /**
  * A handler that stops events from Matrix users whose doings do not go to XMPP: the bridge's own (so
- * nothing it said goes back out) and users not allowed to use it.
+ * nothing it said goes back out) and users not allowed to use it. In a gateway room everyone's do:
+ * its occupants hear the room, ghosts included, as Matrix has it.
  */
-export function onlyBridgedUsers(bridges: (matrixUser: string) => boolean, log: Logger): Handler<{ sender: string; roomId: string }, unknown> {
-  return async ({ sender, roomId }) => {
-    if (bridges(sender)) return false;
+export function onlyBridgedUsers(bridges: (matrixUser: string) => boolean, log: Logger): Handler<{ sender: string; roomId: string }, XmppDestination> {
+  return async ({ sender, roomId }, destination) => {
+    if (bridges(sender) || destination?.link.kind === "gateway") return false;
     log.debug({ sender, roomId }, "not bridged: the bridge's own user, or one that may not use the bridge");
     return true;
   };

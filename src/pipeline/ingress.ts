@@ -3,6 +3,7 @@ import type { MatrixInbound, XmppEvent } from "../core/model.js";
 import type { Logger } from "../log.js";
 import type { BridgeStore } from "../store/store.js";
 import type { Dispatch } from "./dispatch.js";
+import { HoldingQueue, type LaneInput } from "./holding-queue.js";
 import { OutboxWorker, TransientError } from "./outbox.js";
 
 /** An event of an appservice transaction, as far as queueing it needs. */
@@ -26,6 +27,9 @@ export interface IngressDeps {
   messageMapSeconds: number;
   /** Told of each entry's outcome, for the metrics. */
   observer?: DeliveryObserver;
+  /** How much XMPP input may wait in memory while the store is away (defaults: HOLD_MAX_ITEMS, HOLD_MAX_BYTES). */
+  holdMaxItems?: number;
+  holdMaxBytes?: number;
   log: Logger;
 }
 
@@ -38,6 +42,16 @@ export interface DeliveryObserver {
 
 /** An XMPP entry: the event, and when it was queued. */
 type XmppEntry = XmppEvent & { queuedAt?: number };
+
+/** XMPP input held while the store is away: at most this many events... */
+export const HOLD_MAX_ITEMS = 20_000;
+/** ...and this many bytes of their JSON. */
+export const HOLD_MAX_BYTES = 64 * 1024 * 1024;
+
+/** An XMPP event on its way into its lane. */
+interface XmppInput extends LaneInput {
+  readonly payload: string;
+}
 
 /** Lanes: "matrix:<room id>" holds homeserver events bound for XMPP (presence, which has no room, "matrix:global"). */
 const matrixLane = (roomId: string | undefined): string => `matrix:${roomId ?? "global"}`;
@@ -63,6 +77,8 @@ function transactionKey(txnId: string, events: readonly TransactionEvent[]): str
  */
 export class Ingress {
   private readonly outbox: OutboxWorker;
+  /** XMPP input is not sent again: it waits here, in order, while the store is away. The homeserver resends instead. */
+  private readonly fromXmpp: HoldingQueue<XmppInput>;
 
   constructor(private readonly deps: IngressDeps) {
     this.outbox = new OutboxWorker({
@@ -72,6 +88,19 @@ export class Ingress {
       deliveryCheck: (lane) => (isMatrixLane(lane) ? deps.confirmXmppWrites() : undefined),
       log: deps.log,
     });
+    this.fromXmpp = new HoldingQueue({
+      store: (input) => this.storeForMatrix(input),
+      maxItems: deps.holdMaxItems ?? HOLD_MAX_ITEMS,
+      maxBytes: deps.holdMaxBytes ?? HOLD_MAX_BYTES,
+      log: deps.log,
+    });
+    // Back from an outage: what waited goes on now, not after its retry delay, and every lane left
+    // with entries (some stored by an attempt whose answer was lost) is drained.
+    deps.store.onAvailable(() => {
+      this.fromXmpp.retryNow();
+      this.outbox.retryNow();
+      this.outbox.resume().catch((err: unknown) => deps.log.debug({ err }, "could not list the lanes to resume"));
+    });
   }
 
   /** Queues a transaction's events; a repeated transaction (even after a restart) is not queued again. */
@@ -79,16 +108,26 @@ export class Ingress {
     const entries = events.map((event) => ({ lane: matrixLane(event.room_id), payload: JSON.stringify(event) }));
     if (!(await this.deps.store.acceptTransaction(transactionKey(txnId, events), entries))) {
       this.deps.log.debug({ txnId }, "transaction already accepted");
-      return;
     }
+    // Woken for a repeat too: the first time may have been stored although its answer was lost.
     for (const lane of new Set(entries.map((e) => e.lane))) this.outbox.wake(lane);
   }
 
-  /** Queues an XMPP event for Matrix; with a dedup key, only its first copy (a MUC sends one to each puppet). */
-  async queueForMatrix(conversation: string, event: XmppEvent, dedupKey?: string): Promise<void> {
-    const entry = { lane: xmppLane(conversation), payload: JSON.stringify({ ...event, queuedAt: Date.now() } satisfies XmppEntry) };
-    if (dedupKey === undefined) await this.deps.store.appendToOutbox(entry);
-    else if (!(await this.deps.store.appendToOutboxOnce(entry, dedupKey, this.deps.messageMapSeconds))) return;
+  /**
+   * Queues an XMPP event for Matrix; with a dedup key, only its first copy (a MUC sends one to each
+   * puppet). Resolves once it is stored, or held in memory until the store is back; rejects with
+   * InputRefusedError when too much is held already.
+   */
+  queueForMatrix(conversation: string, event: XmppEvent, dedupKey?: string): Promise<void> {
+    const payload = JSON.stringify({ ...event, queuedAt: Date.now() } satisfies XmppEntry);
+    return this.fromXmpp.offer({ lane: xmppLane(conversation), payload, bytes: payload.length, ...(dedupKey === undefined ? {} : { dedupKey }) });
+  }
+
+  private async storeForMatrix(input: XmppInput): Promise<void> {
+    const entry = { lane: input.lane, payload: input.payload };
+    if (input.dedupKey === undefined) await this.deps.store.appendToOutbox(entry);
+    else await this.deps.store.appendToOutboxOnce(entry, input.dedupKey, this.deps.messageMapSeconds);
+    // Woken for a repeat too: its first copy may have been stored by an attempt whose answer was lost.
     this.outbox.wake(entry.lane);
   }
 
@@ -97,8 +136,9 @@ export class Ingress {
     return this.outbox.resume();
   }
 
-  stop(): Promise<void> {
-    return this.outbox.stop();
+  async stop(): Promise<void> {
+    await this.fromXmpp.stop();
+    await this.outbox.stop();
   }
 
   private async deliver(lane: string, payload: string): Promise<void> {

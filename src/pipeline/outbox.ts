@@ -63,6 +63,11 @@ export class OutboxWorker {
     this.running.set(lane, loop);
   }
 
+  /** Ends every wait for a retry now: the store or a server is back, no need to sit out the delay. */
+  retryNow(): void {
+    for (const wakeUp of this.sleepers) wakeUp();
+  }
+
   /** After a restart: drain what earlier runs left behind. */
   async resume(): Promise<number> {
     const lanes = await this.deps.store.pendingLanes();
@@ -109,8 +114,8 @@ export class OutboxWorker {
    * with the failure that stopped the batch, if any: what is left in the lane is delivered again.
    */
   private async deliverBatch(lane: string, batch: readonly string[]): Promise<TransientError | undefined> {
-    const { handle, deliveryCheck, log } = this.deps;
-    const removals = new InOrderRemoval((count) => this.removeDelivered(lane, count));
+    const { store, handle, deliveryCheck, log } = this.deps;
+    const removals = new InOrderRemoval((from, count) => this.removeDelivered(lane, batch.slice(from, from + count)));
     let failure: TransientError | undefined;
     for (const payload of batch) {
       if (this.stopped || removals.lost !== undefined) break;
@@ -120,6 +125,11 @@ export class OutboxWorker {
       } catch (err) {
         if (err instanceof TransientError) {
           failure = err;
+          break;
+        }
+        // With the store away, whatever failed may have failed for that alone: retried, never dropped.
+        if (!store.isAvailable()) {
+          failure = new TransientError("the store is unavailable", { cause: err });
           break;
         }
         // The payload holds message bodies: only at debug level.
@@ -134,11 +144,11 @@ export class OutboxWorker {
     return new TransientError("delivery not confirmed", { cause: lost });
   }
 
-  private async removeDelivered(lane: string, count: number): Promise<void> {
+  private async removeDelivered(lane: string, payloads: readonly string[]): Promise<void> {
     // Tried at least once even while stopping: a delivered entry left in the lane is delivered twice.
     for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, LONGEST_RETRY_MS)) {
       try {
-        await this.deps.store.removeFromOutbox(lane, count);
+        await this.deps.store.removeFromOutbox(lane, payloads);
         return;
       } catch (err) {
         this.deps.log.warn({ lane, err }, "cannot remove delivered entries; retrying");
@@ -178,7 +188,8 @@ class InOrderRemoval {
   /** Settles at the first failure: what comes after it is not waited for. */
   private readonly failed = new Promise<void>((resolve) => (this.fail = resolve));
 
-  constructor(private readonly remove: (count: number) => Promise<void>) {}
+  /** `remove(from, count)`: the entries at those positions of the batch, now at the head of their lane. */
+  constructor(private readonly remove: (from: number, count: number) => Promise<void>) {}
 
   add(confirmation: Promise<void>): void {
     const position = ++this.added;
@@ -197,7 +208,7 @@ class InOrderRemoval {
       await Promise.race([settled, this.failed]);
       if (this.confirmed < position || this.removed >= position) return;
       const count = this.confirmed - this.removed;
-      await this.remove(count);
+      await this.remove(this.removed, count);
       this.removed += count;
     });
   }

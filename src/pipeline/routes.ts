@@ -12,6 +12,7 @@ import type { Receipts } from "./capabilities/receipts.js";
 import type { Redactions } from "./capabilities/redactions.js";
 import type { RoomMetadata } from "./capabilities/room-metadata.js";
 import type { Typing } from "./capabilities/typing.js";
+import type { GatewayRooms } from "./destinations/gateway.js";
 
 export interface Capabilities {
   /** The rooms' memberships as the bridge knows them, kept current by every member event. */
@@ -27,13 +28,15 @@ export interface Capabilities {
   roomMetadata: RoomMetadata;
   puppetProfiles: PuppetProfiles;
   presenceToXmpp: PresenceToXmpp;
+  gateway: GatewayRooms;
 }
 
 /**
  * Which capability takes which event, in order. Matrix → XMPP: the bot's commands take theirs first;
  * every member event keeps the memberships the rooms know current and may also carry a puppet's new
- * avatar; only what users the bridge serves did goes further. XMPP → Matrix: a message's signals (retraction, reactions, read marker, chat state) go to
- * their modules before its text does.
+ * avatar; only what users the bridge serves did goes further (in a gateway room, everyone's does).
+ * XMPP → Matrix: a message's signals (retraction, reactions, read marker, chat state) go to their
+ * modules before its text does; a gateway room's occupant gets their message back once it is on Matrix.
  */
 export function route(dispatch: Dispatch, c: Capabilities, bridges: (matrixUser: string) => boolean, log: Logger): Dispatch {
   const bridgedOnly = onlyBridgedUsers(bridges, log);
@@ -48,12 +51,15 @@ export function route(dispatch: Dispatch, c: Capabilities, bridges: (matrixUser:
     .onMatrix("presence", (e) => c.presenceToXmpp.handle(e))
     .onXmpp(
       "message",
+      (e, d) => c.gateway.refuseStrangers(e, d),
       bridged((e, d) => c.redactions.fromXmpp(e, d)),
       bridged((e, d) => c.reactions.fromXmpp(e, d)),
       bridged((e, d) => c.receipts.fromXmpp(e, d)),
       bridged((e, d) => c.typing.fromXmpp(e, d)),
       bridged((e, d) => c.messages.fromXmpp(e, d)),
+      bridged((e, d) => c.gateway.reflect(e, d)),
     )
+    .onXmpp("gateway-presence", (e) => c.gateway.presence(e))
     .onXmpp("occupant", bridged((e, d) => c.kicks.fromXmpp(e, d)), bridged((e, d) => c.membership.fromXmpp(e, d)))
     .onXmpp("subject", bridged((e, d) => c.roomMetadata.subjectFromXmpp(e, d)))
     .onXmpp("room-changed", bridged((e, d) => c.roomMetadata.mucChanged(e, d)))

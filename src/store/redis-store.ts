@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
 import type { Logger } from "../log.js";
 import type { Link } from "../core/model.js";
@@ -21,8 +22,28 @@ for i = 1, n do
 end
 return 1`;
 
+/**
+ * Trims the head of an outbox if it still holds the entries given by their SHA-1 digests, else nothing.
+ * KEYS[1] = the outbox; ARGV = the digests, oldest first. A removal sent again (ioredis resends what was
+ * unanswered when the connection broke; the worker retries a removal that failed) then removes nothing more.
+ */
+const REMOVE_HEAD = `
+local head = redis.call('LRANGE', KEYS[1], 0, #ARGV - 1)
+if #head < #ARGV then return 0 end
+for i = 1, #ARGV do
+  if redis.sha1hex(head[i]) ~= ARGV[i] then return 0 end
+end
+redis.call('LTRIM', KEYS[1], #ARGV, -1)
+return 1`;
+
+const sha1 = (text: string): string => createHash("sha1").update(text).digest("hex");
+
+/** The longest wait between two attempts to reach Redis again. */
+const LONGEST_RECONNECT_DELAY_MS = 2000;
+
 export class RedisStore implements BridgeStore {
   private readonly redis: Redis;
+  private readonly availableListeners: (() => void)[] = [];
 
   constructor(
     url: string,
@@ -31,17 +52,40 @@ export class RedisStore implements BridgeStore {
   ) {
     this.redis = new Redis(url, {
       lazyConnect: true,
-      // Fail a command after a short wait instead of queueing forever, so a caller (e.g. the
-      // homeserver's transaction) gets an error and retries later rather than hanging.
+      // While Redis is away a command fails at once instead of waiting in the client for it: the
+      // homeserver's transaction gets its 503 right away, XMPP input is held by the ingress, the outbox
+      // retries. Each caller decides what waits, and how long (see docs/reliability.md).
+      enableOfflineQueue: false,
+      // A command already written when the connection broke fails after two attempts to reconnect.
       maxRetriesPerRequest: 2,
-      retryStrategy: (attempt) => Math.min(500 * attempt, 5000),
+      retryStrategy: (attempt) => Math.min(250 * attempt, LONGEST_RECONNECT_DELAY_MS),
     });
     let wasReady = false;
+    let lost = false;
     this.redis.on("ready", () => {
       if (wasReady) this.log.info("reconnected to Redis");
       wasReady = true;
+      lost = false;
+      for (const listener of this.availableListeners) listener();
     });
-    this.redis.on("error", (err: Error) => this.log.warn({ err }, "Redis connection error"));
+    // Once per outage, not at every attempt to reconnect.
+    this.redis.on("close", () => {
+      if (!wasReady || lost) return;
+      lost = true;
+      this.log.warn("lost the connection to Redis; reconnecting");
+    });
+    this.redis.on("error", (err: Error) => {
+      if (lost) this.log.debug({ err }, "Redis still unreachable");
+      else this.log.warn({ err }, "Redis connection error");
+    });
+  }
+
+  isAvailable(): boolean {
+    return this.redis.status === "ready";
+  }
+
+  onAvailable(listener: () => void): void {
+    this.availableListeners.push(listener);
   }
 
   async connect(): Promise<void> {
@@ -72,8 +116,10 @@ export class RedisStore implements BridgeStore {
     return this.redis.lrange(this.key("outbox", lane), 0, count - 1);
   }
 
-  async removeFromOutbox(lane: string, count: number): Promise<void> {
-    await this.redis.ltrim(this.key("outbox", lane), count, -1);
+  async removeFromOutbox(lane: string, payloads: readonly string[]): Promise<void> {
+    if (payloads.length === 0) return;
+    const removed = await this.redis.eval(REMOVE_HEAD, 1, this.key("outbox", lane), ...payloads.map(sha1));
+    if (removed !== 1) this.log.debug({ lane, count: payloads.length }, "the outbox's head was already removed");
   }
 
   async pendingLanes(): Promise<string[]> {
@@ -218,6 +264,15 @@ export class RedisStore implements BridgeStore {
       for (const [matrixUser, nick] of Object.entries(puppets)) result.push({ muc, matrixUser, nick });
     }
     return result;
+  }
+
+  async setGatewayOccupant(room: string, occupant: string, nick: string | undefined): Promise<void> {
+    if (nick === undefined) await this.redis.hdel(this.key("gateway", room), occupant);
+    else await this.redis.hset(this.key("gateway", room), occupant, nick);
+  }
+
+  async gatewayOccupants(room: string): Promise<Map<string, string>> {
+    return new Map(Object.entries(await this.redis.hgetall(this.key("gateway", room))));
   }
 
   async addPresenceSubscriber(matrixUser: string, xmppUser: string): Promise<void> {

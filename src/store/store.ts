@@ -14,6 +14,13 @@ export interface OutboxEntry {
 export interface BridgeStore {
   /** Round trip to the store; rejects when it is away. */
   ping(): Promise<void>;
+  /**
+   * Whether the store is connected now. While it is not, every call fails at once rather than waiting
+   * for it: a failure then says nothing about the work itself, which is retried, never dropped.
+   */
+  isAvailable(): boolean;
+  /** Calls `listener` each time the store is reachable again after it was not. */
+  onAvailable(listener: () => void): void;
 
   /**
    * Records a homeserver transaction and appends its entries to their outboxes, all at once.
@@ -30,8 +37,12 @@ export interface BridgeStore {
   appendToOutboxOnce(entry: OutboxEntry, onceKey: string, ttlSeconds: number): Promise<boolean>;
   /** The oldest entries of an outbox, at most `count`, left in place until removeFromOutbox. */
   peekOutbox(lane: string, count: number): Promise<string[]>;
-  /** Removes the oldest `count` entries of an outbox. */
-  removeFromOutbox(lane: string, count: number): Promise<void>;
+  /**
+   * Removes the oldest entries of an outbox if they are still `payloads` (as peekOutbox gave them);
+   * otherwise nothing. So a removal that ran but whose answer was lost with the connection, and is
+   * then sent again, removes nothing more.
+   */
+  removeFromOutbox(lane: string, payloads: readonly string[]): Promise<void>;
   /** Lanes that hold entries: after a restart, these are drained first. */
   pendingLanes(): Promise<string[]>;
   /** How many entries each known lane holds (for the metrics; changes nothing). */
@@ -76,6 +87,10 @@ export interface BridgeStore {
   /** The MUC nick each Matrix user's puppet holds, so puppets rejoin after a restart. */
   setPuppetOccupancy(muc: string, matrixUser: string, nick: string | undefined): Promise<void>;
   puppetOccupancy(): Promise<PuppetOccupancy[]>;
+  /** An XMPP user's resource (`occupant`, a full JID) is in a gateway room under `nick`; undefined: it left. */
+  setGatewayOccupant(room: string, occupant: string, nick: string | undefined): Promise<void>;
+  /** The resources in a gateway room, with their nicks. */
+  gatewayOccupants(room: string): Promise<Map<string, string>>;
 
   /**
    * XMPP users (bare JIDs) subscribed to a Matrix user's puppet's presence (RFC 6121 §3), so that

@@ -1,4 +1,5 @@
 import type { Registry } from "prom-client";
+import type { Element } from "@xmpp/xml";
 import type { BridgeConfig } from "../config/schema.js";
 import type { FileUrls } from "../core/file-urls.js";
 import { ghostUserId, type AddressingConfig } from "../core/identity.js";
@@ -26,6 +27,7 @@ import { RoomMetadata } from "../pipeline/capabilities/room-metadata.js";
 import { Typing } from "../pipeline/capabilities/typing.js";
 import { BotCommands } from "../pipeline/commands.js";
 import { DirectChats } from "../pipeline/destinations/direct-chats.js";
+import { GatewayRooms } from "../pipeline/destinations/gateway.js";
 import { Ghosts } from "../pipeline/destinations/ghosts.js";
 import { MatrixDestinations } from "../pipeline/destinations/matrix-destination.js";
 import { Puppets } from "../pipeline/destinations/puppets.js";
@@ -94,7 +96,8 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const puppets = new Puppets({ rooms, occupancy, log: logOf("to-xmpp") });
   const ghosts = new Ghosts({ rooms, firstSight: (ghost, jid, fallbackName) => ghostProfiles.firstSight(ghost, jid, fallbackName) });
   const directChats = new DirectChats({ store, rooms, log: logOf("direct-chats") });
-  const xmppDestinations = new XmppDestinations({ store, connection, puppets, addressing, botUserId });
+  const gateway = new GatewayRooms({ store, rooms, connection, ghosts, addressing, settings: config.gateway, messageMapSeconds, log: logOf("gateway") });
+  const xmppDestinations = new XmppDestinations({ store, connection, puppets, gateway, addressing, botUserId });
   const matrixDestinations = new MatrixDestinations({ store, ghosts, directChats, addressing, log: logOf("to-matrix") });
   const dispatch = new Dispatch({ ofMatrixEvent: async (e) => ("roomId" in e ? xmppDestinations.ofRoom(e.roomId) : undefined), ofXmppEvent: (e) => matrixDestinations.of(e) });
   const observer = new BridgeMetrics(registry, { links: () => store.links(), outboxDepths: () => store.outboxDepths(), checks: healthChecks(homeserver, store, connection) }, SOFTWARE_VERSION);
@@ -114,7 +117,7 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
       rooms,
       commands: new BotCommands({ store, rooms, portals, occupancy, describeMuc: lookUpMuc, addressing, get permissions() { return permissions; }, botUserId, log: logOf("commands") }),
       messages: new Messages({ ...deps("messages"), files, occupancy }),
-      membership: new Membership({ rooms, occupancy, puppets, ghosts, directChats, profiles: ghostProfiles, addressing, botUserId, log: logOf("membership") }),
+      membership: new Membership({ rooms, occupancy, puppets, ghosts, directChats, gateway, profiles: ghostProfiles, addressing, botUserId, log: logOf("membership") }),
       kicks: new Kicks({ ...deps("kicks"), occupancy }),
       reactions: new Reactions({ ...deps("reactions"), peerSupports: (jid, feature, from) => peers.supports(jid, feature, from) }),
       redactions: new Redactions(deps("redactions")),
@@ -123,6 +126,7 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
       roomMetadata: new RoomMetadata({ ...deps("room-metadata"), avatars, uploads, describeMuc: lookUpMuc, roomProfile: roomProfileFrom(connection, xmppLog) }),
       puppetProfiles,
       presenceToXmpp,
+      gateway,
     },
     bridges,
     logOf("to-xmpp"),
@@ -132,7 +136,8 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const contacts = { subscription: presenceToXmpp.onSubscription.bind(presenceToXmpp), availability: presenceToMatrix.handle.bind(presenceToMatrix) };
   const queue = ingress.queueForMatrix.bind(ingress);
   const noteContactAvatar = async (xmppUser: string, hash: string) => contactAvatars.offer(xmppUser, hash);
-  const inbound = new XmppInbound({ occupancy, peers, addressing, contacts, queue, noteContactAvatar, log: logOf("from-xmpp") });
+  const answer = (stanza: Element) => connection.send(stanza);
+  const inbound = new XmppInbound({ occupancy, peers, addressing, contacts, queue, noteContactAvatar, answer, log: logOf("from-xmpp") });
   const setPermissions = (table: typeof permissions): void => void (permissions = table);
   return { addressing, botUserId, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound, setPermissions };
 }

@@ -1,13 +1,16 @@
 import type { Element } from "@xmpp/xml";
-import { isPuppet, userIdOfPuppet, type AddressingConfig } from "../core/identity.js";
+import { InputRefusedError } from "../core/errors.js";
+import { isPuppet, roomRefOfGatewayJid, userIdOfPuppet, type AddressingConfig } from "../core/identity.js";
 import { findMentions } from "../core/mentions.js";
 import type { XmppEvent, XmppInboundMessage } from "../core/model.js";
 import { dmConversation } from "../core/conversations.js";
 import type { Logger } from "../log.js";
+import type { ComponentConnection } from "./component-connection.js";
 import type { MucOccupancy } from "./muc-occupancy.js";
 import type { PeerFeatures } from "./peer-features.js";
 import { NS } from "./namespaces.js";
-import { errorCondition, mentionedAddresses, parseDirectMessage, parseGroupMessage, parseModeration, parseRoomChange, parseSubject, splitJid } from "./stanzas.js";
+import { errorCondition, mentionedAddresses, parseDirectMessage, parseGatewayMessage, parseGroupMessage, parseModeration, parseRoomChange, parseSubject, renderStanzaError, splitJid, type Address } from "./stanzas.js";
+import { parseGatewayPresence, renderJoinError } from "./gateway-stanzas.js";
 import { parseAvatarHash, parseContactPresence, subscriptionType, type ContactPresence, type SubscriptionType } from "./presence-stanzas.js";
 
 /** Queues an event for Matrix; with a dedup key, an event already queued under it is dropped. */
@@ -38,6 +41,8 @@ export interface XmppInboundDeps {
   queue: QueueForMatrix;
   /** A contact's presence announced an avatar hash (XEP-0153; "" for none). */
   noteContactAvatar: (xmppUser: string, hash: string) => Promise<void>;
+  /** Answers a stanza at once (an error for what a gateway room cannot take). */
+  answer: (stanza: Element) => Promise<void>;
   log: Logger;
 }
 
@@ -54,6 +59,7 @@ export class XmppInbound {
     if (!to || !from) return;
     // Nothing a puppet says is ever bridged back.
     if (isPuppet(from.bare, this.deps.addressing) || from.bare === this.deps.addressing.componentDomain) return;
+    if (roomRefOfGatewayJid(to.bare, this.deps.addressing)) return this.onGatewayStanza(stanza, to);
     const matrixUser = userIdOfPuppet(to.bare, this.deps.addressing);
     if (!matrixUser) {
       if (stanza.is("message")) this.deps.log.debug({ to: stanza.attrs.to }, "message to an address that is no puppet");
@@ -116,6 +122,36 @@ export class XmppInbound {
     await this.deps.queue(conversation, { kind: "message", message }, dedupKey(conversation, message));
   }
 
+  /**
+   * What an XMPP user sends a gateway room: presence to room/nick enters, renames or leaves (an error
+   * bounced by one of its resources leaves too, XEP-0045 §7.2.7); a groupchat message to the room is
+   * said there. Private messages between occupants are not offered.
+   */
+  private async onGatewayStanza(stanza: Element, to: Address): Promise<void> {
+    const room = to.bare;
+    const occupant = stanza.attrs.from!;
+    const bounced = stanza.attrs.type === "error";
+    if (stanza.is("presence")) {
+      const asked = bounced ? { available: false } : parseGatewayPresence(stanza);
+      if (!asked) return;
+      if (!to.resource) {
+        if (asked.available) await this.deps.answer(renderJoinError(room, occupant, "modify", "jid-malformed", "Join with a nick: room@service/nick."));
+        return;
+      }
+      await this.deps.queue(room, { kind: "gateway-presence", room, occupant, nick: to.resource, ...asked });
+      return;
+    }
+    if (!stanza.is("message")) return;
+    if (bounced) {
+      await this.deps.queue(room, { kind: "gateway-presence", room, occupant, nick: to.resource ?? "", available: false });
+    } else if (stanza.attrs.type === "groupchat" && !to.resource) {
+      const message = parseGatewayMessage(stanza, room);
+      if (message) await this.deps.queue(room, { kind: "message", message }, dedupKey(room, message));
+    } else {
+      await this.deps.answer(renderStanzaError("message", stanza.attrs.to!, occupant, stanza.attrs.id, "modify", "not-acceptable", "This room takes groupchat messages only: private messages are not offered."));
+    }
+  }
+
   private async onPresence(stanza: Element, matrixUser: string): Promise<void> {
     const type = stanza.attrs.type;
     const from = stanza.attrs.from!;
@@ -140,4 +176,30 @@ export class XmppInbound {
       await this.deps.queue(presence.muc, { kind: "occupant", presence, change, ...(puppetOf ? { puppetOf } : { via: stanza.attrs.to! }) });
     }
   }
+}
+
+/**
+ * The answer to a message the bridge cannot take now: an error of type wait (RFC 6120 §8.3.2), so its
+ * sender knows it did not arrive and may send it again later.
+ */
+export function tryAgainLater(message: Element): Element {
+  const { from, to, id } = message.attrs;
+  return renderStanzaError("message", to, from, id, "wait", "resource-constraint", "The bridge cannot take this message now; send it again later.");
+}
+
+/**
+ * Takes in what the component connection receives. A message the bridge cannot hold now (its store is
+ * away and it holds all it may) is answered with an error of type wait, never dropped in silence. An
+ * error or a presence is not answered: an error to a MUC occupant's presence makes the room drop the puppet.
+ */
+export function takeInStanzas(connection: ComponentConnection, inbound: XmppInbound, log: Logger): void {
+  connection.on("stanza", (stanza: Element) => {
+    inbound.handle(stanza).catch((err: unknown) => {
+      if (!(err instanceof InputRefusedError)) return log.error({ err, stanza: stanza.toString().slice(0, 500) }, "could not take in a stanza");
+      // Counted and logged once by the ingress, not here per stanza.
+      if (stanza.is("message") && stanza.attrs.type !== "error") {
+        connection.send(tryAgainLater(stanza)).catch((e: unknown) => log.debug({ err: e }, "could not answer a refused message"));
+      }
+    });
+  });
 }

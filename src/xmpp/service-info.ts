@@ -8,7 +8,12 @@ export interface ServiceInfoOptions {
   version: string;
   /** Whether an address on the component domain is a puppet the bridge answers for. */
   isPuppet(jid: string): boolean;
+  /** Whether a bare JID on the component domain is a gateway room (a Matrix room as a MUC). */
+  isGatewayRoom(jid: string): boolean;
 }
+
+/** What a gateway room is (XEP-0045 §6.4): a MUC whose messages carry stanza-ids and occupant-ids. */
+const GATEWAY_ROOM_FEATURES = [NS.discoInfo, NS.muc, NS.stanzaId, NS.occupantId, "muc_persistent", "muc_semianonymous", "muc_unmoderated"];
 
 /** Features the component domain advertises: only what the bridge really implements. */
 export const DOMAIN_FEATURES = [NS.discoInfo, NS.discoItems, NS.ping, NS.version];
@@ -23,6 +28,11 @@ export function answerServiceQueries(connection: ComponentConnection, options: S
   connection.iqCallee.get(NS.discoInfo, "query", ({ stanza, element }) => {
     const to = stanza.attrs.to ?? connection.domain;
     if (!knownAddress(to) || element.attrs.node) return undefined;
+    const { bare, resource } = splitJid(to);
+    if (options.isGatewayRoom(bare) && !resource) {
+      const identity = xml("identity", { category: "conference", type: "text", name: bare.split("@")[0] });
+      return xml("query", { xmlns: NS.discoInfo }, identity, ...GATEWAY_ROOM_FEATURES.map((v) => xml("feature", { var: v })));
+    }
     const identity =
       to === connection.domain
         ? xml("identity", { category: "gateway", type: "matrix", name: options.name })

@@ -111,6 +111,14 @@ export function parseDirectMessage(stanza: Element, matrixUser: string): XmppInb
   };
 }
 
+/** A groupchat message an XMPP user sends to a gateway room; undefined if it carries no text. */
+export function parseGatewayMessage(stanza: Element, room: string): XmppInboundMessage | undefined {
+  const text = content(stanza);
+  if (!text || !stanza.attrs.from) return undefined;
+  const from = splitJid(stanza.attrs.from);
+  return { ...text, conversation: { kind: "gateway", room, occupant: stanza.attrs.from, xmppUser: from.bare }, ids: messageIds(stanza, undefined) };
+}
+
 /** A groupchat message from a MUC occupant; undefined if it carries no text or has no occupant. */
 export function parseGroupMessage(stanza: Element): XmppInboundMessage | undefined {
   const text = content(stanza);
@@ -194,6 +202,10 @@ export interface OutgoingMessage {
   references?: { begin: number; end: number; uri: string }[];
   /** A file shared by its link, which is then the whole body (clients show a file inline only then). */
   file?: SharedFile;
+  /** The id a room gave the message (XEP-0359), when the bridge is the room: a gateway room's. */
+  stanzaId?: { id: string; by: string };
+  /** When the message was sent, for one that is delivered later: history (XEP-0203). */
+  delay?: { stamp: number; from: string };
 }
 
 const fallbackFor = (feature: string, length: number | undefined): Element | undefined =>
@@ -217,6 +229,8 @@ export function renderMessage(message: OutgoingMessage): Element {
     ...(message.file ? renderSharedFile(message.file) : []),
     ...(message.references ?? []).map((r) => xml("reference", { xmlns: NS.reference, type: "mention", begin: String(r.begin), end: String(r.end), uri: r.uri })),
     message.type === "chat" && !retracts ? xml("active", { xmlns: NS.chatStates }) : undefined,
+    message.stanzaId ? xml("stanza-id", { xmlns: NS.stanzaId, id: message.stanzaId.id, by: message.stanzaId.by }) : undefined,
+    message.delay ? xml("delay", { xmlns: NS.delay, stamp: new Date(message.delay.stamp).toISOString(), from: message.delay.from }) : undefined,
   );
 }
 
@@ -305,4 +319,13 @@ export function mentionedAddresses(stanza: Element): string[] {
     .getChildren("reference", NS.reference)
     .filter((r) => r.attrs.type === "mention" && r.attrs.uri?.startsWith("xmpp:"))
     .map((r) => decodeURIComponent(r.attrs.uri!.slice(5).split("?")[0]!));
+}
+
+/** An error answering a stanza (RFC 6120 §8.3): one a gateway room does not take, or one the bridge cannot take now. */
+export function renderStanzaError(name: "message" | "presence", from: string | undefined, to: string | undefined, id: string | undefined, type: "cancel" | "modify" | "wait", condition: string, text: string): Element {
+  return xml(
+    name,
+    { ...(from ? { from } : {}), ...(to ? { to } : {}), type: "error", ...(id ? { id } : {}) },
+    xml("error", { type }, xml(condition, { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" }), xml("text", { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" }, text)),
+  );
 }

@@ -4,6 +4,8 @@ import type { AddressingConfig } from "../../src/core/identity.js";
 import type { MatrixRooms } from "../../src/matrix/rooms.js";
 import type { CapabilityDeps } from "../../src/pipeline/capabilities/capability.js";
 import type { MatrixDestination } from "../../src/pipeline/destinations/matrix-destination.js";
+import { GatewayRooms } from "../../src/pipeline/destinations/gateway.js";
+import { Ghosts } from "../../src/pipeline/destinations/ghosts.js";
 import { Puppets } from "../../src/pipeline/destinations/puppets.js";
 import { XmppDestinations, type XmppDestination } from "../../src/pipeline/destinations/xmpp-destination.js";
 import type { ComponentConnection } from "../../src/xmpp/component-connection.js";
@@ -88,9 +90,12 @@ export async function capabilityDeps(
   const log = pino({ level: "silent" });
   const puppets = new Puppets({ rooms, occupancy, log });
   const deps: CapabilityDeps = { store, rooms, connection, addressing, botUserId, messageMapSeconds: 3600, log };
-  const destinations = new XmppDestinations({ store, connection, puppets, addressing, botUserId });
+  const ghosts = new Ghosts({ rooms, firstSight: async () => undefined });
+  const settings = { enabled: true, allowServers: [], denyRooms: [], joinById: true, historyMessages: 20 };
+  const gateway = new GatewayRooms({ store, rooms, connection, ghosts, addressing, settings, messageMapSeconds: 3600, log });
+  const destinations = new XmppDestinations({ store, connection, puppets, gateway, addressing, botUserId });
   /** Where the DM's or the portal's doings go on XMPP. */
   const at = (roomId: string): XmppDestination =>
     destinations.ofLink(roomId === dmRoom ? { kind: "dm", roomId, matrixUser: alice, xmppUser: bob } : { kind: "portal", roomId: portalRoom, muc });
-  return { deps, store, stanzas, matrix, occupancy, puppets, at };
+  return { deps, store, stanzas, matrix, occupancy, puppets, ghosts, gateway, at };
 }

@@ -7,7 +7,8 @@ import type { BridgeStore, GhostProfileState, MatrixAvatarInfo, MessageMapEntry,
  * away would.
  */
 export class MemoryStore implements BridgeStore {
-  failing = false;
+  private down = false;
+  private readonly availableListeners: (() => void)[] = [];
   readonly outboxes = new Map<string, string[]>();
   private readonly onceKeys = new Set<string>();
   private readonly linksByRoom = new Map<string, Link>();
@@ -18,6 +19,7 @@ export class MemoryStore implements BridgeStore {
   private readonly threads = new Map<string, string>();
   private readonly lastMessages = new Map<string, string>();
   private readonly deliveredUntil = new Map<string, number>();
+  private readonly gateway = new Map<string, Map<string, string>>();
   private readonly occupancy = new Map<string, Map<string, string>>();
   private readonly subscribers = new Map<string, Set<string>>();
   private readonly profiles = new Map<string, GhostProfileState>();
@@ -27,7 +29,7 @@ export class MemoryStore implements BridgeStore {
 
   private async io<T>(work: () => T): Promise<T> {
     await Promise.resolve();
-    if (this.failing) throw new Error("store unavailable");
+    if (this.down) throw new Error("store unavailable");
     return work();
   }
 
@@ -37,7 +39,20 @@ export class MemoryStore implements BridgeStore {
     return entries;
   }
 
+  get failing(): boolean {
+    return this.down;
+  }
+
+  /** Back from failing, the store tells its listeners, as RedisStore does when it reconnects. */
+  set failing(failing: boolean) {
+    const back = this.down && !failing;
+    this.down = failing;
+    if (back) for (const listener of this.availableListeners) listener();
+  }
+
   ping = (): Promise<void> => this.io(() => undefined);
+  isAvailable = (): boolean => !this.down;
+  onAvailable = (listener: () => void): void => void this.availableListeners.push(listener);
 
   acceptTransaction = (txnId: string, entries: readonly OutboxEntry[]): Promise<boolean> =>
     this.io(() => {
@@ -58,7 +73,11 @@ export class MemoryStore implements BridgeStore {
     });
 
   peekOutbox = (lane: string, count: number): Promise<string[]> => this.io(() => this.lane(lane).slice(0, count));
-  removeFromOutbox = (lane: string, count: number): Promise<void> => this.io(() => void this.lane(lane).splice(0, count));
+  removeFromOutbox = (lane: string, payloads: readonly string[]): Promise<void> =>
+    this.io(() => {
+      const entries = this.lane(lane);
+      if (payloads.every((payload, i) => entries[i] === payload)) entries.splice(0, payloads.length);
+    });
   outboxDepths = (): Promise<Map<string, number>> => this.io(() => new Map([...this.outboxes].map(([lane, entries]) => [lane, entries.length])));
   pendingLanes = (): Promise<string[]> => this.io(() => [...this.outboxes].filter(([, e]) => e.length > 0).map(([lane]) => lane));
 
@@ -110,6 +129,15 @@ export class MemoryStore implements BridgeStore {
     });
   puppetOccupancy = (): Promise<PuppetOccupancy[]> =>
     this.io(() => [...this.occupancy].flatMap(([muc, puppets]) => [...puppets].map(([matrixUser, nick]) => ({ muc, matrixUser, nick }))));
+
+  setGatewayOccupant = (room: string, occupant: string, nick: string | undefined): Promise<void> =>
+    this.io(() => {
+      const occupants = this.gateway.get(room) ?? new Map<string, string>();
+      if (nick === undefined) occupants.delete(occupant);
+      else occupants.set(occupant, nick);
+      this.gateway.set(room, occupants);
+    });
+  gatewayOccupants = (room: string): Promise<Map<string, string>> => this.io(() => new Map(this.gateway.get(room) ?? []));
 
   addPresenceSubscriber = (matrixUser: string, xmppUser: string): Promise<void> =>
     this.io(() => void this.subscribers.set(matrixUser, (this.subscribers.get(matrixUser) ?? new Set<string>()).add(xmppUser)));

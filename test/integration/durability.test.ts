@@ -13,13 +13,22 @@ const suite = bridgeSuite();
 
 const portalWithXmppUser = (name: string) => portalScene(suite, name);
 
+/** A transaction sent to the bridge's Application Service API as the homeserver would send it. */
+function putTransaction(txnId: string, events: unknown[]): Promise<Response> {
+  const registration = parseYaml(readFileSync(stack.registrationFile, "utf8")) as { hs_token: string };
+  const port = (baseConfig().appservice as { port: number }).port;
+  return fetch(`http://127.0.0.1:${port}/_matrix/app/v1/transactions/${txnId}`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${registration.hs_token}`, "content-type": "application/json" },
+    body: JSON.stringify({ events }),
+  });
+}
+
 test("a homeserver transaction sent twice, even across a restart, is processed once", async () => {
   const { room, xmppUser, matrixUser, roomId } = await portalWithXmppUser("txn");
   await matrixUser.sendText(roomId, "warm-up");
   await xmppUser.waitFor((s) => bodyOf(s) === "warm-up", "warm-up message");
 
-  const registration = parseYaml(readFileSync(stack.registrationFile, "utf8")) as { hs_token: string };
-  const port = (baseConfig().appservice as { port: number }).port;
   const event = {
     type: "m.room.message",
     room_id: roomId,
@@ -28,12 +37,7 @@ test("a homeserver transaction sent twice, even across a restart, is processed o
     origin_server_ts: Date.now(),
     content: { msgtype: "m.text", body: "sent in a replayed transaction" },
   };
-  const put = () =>
-    fetch(`http://127.0.0.1:${port}/_matrix/app/v1/transactions/replay-${event.event_id.slice(1)}`, {
-      method: "PUT",
-      headers: { authorization: `Bearer ${registration.hs_token}`, "content-type": "application/json" },
-      body: JSON.stringify({ events: [event] }),
-    });
+  const put = () => putTransaction(`replay-${event.event_id.slice(1)}`, [event]);
   assert.equal((await put()).status, 200);
   await xmppUser.waitFor((s) => bodyOf(s) === "sent in a replayed transaction", "the transaction's message");
   assert.equal((await put()).status, 200);
@@ -151,4 +155,53 @@ test("a bridge killed mid-burst loses nothing bound for XMPP: the queue drains i
   const firstSeen = seen().filter((b, i, all) => all.indexOf(b) === i);
   assert.deepEqual(firstSeen, matrixOrder);
   assert.ok(seen().length - count <= 1, `at most one repeat (saw ${seen().length - count})`);
+});
+
+test("Redis stops while both sides write: when it is back every message arrives, in order, once", async () => {
+  const { room, xmppUser, matrixUser, roomId } = await portalWithXmppUser("redis");
+  const count = 10;
+  const groupchat = (body: string) => xml("message", { to: room, type: "groupchat", id: body }, xml("body", {}, body));
+  await matrixUser.sendText(roomId, "m0");
+  await xmppUser.waitFor((s) => s.attrs.from === `${room}/Max` && bodyOf(s) === "m0", "a first message to XMPP");
+  await xmppUser.send(groupchat("r0"));
+  await matrixUser.waitForEvent((e) => e.room_id === roomId && e.content.body === "r0", "a first message to Matrix");
+  const since = suite.bridge.records.length;
+  const logged = (prefix: string) => suite.bridge.records.slice(since).filter((r) => r.msg.startsWith(prefix));
+
+  await stackCommand("stop-service", "redis");
+  try {
+    for (let i = 1; i <= count; i++) {
+      await xmppUser.send(groupchat(`r${i}`));
+      await matrixUser.sendText(roomId, `m${i}`);
+    }
+    await eventually(() => (logged("the store is away").length > 0 ? true : undefined), "the bridge to hold XMPP input", 30_000);
+
+    const metricsPort = (baseConfig().metrics as { port: number }).port;
+    const health = await fetch(`http://127.0.0.1:${metricsPort}/health`);
+    assert.equal(health.status, 503);
+    assert.ok(((await health.json()) as { down: string[] }).down.includes("redis"), "/health names Redis");
+
+    // The homeserver's transactions are refused, to be sent again: 503 with a Matrix error.
+    const away = { type: "m.room.message", room_id: roomId, sender: matrixUser.userId, event_id: `$away${Date.now()}`, content: { msgtype: "m.text", body: "never" } };
+    const refused = await putTransaction(`while-redis-away-${Date.now()}`, [away]);
+    assert.equal(refused.status, 503);
+    assert.equal(((await refused.json()) as { errcode: string }).errcode, "M_UNKNOWN");
+  } finally {
+    await stackCommand("start-service", "redis");
+  }
+
+  const toMatrix = async () => (await matrixUser.history(roomId)).map((e) => e.content.body as string).filter((b) => /^r\d+$/.test(b));
+  const toXmpp = () => xmppUser.stanzas.filter((s) => s.is("message") && s.attrs.from === `${room}/Max` && /^m\d+$/.test(bodyOf(s) ?? "")).map((s) => bodyOf(s)!);
+  await eventually(async () => ((await toMatrix()).includes(`r${count}`) ? true : undefined), "the XMPP messages held while Redis was away", 120_000);
+  await eventually(() => (toXmpp().includes(`m${count}`) ? true : undefined), "the Matrix messages refused while Redis was away", 120_000);
+  await sleep(1500);
+  const all = (prefix: string) => Array.from({ length: count + 1 }, (_, i) => `${prefix}${i}`);
+  assert.deepEqual(await toMatrix(), all("r"));
+  assert.deepEqual(toXmpp(), all("m"));
+
+  assert.equal(suite.bridge.proc.exitCode, null, "the bridge kept running");
+  assert.equal(logged("the store is away").length, 1, "holding is logged once");
+  assert.equal(logged("the store is back").length, 1, "its end is logged once");
+  assert.deepEqual(logged("could not take in a stanza"), []);
+  assert.deepEqual(logged("dropping an entry"), []);
 });

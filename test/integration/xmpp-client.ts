@@ -7,7 +7,7 @@ type Element = ReturnType<typeof xml>;
 export class XmppTestClient {
   readonly stanzas: Element[] = [];
 
-  private constructor(readonly jid: string, private readonly xmpp: ReturnType<typeof client>) {
+  private constructor(readonly jid: string, private readonly xmpp: ReturnType<typeof client>, private readonly resource: string) {
     xmpp.on("stanza", (s: Element) => this.stanzas.push(s));
     xmpp.on("error", () => undefined);
   }
@@ -23,16 +23,16 @@ export class XmppTestClient {
     "urn:xmpp:message-retract:1",
   ];
 
-  static async login(localpart: string, password = "test-password", features = XmppTestClient.MODERN_FEATURES): Promise<XmppTestClient> {
+  static async login(localpart: string, password = "test-password", features = XmppTestClient.MODERN_FEATURES, resource = "test"): Promise<XmppTestClient> {
     await stackCommand("xmpp-user", localpart, password);
     const xmpp = client({
       service: `xmpp://127.0.0.1:${stack.c2sPort}`,
       domain: stack.xmppDomain,
       username: localpart,
       password,
-      resource: "test",
+      resource,
     });
-    const c = new XmppTestClient(`${localpart}@${stack.xmppDomain}`, xmpp);
+    const c = new XmppTestClient(`${localpart}@${stack.xmppDomain}`, xmpp, resource);
     xmpp.iqCallee.get("http://jabber.org/protocol/disco#info", "query", () =>
       xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }, xml("identity", { category: "client", type: "pc" }), ...features.map((v) => xml("feature", { var: v }))),
     );
@@ -42,7 +42,7 @@ export class XmppTestClient {
   }
 
   get fullJid(): string {
-    return `${this.jid}/test`;
+    return `${this.jid}/${this.resource}`;
   }
 
   /** Calls the listener with every stanza as it arrives (the benchmark times arrivals with it). */

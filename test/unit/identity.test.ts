@@ -7,6 +7,7 @@ import {
   decodeMatrixLocalpart,
   encodeMatrixLocalpart,
   escapeJidLocalpart,
+  gatewayRoomJid,
   ghostUserId,
   isGhost,
   isPuppet,
@@ -18,6 +19,7 @@ import {
   parseBareJid,
   parseMatrixUserId,
   portalAlias,
+  roomRefOfGatewayJid,
   puppetJid,
   splitJid,
   unescapeJidLocalpart,
@@ -509,9 +511,9 @@ describe("puppets (Matrix user -> XMPP user)", () => {
     assert.equal(userIdOfPuppet(jid, cfg), userId);
   });
 
-  it("round-trips every user ID and yields valid, nodeprep-stable localparts", () => {
+  it("round-trips every user ID (but those that would read as a gateway room) and yields valid, nodeprep-stable localparts", () => {
     fc.assert(
-      fc.property(matrixUserId, fc.option(fc.string({ minLength: 1, maxLength: 10 }), { nil: undefined }), (userId, resource) => {
+      fc.property(matrixUserId.filter((u) => !/^@[#!]/.test(u)), fc.option(fc.string({ minLength: 1, maxLength: 10 }), { nil: undefined }), (userId, resource) => {
         const jid = puppetJid(userId, cfg);
         const { local, domain, resource: none } = parseBareJid(jid);
         assert.equal(none, undefined);
@@ -641,5 +643,26 @@ describe("occupantGhostUserId", () => {
   it("refuses puppets' rooms and empty keys", () => {
     assert.throws(() => occupantGhostUserId("r@matrix.xmpp.test", "x", cfg), AddressError);
     assert.throws(() => occupantGhostUserId("r@c.test", "", cfg), AddressError);
+  });
+});
+
+describe("gateway rooms", () => {
+  it("names a Matrix room by alias or ID as a MUC on the component domain, and reads it back", () => {
+    for (const [ref, jid] of [
+      ["#lobby:matrix.test", "#lobby%matrix.test@matrix.xmpp.test"],
+      ["!AbC:example.org", "!^ab^c%example.org@matrix.xmpp.test"],
+      ["#a/b:example.org:8448", "#a\\2fb%example.org\\3a8448@matrix.xmpp.test"],
+    ] as const) {
+      assert.equal(gatewayRoomJid(ref, cfg), jid);
+      const back = roomRefOfGatewayJid(jid, cfg);
+      assert.deepEqual(back, ref.startsWith("#") ? { kind: "alias", alias: ref } : { kind: "id", roomId: ref });
+    }
+  });
+  it("tells gateway rooms and puppets apart", () => {
+    assert.equal(roomRefOfGatewayJid("alice%matrix.test@matrix.xmpp.test", cfg), undefined);
+    assert.equal(userIdOfPuppet("#lobby%matrix.test@matrix.xmpp.test", cfg), undefined);
+    assert.equal(roomRefOfGatewayJid("#lobby%matrix.test@conference.xmpp.test", cfg), undefined);
+    assert.equal(roomRefOfGatewayJid("#lobby@matrix.xmpp.test", cfg), undefined);
+    assert.throws(() => puppetJid("@#odd:matrix.test", cfg));
   });
 });

@@ -5,16 +5,15 @@ import type { OccupantPresence } from "../../src/core/model.js";
 import { Membership } from "../../src/pipeline/capabilities/membership.js";
 import type { GhostProfiles } from "../../src/pipeline/capabilities/profiles/ghost-profiles.js";
 import { DirectChats } from "../../src/pipeline/destinations/direct-chats.js";
-import { Ghosts } from "../../src/pipeline/destinations/ghosts.js";
 import { addressing, alice, bob, bobsGhost, botUserId, capabilityDeps, fromMuc, muc, portalRoom } from "../fakes/capability-deps.js";
 
 async function scene() {
   const parts = await capabilityDeps();
   const { rooms, store, log } = parts.deps;
-  const ghosts = new Ghosts({ rooms, firstSight: async () => undefined });
+  const { ghosts, gateway } = parts;
   const directChats = new DirectChats({ store, rooms, log });
   const profiles = { noteAvatarHash: async () => false } as unknown as GhostProfiles;
-  const membership = new Membership({ rooms, occupancy: parts.occupancy, puppets: parts.puppets, ghosts, directChats, profiles, addressing, botUserId, log });
+  const membership = new Membership({ rooms, occupancy: parts.occupancy, puppets: parts.puppets, ghosts, directChats, gateway, profiles, addressing, botUserId, log });
   return { ...parts, membership };
 }
 const member = (target: string, membership: "invite" | "join" | "leave", roomId = portalRoom, displayName?: string) =>

@@ -148,4 +148,35 @@ describe("the outbox worker", () => {
     await until(() => store.outboxes.get("a")?.length === 0, "removal");
     await w.stop();
   });
+
+  it("keeps an entry whose delivery failed while the store was away, whatever the error", async () => {
+    const store = new MemoryStore();
+    queue(store, "a", "1", "2");
+    const seen: string[] = [];
+    let first = true;
+    const w = worker(store, async (_lane, payload) => {
+      if (payload === "1" && first) {
+        // The handler read the store, which went away: its error says nothing of the entry itself.
+        first = false;
+        store.failing = true;
+        throw new Error("Connection is closed.");
+      }
+      seen.push(payload);
+    });
+    w.wake("a");
+    await until(() => !first, "the failed delivery");
+    store.failing = false;
+    await until(() => store.outboxes.get("a")?.length === 0, "the lane to empty");
+    await w.stop();
+    assert.deepEqual(seen, ["1", "2"]);
+  });
+
+  it("removes delivered entries only while they are still at the head of their lane", async () => {
+    const store = new MemoryStore();
+    queue(store, "a", "1", "2", "3");
+    await store.removeFromOutbox("a", ["1"]);
+    // The same removal again (its answer was lost, and it was sent again) removes nothing more.
+    await store.removeFromOutbox("a", ["1"]);
+    assert.deepEqual(store.outboxes.get("a"), ["2", "3"]);
+  });
 });

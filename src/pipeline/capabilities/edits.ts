@@ -13,7 +13,7 @@ type EditsDeps = Pick<CapabilityDeps, "store" | "rooms">;
 export async function editToXmpp(deps: EditsDeps, destination: XmppDestination, sender: string, edit: NonNullable<MatrixMessage["edit"]>, out: MessageOut): Promise<MessageOut> {
   const { store } = deps;
   const original = await store.messageByEventId(edit.target);
-  const sent = original?.sender === sender ? (original.ids.originId ?? original.ids.id) : undefined;
+  const sent = original?.sender === sender ? destination.correctionRefOf(original.ids) : undefined;
   // Correcting the file message itself would replace the file with text: its caption message is corrected.
   const ref = sent && edit.newContent.file ? ((await hadCaption(deps, destination, edit.target)) ? `${sent}.caption` : undefined) : sent;
   const last = ref ? (await store.lastMessage(destination.conversation, sender)) === edit.target : false;

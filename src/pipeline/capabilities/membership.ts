@@ -7,6 +7,7 @@ import type { MatrixRooms } from "../../matrix/rooms.js";
 import { MucJoinError, type MucOccupancy } from "../../xmpp/muc-occupancy.js";
 import { deliver, isPassing } from "../errors.js";
 import type { DirectChats } from "../destinations/direct-chats.js";
+import type { GatewayRooms } from "../destinations/gateway.js";
 import type { Ghosts } from "../destinations/ghosts.js";
 import type { MatrixDestination } from "../destinations/matrix-destination.js";
 import type { Puppets } from "../destinations/puppets.js";
@@ -19,6 +20,7 @@ export interface MembershipDeps {
   puppets: Puppets;
   ghosts: Ghosts;
   directChats: DirectChats;
+  gateway: GatewayRooms;
   profiles: GhostProfiles;
   addressing: AddressingConfig;
   botUserId: string;
@@ -27,7 +29,7 @@ export interface MembershipDeps {
 
 /**
  * Who is in a room, both ways: a Matrix user's joins, nick changes and leaves move their puppet in the
- * MUC, and an invite of a ghost opens a DM; an occupant's joins, nick changes, avatar and leaves move
+ * MUC (or are told to a gateway room's occupants), and an invite of a ghost opens a DM; an occupant's joins, nick changes, avatar and leaves move
  * its ghost in the room. (Removals by a moderator are the kicks module's.)
  */
 export class Membership {
@@ -41,6 +43,7 @@ export class Membership {
       return;
     }
     const link = destination?.link;
+    if (link?.kind === "gateway") return this.deps.gateway.memberChanged(event, link);
     if (!link || link.kind === "dm" || target === this.deps.botUserId) return;
     if (membership === "join") {
       const { displayName } = event;

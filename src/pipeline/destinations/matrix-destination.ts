@@ -28,7 +28,7 @@ export class MatrixDestinations {
 
   async of(event: XmppEvent): Promise<MatrixDestination | undefined> {
     if (event.kind === "message") return this.ofMessage(event.message);
-    const muc = event.kind === "occupant" ? event.presence.muc : event.muc;
+    const muc = event.kind === "occupant" ? event.presence.muc : event.kind === "gateway-presence" ? event.room : event.muc;
     const link = await this.linkOfMuc(muc);
     if (!link) return undefined;
     // A removed puppet's own presence is about its Matrix user: it has no ghost.
@@ -44,6 +44,11 @@ export class MatrixDestinations {
       await this.deps.ghosts.introduce(ghost, xmppUser, message.senderName);
       const roomId = await deliver("direct room", () => this.deps.directChats.roomFor(ghost, xmppUser, matrixUser));
       return { link: { kind: "dm", roomId, matrixUser, xmppUser }, roomId, conversation: dmConversation(xmppUser, matrixUser), ghost };
+    }
+    if (conversation.kind === "gateway") {
+      // The ghost went in when its user entered the room.
+      const link = await this.linkOfMuc(conversation.room);
+      return link ? { link, roomId: link.roomId, conversation: conversation.room, ghost: ghostUserId(conversation.xmppUser, this.deps.addressing) } : undefined;
     }
     const link = await this.linkOfMuc(conversation.muc);
     if (!link) return undefined;

@@ -6,6 +6,7 @@ import type { ComponentConnection } from "../../xmpp/component-connection.js";
 import { puppetAddress } from "../../xmpp/puppet-address.js";
 import { renderMessage, renderSignal, type OutgoingMessage, type OutgoingSignal } from "../../xmpp/stanzas.js";
 import { deliver } from "../errors.js";
+import type { GatewayRooms } from "./gateway.js";
 import type { Puppets } from "./puppets.js";
 
 /** A message or signal as a capability writes it: where it goes and from whom is the destination's business. */
@@ -25,8 +26,10 @@ export interface XmppDestination {
   readonly conversation: string;
   /** A bridge user who is in the Matrix room, to read events there. */
   readonly viewer: string;
-  /** The id other messages use to point at a message. */
+  /** The id other messages use to point at a message (a reply, a reaction, a retraction). */
   refOf(ids: XmppMessageIds): string | undefined;
+  /** The id a correction (XEP-0308) names the message it corrects by. */
+  correctionRefOf(ids: XmppMessageIds): string | undefined;
   /** Whether the user speaks there already, so that signals (typing, markers) may go without joining. */
   isIn(matrixUser: string): boolean;
   /** Makes the user able to speak there (their puppet joins a MUC), or tells them why not; true when sending may go on. */
@@ -41,20 +44,26 @@ export interface XmppDestinationsDeps {
   store: BridgeStore;
   connection: ComponentConnection;
   puppets: Puppets;
+  gateway: GatewayRooms;
   addressing: AddressingConfig;
   botUserId: string;
 }
 
-/** The XMPP destination of each bridged room: a DM goes to the XMPP user, a portal or plumbed room to its MUC, as the sender's puppet. */
+/**
+ * The XMPP destination of each bridged room: a DM goes to the XMPP user, a portal or plumbed room to
+ * its MUC, as the sender's puppet; a gateway room to its occupants (destinations/gateway.ts).
+ */
 export class XmppDestinations {
   constructor(private readonly deps: XmppDestinationsDeps) {}
 
   async ofRoom(roomId: string): Promise<XmppDestination | undefined> {
     const link = await this.deps.store.linkByRoom(roomId);
+    if (link?.kind === "gateway") await this.deps.gateway.prepare(link);
     return link ? this.ofLink(link) : undefined;
   }
 
   ofLink(link: Link): XmppDestination {
+    if (link.kind === "gateway") return this.deps.gateway.destination(link);
     const { connection, puppets, addressing, botUserId } = this.deps;
     const to = link.kind === "dm" ? link.xmppUser : link.muc;
     const type = link.kind === "dm" ? "chat" : "groupchat";
@@ -67,6 +76,7 @@ export class XmppDestinations {
       viewer: link.kind === "dm" ? ghostUserId(link.xmppUser, addressing) : botUserId,
       // In a MUC, references use the id the room gave the message (XEP-0359 stanza-id).
       refOf: link.kind === "dm" ? (ids) => ids.originId ?? ids.id : (ids) => ids.stanzaId ?? ids.id,
+      correctionRefOf: (ids) => ids.originId ?? ids.id,
       isIn: (matrixUser) => puppets.isIn(link, matrixUser),
       ready: (matrixUser) => puppets.ready(link, matrixUser, link.roomId),
       addressOf,

@@ -1,0 +1,210 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { xml } from "@xmpp/client";
+import { MatrixTestClient } from "./matrix-client.js";
+import { XmppTestClient } from "./xmpp-client.js";
+import { bridgeSuite, stack, uniqueName, eventually, portalAliasOf } from "./harness.js";
+import { bodyOf, stanzaIdOf, type Stanza } from "./scenes.js";
+
+const MUC = "http://jabber.org/protocol/muc";
+const MUC_USER = "http://jabber.org/protocol/muc#user";
+const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+const suite = bridgeSuite();
+const loginXmpp = async (name: string) => {
+  const c = await XmppTestClient.login(uniqueName(name));
+  suite.xmppClients.push(c);
+  return c;
+};
+
+/** A gateway room's JID for a Matrix room alias or ID (docs/addressing.md). */
+const gatewayJid = (ref: string): string => {
+  const [local, server] = [ref.slice(0, ref.indexOf(":")), ref.slice(ref.indexOf(":") + 1)];
+  return `${`${local}%${server}`.replace(/[A-Z^]/g, (c) => (c === "^" ? "^^" : `^${c.toLowerCase()}`))}@${stack.componentDomain}`;
+};
+
+/** A public Matrix room with an alias and a topic, made by a user named `name`, who has said two things in it. */
+async function matrixRoom(name: string) {
+  const owner = await MatrixTestClient.register(uniqueName(name.toLowerCase()));
+  await owner.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(owner.userId)}/displayname`, { displayname: name });
+  const aliasName = uniqueName("lobby");
+  const roomId = await owner.createRoom({ preset: "public_chat", room_alias_name: aliasName, topic: "Welcome, XMPP users" });
+  await owner.sendText(roomId, "first");
+  await owner.sendText(roomId, "second");
+  return { owner, roomId, alias: `#${aliasName}:${stack.matrixDomain}` };
+}
+
+/** The XMPP user enters the gateway room as `nick`; resolves with what the room sent until the subject, in order. */
+async function enter(user: XmppTestClient, room: string, nick: string, history?: Record<string, string>): Promise<Stanza[]> {
+  const start = user.stanzas.length;
+  await user.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: MUC }, history ? xml("history", history) : undefined)));
+  await user.waitFor((s) => s.is("message") && s.attrs.from === room && s.getChild("subject") !== undefined, `the subject of ${room}`);
+  return user.stanzas.slice(start).filter((s) => String(s.attrs.from).startsWith(room));
+}
+
+/** The error the room answered a join with. */
+async function refusedJoin(user: XmppTestClient, room: string, nick: string): Promise<string | undefined> {
+  await user.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: MUC })));
+  const error = await user.waitFor((s) => s.is("presence") && s.attrs.type === "error" && s.attrs.from === `${room}/${nick}`, `the refusal of ${room}`);
+  return error.getChild("error")?.getChildElements().find((e) => e.getNS() === STANZAS && e.name !== "text")?.name;
+}
+
+const statuses = (s: Stanza): string[] => (s.getChild("x", MUC_USER)?.getChildren("status") ?? []).map((c) => String(c.attrs.code));
+
+test("an XMPP user joins a Matrix room by its alias: occupants, own presence, history and subject, in that order", async () => {
+  const { owner, roomId, alias } = await matrixRoom("Alice");
+  const xavier = await loginXmpp("xavier");
+  const room = gatewayJid(alias);
+  const got = await enter(xavier, room, "Xavier", { maxstanzas: "5" });
+
+  const kinds = got.map((s) => (s.is("presence") ? `presence ${String(s.attrs.from).split("/")[1]}` : s.getChild("subject") ? "subject" : `message ${bodyOf(s)}`));
+  assert.deepEqual(kinds, ["presence Alice", "presence Xavier", "message first", "message second", "subject"]);
+  const [alice, self, first, , subject] = got as [Stanza, Stanza, Stanza, Stanza, Stanza];
+  assert.deepEqual(alice.getChild("x", MUC_USER)?.getChild("item")?.attrs, { affiliation: "owner", role: "moderator" }, "the room's creator owns it");
+  assert.ok(alice.getChild("occupant-id", "urn:xmpp:occupant-id:0")?.attrs.id);
+  assert.deepEqual(statuses(self), ["110"]);
+  assert.ok(first.getChild("delay", "urn:xmpp:delay")?.attrs.stamp, "history carries its time");
+  assert.ok(stanzaIdOf(first, room), "and the room's stanza-id");
+  assert.equal(subject.getChildText("subject"), "Welcome, XMPP users");
+
+  const ghost = await eventually(() => owner.memberNamed(roomId, "Xavier"), "Xavier's ghost in the room, named by his nick");
+  assert.match(ghost, /^@_xmpp_/);
+});
+
+test("messages both ways: the sender gets its own back with the room's stanza-id, Matrix users see the ghost's", async () => {
+  const { owner, roomId, alias } = await matrixRoom("Bea");
+  const yann = await loginXmpp("yann");
+  const room = gatewayJid(alias);
+  await enter(yann, room, "Yann", { maxstanzas: "0" });
+
+  await yann.send(xml("message", { to: room, type: "groupchat", id: "y1" }, xml("body", {}, "hello from XMPP")));
+  const onMatrix = await owner.waitForEvent((e) => e.room_id === roomId && e.content.body === "hello from XMPP", "Yann's message on Matrix");
+  assert.match(onMatrix.sender, /^@_xmpp_/);
+  const reflection = await yann.waitFor((s) => s.is("message") && s.attrs.id === "y1" && s.attrs.from === `${room}/Yann`, "the reflection");
+  assert.equal(stanzaIdOf(reflection, room), onMatrix.event_id.replace(/^\$/, ""));
+
+  await owner.sendText(roomId, "hello from Matrix");
+  const fromMatrix = await yann.waitFor((s) => s.is("message") && bodyOf(s) === "hello from Matrix", "Bea's message");
+  assert.equal(fromMatrix.attrs.from, `${room}/Bea`);
+  assert.equal(fromMatrix.attrs.type, "groupchat");
+  assert.ok(stanzaIdOf(fromMatrix, room));
+});
+
+test("joins that cannot succeed get their error and nothing else", async () => {
+  const { alias } = await matrixRoom("Carla");
+  const zoe = await loginXmpp("zoe");
+  assert.equal(await refusedJoin(zoe, gatewayJid(`#nosuchroom${uniqueName("x")}:${stack.matrixDomain}`), "Zoe"), "item-not-found");
+  assert.equal(await refusedJoin(zoe, gatewayJid(portalAliasOf(`somewhere@conference.${stack.xmppDomain}`)), "Zoe"), "not-allowed");
+  assert.equal(await refusedJoin(zoe, gatewayJid(alias), "Carla"), "conflict");
+  assert.equal(zoe.stanzas.filter((s) => s.is("presence") && s.attrs.type !== "error" && String(s.attrs.from).includes("%")).length, 0, "no presence besides the errors");
+});
+
+test("by room ID too; leaving takes the ghost out of the Matrix room", async () => {
+  const { owner, roomId } = await matrixRoom("Dora");
+  const walt = await loginXmpp("walt");
+  const room = gatewayJid(roomId);
+  await enter(walt, room, "Walt", { maxstanzas: "0" });
+  const ghost = await eventually(() => owner.memberNamed(roomId, "Walt"), "Walt's ghost");
+  await walt.send(xml("presence", { to: `${room}/Walt`, type: "unavailable" }));
+  const gone = await walt.waitFor((s) => s.is("presence") && s.attrs.type === "unavailable" && s.attrs.from === `${room}/Walt`, "Walt's own leave");
+  assert.deepEqual(statuses(gone), ["110"]);
+  await eventually(async () => ((await owner.members(roomId)).get(ghost) === "leave" ? true : undefined), "the ghost left on Matrix");
+});
+
+test("occupants see each other and the Matrix members come, rename, go and get kicked; a nick change is status 303", async () => {
+  const { owner, roomId, alias } = await matrixRoom("Erin");
+  const room = gatewayJid(alias);
+  const [una, vic] = [await loginXmpp("una"), await loginXmpp("vic")];
+  await enter(una, room, "Una", { maxstanzas: "0" });
+  await enter(vic, room, "Vic", { maxstanzas: "0" });
+  await una.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Vic` && s.attrs.type === undefined, "Vic entering, for Una");
+
+  await vic.send(xml("message", { to: room, type: "groupchat", id: "v1" }, xml("body", {}, "hi Una")));
+  const heard = await una.waitFor((s) => s.is("message") && bodyOf(s) === "hi Una", "Vic's message, for Una");
+  assert.equal(heard.attrs.from, `${room}/Vic`);
+  await owner.waitForEvent((e) => e.room_id === roomId && e.content.body === "hi Una", "Vic's message on Matrix");
+  assert.equal(vic.stanzas.filter((s) => s.is("message") && bodyOf(s) === "hi Una").length, 1, "Vic gets his own message back once");
+
+  const fay = await MatrixTestClient.register(uniqueName("fay"));
+  await fay.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(fay.userId)}/displayname`, { displayname: "Fay" });
+  await fay.join(roomId);
+  await una.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Fay` && s.attrs.type === undefined, "Fay entering");
+  await fay.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.member/${encodeURIComponent(fay.userId)}`, { membership: "join", displayname: "Fiona" });
+  const renamed = await una.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Fay` && s.attrs.type === "unavailable", "Fay's rename");
+  assert.deepEqual(statuses(renamed), ["303"]);
+  assert.equal(renamed.getChild("x", MUC_USER)?.getChild("item")?.attrs.nick, "Fiona");
+  await una.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Fiona` && s.attrs.type === undefined, "Fiona entering");
+
+  await una.send(xml("presence", { to: `${room}/Unity` }));
+  const own = await una.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Una` && s.attrs.type === "unavailable", "Una's own nick change");
+  assert.deepEqual(statuses(own).sort(), ["110", "303"]);
+  await vic.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Unity` && s.attrs.type === undefined, "Unity, for Vic");
+  await eventually(() => owner.memberNamed(roomId, "Unity"), "Una's ghost renamed on Matrix");
+
+  const vicsGhost = await eventually(() => owner.memberNamed(roomId, "Vic"), "Vic's ghost");
+  await owner.request("POST", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/kick`, { user_id: vicsGhost, reason: "enough" });
+  const kicked = await vic.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Vic` && s.attrs.type === "unavailable", "Vic's kick");
+  assert.deepEqual(statuses(kicked).sort(), ["110", "307"]);
+  const seen = await una.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Vic` && s.attrs.type === "unavailable", "Vic's kick, for Una");
+  assert.deepEqual(statuses(seen), ["307"]);
+});
+
+test("two resources of one XMPP user: one ghost; both get the room; the ghost leaves with the last", async () => {
+  const { owner, roomId, alias } = await matrixRoom("Gil");
+  const room = gatewayJid(alias);
+  const name = uniqueName("hal");
+  const [phone, laptop] = [await XmppTestClient.login(name, undefined, undefined, "phone"), await XmppTestClient.login(name, undefined, undefined, "laptop")];
+  suite.xmppClients.push(phone, laptop);
+  await enter(phone, room, "Hal", { maxstanzas: "0" });
+  await enter(laptop, room, "Hal", { maxstanzas: "0" });
+  await owner.sendText(roomId, "to both");
+  await phone.waitFor((s) => s.is("message") && bodyOf(s) === "to both", "the message on one resource");
+  await laptop.waitFor((s) => s.is("message") && bodyOf(s) === "to both", "and on the other");
+  const ghost = await eventually(() => owner.memberNamed(roomId, "Hal"), "Hal's ghost");
+  await phone.send(xml("presence", { to: `${room}/Hal`, type: "unavailable" }));
+  await phone.waitFor((s) => s.is("presence") && s.attrs.type === "unavailable" && s.attrs.from === `${room}/Hal`, "the phone out");
+  assert.equal((await owner.members(roomId)).get(ghost), "join", "the ghost stays while a resource is in");
+  await laptop.send(xml("presence", { to: `${room}/Hal`, type: "unavailable" }));
+  await eventually(async () => ((await owner.members(roomId)).get(ghost) === "leave" ? true : undefined), "the ghost left with the last resource");
+});
+
+test("edits, replies, reactions and retractions both ways, by the room's stanza-ids", async () => {
+  const { owner, roomId, alias } = await matrixRoom("Ida");
+  const room = gatewayJid(alias);
+  const jo = await loginXmpp("jo");
+  await enter(jo, room, "Jo", { maxstanzas: "0" });
+  const NS = { correct: "urn:xmpp:message-correct:0", reply: "urn:xmpp:reply:0", reactions: "urn:xmpp:reactions:0", retract: "urn:xmpp:message-retract:1" };
+
+  await jo.send(xml("message", { to: room, type: "groupchat", id: "j1" }, xml("body", {}, "helo")));
+  const jos = await owner.waitForEvent((e) => e.room_id === roomId && e.content.body === "helo", "Jo's message");
+  await jo.waitFor((s) => s.attrs.id === "j1" && stanzaIdOf(s, room) !== undefined, "its reflection");
+  await jo.send(xml("message", { to: room, type: "groupchat", id: "j2" }, xml("body", {}, "hello"), xml("replace", { xmlns: NS.correct, id: "j1" })));
+  const edit = await owner.waitForEvent((e) => e.room_id === roomId && e.content["m.relates_to"]?.rel_type === "m.replace", "Jo's correction");
+  assert.equal(edit.content["m.relates_to"].event_id, jos.event_id);
+
+  const idas = await owner.sendText(roomId, "a question");
+  const question = await jo.waitFor((s) => s.is("message") && bodyOf(s) === "a question", "Ida's question");
+  const questionId = stanzaIdOf(question, room)!;
+  await owner.send(roomId, { msgtype: "m.text", body: "* a better question", "m.new_content": { msgtype: "m.text", body: "a better question" }, "m.relates_to": { rel_type: "m.replace", event_id: idas } });
+  const corrected = await jo.waitFor((s) => s.attrs.from === `${room}/Ida` && s.getChild("replace", NS.correct) !== undefined, "Ida's correction");
+  assert.equal(corrected.getChild("replace", NS.correct)?.attrs.id, questionId);
+
+  await jo.send(xml("message", { to: room, type: "groupchat", id: "j3" }, xml("body", {}, "an answer"), xml("reply", { xmlns: NS.reply, id: questionId })));
+  const reply = await owner.waitForEvent((e) => e.room_id === roomId && e.content.body === "an answer", "Jo's reply");
+  assert.equal(reply.content["m.relates_to"]?.["m.in_reply_to"]?.event_id, idas);
+
+  await jo.send(xml("message", { to: room, type: "groupchat", id: "j4" }, xml("reactions", { xmlns: NS.reactions, id: questionId }, xml("reaction", {}, "👍"))));
+  const reaction = await owner.waitForEvent((e) => e.room_id === roomId && e.type === "m.reaction", "Jo's reaction");
+  assert.deepEqual(reaction.content["m.relates_to"], { rel_type: "m.annotation", event_id: idas, key: "👍" });
+
+  const answered = await jo.waitFor((s) => s.attrs.id === "j3" && stanzaIdOf(s, room) !== undefined, "the reflected answer");
+  await owner.send(roomId, { "m.relates_to": { rel_type: "m.annotation", event_id: reply.event_id, key: "🎉" } }, "m.reaction");
+  const reacted = await jo.waitFor((s) => s.attrs.from === `${room}/Ida` && s.getChild("reactions", NS.reactions) !== undefined, "Ida's reaction");
+  assert.equal(reacted.getChild("reactions", NS.reactions)?.attrs.id, stanzaIdOf(answered, room));
+
+  await owner.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/redact/${encodeURIComponent(idas)}/r${Date.now()}`, {});
+  const retracted = await jo.waitFor((s) => s.attrs.from === `${room}/Ida` && s.getChild("retract", NS.retract) !== undefined, "the retraction of Ida's question");
+  assert.equal(retracted.getChild("retract", NS.retract)?.attrs.id, questionId);
+  await jo.send(xml("message", { to: room, type: "groupchat", id: "j5" }, xml("body", {}, "/me retracted"), xml("retract", { xmlns: NS.retract, id: "j3" })));
+  await owner.waitForEvent((e) => e.room_id === roomId && e.type === "m.room.redaction" && e.redacts === reply.event_id, "Jo's retraction");
+});
