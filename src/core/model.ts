@@ -174,7 +174,8 @@ export type MatrixInbound =
   | (RoomEvent & { kind: "reaction"; target: string; key: string })
   | (RoomEvent & { kind: "redaction"; redacts: string; reason?: string })
   /** `sender` changed `target`'s membership (their own, or someone else's: an invite, kick or ban). */
-  | (RoomEvent & { kind: "membership"; target: string; membership: Membership; displayName?: string; avatarUrl?: string; reason?: string })
+  /** `direct`: an invite to a direct chat (is_direct). */
+  | (RoomEvent & { kind: "membership"; target: string; membership: Membership; displayName?: string; avatarUrl?: string; reason?: string; direct?: boolean })
   /** The room's topic, name or avatar (an mxc:// URI); "" when removed. */
   | (RoomEvent & { kind: "room-state"; field: RoomStateField; value: string })
   /** Everyone typing in the room now. */

@@ -41,6 +41,7 @@ const membershipEvent = roomEvent.extend({
     displayname: z.string().nullish(),
     avatar_url: z.string().nullish(),
     reason: z.string().optional(),
+    is_direct: z.boolean().optional(),
   }),
 });
 const reactionEvent = roomEvent.extend({
@@ -133,6 +134,7 @@ function read(raw: Record<string, unknown>, type: string): MatrixInbound | undef
       if (content.displayname) event.displayName = content.displayname;
       if (content.avatar_url) event.avatarUrl = content.avatar_url;
       if (content.reason !== undefined) event.reason = content.reason;
+      if (content.is_direct) event.direct = true;
       return event;
     }
     case "m.room.topic":

@@ -45,7 +45,7 @@ export function route(dispatch: Dispatch, c: Capabilities, bridges: (matrixUser:
     .onMatrix("membership", async (e) => c.rooms.observeMembership(e), (e) => c.puppetProfiles.observe(e), (e) => c.commands.invited(e), bridgedOnly, (e, d) => c.kicks.fromMatrix(e, d), (e, d) => c.membership.fromMatrix(e, d))
     .onMatrix("reaction", bridgedOnly, bridged((e, d) => c.reactions.fromMatrix(e, d)))
     .onMatrix("redaction", bridgedOnly, bridged((e, d) => c.reactions.takenBackOnMatrix(e, d)), bridged((e, d) => c.redactions.fromMatrix(e, d)))
-    .onMatrix("room-state", bridgedOnly, bridged((e, d) => c.roomMetadata.fromMatrix(e, d)))
+    .onMatrix("room-state", bridgedOnly, bridged((e, d) => c.gateway.roomStateChanged(e, d)), bridged((e, d) => c.roomMetadata.fromMatrix(e, d)))
     .onMatrix("typing", bridged((e, d) => c.typing.fromMatrix(e, d)))
     .onMatrix("receipt", bridged((e, d) => c.receipts.fromMatrix(e, d)))
     .onMatrix("presence", (e) => c.presenceToXmpp.handle(e))

@@ -139,5 +139,5 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const answer = (stanza: Element) => connection.send(stanza);
   const inbound = new XmppInbound({ occupancy, peers, addressing, contacts, queue, noteContactAvatar, answer, log: logOf("from-xmpp") });
   const setPermissions = (table: typeof permissions): void => void (permissions = table);
-  return { addressing, botUserId, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound, setPermissions };
+  return { addressing, botUserId, gateway, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound, setPermissions };
 }

@@ -10,10 +10,25 @@ export interface ServiceInfoOptions {
   isPuppet(jid: string): boolean;
   /** Whether a bare JID on the component domain is a gateway room (a Matrix room as a MUC). */
   isGatewayRoom(jid: string): boolean;
+  /** Whether `from` (a full JID) is in the gateway room `to` (room/nick) under that nick: XEP-0410 self-ping. */
+  isOccupant?(from: string, to: string): Promise<boolean>;
+  /** A page of the gateway rooms anyone may join (the homeserver's public rooms), after `after` (an opaque token). */
+  publicRooms?(max: number, after: string | undefined): Promise<RoomList>;
 }
 
+export interface RoomList {
+  rooms: { jid: string; name?: string }[];
+  /** The token of the next page, when there is one. */
+  next?: string;
+  /** How many there are in all, when known. */
+  count?: number;
+}
+
+/** Public rooms listed at once at the most, when the client asks for no other amount (XEP-0059). */
+const ROOMS_PER_PAGE = 50;
+
 /** What a gateway room is (XEP-0045 §6.4): a MUC whose messages carry stanza-ids and occupant-ids. */
-const GATEWAY_ROOM_FEATURES = [NS.discoInfo, NS.muc, NS.stanzaId, NS.occupantId, "muc_persistent", "muc_semianonymous", "muc_unmoderated"];
+const GATEWAY_ROOM_FEATURES = [NS.discoInfo, NS.muc, NS.stanzaId, NS.occupantId, NS.mam, "muc_persistent", "muc_semianonymous", "muc_unmoderated"];
 
 /** Features the component domain advertises: only what the bridge really implements. */
 export const DOMAIN_FEATURES = [NS.discoInfo, NS.discoItems, NS.ping, NS.version];
@@ -33,23 +48,39 @@ export function answerServiceQueries(connection: ComponentConnection, options: S
       const identity = xml("identity", { category: "conference", type: "text", name: bare.split("@")[0] });
       return xml("query", { xmlns: NS.discoInfo }, identity, ...GATEWAY_ROOM_FEATURES.map((v) => xml("feature", { var: v })));
     }
-    const identity =
-      to === connection.domain
-        ? xml("identity", { category: "gateway", type: "matrix", name: options.name })
-        : xml("identity", { category: "account", type: "registered" });
-    // Puppets answer vCard requests (XEP-0054); the domain itself has no vCard.
-    const features = to === connection.domain ? DOMAIN_FEATURES : [...DOMAIN_FEATURES, NS.vcard];
-    return xml("query", { xmlns: NS.discoInfo }, identity, ...features.map((v) => xml("feature", { var: v })));
+    if (to !== connection.domain) {
+      // Puppets answer vCard requests (XEP-0054).
+      const features = [...DOMAIN_FEATURES, NS.vcard];
+      return xml("query", { xmlns: NS.discoInfo }, xml("identity", { category: "account", type: "registered" }), ...features.map((v) => xml("feature", { var: v })));
+    }
+    // The domain is a gateway to Matrix, and the MUC service its gateway rooms are on, where they are offered.
+    const muc = options.publicRooms ? [xml("identity", { category: "conference", type: "text", name: `${options.name}: Matrix rooms` })] : [];
+    const features = options.publicRooms ? [...DOMAIN_FEATURES, NS.muc, NS.rsm] : DOMAIN_FEATURES;
+    return xml("query", { xmlns: NS.discoInfo }, xml("identity", { category: "gateway", type: "matrix", name: options.name }), ...muc, ...features.map((v) => xml("feature", { var: v })));
   });
 
-  connection.iqCallee.get(NS.discoItems, "query", ({ stanza, element }) => {
+  connection.iqCallee.get(NS.discoItems, "query", async ({ stanza, element }) => {
     const to = stanza.attrs.to ?? connection.domain;
     if (!knownAddress(to) || element.attrs.node) return undefined;
-    return xml("query", { xmlns: NS.discoItems });
+    if (to !== connection.domain || !options.publicRooms) return xml("query", { xmlns: NS.discoItems });
+    const set = element.getChild("set", NS.rsm);
+    const max = Math.max(0, Math.min(Number(set?.getChildText("max") ?? ROOMS_PER_PAGE) || ROOMS_PER_PAGE, ROOMS_PER_PAGE));
+    const page = await options.publicRooms(max, set?.getChildText("after") ?? undefined);
+    const items = page.rooms.map((r) => xml("item", { jid: r.jid, ...(r.name ? { name: r.name } : {}) }));
+    const first = page.rooms[0]?.jid;
+    const rsm = xml("set", { xmlns: NS.rsm }, first ? xml("first", {}, first) : undefined, page.next ? xml("last", {}, page.next) : undefined, page.count !== undefined ? xml("count", {}, String(page.count)) : undefined);
+    return xml("query", { xmlns: NS.discoItems }, ...items, rsm);
   });
 
-  // XEP-0199 §4: the answer to a ping is an empty result.
-  connection.iqCallee.get(NS.ping, "ping", ({ stanza }) => (knownAddress(stanza.attrs.to ?? connection.domain) ? true : undefined));
+  // XEP-0199 §4: the answer to a ping is an empty result. XEP-0410: a ping to one's own nick in a gateway
+  // room says whether one is still in; one who is not gets not-acceptable, and joins again.
+  connection.iqCallee.get(NS.ping, "ping", async ({ stanza }) => {
+    const to = stanza.attrs.to ?? connection.domain;
+    if (!knownAddress(to)) return undefined;
+    const { bare, resource } = splitJid(to);
+    if (!resource || !options.isGatewayRoom(bare) || !options.isOccupant) return true;
+    return (await options.isOccupant(stanza.attrs.from ?? "", to)) ? true : xml("error", { type: "cancel" }, xml("not-acceptable", { xmlns: NS.stanzas }));
+  });
 
   connection.iqCallee.get(NS.version, "query", ({ stanza }) => {
     if (!knownAddress(stanza.attrs.to ?? connection.domain)) return undefined;
