@@ -5,11 +5,15 @@
 #   sudo chown -R 1000:1000 data                            # the bridge runs as the image's user "node" (uid 1000)
 #   docker run --rm -v "$PWD/data:/data" matrix-xmpp-bridge \
 #     -r -u http://BRIDGE_HOST:9000 -c /data/config.yaml -f /data/registration.yaml   # writes the registration
-#   docker run -d --name matrix-xmpp-bridge -v "$PWD/data:/data" -p 9000:9000 -p 9001:9001 matrix-xmpp-bridge
+#   docker run -d --name matrix-xmpp-bridge -v "$PWD/data:/data" -p 9000:9000 -p 9001:9001 -p 9002:9002 matrix-xmpp-bridge
 #
-# Inside a container, set appservice.bindAddress and metrics.bindAddress to 0.0.0.0 in config.yaml: the defaults
-# (127.0.0.1) would not be reachable through the published ports. 9000 is the appservice port (the homeserver
-# must reach it), 9001 serves /health and /metrics.
+# docker-compose.yml runs it with Synapse, Prosody and Redis. Inside a container, set appservice.bindAddress,
+# metrics.bindAddress and media.bindAddress to 0.0.0.0 in config.yaml: the defaults (127.0.0.1) would not be
+# reachable through the published ports. 9000 is the appservice port (the homeserver must reach it; it also serves
+# /live and /ready), 9001 serves /metrics, /health, /live and /ready, 9002 the Matrix files XMPP users fetch (put
+# it behind your https reverse proxy). Secrets may come from the environment instead of the files: XMPP_PASSWORD,
+# AS_TOKEN, HS_TOKEN (docs/configuration.md). `docker kill --signal HUP` reloads bridge.permissions and
+# logging.level.
 
 # ---- build: compile TypeScript, then drop the dev dependencies -------------------------------------------------
 FROM node:24-bookworm-slim AS build
@@ -53,9 +57,17 @@ COPY config.sample.yaml ./
 RUN mkdir /data && chown node:node /data
 USER node
 VOLUME /data
-EXPOSE 9000 9001
+# appservice, metrics, media (the defaults of appservice.port, metrics.port and media.port)
+EXPOSE 9000 9001 9002
 
-# Node runs as PID 1: the bridge installs its own SIGTERM/SIGINT handlers (clean shutdown: puppets leave their
-# MUCs), so `docker stop` works without an init process. DEP0060 is a deprecation warning from a dependency.
+# Ready when Redis, the component connection and the homeserver are up (GET /ready on the appservice listener,
+# which is there with metrics off too). Another appservice.port: set HEALTHCHECK_URL. The image has no curl: Node
+# asks. The start period covers the start-up checks, which come before the listeners open.
+ENV HEALTHCHECK_URL=http://127.0.0.1:9000/ready
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch(process.env.HEALTHCHECK_URL, { signal: AbortSignal.timeout(8000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+
+# Node runs as PID 1: the bridge installs its own SIGTERM/SIGINT (clean shutdown: puppets leave their MUCs) and SIGHUP
+# (reload) handlers, so `docker stop` works without an init process. DEP0060 is a deprecation warning from a dependency.
 ENTRYPOINT ["node", "--disable-warning=DEP0060", "/app/dist/src/cli.js"]
 CMD ["-c", "/data/config.yaml", "-f", "/data/registration.yaml"]

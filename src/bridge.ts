@@ -22,6 +22,8 @@ import { buildPipeline } from "./wiring/pipeline.js";
 
 export interface RunningBridge {
   stop(): Promise<void>;
+  /** Applies what may change while running (bridge.permissions, the Matrix libraries' logging); the rest needs a restart. */
+  reload(config: BridgeConfig): void;
   /** Resolves when a part the bridge cannot live without failed for good after start-up. */
   readonly fatal: Promise<Error>;
 }
@@ -38,7 +40,8 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const mediaPublicUrl = config.media.publicUrl ?? `http://${config.media.bindAddress}:${config.media.port}`;
   const fileUrls = new FileUrls(registration.as_token, mediaPublicUrl, config.media.linkDays * 24 * 3600 * 1000);
   const pipeline = buildPipeline({ config, store, homeserver, connection, media, fileUrls, registry, log });
-  const { addressing, botUserId, gateway, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound } = pipeline;
+  const { addressing, botUserId, gateway, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound, setPermissions } = pipeline;
+  const checks = healthChecks(homeserver, store, connection);
   const servers: Server[] = [];
 
   takeInStanzas(connection, inbound, log);
@@ -68,7 +71,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     connection.on("online", rejoin);
     rejoin();
 
-    servers.push(await listen(appserviceApp(config, registration.hs_token, ingress, portals, log), config.appservice.bindAddress, config.appservice.port));
+    servers.push(await listen(appserviceApp(config, registration.hs_token, ingress, portals, checks, log), config.appservice.bindAddress, config.appservice.port));
     if (config.media.matrixToXmpp === "link") {
       if (!config.media.publicUrl) log.warn({ publicUrl: mediaPublicUrl }, "media.publicUrl is not set: links to Matrix files work only where this address does");
       servers.push(await listen(mediaApp(fileUrls, media, log.child({ module: "media" })), config.media.bindAddress, config.media.port));
@@ -76,7 +79,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     const pingMs = await homeserver.ping();
     log.info({ pingMs, port: config.appservice.port }, "the homeserver reaches the appservice listener");
 
-    if (config.metrics.enabled) servers.push(await listen(statusApp(registry, healthChecks(homeserver, store, connection)), config.metrics.bindAddress, config.metrics.port));
+    if (config.metrics.enabled) servers.push(await listen(statusApp(registry, checks), config.metrics.bindAddress, config.metrics.port));
     const resumed = await ingress.resume();
     if (resumed > 0) log.info({ lanes: resumed }, "resuming queued work from before the restart");
   } catch (err) {
@@ -89,6 +92,10 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
 
   return {
     fatal,
+    reload(next) {
+      setPermissions(next.bridge.permissions);
+      configureLibraryLogging(next.logging.level);
+    },
     async stop() {
       log.info("shutting down");
       await Promise.allSettled(servers.map(closeServer));

@@ -1,14 +1,16 @@
 import { parseArgs } from "node:util";
-import { startBridge } from "./bridge.js";
+import { startBridge, type RunningBridge } from "./bridge.js";
+import { configChanges } from "./config/reload.js";
 import { ConfigError, loadConfig } from "./config/load.js";
-import { createLogger } from "./log.js";
-import { buildRegistration, readRegistration, writeRegistration } from "./matrix/registration.js";
+import { createLogger, setLogLevel, type Logger } from "./log.js";
+import { buildRegistration, checkRegistration, readRegistration, RegistrationError, writeRegistration, type Registration } from "./matrix/registration.js";
+import type { BridgeConfig } from "./config/schema.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "./version.js";
 
 const USAGE = `${SOFTWARE_NAME} ${SOFTWARE_VERSION}: a bridge between Matrix and XMPP
 
 Write the appservice registration for the homeserver:
-  ${SOFTWARE_NAME} -r -u URL -c config.yaml -f registration.yaml
+  ${SOFTWARE_NAME} -r -u URL -c config.yaml -f registration.yaml [--force]
 Run the bridge:
   ${SOFTWARE_NAME} -c config.yaml -f registration.yaml [-p PORT]
 
@@ -17,11 +19,59 @@ Options:
   -f, --file FILE                   the registration file (default: registration.yaml)
   -r, --generate-registration       write the registration file and exit
   -u, --url URL                     with -r: where the homeserver reaches the bridge, e.g. http://127.0.0.1:9000
+      --force                       with -r: replace an existing registration file (new tokens)
   -p, --port PORT                   the appservice port, overriding appservice.port
   -h, --help                        this text
-  -v, --version                     the version`;
+  -v, --version                     the version
+
+Environment: XMPP_PASSWORD (the component secret), AS_TOKEN and HS_TOKEN (the registration's tokens)
+win over the files. SIGHUP reloads bridge.permissions and logging.level from the config file.`;
 
 class UsageError extends Error {}
+
+function portNumber(text: string): number {
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`-p must be a port number, not ${text}`);
+  return port;
+}
+
+/**
+ * On SIGHUP: reads the config file again and applies what may change while running; a config that
+ * cannot be used is logged and the running one kept. Returns the config now in force.
+ */
+async function reloadConfig(file: string, portOverride: number | undefined, running: BridgeConfig, bridge: RunningBridge, log: Logger): Promise<BridgeConfig> {
+  let read: BridgeConfig;
+  try {
+    read = await loadConfig(file);
+  } catch (err) {
+    log.error({ err }, "SIGHUP: the config file cannot be used; the running config stays in force");
+    return running;
+  }
+  if (portOverride !== undefined) read.appservice.port = portOverride;
+  const { reloaded, needRestart, applied } = configChanges(running, read);
+  bridge.reload(applied);
+  setLogLevel(log, applied.logging.level);
+  log.info({ reloaded }, reloaded.length > 0 ? `SIGHUP: reloaded ${reloaded.join(", ")}` : "SIGHUP: nothing to reload");
+  if (needRestart.length > 0) log.warn({ needRestart }, `SIGHUP: changed but applied only after a restart: ${needRestart.join(", ")}`);
+  return applied;
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "";
+  } catch {
+    return false;
+  }
+}
+
+/** Logs where the registration and the config disagree; refuses to start where the bridge cannot work. */
+function checkAgainstConfig(registration: Registration, file: string, config: BridgeConfig, configFile: string, log: Logger): void {
+  const mismatches = checkRegistration(registration, config);
+  for (const m of mismatches.filter((m) => m.severity === "warning")) log.warn({ registration: file }, `the registration and the config differ: ${m.message}`);
+  const errors = mismatches.filter((m) => m.severity === "error").map((m) => m.message);
+  if (errors.length > 0) throw new RegistrationError(`${file} does not fit ${configFile}:\n  ${errors.join("\n  ")}`, file);
+}
 
 async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -31,6 +81,7 @@ async function main(argv: string[]): Promise<number> {
       file: { type: "string", short: "f", default: "registration.yaml" },
       "generate-registration": { type: "boolean", short: "r" },
       url: { type: "string", short: "u" },
+      force: { type: "boolean" },
       port: { type: "string", short: "p" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean", short: "v" },
@@ -44,26 +95,38 @@ async function main(argv: string[]): Promise<number> {
 
   if (values["generate-registration"]) {
     if (!values.url) throw new UsageError("-r needs the URL the homeserver reaches the bridge at: -u http://127.0.0.1:9000");
-    await writeRegistration(values.file, buildRegistration(config, values.url));
+    if (!isHttpUrl(values.url)) throw new UsageError(`-u must be an http:// or https:// URL, e.g. http://127.0.0.1:9000, not ${values.url}`);
+    await writeRegistration(values.file, buildRegistration(config, values.url), values.force);
     console.log(`wrote ${values.file}: add it to the homeserver's app_service_config_files and restart the homeserver`);
     return 0;
   }
 
-  if (values.port !== undefined) {
-    const port = Number(values.port);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`-p must be a port number, not ${values.port}`);
-    config.appservice.port = port;
-  }
+  const portOverride = values.port === undefined ? undefined : portNumber(values.port);
+  if (portOverride !== undefined) config.appservice.port = portOverride;
   const log = createLogger(config.logging);
   const registration = await readRegistration(values.file);
+  checkAgainstConfig(registration, values.file, config, values.config, log);
 
-  let bridge;
+  // SIGHUP re-reads the config; until the bridge runs there is nothing to apply it to (and it must not kill the process).
+  let reload = (): void => log.warn("SIGHUP during start-up: ignored");
+  process.on("SIGHUP", () => reload());
+  let bridge: RunningBridge;
   try {
     bridge = await startBridge(config, registration, log);
   } catch (err) {
     log.fatal({ err }, "the bridge could not start");
     return 1;
   }
+  const configFile = values.config;
+  let running = config;
+  let reloading = Promise.resolve();
+  reload = () => {
+    reloading = reloading
+      .then(async () => {
+        running = await reloadConfig(configFile, portOverride, running, bridge, log);
+      })
+      .catch((err: Error) => log.error({ err }, "SIGHUP: reloading failed; the running config stays in force"));
+  };
 
   return new Promise<number>((resolve) => {
     let stopping = false;

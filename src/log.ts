@@ -24,16 +24,34 @@ function textDestination(): DestinationStream {
   };
 }
 
+/** Every child of a logger createLogger made, so that a new level reaches them all (pino children keep their own). */
+const childrenOf = new WeakMap<Logger, Set<WeakRef<Logger>>>();
+
+/** Sets the level of a logger createLogger made and of all its children. */
+export function setLogLevel(log: Logger, level: string): void {
+  log.level = level;
+  for (const ref of childrenOf.get(log) ?? []) {
+    const child = ref.deref();
+    if (child) child.level = level;
+    else childrenOf.get(log)?.delete(ref);
+  }
+}
+
 export function createLogger(options: LogOptions): Logger {
+  const children = new Set<WeakRef<Logger>>();
   const base = {
     level: options.level,
+    // Inherited by children, so grandchildren are noted too.
+    onChild: (child: Logger) => void children.add(new WeakRef(child)),
     redact: { paths: REDACTED, censor: "[redacted]" },
     // An error logged as { err } keeps its type, message, stack and the messages and stacks of its causes.
     serializers: { err: pino.stdSerializers.err },
     base: undefined,
   };
-  if (options.format === "text") {
-    return pino({ ...base, formatters: { level: (label) => ({ level: label }) } }, textDestination());
-  }
-  return pino({ ...base, formatters: { level: (label) => ({ level: label }) } });
+  const logger =
+    options.format === "text"
+      ? pino({ ...base, formatters: { level: (label) => ({ level: label }) } }, textDestination())
+      : pino({ ...base, formatters: { level: (label) => ({ level: label }) } });
+  childrenOf.set(logger, children);
+  return logger;
 }

@@ -1,7 +1,14 @@
 import { z } from "zod";
 
 const port = z.number().int().min(1).max(65535);
-const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" });
+
+/**
+ * A URL with the given schemes. A value that is not a string at all is described by the loader (what was
+ * given, what was expected: the description), a string that is not such a URL by `problem`.
+ */
+const urlOf = (protocol: RegExp, problem: string) =>
+  z.url({ protocol, error: (issue) => (issue.code === "invalid_type" ? undefined : problem) }).describe("a URL");
+const httpUrl = urlOf(/^https?$/, "must be an http:// or https:// URL");
 
 const homeserver = z.strictObject({
   /** Client-server API base URL the bridge talks to. */
@@ -19,17 +26,21 @@ const appservice = z.strictObject({
 
 const xmpp = z.strictObject({
   /** Where the XMPP server accepts external components (XEP-0114). */
-  service: z.url({ protocol: /^xmpp$/, error: "must be an xmpp://host:port URL" }),
+  service: urlOf(/^xmpp$/, "must be an xmpp://host:port URL"),
   /** The component's domain: puppets live here. */
   domain: z.string().min(1),
-  /** The component secret shared with the XMPP server. */
-  password: z.string().min(1),
+  /**
+   * The component secret shared with the XMPP server; or `passwordFile`, a file holding it, or the
+   * XMPP_PASSWORD environment variable (which wins over both).
+   */
+  password: z.string().min(1).optional(),
+  passwordFile: z.string().min(1).optional(),
   /** Longest wait between reconnection attempts after the component connection drops. */
   maxReconnectDelaySeconds: z.number().positive().default(30),
 });
 
 const redis = z.strictObject({
-  url: z.url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" }),
+  url: urlOf(/^rediss?$/, "must be a redis:// or rediss:// URL"),
   /** Prefix of every key the bridge writes, so one Redis can serve several bridges. */
   keyPrefix: z.string().default("mxb:"),
 });
@@ -130,4 +141,8 @@ export const configSchema = z.strictObject({
   gateway: gateway.prefault({}),
 });
 
-export type BridgeConfig = z.infer<typeof configSchema>;
+/** The config file as the schema reads it: the component secret may still be elsewhere. */
+export type ConfigFile = z.infer<typeof configSchema>;
+
+/** The config the bridge runs with: the component secret found (config/load.ts). */
+export type BridgeConfig = Omit<ConfigFile, "xmpp"> & { xmpp: Omit<ConfigFile["xmpp"], "password" | "passwordFile"> & { password: string } };

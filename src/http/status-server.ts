@@ -1,7 +1,7 @@
-import express, { type Express } from "express";
+import express, { type Express, type Router } from "express";
 import type { Registry } from "prom-client";
 
-/** A part the bridge cannot work without, checked live on each /health request. */
+/** A part the bridge cannot work without, checked live on each /health or /ready request. */
 export interface HealthCheck {
   name: string;
   check(): Promise<boolean>;
@@ -21,7 +21,32 @@ export async function isUp(check: HealthCheck): Promise<boolean> {
   }
 }
 
-/** GET /metrics (Prometheus text) and GET /health (200 when every part is up, else 503 naming those down). */
+/** Every check run at once: each part "up" or "down", and the names of those down. */
+async function runChecks(checks: readonly HealthCheck[]): Promise<{ checks: Record<string, "up" | "down">; down: string[] }> {
+  const results = await Promise.all(checks.map(async (c) => [c.name, await isUp(c)] as const));
+  return {
+    checks: Object.fromEntries(results.map(([name, up]) => [name, up ? "up" : "down"])),
+    down: results.filter(([, up]) => !up).map(([name]) => name),
+  };
+}
+
+/**
+ * The probes, which need no token: GET /live (200 while the process serves requests) and GET /ready (200
+ * when every part is up, else 503 naming those down), for container health checks and orchestrators.
+ */
+export function probeRoutes(checks: readonly HealthCheck[]): Router {
+  const router = express.Router();
+  router.get("/live", (_req, res) => {
+    res.json({ status: "live" });
+  });
+  router.get("/ready", async (_req, res) => {
+    const { checks: status, down } = await runChecks(checks);
+    res.status(down.length === 0 ? 200 : 503).json({ status: down.length === 0 ? "ready" : "not ready", down, checks: status });
+  });
+  return router;
+}
+
+/** GET /metrics (Prometheus text), GET /health (200 when every part is up, else 503 naming those down) and the probes. */
 export function statusApp(registry: Registry, checks: readonly HealthCheck[]): Express {
   const app = express();
   app.disable("x-powered-by");
@@ -31,11 +56,10 @@ export function statusApp(registry: Registry, checks: readonly HealthCheck[]): E
   });
 
   app.get("/health", async (_req, res) => {
-    const results = await Promise.all(checks.map(async (c) => [c.name, await isUp(c)] as const));
-    const status = Object.fromEntries(results.map(([name, up]) => [name, up ? "up" : "down"]));
-    const down = results.filter(([, up]) => !up).map(([name]) => name);
+    const { checks: status, down } = await runChecks(checks);
     res.status(down.length === 0 ? 200 : 503).json({ status: down.length === 0 ? "ok" : "degraded", down, checks: status });
   });
+  app.use(probeRoutes(checks));
 
   return app;
 }

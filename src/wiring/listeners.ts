@@ -3,6 +3,7 @@ import express from "express";
 import type { BridgeConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import { appserviceRouter, type Transaction } from "../matrix/appservice-api.js";
+import { probeRoutes, type HealthCheck } from "../http/status-server.js";
 import type { Ingress } from "../pipeline/ingress.js";
 import type { Portals } from "../pipeline/portals.js";
 
@@ -25,10 +26,14 @@ export const closeServer = (server: Server): Promise<void> =>
     server.closeAllConnections();
   });
 
-/** The Application Service API, answered by the bridge itself: transactions go to the ingress. */
-export function appserviceApp(config: BridgeConfig, hsToken: string, ingress: Ingress, portals: Portals, log: Logger): express.Express {
+/**
+ * The Application Service API, answered by the bridge itself: transactions go to the ingress. The probes
+ * (/live, /ready) are served here too, so that they are there even with metrics turned off.
+ */
+export function appserviceApp(config: BridgeConfig, hsToken: string, ingress: Ingress, portals: Portals, checks: readonly HealthCheck[], log: Logger): express.Express {
   const app = express();
   app.disable("x-powered-by");
+  app.use(probeRoutes(checks));
   const handlers = {
     onTransaction: (txn: Transaction) => ingress.acceptTransaction(txn.txnId, [...txn.events, ...txn.ephemeral]),
     onUserQuery: async () => false,

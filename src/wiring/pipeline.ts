@@ -81,7 +81,9 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const addressing = addressingOf(config);
   const { botUserId } = homeserver;
   const messageMapSeconds = config.bridge.messageMapDays * 24 * 3600;
-  const bridges = (matrixUser: string): boolean => isBridgedUser(matrixUser, botUserId, addressing, config.bridge.permissions);
+  // Who may use the bridge: replaced when the config is reloaded (SIGHUP).
+  let permissions = config.bridge.permissions;
+  const bridges = (matrixUser: string): boolean => isBridgedUser(matrixUser, botUserId, addressing, permissions);
   const logOf = (module: string) => log.child({ module });
   const rooms = new MatrixRooms(homeserver);
   const countedTransfer = fileTransferCounter(registry);
@@ -114,12 +116,11 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const presenceToXmpp = new PresenceToXmpp({ ...deps("presence"), settings: config.presence, avatarHashOf: (u) => puppetProfiles.avatarHashOf(u) });
   const presenceToMatrix = new PresenceToMatrix({ store, rooms, addressing, settings: config.presence, log: logOf("presence") });
   puppetProfiles.onAvatarChanged(async (u) => void (await Promise.all([occupancy.refreshPresence(u), presenceToXmpp.announce(u)])));
-  const permissions = config.bridge.permissions;
   route(
     dispatch,
     {
       rooms,
-      commands: new BotCommands({ store, rooms, portals, occupancy, describeMuc: lookUpMuc, addressing, permissions, botUserId, log: logOf("commands") }),
+      commands: new BotCommands({ store, rooms, portals, occupancy, describeMuc: lookUpMuc, addressing, get permissions() { return permissions; }, botUserId, log: logOf("commands") }),
       messages: new Messages({ ...deps("messages"), files, occupancy }),
       membership: new Membership({ rooms, occupancy, puppets, ghosts, directChats, gateway: gateway.members, profiles: ghostProfiles, addressing, botUserId, log: logOf("membership") }),
       kicks: new Kicks({ ...deps("kicks"), occupancy }),
@@ -142,5 +143,6 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const noteContactAvatar = async (xmppUser: string, hash: string) => contactAvatars.offer(xmppUser, hash);
   const answer = (stanza: Element) => connection.send(stanza);
   const inbound = new XmppInbound({ occupancy, peers, addressing, contacts, queue, noteContactAvatar, answer, log: logOf("from-xmpp") });
-  return { addressing, botUserId, gateway: gateway.services, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound };
+  const setPermissions = (table: typeof permissions): void => void (permissions = table);
+  return { addressing, botUserId, gateway: gateway.services, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound, setPermissions };
 }

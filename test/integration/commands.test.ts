@@ -4,9 +4,9 @@ import { xml } from "@xmpp/client";
 import { MatrixTestClient } from "./matrix-client.js";
 import { XmppTestClient } from "./xmpp-client.js";
 import { bridgeSuite, eventually, stack, uniqueName } from "./harness.js";
+import { BOT, noticeAfter, roomWithBot } from "./scenes.js";
 
 const MUC = "http://jabber.org/protocol/muc";
-const BOT = () => `@xmppbot:${stack.matrixDomain}`;
 const bodyOf = (s: ReturnType<typeof xml>) => s.getChildText("body");
 
 let admin: MatrixTestClient;
@@ -22,16 +22,6 @@ async function xmppInRoom(room: string, nick: string): Promise<XmppTestClient> {
   await user.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/${nick}`, "self-presence");
   return user;
 }
-
-/** A room with the bot in it, made by the Matrix user. */
-async function roomWithBot(user: MatrixTestClient): Promise<string> {
-  const roomId = await user.createRoom({ preset: "private_chat", invite: [BOT()] });
-  await eventually(async () => ((await user.members(roomId)).get(BOT()) === "join" ? true : undefined), "the bot to join");
-  return roomId;
-}
-
-const noticeAfter = (user: MatrixTestClient, roomId: string, pattern: RegExp, what: string) =>
-  user.waitForEvent((e) => e.room_id === roomId && e.sender === BOT() && e.content.msgtype === "m.notice" && pattern.test(e.content.body), what);
 
 test("the bot joins when invited and answers help; list is for admins", async () => {
   const user = await MatrixTestClient.register(uniqueName("user"));

@@ -63,7 +63,8 @@ export class BridgeProcess {
   stderr = "";
   private exit: Promise<number | null>;
 
-  constructor(readonly proc: ChildProcess, logFile: string) {
+  /** `configFile`: the config the bridge runs with, which a test may change and signal it to reload. */
+  constructor(readonly proc: ChildProcess, logFile: string, readonly configFile: string = stack.configFile) {
     const logStream = createWriteStream(logFile, { flags: "a" });
     proc.once("exit", () => logStream.end());
     proc.stdout!.pipe(logStream, { end: false });
@@ -129,7 +130,7 @@ export async function runBridge(args: { config?: Record<string, unknown>; extraA
   spawned.add(proc);
   proc.once("exit", () => spawned.delete(proc));
   // Every run's log is kept beside the stack's, for reading after a failure.
-  return new BridgeProcess(proc, join(stack.dir, `bridge-${process.pid}-${++bridgeRuns}.log`));
+  return new BridgeProcess(proc, join(stack.dir, `bridge-${process.pid}-${++bridgeRuns}.log`), configFile);
 }
 
 export async function startBridge(config?: Record<string, unknown>): Promise<BridgeProcess> {

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { xml } from "@xmpp/client";
-import { portalAliasOf, stack, uniqueName, type bridgeSuite } from "./harness.js";
+import { eventually, portalAliasOf, stack, uniqueName, type bridgeSuite } from "./harness.js";
 import { MatrixTestClient, type ClientEvent } from "./matrix-client.js";
 import { XmppTestClient } from "./xmpp-client.js";
 
@@ -18,6 +18,20 @@ export const stanzaIdOf = (s: Stanza, by: string): string | undefined => s.getCh
 
 /** A Matrix user's puppet: `localpart%server@component`. */
 export const puppetOf = (userId: string): string => `${userId.slice(1).replace(":", "%")}@${stack.componentDomain}`;
+
+/** The bridge bot's user ID (the stack's config keeps the default localpart). */
+export const BOT = (): string => `@xmppbot:${stack.matrixDomain}`;
+
+/** A room with the bot in it, made by the Matrix user. */
+export async function roomWithBot(user: MatrixTestClient): Promise<string> {
+  const roomId = await user.createRoom({ preset: "private_chat", invite: [BOT()] });
+  await eventually(async () => ((await user.members(roomId)).get(BOT()) === "join" ? true : undefined), "the bot to join");
+  return roomId;
+}
+
+/** The bot's next notice in the room that matches. */
+export const noticeAfter = (user: MatrixTestClient, roomId: string, pattern: RegExp, what: string): Promise<ClientEvent> =>
+  user.waitForEvent((e) => e.room_id === roomId && e.sender === BOT() && e.content.msgtype === "m.notice" && pattern.test(e.content.body), what);
 
 /** A Client-Server API request as the bridge's bot, the admin of every portal. */
 export function asBridgeBot(method: string, path: string, body?: unknown): Promise<any> {
