@@ -343,8 +343,9 @@ export class MatrixRooms {
     return messages.reverse();
   }
 
-  async notice(roomId: string, text: string): Promise<void> {
-    await this.homeserver.bot.sendMessage(roomId, { msgtype: "m.notice", body: text });
+  /** The bot's notice in the room; with `replyTo`, a reply to that event, which it is about. */
+  async notice(roomId: string, text: string, replyTo?: string): Promise<void> {
+    await this.homeserver.bot.sendMessage(roomId, { msgtype: "m.notice", body: text, ...(replyTo ? { "m.relates_to": { "m.in_reply_to": { event_id: replyTo } } } : {}) });
   }
 
   private bridgeState(info: BridgeInfo): { type: string; state_key: string; content: Record<string, unknown> }[] {

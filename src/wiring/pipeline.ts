@@ -10,6 +10,7 @@ import { readMatrixEvent } from "../matrix/events.js";
 import type { Homeserver } from "../matrix/homeserver.js";
 import type { MatrixMedia } from "../matrix/media.js";
 import { MatrixRooms } from "../matrix/rooms.js";
+import { DeliveryStatus } from "../pipeline/capabilities/delivery-status.js";
 import { Files } from "../pipeline/capabilities/files.js";
 import { Kicks } from "../pipeline/capabilities/kicks.js";
 import { Membership } from "../pipeline/capabilities/membership.js";
@@ -100,11 +101,13 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const dispatch = new Dispatch({ ofMatrixEvent: async (e) => ("roomId" in e ? xmppDestinations.ofRoom(e.roomId) : undefined), ofXmppEvent: (e) => matrixDestinations.of(e) });
   const observer = new BridgeMetrics(registry, { links: () => store.links(), outboxDepths: () => store.outboxDepths(), checks: healthChecks(homeserver, store, connection) }, SOFTWARE_VERSION);
   const readEvent = (raw: unknown) => readMatrixEvent(raw, logOf("matrix"));
-  const ingress = new Ingress({ store, dispatch, readMatrixEvent: readEvent, confirmXmppWrites: writesConfirmed(connection), messageMapSeconds, observer, log: logOf("outbox") });
+  const deps = (module: string) => ({ store, rooms, connection, addressing, botUserId, messageMapSeconds, log: logOf(module) });
+  const deliveryStatus = new DeliveryStatus({ ...deps("delivery-status"), undeliverable: (direction, reason) => observer.undeliverable(direction, reason) });
+  const undeliverable = { fromXmpp: deliveryStatus.undeliverableFromXmpp.bind(deliveryStatus), fromMatrix: deliveryStatus.undeliverableFromMatrix.bind(deliveryStatus) };
+  const ingress = new Ingress({ store, dispatch, readMatrixEvent: readEvent, confirmXmppWrites: writesConfirmed(connection), messageMapSeconds, observer, undeliverable, log: logOf("outbox") });
   const onCreated = (muc: string) => ingress.queueForMatrix(muc, { kind: "room-changed", muc });
   const portals = new Portals({ store, rooms, describeMuc: lookUpMuc, addressing, onCreated, log: logOf("portals") });
 
-  const deps = (module: string) => ({ store, rooms, connection, addressing, botUserId, messageMapSeconds, log: logOf(module) });
   const files = new Files({ rooms, shareFile: countedTransfer("to_xmpp", fileSharing(config, media, connection, fileUrls, addressing)), fetchFile: countedTransfer("to_matrix", fetchSharedFile(config)), upload: (file, ghost) => media.upload(file, ghost), log: logOf("files") });
   const presenceToXmpp = new PresenceToXmpp({ ...deps("presence"), settings: config.presence, avatarHashOf: (u) => puppetProfiles.avatarHashOf(u) });
   const presenceToMatrix = new PresenceToMatrix({ store, rooms, addressing, settings: config.presence, log: logOf("presence") });
@@ -116,6 +119,7 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
       rooms,
       commands: new BotCommands({ store, rooms, portals, occupancy, describeMuc: lookUpMuc, addressing, permissions, botUserId, log: logOf("commands") }),
       messages: new Messages({ ...deps("messages"), files, occupancy }),
+      deliveryStatus,
       membership: new Membership({ rooms, occupancy, puppets, ghosts, directChats, gateway, profiles: ghostProfiles, addressing, botUserId, log: logOf("membership") }),
       kicks: new Kicks({ ...deps("kicks"), occupancy }),
       reactions: new Reactions({ ...deps("reactions"), peerSupports: (jid, feature, from) => peers.supports(jid, feature, from) }),

@@ -41,4 +41,8 @@ export const NS = {
   avatarData: "urn:xmpp:avatar:data",
   mucOwner: "http://jabber.org/protocol/muc#owner",
   dataForms: "jabber:x:data",
+  receipts: "urn:xmpp:receipts",
+  mam: "urn:xmpp:mam:2",
+  rsm: "http://jabber.org/protocol/rsm",
+  forward: "urn:xmpp:forward:0",
 } as const;

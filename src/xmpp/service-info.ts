@@ -37,8 +37,8 @@ export function answerServiceQueries(connection: ComponentConnection, options: S
       to === connection.domain
         ? xml("identity", { category: "gateway", type: "matrix", name: options.name })
         : xml("identity", { category: "account", type: "registered" });
-    // Puppets answer vCard requests (XEP-0054); the domain itself has no vCard.
-    const features = to === connection.domain ? DOMAIN_FEATURES : [...DOMAIN_FEATURES, NS.vcard];
+    // Puppets answer vCard requests (XEP-0054) and confirm delivery to Matrix (XEP-0184); the domain itself does neither.
+    const features = to === connection.domain ? DOMAIN_FEATURES : [...DOMAIN_FEATURES, NS.vcard, NS.receipts];
     return xml("query", { xmlns: NS.discoInfo }, identity, ...features.map((v) => xml("feature", { var: v })));
   });
 

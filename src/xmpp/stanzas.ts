@@ -106,7 +106,9 @@ export function parseDirectMessage(stanza: Element, matrixUser: string): XmppInb
     ...text,
     ...(time === undefined ? {} : { sentAt: time }),
     ...(nick ? { senderName: nick } : {}),
-    conversation: { kind: "dm", xmppUser: splitJid(stanza.attrs.from).bare, matrixUser },
+    // A receipt can only name a message that has an id (XEP-0184 §5.4).
+    ...(stanza.attrs.id && stanza.getChild("request", NS.receipts) ? { receiptRequested: true } : {}),
+    conversation: { kind: "dm", xmppUser: splitJid(stanza.attrs.from).bare, matrixUser, from: stanza.attrs.from },
     ids: messageIds(stanza, undefined),
   };
 }
@@ -182,6 +184,12 @@ export function errorCondition(stanza: Element): string | undefined {
   const error = stanza.getChild("error");
   return error?.getChildElements().find((el) => el.getNS() === NS.stanzas && el.name !== "text")?.name;
 }
+
+/** Whether an error stanza (RFC 6120 §8.3.2) says that trying again later may work: type wait. */
+export const errorIsTemporary = (stanza: Element): boolean => stanza.getChild("error")?.attrs.type === "wait";
+
+/** The human-readable text of an error stanza, if it has one. */
+export const errorText = (stanza: Element): string | undefined => stanza.getChild("error")?.getChildText("text", NS.stanzas)?.trim() || undefined;
 
 export interface OutgoingMessage {
   from: string;
@@ -321,8 +329,13 @@ export function mentionedAddresses(stanza: Element): string[] {
     .map((r) => decodeURIComponent(r.attrs.uri!.slice(5).split("?")[0]!));
 }
 
+/** A delivery receipt (XEP-0184): the message with this id has arrived. */
+export function renderReceipt(from: string, to: string, id: string): Element {
+  return xml("message", { from, to, id: `rcpt-${id}` }, xml("received", { xmlns: NS.receipts, id }), xml("store", { xmlns: NS.hints }));
+}
+
 /** An error answering a stanza (RFC 6120 §8.3): one a gateway room does not take, or one the bridge cannot take now. */
-export function renderStanzaError(name: "message" | "presence", from: string | undefined, to: string | undefined, id: string | undefined, type: "cancel" | "modify" | "wait", condition: string, text: string): Element {
+export function renderStanzaError(name: "message" | "presence", from: string | undefined, to: string | undefined, id: string | undefined, type: "auth" | "cancel" | "modify" | "wait", condition: string, text: string): Element {
   return xml(
     name,
     { ...(from ? { from } : {}), ...(to ? { to } : {}), type: "error", ...(id ? { id } : {}) },

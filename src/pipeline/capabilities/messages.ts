@@ -111,6 +111,6 @@ export class Messages {
     if (!entry) return;
     const refused = await this.deps.rooms.event(roomId, entry.eventId, this.deps.botUserId);
     const what = refused?.kind === "room-state" && refused.field === "topic" ? "the new topic" : "a message";
-    await deliver("notice", () => this.deps.rooms.notice(roomId, notices.mucRefused(muc, what, entry.sender, condition)));
+    await deliver("notice", () => this.deps.rooms.notice(roomId, notices.mucRefused(muc, what, entry.sender, condition), entry.eventId));
   }
 }

@@ -28,6 +28,10 @@ export class MatrixDestinations {
 
   async of(event: XmppEvent): Promise<MatrixDestination | undefined> {
     if (event.kind === "message") return this.ofMessage(event.message);
+    if (event.kind === "bounced") {
+      const link = await this.deps.store.dmLink(event.matrixUser, event.xmppUser);
+      return link ? { link, roomId: link.roomId, conversation: dmConversation(event.xmppUser, event.matrixUser) } : undefined;
+    }
     const muc = event.kind === "occupant" ? event.presence.muc : event.kind === "gateway-presence" ? event.room : event.muc;
     const link = await this.linkOfMuc(muc);
     if (!link) return undefined;
