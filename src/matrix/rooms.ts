@@ -225,13 +225,14 @@ export class MatrixRooms {
 
   /**
    * Sends as the user with a transaction ID of the bridge's choosing: the homeserver answers a
-   * repeated ID with the first event, so a retry after a crash cannot post twice.
+   * repeated ID with the first event, so a retry after a crash cannot post twice. `ts`: when it was
+   * sent, for what comes late (history), which an appservice may say (the `ts` query parameter).
    */
-  async send(userId: string, roomId: string, content: Record<string, unknown>, txnId: string, type = "m.room.message"): Promise<string> {
+  async send(userId: string, roomId: string, content: Record<string, unknown>, txnId: string, type = "m.room.message", ts?: number): Promise<string> {
     const path = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/${encodeURIComponent(type)}/${encodeURIComponent(txnId)}`;
     const intent = this.homeserver.intent(userId);
     await intent.ensureRegistered();
-    const result = (await intent.matrixClient.doRequest("PUT", path, null, content)) as { event_id: string };
+    const result = (await intent.matrixClient.doRequest("PUT", path, ts === undefined ? null : { ts: String(Math.floor(ts)) }, content)) as { event_id: string };
     return result.event_id;
   }
 

@@ -43,7 +43,10 @@ import { fetchXmppProfile } from "../xmpp/avatars.js";
 import type { ComponentConnection } from "../xmpp/component-connection.js";
 import { XmppInbound } from "../xmpp/inbound.js";
 import { describeMuc } from "../xmpp/muc-directory.js";
+import { MucArchive } from "../xmpp/muc-archive.js";
+import { MucHistory } from "../xmpp/muc-history.js";
 import { MucOccupancy } from "../xmpp/muc-occupancy.js";
+import type { JoinHistory } from "../xmpp/stanzas.js";
 import { PeerFeatures } from "../xmpp/peer-features.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
 import { BridgeMetrics } from "../http/bridge-metrics.js";
@@ -88,7 +91,9 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const puppetProfiles = new PuppetProfiles({ rooms, avatars, bridges, addressing, log: logOf("profiles") });
   const lookUp: GhostProfilesDeps["lookUp"] = ({ jid, from }) => fetchXmppProfile(connection, jid, xmppLog, from);
   const ghostProfiles = new GhostProfiles({ store, rooms, uploads, lookUp, log: logOf("profiles") });
-  const occupancy = new MucOccupancy({ connection, store, puppetAddress: (u) => puppetAddress(u, addressing), avatarHashOf: (u) => puppetProfiles.avatarHashOf(u), log: logOf("muc") });
+  // The first puppet in a room brings what it said meanwhile; mucHistory is built once the inbound side is.
+  const history = { enter: (muc: string, puppet: string, join: (wanted: JoinHistory) => Promise<string>): Promise<string> => mucHistory.enter(muc, puppet, join) };
+  const occupancy = new MucOccupancy({ connection, store, puppetAddress: (u) => puppetAddress(u, addressing), avatarHashOf: (u) => puppetProfiles.avatarHashOf(u), history, log: logOf("muc") });
   const peers = new PeerFeatures(connection, xmppLog);
   const lookUpMuc = (muc: string) => describeMuc(connection, muc, xmppLog);
 
@@ -141,5 +146,8 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const noteContactAvatar = async (xmppUser: string, hash: string) => contactAvatars.offer(xmppUser, hash);
   const answer = (stanza: Element) => connection.send(stanza);
   const inbound = new XmppInbound({ occupancy, peers, addressing, contacts, queue, noteContactAvatar, answer, log: logOf("from-xmpp") });
-  return { addressing, botUserId, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound };
+  const archive = new MucArchive(connection, logOf("muc"));
+  const mucHistory = new MucHistory({ store, archive, inbound, addressing, backfillMessages: config.bridge.backfillMessages, log: logOf("muc") });
+  // What the connection receives passes mucHistory, which holds a room's live messages while its history is read.
+  return { addressing, botUserId, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound: mucHistory };
 }

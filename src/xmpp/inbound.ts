@@ -198,7 +198,7 @@ export function tryAgainLater(message: Element): Element {
  * away and it holds all it may) is answered with an error of type wait, never dropped in silence. An
  * error or a presence is not answered: an error to a MUC occupant's presence makes the room drop the puppet.
  */
-export function takeInStanzas(connection: ComponentConnection, inbound: XmppInbound, log: Logger): void {
+export function takeInStanzas(connection: ComponentConnection, inbound: Pick<XmppInbound, "handle">, log: Logger): void {
   connection.on("stanza", (stanza: Element) => {
     inbound.handle(stanza).catch((err: unknown) => {
       if (!(err instanceof InputRefusedError)) return log.error({ err, stanza: stanza.toString().slice(0, 500) }, "could not take in a stanza");

@@ -242,14 +242,18 @@ export function renderMessage(message: OutgoingMessage): Element {
   );
 }
 
+/** How much of a MUC's history a puppet asks for as it enters (XEP-0045 §7.2.15): since a time, or the last stanzas. */
+export type JoinHistory = { since: number } | { maxstanzas: number };
+
 /**
- * Joining a MUC (XEP-0045 §7.2): with no history, since the portal has it already, or with the history
- * since a time (what was missed while the bridge was away). Without the muc element the same presence
+ * Joining a MUC (XEP-0045 §7.2): with no history, since the portal has it already, or with what was
+ * missed while the bridge was away (`history`). Without the muc element the same presence
  * is a nick change (§7.6) or a presence update of an occupant already in. Every one carries the
  * avatar's hash (XEP-0153) when it is known, since each replaces the last.
  */
-export function renderJoin(from: string, muc: string, nick: string, entering: { historySince?: number } | false = {}, avatarHash?: string): Element {
-  const history = entering && entering.historySince !== undefined ? { since: new Date(entering.historySince).toISOString() } : { maxstanzas: "0" };
+export function renderJoin(from: string, muc: string, nick: string, entering: { history?: JoinHistory } | false = {}, avatarHash?: string): Element {
+  const wanted = entering ? entering.history : undefined;
+  const history = wanted && "since" in wanted ? { since: new Date(wanted.since).toISOString() } : { maxstanzas: String(wanted?.maxstanzas ?? 0) };
   return xml("presence", { from, to: `${muc}/${nick}` }, entering ? xml("x", { xmlns: NS.muc }, xml("history", history)) : undefined, renderAvatarUpdate(avatarHash));
 }
 

@@ -88,7 +88,7 @@ export class Messages {
     const txnBase = source ? createHash("sha256").update(`${conversation}\n${source}`).digest("base64url").slice(0, 32) : `r${Date.now()}${Math.random().toString(36).slice(2)}`;
     let firstEventId: string | undefined;
     for (const [i, part] of parts.entries()) {
-      const eventId = await deliver("send to Matrix", () => this.deps.rooms.send(ghost, roomId, part, `${txnBase}.${i}`));
+      const eventId = await deliver("send to Matrix", () => this.deps.rooms.send(ghost, roomId, part, `${txnBase}.${i}`, undefined, message.sentAt));
       firstEventId ??= eventId;
     }
     if (firstEventId) await this.deps.store.recordMessage({ roomId, eventId: firstEventId, conversation, ids: message.ids, sender: ghost }, this.deps.messageMapSeconds);

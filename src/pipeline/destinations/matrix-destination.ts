@@ -60,6 +60,7 @@ export class MatrixDestinations {
     await this.deps.ghosts.enter(ghost, link.roomId, conversation);
     // The lane holds the message from here until it is on Matrix: the MUC need not send it again after a restart.
     await this.deps.store.setMucDeliveredUntil(conversation.muc, message.sentAt ?? Date.now());
+    if (message.ids.stanzaId) await this.deps.store.setMucLastStanzaId(conversation.muc, message.ids.stanzaId);
     return { link, roomId: link.roomId, conversation: conversation.muc, ghost };
   }
 
