@@ -1,6 +1,6 @@
 import xml, { type Element } from "@xmpp/xml";
 import type { Logger } from "../log.js";
-import type { ComponentConnection } from "./component-connection.js";
+import { ComponentOfflineError, type ComponentConnection } from "./component-connection.js";
 import { NS } from "./namespaces.js";
 import { splitJid } from "./stanzas.js";
 
@@ -37,6 +37,8 @@ export class MucArchive {
       const answer = await this.connection.request(xml("iq", { type: "get", to: muc, from: this.connection.domain }, xml("query", { xmlns: NS.discoInfo })));
       return answer.getChild("query", NS.discoInfo)?.getChildren("feature").some((f) => f.attrs.var === NS.mam) ?? false;
     } catch (err) {
+      // With the connection down the puppet cannot enter either: tried again with it.
+      if (err instanceof ComponentOfflineError) throw err;
       this.log.info({ muc, err }, "cannot tell whether the MUC keeps an archive; taken as not");
       return false;
     }

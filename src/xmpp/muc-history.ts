@@ -2,6 +2,7 @@ import type { Element } from "@xmpp/xml";
 import { isGhost, type AddressingConfig } from "../core/identity.js";
 import type { Logger } from "../log.js";
 import type { BridgeStore } from "../store/store.js";
+import { ComponentOfflineError } from "./component-connection.js";
 import type { MucArchive } from "./muc-archive.js";
 import type { JoinHistory } from "./stanzas.js";
 import { NS } from "./namespaces.js";
@@ -86,7 +87,7 @@ export class MucHistory implements StanzaHandler {
       return await archive.read(muc, puppet, since !== undefined ? { start: since } : { last: backfillMessages });
     } catch (err) {
       // The last message may have left the archive since: what came since its time is the next best.
-      if (lastId !== undefined && since !== undefined) {
+      if (lastId !== undefined && since !== undefined && !(err instanceof ComponentOfflineError)) {
         log.info({ muc, lastId, err }, "the archive does not know the last message delivered; reading it by time");
         return archive.read(muc, puppet, { start: since }).catch((e: unknown) => this.unreadable(muc, e));
       }
@@ -95,6 +96,8 @@ export class MucHistory implements StanzaHandler {
   }
 
   private unreadable(muc: string, err: unknown): Element[] {
+    // The connection went down: the puppets go back in, and the first one reads the archive again, once it is up.
+    if (err instanceof ComponentOfflineError) throw err;
     this.deps.log.warn({ muc, err }, "could not read the MUC's archive: what it said meanwhile does not reach Matrix");
     return [];
   }
