@@ -11,6 +11,7 @@ import type { Registration } from "./matrix/registration.js";
 import { RedisStore } from "./store/redis-store.js";
 import { ComponentConnection } from "./xmpp/component-connection.js";
 import { answerServiceQueries } from "./xmpp/service-info.js";
+import { answerArchiveQueries, answerModerationRequests } from "./xmpp/gateway-stanzas.js";
 import { takeInStanzas } from "./xmpp/inbound.js";
 import { answerPuppetVcards } from "./xmpp/vcard.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "./version.js";
@@ -37,7 +38,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const mediaPublicUrl = config.media.publicUrl ?? `http://${config.media.bindAddress}:${config.media.port}`;
   const fileUrls = new FileUrls(registration.as_token, mediaPublicUrl, config.media.linkDays * 24 * 3600 * 1000);
   const pipeline = buildPipeline({ config, store, homeserver, connection, media, fileUrls, registry, log });
-  const { addressing, botUserId, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound } = pipeline;
+  const { addressing, botUserId, gateway, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound } = pipeline;
   const servers: Server[] = [];
 
   takeInStanzas(connection, inbound, log);
@@ -52,7 +53,10 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
 
     const puppet = (jid: string) => isPuppet(jid, addressing);
     const isGatewayRoom = (jid: string) => roomRefOfGatewayJid(jid, addressing) !== undefined;
-    answerServiceQueries(connection, { name: SOFTWARE_NAME, version: SOFTWARE_VERSION, isPuppet: puppet, isGatewayRoom });
+    const publicRooms = config.gateway.enabled ? (max: number, after: string | undefined) => gateway.publicRooms(max, after) : undefined;
+    answerServiceQueries(connection, { name: SOFTWARE_NAME, version: SOFTWARE_VERSION, isPuppet: puppet, isGatewayRoom, isOccupant: (from, to) => gateway.isOccupant(from, to), describeRoom: (room) => gateway.describe(room), ...(publicRooms ? { publicRooms } : {}) });
+    answerModerationRequests(connection, isGatewayRoom, (from, room, request) => gateway.moderate(from, room, request));
+    answerArchiveQueries(connection, isGatewayRoom, (from, room, query) => gateway.archive(from, room, query));
     answerPuppetVcards(connection, puppet, (jid) => puppetProfiles.cardOf(jid), log.child({ module: "xmpp" }));
     await connection.start();
     // Every time the connection comes (back) up, puppets go back into the MUCs they were in, and ask their

@@ -2,6 +2,7 @@ import type { MatrixMediaMessage } from "./media.js";
 import type { Mention } from "./mentions.js";
 import type { MatrixText } from "./messages.js";
 import type { UserPresence } from "./presence.js";
+import type { PowerLevels } from "./gateway.js";
 
 /**
  * The protocol-neutral model: what each side's adapter parses its input into, and what the other
@@ -179,9 +180,12 @@ export type MatrixInbound =
   | (RoomEvent & { kind: "reaction"; target: string; key: string })
   | (RoomEvent & { kind: "redaction"; redacts: string; reason?: string })
   /** `sender` changed `target`'s membership (their own, or someone else's: an invite, kick or ban). */
-  | (RoomEvent & { kind: "membership"; target: string; membership: Membership; displayName?: string; avatarUrl?: string; reason?: string })
+  /** `direct`: an invite to a direct chat (is_direct). */
+  | (RoomEvent & { kind: "membership"; target: string; membership: Membership; displayName?: string; avatarUrl?: string; reason?: string; direct?: boolean })
   /** The room's topic, name or avatar (an mxc:// URI); "" when removed. */
   | (RoomEvent & { kind: "room-state"; field: RoomStateField; value: string })
+  /** The room's power levels changed: who may do what, which is a MUC occupant's standing. */
+  | (RoomEvent & { kind: "power-levels"; levels: PowerLevels })
   /** Everyone typing in the room now. */
   | { kind: "typing"; roomId: string; userIds: string[] }
   /** Public read receipts (m.read): who has read up to which event. */

@@ -41,6 +41,7 @@ const membershipEvent = roomEvent.extend({
     displayname: z.string().nullish(),
     avatar_url: z.string().nullish(),
     reason: z.string().optional(),
+    is_direct: z.boolean().optional(),
   }),
 });
 const reactionEvent = roomEvent.extend({
@@ -57,6 +58,10 @@ const ROOM_STATE = {
   "m.room.name": { field: "name", value: z.object({ content: z.object({ name: z.string().optional() }) }).transform(({ content }) => content.name ?? "") },
   "m.room.avatar": { field: "avatar", value: z.object({ content: z.object({ url: z.string().optional() }) }).transform(({ content }) => content.url ?? "") },
 } as const;
+const powerLevelsEvent = roomEvent.extend({
+  state_key: z.literal(""),
+  content: z.object({ users: z.record(z.string(), z.number()).optional(), users_default: z.number().optional(), events_default: z.number().optional() }),
+});
 const typingEvent = z.object({ room_id: id, content: z.object({ user_ids: z.array(z.string()) }) });
 // m.read.private stays private: the other keys of a receipt are dropped here.
 const receiptEvent = z.object({ room_id: id, content: z.record(z.string(), z.object({ "m.read": z.record(z.string(), z.unknown()).optional() })) });
@@ -133,7 +138,12 @@ function read(raw: Record<string, unknown>, type: string): MatrixInbound | undef
       if (content.displayname) event.displayName = content.displayname;
       if (content.avatar_url) event.avatarUrl = content.avatar_url;
       if (content.reason !== undefined) event.reason = content.reason;
+      if (content.is_direct) event.direct = true;
       return event;
+    }
+    case "m.room.power_levels": {
+      const { content } = parse(powerLevelsEvent, raw);
+      return { kind: "power-levels", ...roomEventOf(raw), levels: content };
     }
     case "m.room.topic":
     case "m.room.name":

@@ -14,9 +14,34 @@ export interface RoomView {
   topic: string;
 }
 
+export interface RoomSummary {
+  name?: string;
+  topic?: string;
+  members: number;
+  /** Anyone may join (join rule public). */
+  open: boolean;
+}
+
 export interface RoomMessage {
   event: Extract<MatrixInbound, { kind: "message" }>;
   sentAt: number;
+}
+
+/** Pages of events read at the most for one query of messages. */
+const MAX_PAGES_PER_QUERY = 10;
+
+/** Messages read backwards are given oldest first. */
+const ordered = (messages: RoomMessage[], dir: "f" | "b"): RoomMessage[] => (dir === "b" ? messages.reverse() : messages);
+
+/** The messages among raw room events, with their times, in the order given. */
+function readMessages(events: readonly unknown[]): RoomMessage[] {
+  const messages: RoomMessage[] = [];
+  for (const raw of events) {
+    const reading = parseMatrixEvent(raw);
+    const sentAt = (raw as { origin_server_ts?: unknown }).origin_server_ts;
+    if ("event" in reading && reading.event.kind === "message" && typeof sentAt === "number") messages.push({ event: reading.event, sentAt });
+  }
+  return messages;
 }
 
 /** MSC2346: the state event that tells clients which bridge joins a room to which remote chat. */
@@ -168,6 +193,13 @@ export class MatrixRooms {
     await this.homeserver.intent(userId).leave(roomId);
   }
 
+  /** A member (a ghost) kicks or bans another; the homeserver refuses what their power level does not allow. */
+  async removeMember(asUser: string, roomId: string, userId: string, action: "kick" | "ban", reason: string): Promise<void> {
+    this.membershipChanging(roomId, userId);
+    const path = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/${action}`;
+    await this.homeserver.intent(asUser).matrixClient.doRequest("POST", path, null, { user_id: userId, reason });
+  }
+
   async kick(roomId: string, userId: string, reason: string): Promise<void> {
     this.membershipChanging(roomId, userId);
     await this.homeserver.bot.kick(roomId, userId, reason);
@@ -306,6 +338,29 @@ export class MatrixRooms {
     await this.homeserver.bot.sendStateEvent(roomId, type, "", content);
   }
 
+  /** A page of the homeserver's public room directory, after `since` (the token of the page before). */
+  async publicRooms(limit: number, since: string | undefined): Promise<{ rooms: { roomId: string; alias?: string; name?: string }[]; next?: string; total?: number }> {
+    const query: Record<string, string> = { limit: String(limit), ...(since ? { since } : {}) };
+    const page = (await this.homeserver.bot.matrixClient.doRequest("GET", "/_matrix/client/v3/publicRooms", query)) as {
+      chunk?: { room_id: string; canonical_alias?: string; name?: string }[];
+      next_batch?: string;
+      total_room_count_estimate?: number;
+    };
+    const rooms = (page.chunk ?? []).map((r) => ({ roomId: r.room_id, ...(r.canonical_alias ? { alias: r.canonical_alias } : {}), ...(r.name ? { name: r.name } : {}) }));
+    return { rooms, ...(page.next_batch ? { next: page.next_batch } : {}), ...(page.total_room_count_estimate !== undefined ? { total: page.total_room_count_estimate } : {}) };
+  }
+
+  /** What the homeserver tells anyone of a room it lets be previewed (a public one): undefined for others. */
+  async summary(roomId: string): Promise<RoomSummary | undefined> {
+    const path = `/_matrix/client/v1/rooms/${encodeURIComponent(roomId)}/hierarchy`;
+    const answer = (await this.homeserver.bot.matrixClient.doRequest("GET", path, { max_depth: "0", limit: "1" }).catch(() => undefined)) as
+      | { rooms?: { room_id: string; name?: string; topic?: string; num_joined_members?: number; join_rule?: string }[] }
+      | undefined;
+    const room = answer?.rooms?.find((r) => r.room_id === roomId);
+    if (!room) return undefined;
+    return { members: room.num_joined_members ?? 0, open: room.join_rule === "public", ...(room.name ? { name: room.name } : {}), ...(room.topic ? { topic: room.topic } : {}) };
+  }
+
   /** The room an alias names; undefined when the homeserver knows none. */
   async resolveAlias(alias: string): Promise<string | undefined> {
     try {
@@ -330,18 +385,27 @@ export class MatrixRooms {
     return { members, levels, topic: typeof topic.topic === "string" ? topic.topic : "" };
   }
 
-  /** The room's latest messages as `viewer` sees them, oldest first, at most `limit`. */
-  async recentMessages(roomId: string, viewer: string, limit: number): Promise<RoomMessage[]> {
-    if (limit <= 0) return [];
-    const path = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages`;
-    const page = (await this.homeserver.intent(viewer).matrixClient.doRequest("GET", path, { dir: "b", limit: String(Math.min(limit, 100)) })) as { chunk?: unknown[] };
+  /**
+   * A page of the room's messages as `viewer` sees them, oldest first: the `limit` events after one
+   * event, before one, or the latest. `complete`: nothing further that way.
+   */
+  async messagesAround(roomId: string, viewer: string, anchor: { after?: string; before?: string }, limit: number): Promise<{ messages: RoomMessage[]; complete: boolean }> {
+    const client = this.homeserver.intent(viewer).matrixClient;
+    const path = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}`;
+    const from = async (eventId: string, side: "start" | "end") =>
+      ((await client.doRequest("GET", `${path}/context/${encodeURIComponent(eventId)}`, { limit: "0" })) as { start?: string; end?: string })[side];
+    const dir = anchor.after ? "f" : "b";
+    let token = anchor.after ? await from(anchor.after, "end") : anchor.before ? await from(anchor.before, "start") : undefined;
     const messages: RoomMessage[] = [];
-    for (const raw of page.chunk ?? []) {
-      const reading = parseMatrixEvent(raw);
-      const sentAt = (raw as { origin_server_ts?: unknown }).origin_server_ts;
-      if ("event" in reading && reading.event.kind === "message" && typeof sentAt === "number") messages.push({ event: reading.event, sentAt });
+    // Pages of events hold state events too: they are read until enough messages are found, or the room's end.
+    for (let pages = 0; pages < MAX_PAGES_PER_QUERY; pages++) {
+      const page = (await client.doRequest("GET", `${path}/messages`, { dir, limit: String(limit), ...(token ? { from: token } : {}) })) as { chunk?: unknown[]; end?: string };
+      messages.push(...readMessages(page.chunk ?? []));
+      if (!page.end || (page.chunk ?? []).length === 0) return { messages: ordered(messages.slice(0, limit), dir), complete: messages.length <= limit };
+      token = page.end;
+      if (messages.length >= limit) break;
     }
-    return messages.reverse();
+    return { messages: ordered(messages.slice(0, limit), dir), complete: false };
   }
 
   /** The bot's notice in the room; with `replyTo`, a reply to that event, which it is about. */

@@ -149,5 +149,5 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const archive = new MucArchive(connection, logOf("muc"));
   const mucHistory = new MucHistory({ store, archive, inbound, addressing, backfillMessages: config.bridge.backfillMessages, log: logOf("muc") });
   // What the connection receives passes mucHistory, which holds a room's live messages while its history is read.
-  return { addressing, botUserId, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound: mucHistory };
+  return { addressing, botUserId, gateway, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound: mucHistory };
 }

@@ -6,6 +6,10 @@ export const NS = {
   version: "jabber:iq:version",
   muc: "http://jabber.org/protocol/muc",
   mucUser: "http://jabber.org/protocol/muc#user",
+  /** XEP-0249 direct MUC invitations. */
+  conference: "jabber:x:conference",
+  /** XEP-0059 result set management: paging. */
+  rsm: "http://jabber.org/protocol/rsm",
   stanzaId: "urn:xmpp:sid:0",
   chatStates: "http://jabber.org/protocol/chatstates",
   delay: "urn:xmpp:delay",
@@ -40,9 +44,10 @@ export const NS = {
   avatarMetadata: "urn:xmpp:avatar:metadata",
   avatarData: "urn:xmpp:avatar:data",
   mucOwner: "http://jabber.org/protocol/muc#owner",
+  mucAdmin: "http://jabber.org/protocol/muc#admin",
+  /** XEP-0313 message archive management, and the forwarded messages its results carry (XEP-0297). */
+  mam: "urn:xmpp:mam:2",
+  forward: "urn:xmpp:forward:0",
   dataForms: "jabber:x:data",
   receipts: "urn:xmpp:receipts",
-  mam: "urn:xmpp:mam:2",
-  rsm: "http://jabber.org/protocol/rsm",
-  forward: "urn:xmpp:forward:0",
 } as const;

@@ -28,7 +28,7 @@ async function matrixRoom(name: string) {
   const owner = await MatrixTestClient.register(uniqueName(name.toLowerCase()));
   await owner.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(owner.userId)}/displayname`, { displayname: name });
   const aliasName = uniqueName("lobby");
-  const roomId = await owner.createRoom({ preset: "public_chat", room_alias_name: aliasName, topic: "Welcome, XMPP users" });
+  const roomId = await owner.createRoom({ preset: "public_chat", visibility: "public", room_alias_name: aliasName, topic: "Welcome, XMPP users" });
   await owner.sendText(roomId, "first");
   await owner.sendText(roomId, "second");
   return { owner, roomId, alias: `#${aliasName}:${stack.matrixDomain}` };
@@ -123,6 +123,7 @@ test("occupants see each other and the Matrix members come, rename, go and get k
   const heard = await una.waitFor((s) => s.is("message") && bodyOf(s) === "hi Una", "Vic's message, for Una");
   assert.equal(heard.attrs.from, `${room}/Vic`);
   await owner.waitForEvent((e) => e.room_id === roomId && e.content.body === "hi Una", "Vic's message on Matrix");
+  await vic.waitFor((s) => s.is("message") && s.attrs.id === "v1" && stanzaIdOf(s, room) !== undefined, "Vic's message back");
   assert.equal(vic.stanzas.filter((s) => s.is("message") && bodyOf(s) === "hi Una").length, 1, "Vic gets his own message back once");
 
   const fay = await MatrixTestClient.register(uniqueName("fay"));
@@ -207,4 +208,115 @@ test("edits, replies, reactions and retractions both ways, by the room's stanza-
   assert.equal(retracted.getChild("retract", NS.retract)?.attrs.id, questionId);
   await jo.send(xml("message", { to: room, type: "groupchat", id: "j5" }, xml("body", {}, "/me retracted"), xml("retract", { xmlns: NS.retract, id: "j3" })));
   await owner.waitForEvent((e) => e.room_id === roomId && e.type === "m.room.redaction" && e.redacts === reply.event_id, "Jo's retraction");
+});
+
+test("a Matrix user invites an XMPP user into an invite-only room: XEP-0249 and a mediated invitation, and the room lets them in", async () => {
+  const owner = await MatrixTestClient.register(uniqueName("kim"));
+  const lou = await loginXmpp("lou");
+  const ghost = `@_xmpp_${lou.jid.replace("@", "=40")}:${stack.matrixDomain}`;
+  const roomId = await owner.createRoom({ preset: "private_chat", topic: "Private", invite: [ghost] });
+  const room = gatewayJid(roomId);
+  const direct = await lou.waitFor((s) => s.is("message") && s.getChild("x", "jabber:x:conference") !== undefined, "the direct invitation");
+  assert.equal(direct.getChild("x", "jabber:x:conference")?.attrs.jid, room);
+  assert.equal(String(direct.attrs.from).split("/")[0], `${owner.userId.slice(1).replace(":", "%")}@${stack.componentDomain}`);
+  const mediated = await lou.waitFor((s) => s.is("message") && s.attrs.from === room && s.getChild("x", MUC_USER)?.getChild("invite") !== undefined, "the mediated invitation");
+  assert.ok(mediated);
+  const got = await enter(lou, room, "Lou", { maxstanzas: "0" });
+  assert.ok(got.some((s) => s.is("presence") && statuses(s).includes("110")), "Lou is in");
+
+  await owner.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.topic/`, { topic: "Still private" });
+  const subject = await lou.waitFor((s) => s.is("message") && s.getChildText("subject") === "Still private", "the new subject");
+  assert.match(String(subject.attrs.from), new RegExp(`^${room.replace(/[.^$!%]/g, "\\$&")}/`));
+});
+
+test("disco: a gateway room is a conference; the component lists the homeserver's public rooms, page by page", async () => {
+  const { alias } = await matrixRoom("Max");
+  const nia = await loginXmpp("nia");
+  const info = await nia.iq(xml("iq", { type: "get", to: gatewayJid(alias) }, xml("query", { xmlns: "http://jabber.org/protocol/disco#info" })));
+  const identity = info.getChild("query")?.getChild("identity")?.attrs;
+  assert.equal(identity?.category, "conference");
+  const features = (info.getChild("query")?.getChildren("feature") ?? []).map((f) => String(f.attrs.var));
+  for (const feature of [MUC, "urn:xmpp:mam:2", "muc_public", "muc_open"]) assert.ok(features.includes(feature), feature);
+  const roominfo = info.getChild("query")?.getChild("x", "jabber:x:data")?.getChildren("field") ?? [];
+  const value = (name: string) => roominfo.find((f) => f.attrs.var === name)?.getChildText("value");
+  assert.equal(value("muc#roominfo_description"), "Welcome, XMPP users");
+  assert.equal(value("muc#roominfo_occupants"), "1");
+  const service = await nia.iq(xml("iq", { type: "get", to: stack.componentDomain }, xml("query", { xmlns: "http://jabber.org/protocol/disco#info" })));
+  assert.ok(service.getChild("query")?.getChildren("identity").some((i) => i.attrs.category === "conference"), "the component is a MUC service too");
+
+  const seen: string[] = [];
+  let after: string | undefined;
+  for (let page = 0; page < 50; page++) {
+    const set = xml("set", { xmlns: "http://jabber.org/protocol/rsm" }, xml("max", {}, "2"), after ? xml("after", {}, after) : undefined);
+    const items = await nia.iq(xml("iq", { type: "get", to: stack.componentDomain }, xml("query", { xmlns: "http://jabber.org/protocol/disco#items" }, set)));
+    const query = items.getChild("query");
+    seen.push(...(query?.getChildren("item") ?? []).map((i) => String(i.attrs.jid)));
+    after = query?.getChild("set", "http://jabber.org/protocol/rsm")?.getChildText("last") ?? undefined;
+    if (!after || seen.includes(gatewayJid(alias))) break;
+  }
+  assert.ok(seen.includes(gatewayJid(alias)), "the public room is listed");
+});
+
+test("self-ping (XEP-0410): an occupant is told it is in; after leaving, that it is not", async () => {
+  const { alias } = await matrixRoom("Ned");
+  const room = gatewayJid(alias);
+  const ola = await loginXmpp("ola");
+  await enter(ola, room, "Ola", { maxstanzas: "0" });
+  const ping = () => ola.iq(xml("iq", { type: "get", to: `${room}/Ola` }, xml("ping", { xmlns: "urn:xmpp:ping" })));
+  assert.equal((await ping()).attrs.type, "result");
+  await ola.send(xml("presence", { to: `${room}/Ola`, type: "unavailable" }));
+  await ola.waitFor((s) => s.is("presence") && s.attrs.type === "unavailable" && s.attrs.from === `${room}/Ola`, "Ola out");
+  await assert.rejects(ping(), (err: Error & { condition?: string }) => err.condition === "not-acceptable");
+});
+
+test("an XMPP moderator's kick is carried out on Matrix by their ghost when its power level allows, else refused", async () => {
+  const { owner, roomId, alias } = await matrixRoom("Pia");
+  const room = gatewayJid(alias);
+  const [quin, rex] = [await loginXmpp("quin"), await loginXmpp("rex")];
+  await enter(quin, room, "Quin", { maxstanzas: "0" });
+  await enter(rex, room, "Rex", { maxstanzas: "0" });
+  const sam = await MatrixTestClient.register(uniqueName("sam"));
+  await sam.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(sam.userId)}/displayname`, { displayname: "Sam" });
+  await sam.join(roomId);
+  await quin.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Sam`, "Sam, for Quin");
+  const kick = (who: XmppTestClient, nick: string) =>
+    who.iq(xml("iq", { type: "set", to: room }, xml("query", { xmlns: "http://jabber.org/protocol/muc#admin" }, xml("item", { nick, role: "none" }, xml("reason", {}, "off topic")))));
+
+  await assert.rejects(kick(rex, "Sam"), (err: Error & { condition?: string }) => err.condition === "forbidden");
+  const quinsGhost = await eventually(() => owner.memberNamed(roomId, "Quin"), "Quin's ghost");
+  const levels = await owner.request<Record<string, any>>("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.power_levels/`);
+  await owner.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.power_levels/`, { ...levels, users: { ...levels.users, [quinsGhost]: 50 } });
+  const promoted = await rex.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Quin` && s.getChild("x", MUC_USER)?.getChild("item")?.attrs.role === "moderator", "Quin made moderator, for Rex");
+  assert.equal(promoted.getChild("x", MUC_USER)?.getChild("item")?.attrs.affiliation, "admin");
+  const own = await quin.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Quin` && s.getChild("x", MUC_USER)?.getChild("item")?.attrs.role === "moderator", "Quin's own promotion");
+  assert.deepEqual(statuses(own), ["110"]);
+  await kick(quin, "Sam");
+  const removed = await owner.waitForEvent((e) => e.room_id === roomId && e.type === "m.room.member" && e.state_key === sam.userId && e.content.membership === "leave", "Sam kicked");
+  assert.equal(removed.sender, quinsGhost);
+  assert.equal(removed.content.reason, "off topic");
+  await rex.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Sam` && s.attrs.type === "unavailable", "Sam's kick, for Rex");
+});
+
+test("MAM (XEP-0313) on a gateway room: the archive from Matrix history, page by page with RSM", async () => {
+  const { owner, roomId, alias } = await matrixRoom("Rae");
+  for (const body of ["third", "fourth", "fifth"]) await owner.sendText(roomId, body);
+  const room = gatewayJid(alias);
+  const tom = await loginXmpp("tom");
+  await enter(tom, room, "Tom", { maxstanzas: "0" });
+  const MAM = "urn:xmpp:mam:2";
+  const bodies: string[] = [];
+  let before = "";
+  for (let page = 0; page < 10; page++) {
+    const queryid = `q${page}`;
+    const set = xml("set", { xmlns: "http://jabber.org/protocol/rsm" }, xml("max", {}, "2"), xml("before", {}, before));
+    const fin = await tom.iq(xml("iq", { type: "set", to: room }, xml("query", { xmlns: MAM, queryid }, set)));
+    const results = tom.stanzas.filter((s) => s.getChild("result", MAM)?.attrs.queryid === queryid);
+    const forwarded = results.map((r) => r.getChild("result", MAM)?.getChild("forwarded", "urn:xmpp:forward:0")?.getChild("message"));
+    bodies.unshift(...forwarded.map((m) => String(m?.getChildText("body"))));
+    assert.ok(forwarded.every((m) => m?.attrs.from === `${room}/Rae`));
+    const done = fin.getChild("fin", MAM);
+    before = done?.getChild("set", "http://jabber.org/protocol/rsm")?.getChildText("first") ?? "";
+    if (done?.attrs.complete === "true" || !before) break;
+  }
+  assert.deepEqual(bodies, ["first", "second", "third", "fourth", "fifth"]);
 });

@@ -27,11 +27,19 @@ describe("membership, Matrix to XMPP", () => {
     await membership.fromMatrix(member(alice, "leave"), at(portalRoom));
     assert.equal(occupancy.nickOf(muc, alice), undefined);
   });
-  it("opens a DM when a Matrix user invites a ghost into a room that is not bridged", async () => {
+  it("opens a DM when a Matrix user invites a ghost into a direct chat", async () => {
     const { membership, store, matrix } = await scene();
-    await membership.fromMatrix(member(bobsGhost, "invite", "!new:matrix.test"), undefined);
+    await membership.fromMatrix({ ...member(bobsGhost, "invite", "!new:matrix.test"), direct: true }, undefined);
     assert.equal((await store.dmLink(alice, bob))?.roomId, "!new:matrix.test");
     assert.deepEqual(matrix.members, [`join ${bobsGhost}`]);
+  });
+  it("invites the XMPP user to the room as a gateway room when it is no direct chat (XEP-0249, and mediated)", async () => {
+    const { membership, store, stanzas, matrix } = await scene();
+    await membership.fromMatrix(member(bobsGhost, "invite", "!room:matrix.test"), undefined);
+    assert.equal((await store.dmLink(alice, bob))?.roomId, "!dm:matrix.test", "no DM opened");
+    assert.deepEqual(matrix.members, [], "the ghost stays invited");
+    assert.equal(stanzas[0]?.getChild("x", "jabber:x:conference")?.attrs.jid, "!room%matrix.test@matrix.xmpp.test");
+    assert.equal(stanzas[1]?.getChild("x", "http://jabber.org/protocol/muc#user")?.getChild("invite")?.attrs.from, "alice%matrix.test@matrix.xmpp.test/matrix");
   });
 });
 

@@ -29,7 +29,8 @@ export interface MembershipDeps {
 
 /**
  * Who is in a room, both ways: a Matrix user's joins, nick changes and leaves move their puppet in the
- * MUC (or are told to a gateway room's occupants), and an invite of a ghost opens a DM; an occupant's joins, nick changes, avatar and leaves move
+ * MUC (or are told to a gateway room's occupants), and an invite of a ghost opens a DM (or, to a room
+ * that is no direct chat, invites its XMPP user to the gateway room); an occupant's joins, nick changes, avatar and leaves move
  * its ghost in the room. (Removals by a moderator are the kicks module's.)
  */
 export class Membership {
@@ -39,7 +40,10 @@ export class Membership {
     const { sender, roomId, target, membership } = event;
     if (membership === "invite" && !destination) {
       const xmppUser = jidOfGhost(target, this.deps.addressing);
-      if (xmppUser) await this.deps.directChats.acceptInvite(roomId, sender, target, xmppUser);
+      if (!xmppUser) return;
+      // An invite to a room that is no direct chat is an invitation to it as a gateway room.
+      if (!event.direct && (await this.deps.gateway.invite(roomId, sender, xmppUser, event.reason))) return;
+      await this.deps.directChats.acceptInvite(roomId, sender, target, xmppUser);
       return;
     }
     const link = destination?.link;

@@ -4,14 +4,16 @@ import type { BridgeConfig } from "../../config/schema.js";
 import { BoundedMap } from "../../core/bounded-map.js";
 import { xmppIdOf } from "../../core/conversations.js";
 import { occupantStanding, uniqueNicks, type PowerLevels } from "../../core/gateway.js";
-import { ghostUserId, isGhost, jidOfGhost, matrixLocalpart, mucOfPortalAlias, roomRefOfGatewayJid, splitJid, type AddressingConfig } from "../../core/identity.js";
+import { gatewayRoomJid, ghostUserId, isGhost, jidOfGhost, matrixLocalpart, mucOfPortalAlias, roomRefOfGatewayJid, splitJid, type AddressingConfig } from "../../core/identity.js";
 import { fromMatrixContent, toXmppBody } from "../../core/messages.js";
 import type { HistoryRequest, Link, MatrixInboundOf, XmppEventOf, XmppInboundMessage } from "../../core/model.js";
 import type { Logger } from "../../log.js";
 import type { MatrixRooms } from "../../matrix/rooms.js";
 import type { BridgeStore } from "../../store/store.js";
 import type { ComponentConnection } from "../../xmpp/component-connection.js";
-import { renderGatewaySubject, renderJoinError, renderOccupantPresence } from "../../xmpp/gateway-stanzas.js";
+import { type ArchiveQuery, type ArchivedMessage, type ModerationRequest, renderDirectInvitation, renderGatewaySubject, renderJoinError, renderMediatedInvitation, renderOccupantPresence } from "../../xmpp/gateway-stanzas.js";
+import { puppetAddress } from "../../xmpp/puppet-address.js";
+import type { RoomInfo, RoomList } from "../../xmpp/service-info.js";
 import { renderMessage, renderSignal, renderStanzaError } from "../../xmpp/stanzas.js";
 import { deliver, isPassing } from "../errors.js";
 import type { Ghosts } from "./ghosts.js";
@@ -30,7 +32,7 @@ interface Roster {
   levels: PowerLevels;
 }
 
-type Refusal = { type: "cancel" | "auth"; condition: string; text: string };
+export type Refusal = { type: "cancel" | "auth"; condition: string; text: string };
 
 export interface GatewayDeps {
   store: BridgeStore;
@@ -205,6 +207,120 @@ export class GatewayRooms {
     }
   }
 
+  /**
+   * A Matrix user invited an XMPP user's ghost into a room: the XMPP user gets a direct invitation
+   * (XEP-0249) from the inviter's puppet and a mediated one (XEP-0045 §7.8.2) from the room. The ghost
+   * stays invited, so the room lets it in when its user comes. False when the gateway is off.
+   */
+  async invite(roomId: string, inviter: string, xmppUser: string, reason: string | undefined): Promise<boolean> {
+    const { settings, addressing } = this.deps;
+    if (!settings.enabled || !settings.joinById) return false;
+    const room = gatewayRoomJid(roomId, addressing);
+    const from = puppetAddress(inviter, addressing);
+    await this.send(renderDirectInvitation(from, xmppUser, room, reason));
+    await this.send(renderMediatedInvitation(room, xmppUser, from, reason));
+    this.deps.log.info({ roomId, room, inviter, xmppUser }, "invited an XMPP user to a gateway room");
+    return true;
+  }
+
+  /**
+   * An occupant moderator's kick or ban (XEP-0045 §8.2, §9.1), carried out on Matrix by their ghost: the
+   * homeserver refuses what their power level does not allow, and the refusal is the answer.
+   */
+  async moderate(from: string, room: string, request: ModerationRequest): Promise<Refusal | undefined> {
+    const { addressing } = this.deps;
+    const occupants = await this.deps.store.gatewayOccupants(room);
+    const link = await this.deps.store.linkByMuc(room);
+    if (!occupants.has(from) || link?.kind !== "gateway") return { type: "cancel", condition: "not-acceptable", text: "Only occupants may moderate this room." };
+    const roster = await this.roster(link, occupants);
+    const target = request.nick !== undefined ? [...(roster?.nicks ?? [])].find(([, nick]) => nick === request.nick)?.[0] : request.jid ? ghostUserId(splitJid(request.jid).bare, addressing) : undefined;
+    if (!target) return { type: "cancel", condition: "item-not-found", text: "No such occupant." };
+    const moderator = ghostUserId(splitJid(from).bare, addressing);
+    try {
+      await deliver("moderation", () => this.deps.rooms.removeMember(moderator, link.roomId, target, request.action, request.reason ?? `${request.action === "ban" ? "Banned" : "Kicked"} on XMPP`));
+      this.deps.log.info({ room, moderator, target, action: request.action }, "an XMPP moderator removed a member of a gateway room");
+      return undefined;
+    } catch (err) {
+      if (isPassing(err)) throw err;
+      return { type: "auth", condition: "forbidden", text: "Your power level in the Matrix room does not allow that." };
+    }
+  }
+
+  /**
+   * A page of the room's archive (XEP-0313) for an occupant, from Matrix history as its ghost sees it:
+   * messages only, each as the room showed it, by the stanza-id the room gave it (its event's).
+   */
+  async archive(from: string, room: string, query: ArchiveQuery): Promise<{ messages: ArchivedMessage[]; complete: boolean } | Refusal> {
+    const occupants = await this.deps.store.gatewayOccupants(room);
+    const link = await this.deps.store.linkByMuc(room);
+    if (![...occupants.keys()].some((o) => splitJid(o).bare === splitJid(from).bare) || link?.kind !== "gateway") {
+      return { type: "auth", condition: "forbidden", text: "Only occupants may read this room's archive." };
+    }
+    const viewer = ghostUserId(splitJid(from).bare, this.deps.addressing);
+    const roster = await this.roster(link, occupants);
+    const eventOf = (id: string | undefined) => (id ? `$${id}` : undefined);
+    const anchor = { ...(query.after ? { after: eventOf(query.after) } : {}), ...(query.before ? { before: eventOf(query.before) } : {}) };
+    const page = await deliver("room archive", () => this.deps.rooms.messagesAround(link.roomId, viewer, anchor, query.max));
+    const messages = page.messages.flatMap(({ event, sentAt }) => {
+      const text = fromMatrixContent(event.message);
+      if (!text || event.message.edit) return [];
+      return [{ id: xmppIdOf(event.eventId), from: `${room}/${roster?.nicks.get(event.sender) ?? matrixLocalpart(event.sender)}`, body: toXmppBody(text), sentAt }];
+    });
+    return { messages, complete: page.complete };
+  }
+
+  /** Whether the resource is in the room under the nick `roomAndNick` names (XEP-0410 self-ping). */
+  async isOccupant(occupant: string, roomAndNick: string): Promise<boolean> {
+    const { bare, resource } = splitJid(roomAndNick);
+    return (await this.deps.store.gatewayOccupants(bare)).get(occupant) === resource;
+  }
+
+  /** What the room tells anyone asking: its name, topic and member count, where the homeserver lets it be previewed. */
+  async describe(room: string): Promise<RoomInfo | undefined> {
+    const ref = roomRefOfGatewayJid(room, this.deps.addressing);
+    if (!ref || !this.deps.settings.enabled) return undefined;
+    const roomId = ref.kind === "id" ? ref.roomId : await this.deps.rooms.resolveAlias(ref.alias).catch(() => undefined);
+    const summary = roomId ? await this.deps.rooms.summary(roomId) : undefined;
+    if (!summary) return undefined;
+    return { occupants: summary.members, open: summary.open, ...(summary.name ? { name: summary.name } : {}), ...(summary.topic ? { description: summary.topic } : {}) };
+  }
+
+  /** The homeserver's public rooms as gateway rooms (disco#items on the component, XEP-0059 pages). */
+  async publicRooms(max: number, after: string | undefined): Promise<RoomList> {
+    const page = await this.deps.rooms.publicRooms(max, after);
+    const rooms = page.rooms.flatMap(({ roomId, alias, name }) => {
+      const ref = alias ?? (this.deps.settings.joinById ? roomId : undefined);
+      return ref ? [{ jid: gatewayRoomJid(ref, this.deps.addressing), ...(name ? { name } : {}) }] : [];
+    });
+    return { rooms, ...(page.next ? { next: page.next } : {}), ...(page.total !== undefined ? { count: page.total } : {}) };
+  }
+
+  /** New power levels change members' affiliations and roles (§9, §10): each change is told as presence. */
+  async powerLevelsChanged({ levels }: MatrixInboundOf<"power-levels">, destination: XmppDestination): Promise<void> {
+    if (destination.link.kind !== "gateway") return;
+    const room = destination.link.muc;
+    const occupants = await this.deps.store.gatewayOccupants(room);
+    const roster = await this.roster(destination.link, occupants);
+    if (!roster) return;
+    const before = roster.levels;
+    roster.levels = levels;
+    for (const [userId, nick] of roster.nicks) {
+      const [was, is] = [occupantStanding(userId, before), occupantStanding(userId, levels)];
+      if (was.affiliation === is.affiliation && was.role === is.role) continue;
+      const own = isGhost(userId, this.deps.addressing) ? jidOfGhost(userId, this.deps.addressing) : undefined;
+      for (const occupant of occupants.keys()) await this.send(this.presenceOf(room, roster, userId, nick, occupant, splitJid(occupant).bare === own ? [110] : []));
+    }
+  }
+
+  /** A new topic is the room's subject, told to every occupant (§8.1). */
+  async roomStateChanged({ sender, field, value }: MatrixInboundOf<"room-state">, destination: XmppDestination): Promise<boolean> {
+    if (destination.link.kind !== "gateway") return false;
+    if (field !== "topic") return true;
+    const from = destination.addressOf(sender);
+    for (const occupant of (await this.deps.store.gatewayOccupants(destination.link.muc)).keys()) await this.send(renderGatewaySubject(from, occupant, value));
+    return true;
+  }
+
   /** Where a gateway room's Matrix doings go: to every occupant but the sender's own resources, from the sender's nick. */
   destination(link: GatewayLink): XmppDestination {
     const room = link.muc;
@@ -313,7 +429,7 @@ export class GatewayRooms {
     const wanted = Math.min(history?.maxstanzas ?? this.deps.settings.historyMessages, MAX_HISTORY);
     if (wanted === 0 || history?.maxchars === 0) return;
     const since = history?.since ?? (history?.seconds !== undefined ? Date.now() - history.seconds * 1000 : undefined);
-    const messages = await deliver("room history", () => this.deps.rooms.recentMessages(roomId, ghost, wanted));
+    const { messages } = await deliver("room history", () => this.deps.rooms.messagesAround(roomId, ghost, {}, wanted));
     for (const { event, sentAt } of messages) {
       const text = fromMatrixContent(event.message);
       if (!text || (since !== undefined && sentAt < since) || event.message.edit) continue;
