@@ -70,6 +70,8 @@ const bridge = z.strictObject({
   botDisplayName: z.string().default("XMPP bridge"),
   /** Days a message's ID mapping is kept for edits, replies and reactions. */
   messageMapDays: z.number().positive().default(30),
+  /** How many of a MUC's last messages a new portal starts with (0: none). */
+  backfillMessages: z.number().int().min(0).max(1000).default(50),
   /**
    * Who may use the bridge: keys are a Matrix user ID, a homeserver domain, or "*".
    * The most specific entry wins.

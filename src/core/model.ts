@@ -77,8 +77,11 @@ export interface XmppInboundMessage extends ChatMessage {
   files?: SharedFile[];
   /** Matrix users the text names by their MUC nick. */
   mentions?: Mention[];
+  /** The sender asked to be told once the message is delivered (XEP-0184). */
+  receiptRequested?: boolean;
   conversation:
-    | { kind: "dm"; xmppUser: string; matrixUser: string }
+    /** `from`: the sender's full JID, which answers about the message (a receipt, an error) go to. */
+    | { kind: "dm"; xmppUser: string; matrixUser: string; from?: string }
     | { kind: "muc"; muc: string; nick: string; occupantKey: string; realJid?: string }
     /** Sent by an XMPP user (`occupant` is the full JID of their resource) to a gateway room. */
     | { kind: "gateway"; room: string; occupant: string; xmppUser: string };
@@ -124,6 +127,8 @@ export type XmppEvent =
   | { kind: "room-changed"; muc: string; avatarHash?: string }
   /** The MUC refused something a puppet sent (a subject change, a message), by the id it was sent with. */
   | { kind: "refused"; muc: string; id: string; condition?: string }
+  /** An XMPP user's server sent back for good what the Matrix user's puppet wrote them in a DM, by its id. */
+  | { kind: "bounced"; xmppUser: string; matrixUser: string; id: string; condition?: string; text?: string }
   /**
    * An XMPP user's resource (`occupant`, a full JID) enters a gateway room under `nick`, or changes its
    * nick there, or (available: false) leaves it. `history` is what its <history/> asked for.

@@ -54,3 +54,32 @@ export const puppetRemoved = (matrixUser: string, what: "kicked" | "banned", muc
 /** A file an XMPP user shared could not be bridged: what, why, and the link to try themselves. */
 export const fileNotBridged = (file: SharedFile, reason: string): string =>
   `A file${file.name ? ` (${file.name})` : ""} could not be bridged: ${reason}. Link: ${file.url}`;
+
+// Delivery status.
+
+/** Why the homeserver would not take a message from XMPP, by its Matrix error code. */
+export function refusedByMatrix(errcode: string | undefined): string {
+  if (errcode === "M_FORBIDDEN") return "the Matrix room does not allow it";
+  if (errcode === "M_TOO_LARGE") return "it is too large for Matrix";
+  return errcode ? `the Matrix homeserver refused it (${errcode})` : "the bridge could not post it on Matrix";
+}
+
+/** The text of the error an XMPP user gets for a message that will never reach Matrix. */
+export const notDeliveredToMatrix = (why: string): string => `Your message was not delivered to Matrix: ${why}.`;
+
+/** A failure of the bridge's own, by its error's message (cut short). */
+export const bridgeFailed = (message: string): string => `the bridge could not send it (${message.length > 200 ? `${message.slice(0, 199)}…` : message})`;
+
+/** A Matrix message that will never reach XMPP, in a notice replying to it. */
+export const notDeliveredToXmpp = (why: string): string => `This message was not delivered to XMPP: ${why}.`;
+
+/** Why XMPP sent a message back, by the error's condition (RFC 6120 §8.3.3) and its text, if any. */
+export function bouncedOnXmpp(xmppUser: string, condition: string | undefined, text: string | undefined): string {
+  const why =
+    condition === "service-unavailable" || condition === "item-not-found" || condition === "recipient-unavailable"
+      ? `${xmppUser} cannot be reached (${condition})`
+      : condition === "remote-server-not-found" || condition === "remote-server-timeout"
+        ? `the XMPP server of ${xmppUser} cannot be reached (${condition})`
+        : `${xmppUser}'s server refused it (${condition ?? "an error"})`;
+  return text ? `${why}: ${text}` : why;
+}

@@ -24,6 +24,7 @@ export class BridgeMetrics {
   private readonly events: Counter<"direction" | "kind" | "outcome">;
   private readonly failures: Counter<"direction" | "reason">;
   private readonly latency: Histogram<"direction">;
+  private readonly undeliverableMessages: Counter<"direction" | "reason">;
 
   constructor(registry: Registry, sources: MetricSources, version: string) {
     collectDefaultMetrics({ register: registry });
@@ -36,6 +37,12 @@ export class BridgeMetrics {
       registers,
     });
     this.failures = new Counter({ name: "bridge_failures_total", help: "Failed deliveries by direction and reason (the error's name)", labelNames: ["direction", "reason"], registers });
+    this.undeliverableMessages = new Counter({
+      name: "bridge_undeliverable_messages_total",
+      help: "Messages that will never reach the other side, their senders told so, by direction and reason (a Matrix error code, an XMPP error condition, or the error's name)",
+      labelNames: ["direction", "reason"],
+      registers,
+    });
     this.latency = new Histogram({
       name: "bridge_delivery_seconds",
       help: "From an event's arrival (origin_server_ts on Matrix, its queueing on XMPP) to its delivery on the other side",
@@ -77,6 +84,11 @@ export class BridgeMetrics {
   delivered(direction: Direction, kind: string, seconds: number | undefined): void {
     this.events.inc({ direction, kind, outcome: "delivered" });
     if (seconds !== undefined && seconds >= 0) this.latency.observe({ direction }, seconds);
+  }
+
+  /** A message that will never be delivered, its sender told so. */
+  undeliverable(direction: Direction, reason: string): void {
+    this.undeliverableMessages.inc({ direction, reason });
   }
 
   failed(direction: Direction, kind: string, retried: boolean, reason: string): void {

@@ -265,13 +265,14 @@ export class MatrixRooms {
 
   /**
    * Sends as the user with a transaction ID of the bridge's choosing: the homeserver answers a
-   * repeated ID with the first event, so a retry after a crash cannot post twice.
+   * repeated ID with the first event, so a retry after a crash cannot post twice. `ts`: when it was
+   * sent, for what comes late (history), which an appservice may say (the `ts` query parameter).
    */
-  async send(userId: string, roomId: string, content: Record<string, unknown>, txnId: string, type = "m.room.message"): Promise<string> {
+  async send(userId: string, roomId: string, content: Record<string, unknown>, txnId: string, type = "m.room.message", ts?: number): Promise<string> {
     const path = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/${encodeURIComponent(type)}/${encodeURIComponent(txnId)}`;
     const intent = this.homeserver.intent(userId);
     await intent.ensureRegistered();
-    const result = (await intent.matrixClient.doRequest("PUT", path, null, content)) as { event_id: string };
+    const result = (await intent.matrixClient.doRequest("PUT", path, ts === undefined ? null : { ts: String(Math.floor(ts)) }, content)) as { event_id: string };
     return result.event_id;
   }
 
@@ -415,8 +416,9 @@ export class MatrixRooms {
     return { messages: ordered(messages.slice(0, limit), dir), complete: false };
   }
 
-  async notice(roomId: string, text: string): Promise<void> {
-    await this.homeserver.bot.sendMessage(roomId, { msgtype: "m.notice", body: text });
+  /** The bot's notice in the room; with `replyTo`, a reply to that event, which it is about. */
+  async notice(roomId: string, text: string, replyTo?: string): Promise<void> {
+    await this.homeserver.bot.sendMessage(roomId, { msgtype: "m.notice", body: text, ...(replyTo ? { "m.relates_to": { "m.in_reply_to": { event_id: replyTo } } } : {}) });
   }
 
   private bridgeState(info: BridgeInfo): { type: string; state_key: string; content: Record<string, unknown> }[] {

@@ -27,6 +27,8 @@ export interface IngressDeps {
   messageMapSeconds: number;
   /** Told of each entry's outcome, for the metrics. */
   observer?: DeliveryObserver;
+  /** Told of each event dropped because it cannot be delivered, so its sender may learn why. */
+  undeliverable?: Undeliverable;
   /** How much XMPP input may wait in memory while the store is away (defaults: HOLD_MAX_ITEMS, HOLD_MAX_BYTES). */
   holdMaxItems?: number;
   holdMaxBytes?: number;
@@ -38,6 +40,12 @@ export type Direction = "matrix_to_xmpp" | "xmpp_to_matrix";
 export interface DeliveryObserver {
   delivered(direction: Direction, kind: string, seconds: number | undefined): void;
   failed(direction: Direction, kind: string, retried: boolean, reason: string): void;
+}
+
+/** Where the events that cannot be delivered go, each with the failure: to be told to whoever sent them. */
+export interface Undeliverable {
+  fromXmpp(event: XmppEvent, err: unknown): Promise<void>;
+  fromMatrix(event: MatrixInbound, err: unknown): Promise<void>;
 }
 
 /** An XMPP entry: the event, and when it was queued. */
@@ -86,6 +94,7 @@ export class Ingress {
       handle: (lane, payload) => this.deliver(lane, payload),
       // What goes to XMPP is written to a stream without answers: a batch leaves its lane once the server has read it.
       deliveryCheck: (lane) => (isMatrixLane(lane) ? deps.confirmXmppWrites() : undefined),
+      dropped: (lane, payload, err) => this.dropped(lane, payload, err),
       log: deps.log,
     });
     this.fromXmpp = new HoldingQueue({
@@ -152,6 +161,18 @@ export class Ingress {
       const { queuedAt, ...event } = JSON.parse(payload) as XmppEntry;
       const ids = event.kind === "message" ? event.message.ids : {};
       await this.observed(lane, "xmpp_to_matrix", event.kind, ids, queuedAt, () => this.deps.dispatch.xmppEvent(event as XmppEvent));
+    }
+  }
+
+  private async dropped(lane: string, payload: string, err: unknown): Promise<void> {
+    const { undeliverable, readMatrixEvent } = this.deps;
+    if (!undeliverable) return;
+    if (isMatrixLane(lane)) {
+      const event = readMatrixEvent(JSON.parse(payload));
+      if (event) await undeliverable.fromMatrix(event, err);
+    } else {
+      const { queuedAt: _queuedAt, ...event } = JSON.parse(payload) as XmppEntry;
+      await undeliverable.fromXmpp(event as XmppEvent, err);
     }
   }
 

@@ -23,6 +23,8 @@ export interface OutboxWorkerDeps {
   store: BridgeStore;
   handle: EntryHandler;
   deliveryCheck?: DeliveryCheck;
+  /** Told of each entry dropped because it cannot be delivered (never of one kept for a retry), so its sender may learn why. */
+  dropped?: (lane: string, payload: string, err: unknown) => Promise<void>;
   log: Logger;
 }
 
@@ -135,6 +137,7 @@ export class OutboxWorker {
         // The payload holds message bodies: only at debug level.
         log.error({ lane, err }, "dropping an entry that cannot be delivered");
         log.debug({ lane, payload: payload.slice(0, 500) }, "the dropped entry");
+        await this.tellDropped(lane, payload, err);
       }
       removals.add(confirm ? confirm() : Promise.resolve());
     }
@@ -142,6 +145,14 @@ export class OutboxWorker {
     if (lost === undefined) return failure;
     log.warn({ lane, err: lost }, "the stream broke before the server confirmed what it was sent; it is delivered again");
     return new TransientError("delivery not confirmed", { cause: lost });
+  }
+
+  private async tellDropped(lane: string, payload: string, err: unknown): Promise<void> {
+    try {
+      await this.deps.dropped?.(lane, payload, err);
+    } catch (failure) {
+      this.deps.log.warn({ lane, err: failure }, "could not tell the sender that an entry was dropped");
+    }
   }
 
   private async removeDelivered(lane: string, payloads: readonly string[]): Promise<void> {

@@ -2,6 +2,7 @@ import type { Logger } from "../log.js";
 import type { MatrixRooms } from "../matrix/rooms.js";
 import type { BotCommands } from "./commands.js";
 import { bridged, onlyBridgedUsers, type Dispatch } from "./dispatch.js";
+import type { DeliveryStatus } from "./capabilities/delivery-status.js";
 import type { Kicks } from "./capabilities/kicks.js";
 import type { Membership } from "./capabilities/membership.js";
 import type { Messages } from "./capabilities/messages.js";
@@ -21,6 +22,7 @@ export interface Capabilities {
   rooms: Pick<MatrixRooms, "observeMembership">;
   commands: BotCommands;
   messages: Messages;
+  deliveryStatus: DeliveryStatus;
   membership: Membership;
   kicks: Kicks;
   reactions: Reactions;
@@ -39,7 +41,7 @@ export interface Capabilities {
  * every member event keeps the memberships the rooms know current and may also carry a puppet's new
  * avatar; only what users the bridge serves did goes further (in a gateway room, everyone's does).
  * XMPP → Matrix: a message's signals (retraction, reactions, read marker, chat state) go to their
- * modules before its text does; a gateway room's occupant gets their message back once it is on Matrix.
+ * modules before its text does, and its sender's receipt after; a gateway room's occupant gets their message back once it is on Matrix.
  */
 export function route(dispatch: Dispatch, c: Capabilities, bridges: (matrixUser: string) => boolean, log: Logger): Dispatch {
   const bridgedOnly = onlyBridgedUsers(bridges, log);
@@ -61,6 +63,7 @@ export function route(dispatch: Dispatch, c: Capabilities, bridges: (matrixUser:
       bridged((e, d) => c.receipts.fromXmpp(e, d)),
       bridged((e, d) => c.typing.fromXmpp(e, d)),
       bridged((e, d) => c.messages.fromXmpp(e, d)),
+      bridged((e, d) => c.deliveryStatus.fromXmpp(e, d)),
       bridged((e, d) => c.gateway.destinations.reflect(e, d)),
     )
     .onXmpp("gateway-presence", (e) => c.gateway.occupants.presence(e))
@@ -69,5 +72,6 @@ export function route(dispatch: Dispatch, c: Capabilities, bridges: (matrixUser:
     .onXmpp("room-changed", bridged((e, d) => c.roomMetadata.mucChanged(e, d)))
     .onXmpp("moderation", bridged((e, d) => c.redactions.moderatedOnXmpp(e, d)))
     .onXmpp("reflection", (e) => c.messages.reflected(e))
-    .onXmpp("refused", bridged((e, d) => c.messages.refused(e, d)));
+    .onXmpp("refused", bridged((e, d) => c.messages.refused(e, d)))
+    .onXmpp("bounced", bridged((e, d) => c.deliveryStatus.bounced(e, d)));
 }

@@ -250,6 +250,14 @@ export class RedisStore implements BridgeStore {
     return value === null ? undefined : Number(value);
   }
 
+  async setMucLastStanzaId(muc: string, stanzaId: string): Promise<void> {
+    await this.redis.hset(this.key("last-stanza-id"), muc, stanzaId);
+  }
+
+  async mucLastStanzaId(muc: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.key("last-stanza-id"), muc)) ?? undefined;
+  }
+
   async setPuppetOccupancy(muc: string, matrixUser: string, nick: string | undefined): Promise<void> {
     const key = this.key("occupancy", muc);
     if (nick === undefined) await this.redis.multi().hdel(key, matrixUser).exec();

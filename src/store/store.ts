@@ -83,6 +83,9 @@ export interface BridgeStore {
   /** When the last message from a MUC reached Matrix: on rejoining, history since then is asked for. */
   setMucDeliveredUntil(muc: string, time: number): Promise<void>;
   mucDeliveredUntil(muc: string): Promise<number | undefined>;
+  /** The stanza-id (XEP-0359) of the last message from a MUC that reached Matrix: its archive (XEP-0313) is read after it. */
+  setMucLastStanzaId(muc: string, stanzaId: string): Promise<void>;
+  mucLastStanzaId(muc: string): Promise<string | undefined>;
 
   /** The MUC nick each Matrix user's puppet holds, so puppets rejoin after a restart. */
   setPuppetOccupancy(muc: string, matrixUser: string, nick: string | undefined): Promise<void>;

@@ -10,6 +10,7 @@ import { readMatrixEvent } from "../matrix/events.js";
 import type { Homeserver } from "../matrix/homeserver.js";
 import type { MatrixMedia } from "../matrix/media.js";
 import { MatrixRooms } from "../matrix/rooms.js";
+import { DeliveryStatus } from "../pipeline/capabilities/delivery-status.js";
 import { Files } from "../pipeline/capabilities/files.js";
 import { Kicks } from "../pipeline/capabilities/kicks.js";
 import { Membership } from "../pipeline/capabilities/membership.js";
@@ -46,7 +47,10 @@ import { fetchXmppProfile } from "../xmpp/avatars.js";
 import type { ComponentConnection } from "../xmpp/component-connection.js";
 import { XmppInbound } from "../xmpp/inbound.js";
 import { describeMuc } from "../xmpp/muc-directory.js";
+import { MucArchive } from "../xmpp/muc-archive.js";
+import { MucHistory } from "../xmpp/muc-history.js";
 import { MucOccupancy } from "../xmpp/muc-occupancy.js";
+import type { JoinHistory } from "../xmpp/stanzas.js";
 import { PeerFeatures } from "../xmpp/peer-features.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
 import { BridgeMetrics } from "../http/bridge-metrics.js";
@@ -93,7 +97,9 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const puppetProfiles = new PuppetProfiles({ rooms, avatars, bridges, addressing, log: logOf("profiles") });
   const lookUp: GhostProfilesDeps["lookUp"] = ({ jid, from }) => fetchXmppProfile(connection, jid, xmppLog, from);
   const ghostProfiles = new GhostProfiles({ store, rooms, uploads, lookUp, log: logOf("profiles") });
-  const occupancy = new MucOccupancy({ connection, store, puppetAddress: (u) => puppetAddress(u, addressing), avatarHashOf: (u) => puppetProfiles.avatarHashOf(u), log: logOf("muc") });
+  // The first puppet in a room brings what it said meanwhile; mucHistory is built once the inbound side is.
+  const history = { enter: (muc: string, puppet: string, join: (wanted: JoinHistory) => Promise<string>): Promise<string> => mucHistory.enter(muc, puppet, join) };
+  const occupancy = new MucOccupancy({ connection, store, puppetAddress: (u) => puppetAddress(u, addressing), avatarHashOf: (u) => puppetProfiles.avatarHashOf(u), history, log: logOf("muc") });
   const peers = new PeerFeatures(connection, xmppLog);
   const lookUpMuc = (muc: string) => describeMuc(connection, muc, xmppLog);
 
@@ -107,11 +113,13 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const dispatch = new Dispatch({ ofMatrixEvent: async (e) => ("roomId" in e ? xmppDestinations.ofRoom(e.roomId) : undefined), ofXmppEvent: (e) => matrixDestinations.of(e) });
   const observer = new BridgeMetrics(registry, { links: () => store.links(), outboxDepths: () => store.outboxDepths(), checks: healthChecks(homeserver, store, connection) }, SOFTWARE_VERSION);
   const readEvent = (raw: unknown) => readMatrixEvent(raw, logOf("matrix"));
-  const ingress = new Ingress({ store, dispatch, readMatrixEvent: readEvent, confirmXmppWrites: writesConfirmed(connection), messageMapSeconds, observer, log: logOf("outbox") });
+  const deps = (module: string) => ({ store, rooms, connection, addressing, botUserId, messageMapSeconds, log: logOf(module) });
+  const deliveryStatus = new DeliveryStatus({ ...deps("delivery-status"), undeliverable: (direction, reason) => observer.undeliverable(direction, reason) });
+  const undeliverable = { fromXmpp: deliveryStatus.undeliverableFromXmpp.bind(deliveryStatus), fromMatrix: deliveryStatus.undeliverableFromMatrix.bind(deliveryStatus) };
+  const ingress = new Ingress({ store, dispatch, readMatrixEvent: readEvent, confirmXmppWrites: writesConfirmed(connection), messageMapSeconds, observer, undeliverable, log: logOf("outbox") });
   const onCreated = (muc: string) => ingress.queueForMatrix(muc, { kind: "room-changed", muc });
   const portals = new Portals({ store, rooms, describeMuc: lookUpMuc, addressing, onCreated, log: logOf("portals") });
 
-  const deps = (module: string) => ({ store, rooms, connection, addressing, botUserId, messageMapSeconds, log: logOf(module) });
   const files = new Files({ rooms, shareFile: countedTransfer("to_xmpp", fileSharing(config, media, connection, fileUrls, addressing)), fetchFile: countedTransfer("to_matrix", fetchSharedFile(config)), upload: (file, ghost) => media.upload(file, ghost), log: logOf("files") });
   const presenceToXmpp = new PresenceToXmpp({ ...deps("presence"), settings: config.presence, avatarHashOf: (u) => puppetProfiles.avatarHashOf(u) });
   const presenceToMatrix = new PresenceToMatrix({ store, rooms, addressing, settings: config.presence, log: logOf("presence") });
@@ -122,6 +130,7 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
       rooms,
       commands: new BotCommands({ store, rooms, portals, occupancy, describeMuc: lookUpMuc, addressing, get permissions() { return permissions; }, botUserId, log: logOf("commands") }),
       messages: new Messages({ ...deps("messages"), files, occupancy }),
+      deliveryStatus,
       membership: new Membership({ rooms, occupancy, puppets, ghosts, directChats, gateway: gateway.members, profiles: ghostProfiles, addressing, botUserId, log: logOf("membership") }),
       kicks: new Kicks({ ...deps("kicks"), occupancy }),
       reactions: new Reactions({ ...deps("reactions"), peerSupports: (jid, feature, from) => peers.supports(jid, feature, from) }),
@@ -143,6 +152,9 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const noteContactAvatar = async (xmppUser: string, hash: string) => contactAvatars.offer(xmppUser, hash);
   const answer = (stanza: Element) => connection.send(stanza);
   const inbound = new XmppInbound({ occupancy, peers, addressing, contacts, queue, noteContactAvatar, answer, log: logOf("from-xmpp") });
+  const archive = new MucArchive(connection, logOf("muc"));
+  const mucHistory = new MucHistory({ store, archive, inbound, addressing, backfillMessages: config.bridge.backfillMessages, log: logOf("muc") });
   const setPermissions = (table: typeof permissions): void => void (permissions = table);
-  return { addressing, botUserId, gateway: gateway.services, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound, setPermissions };
+  // What the connection receives passes mucHistory, which holds a room's live messages while its history is read.
+  return { addressing, botUserId, gateway: gateway.services, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound: mucHistory, setPermissions };
 }

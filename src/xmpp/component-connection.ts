@@ -123,7 +123,9 @@ export class ComponentConnection extends EventEmitter {
     return this.xmpp.iqCallee;
   }
 
+  /** Fails at once while the stream is not up: a stanza written before the handshake is done makes the server close it. */
   async request(iq: Element, timeoutMs = 10_000): Promise<Element> {
+    if (!this.online) throw new ComponentOfflineError(this.options.service);
     return this.xmpp.iqCaller.request(iq, timeoutMs);
   }
 

@@ -9,7 +9,7 @@ import type { ComponentConnection } from "./component-connection.js";
 import type { MucOccupancy } from "./muc-occupancy.js";
 import type { PeerFeatures } from "./peer-features.js";
 import { NS } from "./namespaces.js";
-import { errorCondition, mentionedAddresses, parseDirectMessage, parseGatewayMessage, parseGroupMessage, parseModeration, parseRoomChange, parseSubject, renderStanzaError, splitJid, type Address } from "./stanzas.js";
+import { errorCondition, errorIsTemporary, errorText, mentionedAddresses, parseDirectMessage, parseGatewayMessage, parseGroupMessage, parseModeration, parseRoomChange, parseSubject, renderStanzaError, splitJid, type Address } from "./stanzas.js";
 import { parseGatewayPresence, renderJoinError } from "./gateway-stanzas.js";
 import { parseAvatarHash, parseContactPresence, subscriptionType, type ContactPresence, type SubscriptionType } from "./presence-stanzas.js";
 
@@ -78,6 +78,12 @@ export class XmppInbound {
       // A MUC refusing what a puppet sent it (a subject change it may not make, say): Matrix is told.
       if (!room.resource && stanza.attrs.id && this.deps.occupancy.puppetsIn(room.bare).length > 0) {
         await this.deps.queue(room.bare, { kind: "refused", muc: room.bare, id: stanza.attrs.id, ...(condition ? { condition } : {}) });
+      } else if (stanza.attrs.id && !errorIsTemporary(stanza)) {
+        // An XMPP user's server sent back what a puppet wrote them: the Matrix user learns it did not arrive.
+        const text = errorText(stanza);
+        const bounced = { kind: "bounced" as const, xmppUser: room.bare, matrixUser, id: stanza.attrs.id, ...(condition ? { condition } : {}), ...(text ? { text } : {}) };
+        const conversation = dmConversation(room.bare, matrixUser);
+        await this.deps.queue(conversation, bounced, `${conversation}:bounced:${stanza.attrs.id}`);
       }
       return;
     }
@@ -192,7 +198,7 @@ export function tryAgainLater(message: Element): Element {
  * away and it holds all it may) is answered with an error of type wait, never dropped in silence. An
  * error or a presence is not answered: an error to a MUC occupant's presence makes the room drop the puppet.
  */
-export function takeInStanzas(connection: ComponentConnection, inbound: XmppInbound, log: Logger): void {
+export function takeInStanzas(connection: ComponentConnection, inbound: Pick<XmppInbound, "handle">, log: Logger): void {
   connection.on("stanza", (stanza: Element) => {
     inbound.handle(stanza).catch((err: unknown) => {
       if (!(err instanceof InputRefusedError)) return log.error({ err, stanza: stanza.toString().slice(0, 500) }, "could not take in a stanza");

@@ -3,7 +3,7 @@ import type { OccupantPresence } from "../core/model.js";
 import type { Logger } from "../log.js";
 import type { BridgeStore } from "../store/store.js";
 import type { ComponentConnection } from "./component-connection.js";
-import { errorCondition, parseOccupantPresence, renderJoin, renderLeave, splitJid } from "./stanzas.js";
+import { errorCondition, parseOccupantPresence, renderJoin, renderLeave, splitJid, type JoinHistory } from "./stanzas.js";
 import { puppetNick } from "../core/nick.js";
 import { asError } from "../core/errors.js";
 import { matrixLocalpart } from "../core/identity.js";
@@ -18,7 +18,6 @@ export class MucJoinError extends Error {
 
 const JOIN_TIMEOUT_MS = 15_000;
 const NICK_ATTEMPTS = 5;
-const HISTORY_MARGIN_MS = 60_000;
 
 interface PendingJoin {
   nick: string;
@@ -36,6 +35,12 @@ export interface MucOccupancyDeps {
   puppetAddress: (matrixUser: string) => string;
   /** The hash of the Matrix user's avatar for XEP-0153 ("" for none), undefined when unknown. */
   avatarHashOf: (matrixUser: string) => Promise<string | undefined>;
+  /**
+   * How the first puppet enters a room (muc-history.ts): `join` sends it in asking for the history given;
+   * what the room said while no puppet was there reaches Matrix before what it says next. Without it,
+   * puppets ask for no history.
+   */
+  history?: { enter(muc: string, puppet: string, join: (history: JoinHistory) => Promise<string>): Promise<string> };
   log: Logger;
 }
 
@@ -51,6 +56,8 @@ export class MucOccupancy {
   private readonly pending = new Map<string, PendingJoin>();
   /** muc -> nick -> occupant, for everyone else in rooms the bridge is in. */
   private readonly rosters = new Map<string, Map<string, OccupantPresence>>();
+  /** muc -> the first puppet's entering, with the room's history: the others go in after it. */
+  private readonly entering = new Map<string, Promise<string>>();
 
   constructor(private readonly deps: MucOccupancyDeps) {}
 
@@ -90,9 +97,26 @@ export class MucOccupancy {
    * Puts the Matrix user's puppet in the MUC; resolves with the nick it holds there: the wanted one
    * made valid (see puppetNick), with a suffix while it is taken.
    */
-  async join(muc: string, matrixUser: string, wantedNick: string, historySince?: number): Promise<string> {
+  async join(muc: string, matrixUser: string, wantedNick: string): Promise<string> {
     const current = this.nickOf(muc, matrixUser);
     if (current !== undefined) return current;
+    const entering = this.entering.get(muc);
+    if (entering) {
+      await entering.catch(() => undefined);
+      return this.join(muc, matrixUser, wantedNick);
+    }
+    const { history } = this.deps;
+    if (!history || (this.joined.get(muc)?.size ?? 0) > 0) return this.enter(muc, matrixUser, wantedNick, { maxstanzas: 0 });
+    const first = history.enter(muc, this.deps.puppetAddress(matrixUser), (wanted) => this.enter(muc, matrixUser, wantedNick, wanted));
+    this.entering.set(muc, first);
+    try {
+      return await first;
+    } finally {
+      this.entering.delete(muc);
+    }
+  }
+
+  private async enter(muc: string, matrixUser: string, wantedNick: string, history: JoinHistory): Promise<string> {
     const from = this.deps.puppetAddress(matrixUser);
     const avatarHash = await this.avatarHash(matrixUser);
     let lastError: Error | undefined;
@@ -100,7 +124,7 @@ export class MucOccupancy {
       const suffix = attempt === 0 ? "" : ` (${attempt === 1 ? "Matrix" : `Matrix ${attempt}`})`;
       const nick = puppetNick(wantedNick + suffix, matrixLocalpart(matrixUser) + suffix);
       try {
-        const got = await this.attemptJoin(muc, from, nick, historySince, avatarHash);
+        const got = await this.attemptJoin(muc, from, nick, history, avatarHash);
         let members = this.joined.get(muc);
         if (!members) this.joined.set(muc, (members = new Map()));
         members.set(matrixUser, got);
@@ -214,20 +238,14 @@ export class MucOccupancy {
 
   /**
    * After the connection came back or the bridge restarted: every puppet that was in goes back in. The first
-   * puppet of each room asks for the history since the last message delivered, so nothing said
-   * meanwhile is lost; what was delivered already is recognised by its ids and dropped.
+   * puppet of each room brings what the room said meanwhile (see MucOccupancyDeps.history).
    */
   async rejoinAll(): Promise<void> {
     this.joined.clear();
     this.rosters.clear();
-    const caughtUp = new Set<string>();
     for (const { muc, matrixUser, nick } of await this.deps.store.puppetOccupancy()) {
       try {
-        const until = caughtUp.has(muc) ? undefined : await this.deps.store.mucDeliveredUntil(muc);
-        // A margin for clocks that differ between the bridge and the MUC; repeats are dropped by their ids.
-        const since = until === undefined ? undefined : until - HISTORY_MARGIN_MS;
-        caughtUp.add(muc);
-        await this.join(muc, matrixUser, nick, since);
+        await this.join(muc, matrixUser, nick);
       } catch (err) {
         this.deps.log.warn({ muc, matrixUser, err }, "puppet could not rejoin its MUC");
       }
@@ -254,7 +272,7 @@ export class MucOccupancy {
     }
   }
 
-  private attemptJoin(muc: string, from: string, nick: string, historySince: number | undefined, avatarHash: string | undefined): Promise<string> {
+  private attemptJoin(muc: string, from: string, nick: string, history: JoinHistory, avatarHash: string | undefined): Promise<string> {
     const key = `${muc}\n${from}`;
     return new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -262,7 +280,7 @@ export class MucOccupancy {
         reject(new MucJoinError(muc, nick, "no answer from the MUC"));
       }, JOIN_TIMEOUT_MS);
       this.pending.set(key, { nick, resolve, reject, timer });
-      this.deps.connection.send(renderJoin(from, muc, nick, historySince === undefined ? {} : { historySince }, avatarHash)).catch((err: Error) => {
+      this.deps.connection.send(renderJoin(from, muc, nick, { history }, avatarHash)).catch((err: Error) => {
         this.settle(key);
         reject(err);
       });

@@ -49,4 +49,5 @@ export const NS = {
   mam: "urn:xmpp:mam:2",
   forward: "urn:xmpp:forward:0",
   dataForms: "jabber:x:data",
+  receipts: "urn:xmpp:receipts",
 } as const;

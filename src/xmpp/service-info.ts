@@ -74,8 +74,8 @@ export function answerServiceQueries(connection: ComponentConnection, options: S
       return xml("query", { xmlns: NS.discoInfo }, identity, ...features, info ? roomInfoForm(info) : undefined);
     }
     if (to !== connection.domain) {
-      // Puppets answer vCard requests (XEP-0054).
-      const features = [...DOMAIN_FEATURES, NS.vcard];
+      // Puppets answer vCard requests (XEP-0054) and confirm delivery to Matrix (XEP-0184).
+      const features = [...DOMAIN_FEATURES, NS.vcard, NS.receipts];
       return xml("query", { xmlns: NS.discoInfo }, xml("identity", { category: "account", type: "registered" }), ...features.map((v) => xml("feature", { var: v })));
     }
     // The domain is a gateway to Matrix, and the MUC service its gateway rooms are on, where they are offered.

@@ -106,7 +106,9 @@ export function parseDirectMessage(stanza: Element, matrixUser: string): XmppInb
     ...text,
     ...(time === undefined ? {} : { sentAt: time }),
     ...(nick ? { senderName: nick } : {}),
-    conversation: { kind: "dm", xmppUser: splitJid(stanza.attrs.from).bare, matrixUser },
+    // A receipt can only name a message that has an id (XEP-0184 §5.4).
+    ...(stanza.attrs.id && stanza.getChild("request", NS.receipts) ? { receiptRequested: true } : {}),
+    conversation: { kind: "dm", xmppUser: splitJid(stanza.attrs.from).bare, matrixUser, from: stanza.attrs.from },
     ids: messageIds(stanza, undefined),
   };
 }
@@ -183,6 +185,12 @@ export function errorCondition(stanza: Element): string | undefined {
   return error?.getChildElements().find((el) => el.getNS() === NS.stanzas && el.name !== "text")?.name;
 }
 
+/** Whether an error stanza (RFC 6120 §8.3.2) says that trying again later may work: type wait. */
+export const errorIsTemporary = (stanza: Element): boolean => stanza.getChild("error")?.attrs.type === "wait";
+
+/** The human-readable text of an error stanza, if it has one. */
+export const errorText = (stanza: Element): string | undefined => stanza.getChild("error")?.getChildText("text", NS.stanzas)?.trim() || undefined;
+
 export interface OutgoingMessage {
   from: string;
   to: string;
@@ -234,14 +242,18 @@ export function renderMessage(message: OutgoingMessage): Element {
   );
 }
 
+/** How much of a MUC's history a puppet asks for as it enters (XEP-0045 §7.2.15): since a time, or the last stanzas. */
+export type JoinHistory = { since: number } | { maxstanzas: number };
+
 /**
- * Joining a MUC (XEP-0045 §7.2): with no history, since the portal has it already, or with the history
- * since a time (what was missed while the bridge was away). Without the muc element the same presence
+ * Joining a MUC (XEP-0045 §7.2): with no history, since the portal has it already, or with what was
+ * missed while the bridge was away (`history`). Without the muc element the same presence
  * is a nick change (§7.6) or a presence update of an occupant already in. Every one carries the
  * avatar's hash (XEP-0153) when it is known, since each replaces the last.
  */
-export function renderJoin(from: string, muc: string, nick: string, entering: { historySince?: number } | false = {}, avatarHash?: string): Element {
-  const history = entering && entering.historySince !== undefined ? { since: new Date(entering.historySince).toISOString() } : { maxstanzas: "0" };
+export function renderJoin(from: string, muc: string, nick: string, entering: { history?: JoinHistory } | false = {}, avatarHash?: string): Element {
+  const wanted = entering ? entering.history : undefined;
+  const history = wanted && "since" in wanted ? { since: new Date(wanted.since).toISOString() } : { maxstanzas: String(wanted?.maxstanzas ?? 0) };
   return xml("presence", { from, to: `${muc}/${nick}` }, entering ? xml("x", { xmlns: NS.muc }, xml("history", history)) : undefined, renderAvatarUpdate(avatarHash));
 }
 
@@ -321,8 +333,13 @@ export function mentionedAddresses(stanza: Element): string[] {
     .map((r) => decodeURIComponent(r.attrs.uri!.slice(5).split("?")[0]!));
 }
 
+/** A delivery receipt (XEP-0184): the message with this id has arrived. */
+export function renderReceipt(from: string, to: string, id: string): Element {
+  return xml("message", { from, to, id: `rcpt-${id}` }, xml("received", { xmlns: NS.receipts, id }), xml("store", { xmlns: NS.hints }));
+}
+
 /** An error answering a stanza (RFC 6120 §8.3): one a gateway room does not take, or one the bridge cannot take now. */
-export function renderStanzaError(name: "message" | "presence", from: string | undefined, to: string | undefined, id: string | undefined, type: "cancel" | "modify" | "wait", condition: string, text: string): Element {
+export function renderStanzaError(name: "message" | "presence", from: string | undefined, to: string | undefined, id: string | undefined, type: "auth" | "cancel" | "modify" | "wait", condition: string, text: string): Element {
   return xml(
     name,
     { ...(from ? { from } : {}), ...(to ? { to } : {}), type: "error", ...(id ? { id } : {}) },

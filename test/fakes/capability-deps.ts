@@ -37,6 +37,8 @@ export interface MatrixCalls {
   receipts: { sender: string; eventId: string }[];
   typing: { sender: string; typing: boolean }[];
   notices: string[];
+  /** The event each notice replies to, if any, in the order of `notices`. */
+  noticeReplies: (string | undefined)[];
   kicked: { roomId: string; userId: string; reason: string }[];
   /** Ghost joins, leaves and room nicks, in order. */
   members: string[];
@@ -55,7 +57,7 @@ export async function capabilityDeps(
   await store.saveLink({ kind: "dm", roomId: dmRoom, matrixUser: alice, xmppUser: bob });
   await store.saveLink({ kind: "portal", roomId: portalRoom, muc });
   const stanzas: Element[] = [];
-  const matrix: MatrixCalls = { sent: [], redacted: [], receipts: [], typing: [], notices: [], kicked: [], members: [], topics: [] };
+  const matrix: MatrixCalls = { sent: [], redacted: [], receipts: [], typing: [], notices: [], noticeReplies: [], kicked: [], members: [], topics: [] };
   let next = 0;
   const rooms = {
     send: async (sender: string, roomId: string, content: Record<string, unknown>, _txnId: string, type = "m.room.message") => {
@@ -65,7 +67,7 @@ export async function capabilityDeps(
     redact: async (sender: string, _roomId: string, eventId: string, reason?: string) => void matrix.redacted.push({ sender, eventId, ...(reason ? { reason } : {}) }),
     readReceipt: async (sender: string, _roomId: string, eventId: string) => void matrix.receipts.push({ sender, eventId }),
     typing: async (sender: string, _roomId: string, typing: boolean) => void matrix.typing.push({ sender, typing }),
-    notice: async (_roomId: string, text: string) => void matrix.notices.push(text),
+    notice: async (_roomId: string, text: string, replyTo?: string) => void (matrix.notices.push(text), matrix.noticeReplies.push(replyTo)),
     kick: async (roomId: string, userId: string, reason: string) => void matrix.kicked.push({ roomId, userId, reason }),
     messageText: async (_roomId: string, eventId: string) => options.messageText?.[eventId],
     event: async () => undefined,

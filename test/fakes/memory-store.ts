@@ -19,6 +19,7 @@ export class MemoryStore implements BridgeStore {
   private readonly threads = new Map<string, string>();
   private readonly lastMessages = new Map<string, string>();
   private readonly deliveredUntil = new Map<string, number>();
+  private readonly lastStanzaIds = new Map<string, string>();
   private readonly gateway = new Map<string, Map<string, string>>();
   private readonly occupancy = new Map<string, Map<string, string>>();
   private readonly subscribers = new Map<string, Set<string>>();
@@ -119,6 +120,8 @@ export class MemoryStore implements BridgeStore {
 
   setMucDeliveredUntil = (muc: string, time: number): Promise<void> => this.io(() => void this.deliveredUntil.set(muc, Math.floor(time)));
   mucDeliveredUntil = (muc: string): Promise<number | undefined> => this.io(() => this.deliveredUntil.get(muc));
+  setMucLastStanzaId = (muc: string, stanzaId: string): Promise<void> => this.io(() => void this.lastStanzaIds.set(muc, stanzaId));
+  mucLastStanzaId = (muc: string): Promise<string | undefined> => this.io(() => this.lastStanzaIds.get(muc));
 
   setPuppetOccupancy = (muc: string, matrixUser: string, nick: string | undefined): Promise<void> =>
     this.io(() => {

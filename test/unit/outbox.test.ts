@@ -66,6 +66,33 @@ describe("the outbox worker", () => {
     assert.deepEqual(seen, ["good"]);
   });
 
+  it("tells who sent an entry that it was dropped; never one that waits for a retry or for the store", async () => {
+    const store = new MemoryStore();
+    queue(store, "a", "late", "bad", "held");
+    const dropped: string[] = [];
+    let lateFailures = 1;
+    let heldFailures = 1;
+    const w = new OutboxWorker({
+      store,
+      log,
+      handle: async (_lane, payload) => {
+        if (payload === "late" && lateFailures-- > 0) throw new TransientError("server away");
+        if (payload === "bad") throw new Error("refused");
+        if (payload === "held" && heldFailures-- > 0) {
+          // The store goes away for a moment: what failed meanwhile may have failed for that alone.
+          store.failing = true;
+          setTimeout(() => (store.failing = false), 50);
+          throw new Error("store unavailable");
+        }
+      },
+      dropped: async (_lane, payload) => void dropped.push(payload),
+    });
+    w.wake("a");
+    await until(() => store.outboxes.get("a")?.length === 0, "the lane to empty");
+    await w.stop();
+    assert.deepEqual(dropped, ["bad"]);
+  });
+
   it("delivers again, in order, what the stream lost before confirming it", async () => {
     const store = new MemoryStore();
     queue(store, "to-xmpp", "1", "2");

@@ -88,7 +88,7 @@ export class Messages {
     const txnBase = source ? createHash("sha256").update(`${conversation}\n${source}`).digest("base64url").slice(0, 32) : `r${Date.now()}${Math.random().toString(36).slice(2)}`;
     let firstEventId: string | undefined;
     for (const [i, part] of parts.entries()) {
-      const eventId = await deliver("send to Matrix", () => this.deps.rooms.send(ghost, roomId, part, `${txnBase}.${i}`));
+      const eventId = await deliver("send to Matrix", () => this.deps.rooms.send(ghost, roomId, part, `${txnBase}.${i}`, undefined, message.sentAt));
       firstEventId ??= eventId;
     }
     if (firstEventId) await this.deps.store.recordMessage({ roomId, eventId: firstEventId, conversation, ids: message.ids, sender: ghost }, this.deps.messageMapSeconds);
@@ -111,6 +111,6 @@ export class Messages {
     if (!entry) return;
     const refused = await this.deps.rooms.event(roomId, entry.eventId, this.deps.botUserId);
     const what = refused?.kind === "room-state" && refused.field === "topic" ? "the new topic" : "a message";
-    await deliver("notice", () => this.deps.rooms.notice(roomId, notices.mucRefused(muc, what, entry.sender, condition)));
+    await deliver("notice", () => this.deps.rooms.notice(roomId, notices.mucRefused(muc, what, entry.sender, condition), entry.eventId));
   }
 }

@@ -28,6 +28,10 @@ export class MatrixDestinations {
 
   async of(event: XmppEvent): Promise<MatrixDestination | undefined> {
     if (event.kind === "message") return this.ofMessage(event.message);
+    if (event.kind === "bounced") {
+      const link = await this.deps.store.dmLink(event.matrixUser, event.xmppUser);
+      return link ? { link, roomId: link.roomId, conversation: dmConversation(event.xmppUser, event.matrixUser) } : undefined;
+    }
     const muc = event.kind === "occupant" ? event.presence.muc : event.kind === "gateway-presence" ? event.room : event.muc;
     const link = await this.linkOfMuc(muc);
     if (!link) return undefined;
@@ -56,6 +60,7 @@ export class MatrixDestinations {
     await this.deps.ghosts.enter(ghost, link.roomId, conversation);
     // The lane holds the message from here until it is on Matrix: the MUC need not send it again after a restart.
     await this.deps.store.setMucDeliveredUntil(conversation.muc, message.sentAt ?? Date.now());
+    if (message.ids.stanzaId) await this.deps.store.setMucLastStanzaId(conversation.muc, message.ids.stanzaId);
     return { link, roomId: link.roomId, conversation: conversation.muc, ghost };
   }
 
