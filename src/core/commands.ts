@@ -5,8 +5,10 @@ export type Command =
   | { name: "help" }
   | { name: "join"; muc: string }
   | { name: "link"; muc: string }
-  | { name: "unlink" }
-  | { name: "list" };
+  /** roomId: an admin's unlink of another room, by its ID. */
+  | { name: "unlink"; roomId?: string }
+  | { name: "list"; page: number }
+  | { name: "status" };
 
 export interface CommandSpec {
   usage: string;
@@ -18,9 +20,13 @@ export const COMMANDS: Readonly<Record<Command["name"], CommandSpec>> = {
   help: { usage: "help", summary: "this list", needs: "user" },
   join: { usage: "join <room@muc.service>", summary: "open the portal room of a MUC and invite you", needs: "user" },
   link: { usage: "link <room@muc.service>", summary: "bridge this room to an existing MUC (power level 50 or more here)", needs: "user" },
-  unlink: { usage: "unlink", summary: "stop bridging this room", needs: "user" },
-  list: { usage: "list", summary: "the rooms this bridge links", needs: "admin" },
+  unlink: { usage: "unlink [!room:server]", summary: "stop bridging this room (power level 50 or more here); admins may name another room", needs: "user" },
+  list: { usage: "list [page]", summary: "the rooms this bridge links, a page at a time", needs: "admin" },
+  status: { usage: "status", summary: "the bridge's connections and queues", needs: "admin" },
 };
+
+/** A Matrix room ID: "!", an opaque part, ":", a server name. */
+const MATRIX_ROOM_ID = /^![^\s:]+:\S+$/;
 
 /** A bare JID of a MUC room: a localpart and a domain, nothing else. */
 const MUC_JID = /^[^\s@/"&'<>:]+@[a-z0-9.-]+$/i;
@@ -34,9 +40,18 @@ export function parseCommand(body: string): ParseResult {
   if (!name || !(name in COMMANDS)) return undefined;
   switch (name) {
     case "help":
-    case "unlink":
-    case "list":
+    case "status":
       return { command: { name } };
+    case "list": {
+      const page = args[0] === undefined ? 1 : Number(args[0]);
+      if (!Number.isInteger(page) || page < 1) return { error: `usage: ${COMMANDS.list.usage}` };
+      return { command: { name, page } };
+    }
+    case "unlink": {
+      const roomId = args[0];
+      if (roomId !== undefined && !MATRIX_ROOM_ID.test(roomId)) return { error: `usage: ${COMMANDS.unlink.usage}` };
+      return { command: { name, ...(roomId ? { roomId } : {}) } };
+    }
     case "join":
     case "link": {
       const muc = args[0]?.replace(/^xmpp:/, "").replace(/\?join$/, "");

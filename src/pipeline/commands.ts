@@ -24,8 +24,13 @@ export interface CommandContext {
   addressing: AddressingConfig;
   permissions: Readonly<Record<string, PermissionLevel>>;
   botUserId: string;
+  /** The bridge's connections and queues, as lines of text. */
+  status(): Promise<string>;
   log: Logger;
 }
+
+/** Linked rooms shown by one page of "list". */
+const LIST_PAGE = 20;
 
 /**
  * The bridge bot: joins rooms it is invited to by people allowed to use the bridge, and answers
@@ -82,11 +87,10 @@ export class BotCommands {
     switch (command.name) {
       case "help":
         return this.reply(roomId, helpText(permissionOf(sender, this.ctx.permissions)));
-      case "list": {
-        const links = await this.ctx.store.links();
-        const lines = links.map((l) => (l.kind === "dm" ? `dm ${l.roomId}: ${l.matrixUser} ↔ ${l.xmppUser}` : `${l.kind} ${l.roomId} ↔ ${l.muc}`));
-        return this.reply(roomId, lines.length > 0 ? `${lines.length} linked room(s):\n${lines.join("\n")}` : "No linked rooms.");
-      }
+      case "list":
+        return this.reply(roomId, await this.list(command.page));
+      case "status":
+        return this.reply(roomId, await this.ctx.status());
       case "join": {
         const alias = portalAlias(command.muc, this.ctx.addressing);
         const existing = await this.ctx.store.linkByMuc(command.muc);
@@ -99,7 +103,7 @@ export class BotCommands {
       case "link":
         return this.link(command.muc, sender, roomId);
       case "unlink":
-        return this.unlink(sender, roomId);
+        return this.unlink(sender, roomId, command.roomId);
     }
   }
 
@@ -124,13 +128,28 @@ export class BotCommands {
     await this.reply(roomId, `This room is now bridged to ${muc} (${description.name}).`);
   }
 
-  private async unlink(sender: string, roomId: string): Promise<void> {
-    const link = await this.ctx.store.linkByRoom(roomId);
-    if (!link || link.kind === "dm" || link.kind === "gateway") return this.reply(roomId, "This room is not bridged to a MUC.");
-    if (!(await this.requirePowerLevel(roomId, sender))) return;
+  private async list(page: number): Promise<string> {
+    const links = await this.ctx.store.links();
+    if (links.length === 0) return "No linked rooms.";
+    const pages = Math.ceil(links.length / LIST_PAGE);
+    if (page > pages) return `There are ${pages} page(s) of linked rooms.`;
+    const lines = links
+      .map((l) => (l.kind === "dm" ? `dm ${l.roomId}: ${l.matrixUser} ↔ ${l.xmppUser}` : `${l.kind} ${l.roomId} ↔ ${l.muc}`))
+      .sort()
+      .slice((page - 1) * LIST_PAGE, page * LIST_PAGE);
+    return `${links.length} linked room(s), page ${page} of ${pages}:\n${lines.join("\n")}${page < pages ? `\nNext: list ${page + 1}` : ""}`;
+  }
+
+  /** Unlinks the room the command was sent in, or (an admin only) the room it names. */
+  private async unlink(sender: string, roomId: string, named: string | undefined): Promise<void> {
+    if (named && !hasPermission(sender, "admin", this.ctx.permissions)) return this.reply(roomId, "Only admins may unlink another room by its ID.");
+    const link = await this.ctx.store.linkByRoom(named ?? roomId);
+    const where = named ? named : "This room";
+    if (!link || link.kind === "dm" || link.kind === "gateway") return this.reply(roomId, `${where} is not bridged to a MUC.`);
+    if (!named && !(await this.requirePowerLevel(roomId, sender))) return;
     await this.ctx.occupancy.leaveRoom(link.muc, "Unbridged from Matrix");
     await this.ctx.store.removeLink(link);
-    this.ctx.log.info({ roomId, muc: link.muc, by: sender }, "unlinked a room");
-    await this.reply(roomId, `This room is no longer bridged to ${link.muc}.`);
+    this.ctx.log.info({ roomId: link.roomId, muc: link.muc, by: sender }, "unlinked a room");
+    await this.reply(roomId, `${where} is no longer bridged to ${link.muc}.`);
   }
 }

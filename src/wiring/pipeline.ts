@@ -55,7 +55,7 @@ import { PeerFeatures } from "../xmpp/peer-features.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
 import { BridgeMetrics } from "../http/bridge-metrics.js";
 import { SOFTWARE_VERSION } from "../version.js";
-import { addressingOf, fetchSharedFile, fileSharing, healthChecks, roomProfileFrom, writesConfirmed } from "./adapters.js";
+import { addressingOf, fetchSharedFile, fileSharing, healthChecks, roomProfileFrom, statusReport, writesConfirmed } from "./adapters.js";
 
 export interface PipelineParts {
   config: BridgeConfig;
@@ -128,7 +128,7 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
     dispatch,
     {
       rooms,
-      commands: new BotCommands({ store, rooms, portals, occupancy, describeMuc: lookUpMuc, addressing, get permissions() { return permissions; }, botUserId, log: logOf("commands") }),
+      commands: new BotCommands({ store, rooms, portals, occupancy, describeMuc: lookUpMuc, addressing, get permissions() { return permissions; }, botUserId, status: () => statusReport(healthChecks(homeserver, store, connection), store), log: logOf("commands") }),
       messages: new Messages({ ...deps("messages"), files, occupancy }),
       deliveryStatus,
       membership: new Membership({ rooms, occupancy, puppets, ghosts, directChats, gateway: gateway.members, profiles: ghostProfiles, addressing, botUserId, log: logOf("membership") }),

@@ -35,7 +35,9 @@ test("the bot joins when invited and answers help; list is for admins", async ()
 
   const adminRoom = await roomWithBot(admin);
   await admin.sendText(adminRoom, "list");
-  await noticeAfter(admin, adminRoom, /linked room|No linked rooms/, "list for the admin");
+  await noticeAfter(admin, adminRoom, /linked room\(s\), page 1 of|No linked rooms/, "list for the admin");
+  await admin.sendText(adminRoom, "status");
+  await noticeAfter(admin, adminRoom, /redis up, xmpp up, homeserver up\nWaiting: \d+ for XMPP, \d+ for Matrix\./, "status for the admin");
 });
 
 test("join <muc> invites the user to the portal, which carries the m.bridge state", async () => {

@@ -6,8 +6,11 @@ import { hasPermission, permissionOf } from "../../src/core/permissions.js";
 describe("bot commands", () => {
   it("parses every command, with or without a leading !", () => {
     assert.deepEqual(parseCommand("help"), { command: { name: "help" } });
-    assert.deepEqual(parseCommand("!list"), { command: { name: "list" } });
+    assert.deepEqual(parseCommand("!list"), { command: { name: "list", page: 1 } });
+    assert.deepEqual(parseCommand("list 3"), { command: { name: "list", page: 3 } });
     assert.deepEqual(parseCommand("  unlink "), { command: { name: "unlink" } });
+    assert.deepEqual(parseCommand("unlink !abc:matrix.test"), { command: { name: "unlink", roomId: "!abc:matrix.test" } });
+    assert.deepEqual(parseCommand("status"), { command: { name: "status" } });
     assert.deepEqual(parseCommand("join Lobby@conference.xmpp.test"), { command: { name: "join", muc: "lobby@conference.xmpp.test" } });
     assert.deepEqual(parseCommand("link xmpp:room@muc.example?join"), { command: { name: "link", muc: "room@muc.example" } });
   });
@@ -15,14 +18,17 @@ describe("bot commands", () => {
     assert.deepEqual(parseCommand("join"), { error: "usage: join <room@muc.service>" });
     assert.deepEqual(parseCommand("link not a jid"), { error: "usage: link <room@muc.service>" });
     assert.deepEqual(parseCommand("join room@muc/with-resource"), { error: "usage: join <room@muc.service>" });
+    assert.deepEqual(parseCommand("list zero"), { error: "usage: list [page]" });
+    assert.deepEqual(parseCommand("unlink #alias:matrix.test"), { error: "usage: unlink [!room:server]" });
   });
   it("leaves ordinary chat alone", () => {
     assert.equal(parseCommand("hello there"), undefined);
     assert.equal(parseCommand(""), undefined);
   });
   it("shows admin commands to admins only", () => {
-    assert.doesNotMatch(helpText("user"), /^list/m);
+    assert.doesNotMatch(helpText("user"), /^(list|status)/m);
     assert.match(helpText("admin"), /^list/m);
+    assert.match(helpText("admin"), /^status/m);
   });
 });
 
