@@ -195,7 +195,9 @@ export function tryAgainLater(message: Element): Element {
 export function takeInStanzas(connection: ComponentConnection, inbound: XmppInbound, log: Logger): void {
   connection.on("stanza", (stanza: Element) => {
     inbound.handle(stanza).catch((err: unknown) => {
-      if (!(err instanceof InputRefusedError)) return log.error({ err, stanza: stanza.toString().slice(0, 500) }, "could not take in a stanza");
+      // Named by its attributes, not written out: a hostile stanza's markup may be huge or too deep to print.
+      const { name, attrs } = stanza;
+      if (!(err instanceof InputRefusedError)) return log.error({ err, stanza: { name, from: attrs.from, to: attrs.to, type: attrs.type, id: attrs.id } }, "could not take in a stanza");
       // Counted and logged once by the ingress, not here per stanza.
       if (stanza.is("message") && stanza.attrs.type !== "error") {
         connection.send(tryAgainLater(stanza)).catch((e: unknown) => log.debug({ err: e }, "could not answer a refused message"));
