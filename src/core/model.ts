@@ -174,7 +174,9 @@ export type MatrixInbound =
   | (RoomEvent & { kind: "reaction"; target: string; key: string })
   | (RoomEvent & { kind: "redaction"; redacts: string; reason?: string })
   /** `sender` changed `target`'s membership (their own, or someone else's: an invite, kick or ban). */
-  | (RoomEvent & { kind: "membership"; target: string; membership: Membership; displayName?: string; avatarUrl?: string; reason?: string })
+  | (RoomEvent & { kind: "membership"; target: string; membership: Membership; displayName?: string; avatarUrl?: string; reason?: string; roomEncrypted?: true })
+  /** The room turned on end-to-end encryption (m.room.encryption): the bridge cannot read it from now on. */
+  | (RoomEvent & { kind: "encryption" })
   /** The room's topic, name or avatar (an mxc:// URI); "" when removed. */
   | (RoomEvent & { kind: "room-state"; field: RoomStateField; value: string })
   /** Everyone typing in the room now. */

@@ -137,6 +137,12 @@ function message(raw: Record<string, unknown>, eventType: string, notes: Notes):
   return read;
 }
 
+/** Whether an invite's room state (what the homeserver shows the invited user) says the room is encrypted. */
+function invitedToEncryptedRoom(raw: Record<string, unknown>): boolean {
+  const state = isRecord(raw.unsigned) ? raw.unsigned.invite_room_state : undefined;
+  return Array.isArray(state) && state.some((e) => isRecord(e) && e.type === "m.room.encryption");
+}
+
 function roomEventOf(raw: unknown): RoomEvent {
   const { room_id: roomId, sender, event_id: eventId } = parse(roomEvent, raw);
   return { roomId, sender, eventId };
@@ -163,6 +169,7 @@ function read(raw: Record<string, unknown>, type: string, notes: Notes): MatrixI
       if (content.displayname) event.displayName = content.displayname;
       if (content.avatar_url) event.avatarUrl = content.avatar_url;
       if (content.reason !== undefined) event.reason = content.reason;
+      if (content.membership === "invite" && invitedToEncryptedRoom(raw)) event.roomEncrypted = true;
       return event;
     }
     case "m.room.topic":
@@ -173,6 +180,8 @@ function read(raw: Record<string, unknown>, type: string, notes: Notes): MatrixI
       const { field, value } = ROOM_STATE[type];
       return { kind: "room-state", ...roomEventOf(raw), field, value: parse(value, raw) };
     }
+    case "m.room.encryption":
+      return raw.state_key === "" ? { kind: "encryption", ...roomEventOf(raw) } : undefined;
     case "m.typing": {
       const { room_id: roomId, content } = parse(typingEvent, raw);
       return { kind: "typing", roomId, userIds: content.user_ids };

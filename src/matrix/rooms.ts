@@ -170,9 +170,9 @@ export class MatrixRooms {
     await this.homeserver.intent(inviter).invite(roomId, invitee);
   }
 
-  async leave(userId: string, roomId: string): Promise<void> {
+  async leave(userId: string, roomId: string, reason?: string): Promise<void> {
     this.membershipChanging(roomId, userId);
-    await this.homeserver.intent(userId).leave(roomId);
+    await this.homeserver.intent(userId).leave(roomId, reason);
   }
 
   async kick(roomId: string, userId: string, reason: string): Promise<void> {

@@ -2,6 +2,7 @@ import type { Logger } from "../log.js";
 import type { MatrixRooms } from "../matrix/rooms.js";
 import type { BotCommands } from "./commands.js";
 import { bridged, onlyBridgedUsers, type Dispatch } from "./dispatch.js";
+import type { Encryption } from "./capabilities/encryption.js";
 import type { Kicks } from "./capabilities/kicks.js";
 import type { Membership } from "./capabilities/membership.js";
 import type { Messages } from "./capabilities/messages.js";
@@ -20,6 +21,7 @@ export interface Capabilities {
   commands: BotCommands;
   messages: Messages;
   membership: Membership;
+  encryption: Encryption;
   kicks: Kicks;
   reactions: Reactions;
   redactions: Redactions;
@@ -42,7 +44,8 @@ export function route(dispatch: Dispatch, c: Capabilities, bridges: (matrixUser:
   const bridgedOnly = onlyBridgedUsers(bridges, log);
   return dispatch
     .onMatrix("message", (e, d) => c.commands.message(e, d), bridgedOnly, bridged((e, d) => c.messages.fromMatrix(e, d)))
-    .onMatrix("membership", async (e) => c.rooms.observeMembership(e), (e) => c.puppetProfiles.observe(e), (e) => c.commands.invited(e), bridgedOnly, (e, d) => c.kicks.fromMatrix(e, d), (e, d) => c.membership.fromMatrix(e, d))
+    .onMatrix("membership", async (e) => c.rooms.observeMembership(e), (e) => c.puppetProfiles.observe(e), (e) => c.commands.invited(e), bridgedOnly, (e, d) => c.encryption.invited(e, d), (e, d) => c.kicks.fromMatrix(e, d), (e, d) => c.membership.fromMatrix(e, d))
+    .onMatrix("encryption", bridged((e, d) => c.encryption.fromMatrix(e, d)))
     .onMatrix("reaction", bridgedOnly, bridged((e, d) => c.reactions.fromMatrix(e, d)))
     .onMatrix("redaction", bridgedOnly, bridged((e, d) => c.reactions.takenBackOnMatrix(e, d)), bridged((e, d) => c.redactions.fromMatrix(e, d)))
     .onMatrix("room-state", bridgedOnly, bridged((e, d) => c.roomMetadata.fromMatrix(e, d)))

@@ -11,6 +11,7 @@ import type { Homeserver } from "../matrix/homeserver.js";
 import type { MatrixMedia } from "../matrix/media.js";
 import { MatrixRooms } from "../matrix/rooms.js";
 import { Files } from "../pipeline/capabilities/files.js";
+import { Encryption } from "../pipeline/capabilities/encryption.js";
 import { Kicks } from "../pipeline/capabilities/kicks.js";
 import { Membership } from "../pipeline/capabilities/membership.js";
 import { Messages } from "../pipeline/capabilities/messages.js";
@@ -117,6 +118,7 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
       commands: new BotCommands({ store, rooms, portals, occupancy, describeMuc: lookUpMuc, addressing, permissions, botUserId, log: logOf("commands") }),
       messages: new Messages({ ...deps("messages"), files, occupancy }),
       membership: new Membership({ rooms, occupancy, puppets, ghosts, directChats, gateway, profiles: ghostProfiles, addressing, botUserId, log: logOf("membership") }),
+      encryption: new Encryption({ rooms, store, occupancy, addressing, log: logOf("encryption") }),
       kicks: new Kicks({ ...deps("kicks"), occupancy }),
       reactions: new Reactions({ ...deps("reactions"), peerSupports: (jid, feature, from) => peers.supports(jid, feature, from) }),
       redactions: new Redactions(deps("redactions")),

@@ -153,6 +153,14 @@ describe("Matrix reactions, redactions and membership", () => {
     assert.match(rejected({ type: "m.room.member", ...room, state_key: "@bob:hs", content: { membership: "dancing" } }), /membership/);
     assert.match(rejected({ type: "m.room.member", ...room, content: { membership: "join" } }), /state_key/);
   });
+  it("reads an invite into an encrypted room from its invite state, and encryption turned on", () => {
+    const invite = { type: "m.room.member", ...room, state_key: "@bob:hs", content: { membership: "invite" } };
+    const encrypted = parsed({ ...invite, unsigned: { invite_room_state: [{ type: "m.room.name", content: { name: "x" } }, { type: "m.room.encryption", state_key: "", content: {} }] } });
+    assert.ok(encrypted.kind === "membership" && encrypted.roomEncrypted === true);
+    const plain = parsed({ ...invite, unsigned: { invite_room_state: "nonsense" } });
+    assert.ok(plain.kind === "membership" && plain.roomEncrypted === undefined);
+    assert.deepEqual(parsed({ type: "m.room.encryption", ...room, state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }), { kind: "encryption", ...common });
+  });
   it("reads the room's topic, name and avatar; a missing field is a removal", () => {
     assert.deepEqual(parsed({ type: "m.room.topic", ...room, state_key: "", content: { topic: "news" } }), { kind: "room-state", ...common, field: "topic", value: "news" });
     assert.deepEqual(parsed({ type: "m.room.avatar", ...room, state_key: "", content: {} }), { kind: "room-state", ...common, field: "avatar", value: "" });
