@@ -123,6 +123,8 @@ export type XmppEvent =
   | { kind: "room-changed"; muc: string; avatarHash?: string }
   /** The MUC refused something a puppet sent (a subject change, a message), by the id it was sent with. */
   | { kind: "refused"; muc: string; id: string; condition?: string }
+  /** The MUC was destroyed (XEP-0045 §10.9), maybe naming where its conversation moved (`alternate`, a MUC's JID). */
+  | { kind: "room-destroyed"; muc: string; alternate?: string; reason?: string }
   /**
    * An XMPP user's resource (`occupant`, a full JID) enters a gateway room under `nick`, or changes its
    * nick there, or (available: false) leaves it. `history` is what its <history/> asked for.

@@ -14,6 +14,7 @@ import type { Redactions } from "./capabilities/redactions.js";
 import type { RoomMetadata } from "./capabilities/room-metadata.js";
 import type { Typing } from "./capabilities/typing.js";
 import type { GatewayRooms } from "./destinations/gateway.js";
+import type { Portals } from "./portals.js";
 
 export interface Capabilities {
   /** The rooms' memberships as the bridge knows them, kept current by every member event. */
@@ -31,6 +32,7 @@ export interface Capabilities {
   puppetProfiles: PuppetProfiles;
   presenceToXmpp: PresenceToXmpp;
   gateway: GatewayRooms;
+  portals: Portals;
 }
 
 /**
@@ -68,5 +70,6 @@ export function route(dispatch: Dispatch, c: Capabilities, bridges: (matrixUser:
     .onXmpp("room-changed", bridged((e, d) => c.roomMetadata.mucChanged(e, d)))
     .onXmpp("moderation", bridged((e, d) => c.redactions.moderatedOnXmpp(e, d)))
     .onXmpp("reflection", (e) => c.messages.reflected(e))
-    .onXmpp("refused", bridged((e, d) => c.messages.refused(e, d)));
+    .onXmpp("refused", bridged((e, d) => c.messages.refused(e, d)))
+    .onXmpp("room-destroyed", bridged((e, d) => c.portals.destroyed(e, d)));
 }

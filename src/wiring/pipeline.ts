@@ -103,7 +103,7 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const readEvent = (raw: unknown) => readMatrixEvent(raw, logOf("matrix"));
   const ingress = new Ingress({ store, dispatch, readMatrixEvent: readEvent, confirmXmppWrites: writesConfirmed(connection), messageMapSeconds, observer, log: logOf("outbox") });
   const onCreated = (muc: string) => ingress.queueForMatrix(muc, { kind: "room-changed", muc });
-  const portals = new Portals({ store, rooms, describeMuc: lookUpMuc, addressing, onCreated, log: logOf("portals") });
+  const portals = new Portals({ store, rooms, describeMuc: lookUpMuc, occupancy, addressing, onCreated, log: logOf("portals") });
 
   const deps = (module: string) => ({ store, rooms, connection, addressing, botUserId, messageMapSeconds, log: logOf(module) });
   const files = new Files({ rooms, shareFile: countedTransfer("to_xmpp", fileSharing(config, media, connection, fileUrls, addressing)), fetchFile: countedTransfer("to_matrix", fetchSharedFile(config)), upload: (file, ghost) => media.upload(file, ghost), log: logOf("files") });
@@ -128,6 +128,7 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
       puppetProfiles,
       presenceToXmpp,
       gateway,
+      portals,
     },
     bridges,
     logOf("to-xmpp"),

@@ -9,7 +9,7 @@ import type { ComponentConnection } from "./component-connection.js";
 import type { MucOccupancy } from "./muc-occupancy.js";
 import type { PeerFeatures } from "./peer-features.js";
 import { NS } from "./namespaces.js";
-import { errorCondition, mentionedAddresses, parseDirectMessage, parseGatewayMessage, parseGroupMessage, parseModeration, parseRoomChange, parseSubject, renderStanzaError, splitJid, type Address } from "./stanzas.js";
+import { errorCondition, mentionedAddresses, parseDirectMessage, parseGatewayMessage, parseGroupMessage, parseModeration, parseRoomChange, parseRoomDestroyed, parseSubject, renderStanzaError, splitJid, type Address } from "./stanzas.js";
 import { parseGatewayPresence, renderJoinError } from "./gateway-stanzas.js";
 import { parseAvatarHash, parseContactPresence, subscriptionType, type ContactPresence, type SubscriptionType } from "./presence-stanzas.js";
 
@@ -169,6 +169,9 @@ export class XmppInbound {
     }
     const contact = parseContactPresence(stanza);
     if (contact) return this.deps.contacts.availability(contact, matrixUser);
+    // Every puppet in the room hears it: the first unlinks the room, the others find nothing linked.
+    const destroyed = parseRoomDestroyed(stanza);
+    if (destroyed) return this.deps.queue(destroyed.muc, { kind: "room-destroyed", ...destroyed });
     const occupant = this.deps.occupancy.handlePresence(stanza);
     this.deps.log.debug({ from, to: stanza.attrs.to, type, change: occupant?.change }, "presence to a puppet");
     if (occupant?.change) {

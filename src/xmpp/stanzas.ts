@@ -192,6 +192,15 @@ export function parseOccupantPresence(stanza: Element): OccupantPresence | undef
   return presence;
 }
 
+/** The MUC's word that it was destroyed (XEP-0045 §10.9): the unavailable presence each occupant gets, with <destroy/>. */
+export function parseRoomDestroyed(stanza: Element): { muc: string; alternate?: string; reason?: string } | undefined {
+  const destroy = stanza.getChild("x", NS.mucUser)?.getChild("destroy");
+  if (!destroy || stanza.attrs.type !== "unavailable" || !stanza.attrs.from) return undefined;
+  const alternate = destroy.attrs.jid ? splitJid(destroy.attrs.jid).bare : undefined;
+  const reason = destroy.getChildText("reason")?.trim();
+  return { muc: splitJid(stanza.attrs.from).bare, ...(alternate ? { alternate } : {}), ...(reason ? { reason } : {}) };
+}
+
 /**
  * The MUC's notice that its configuration changed (XEP-0045 §10.2.1, status 104): a groupchat message
  * from the room itself. Its name or avatar (XEP-0486) may be new.
