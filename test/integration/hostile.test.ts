@@ -27,6 +27,8 @@ interface Expectation {
 interface XmppCase extends Expectation {
   to: "room" | "puppet" | "stream";
   xml: string;
+  /** XMPP servers it is not sent to, and why (what takes the server itself down). */
+  skipOn?: Partial<Record<typeof stack.xmppServer, string>>;
 }
 interface MatrixCase extends Expectation {
   via: "client" | "transaction";
@@ -96,6 +98,11 @@ test("hostile stanzas into a portal's MUC and to a puppet: the bridge holds, say
   let lastDmFence = (await p.matrixUser.waitForEvent((e) => e.room_id === dmRoom && e.content.body === "hello puppet", "the first direct message")).event_id;
 
   for (const input of corpus<XmppCase>("xmpp.json")) {
+    const skip = input.skipOn?.[stack.xmppServer];
+    if (skip) {
+      console.log(`# ${input.name}: not sent to ${stack.xmppServer}: ${skip}`);
+      continue;
+    }
     const id = `hostile-${++fenceNo}-${Date.now().toString(36)}`;
     const mark = suite.bridge.records.length;
     const stanza = expand(input.xml, { room: p.room, puppet, id, stanzaId: lastStanzaId, xmppDomain: stack.xmppDomain });
