@@ -9,7 +9,7 @@ import type { ComponentConnection } from "./component-connection.js";
 import type { MucOccupancy } from "./muc-occupancy.js";
 import type { PeerFeatures } from "./peer-features.js";
 import { NS } from "./namespaces.js";
-import { errorCondition, errorIsTemporary, errorText, mentionedAddresses, parseDirectMessage, parseGatewayMessage, parseGroupMessage, parseModeration, parseRoomChange, parseSubject, renderStanzaError, splitJid, type Address } from "./stanzas.js";
+import { errorCondition, errorIsTemporary, errorText, mentionedAddresses, parseDirectMessage, parseGatewayMessage, parseGroupMessage, parseModeration, parseRoomChange, parseRoomDestroyed, parseSubject, renderStanzaError, splitJid, type Address } from "./stanzas.js";
 import { parseGatewayPresence, renderJoinError } from "./gateway-stanzas.js";
 import { parseAvatarHash, parseContactPresence, subscriptionType, type ContactPresence, type SubscriptionType } from "./presence-stanzas.js";
 
@@ -175,6 +175,9 @@ export class XmppInbound {
     }
     const contact = parseContactPresence(stanza);
     if (contact) return this.deps.contacts.availability(contact, matrixUser);
+    // Every puppet in the room hears it: the first unlinks the room, the others find nothing linked.
+    const destroyed = parseRoomDestroyed(stanza);
+    if (destroyed) return this.deps.queue(destroyed.muc, { kind: "room-destroyed", ...destroyed });
     const occupant = this.deps.occupancy.handlePresence(stanza);
     this.deps.log.debug({ from, to: stanza.attrs.to, type, change: occupant?.change }, "presence to a puppet");
     if (occupant?.change) {
@@ -201,7 +204,9 @@ export function tryAgainLater(message: Element): Element {
 export function takeInStanzas(connection: ComponentConnection, inbound: Pick<XmppInbound, "handle">, log: Logger): void {
   connection.on("stanza", (stanza: Element) => {
     inbound.handle(stanza).catch((err: unknown) => {
-      if (!(err instanceof InputRefusedError)) return log.error({ err, stanza: stanza.toString().slice(0, 500) }, "could not take in a stanza");
+      // Named by its attributes, not written out: a hostile stanza's markup may be huge or too deep to print.
+      const { name, attrs } = stanza;
+      if (!(err instanceof InputRefusedError)) return log.error({ err, stanza: { name, from: attrs.from, to: attrs.to, type: attrs.type, id: attrs.id } }, "could not take in a stanza");
       // Counted and logged once by the ingress, not here per stanza.
       if (stanza.is("message") && stanza.attrs.type !== "error") {
         connection.send(tryAgainLater(stanza)).catch((e: unknown) => log.debug({ err: e }, "could not answer a refused message"));

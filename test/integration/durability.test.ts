@@ -1,28 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
 import { xml } from "@xmpp/client";
-import { bodyOf, portalScene } from "./scenes.js";
+import { bodyOf, portalScene, putTransaction } from "./scenes.js";
 import { XmppTestClient } from "./xmpp-client.js";
-import { baseConfig, bridgeSuite, eventually, sleep, stack, stackCommand, uniqueName } from "./harness.js";
+import { baseConfig, bridgeSuite, eventually, sleep, stackCommand, uniqueName } from "./harness.js";
 
 const MUC = "http://jabber.org/protocol/muc";
 
 const suite = bridgeSuite();
 
 const portalWithXmppUser = (name: string) => portalScene(suite, name);
-
-/** A transaction sent to the bridge's Application Service API as the homeserver would send it. */
-function putTransaction(txnId: string, events: unknown[]): Promise<Response> {
-  const registration = parseYaml(readFileSync(stack.registrationFile, "utf8")) as { hs_token: string };
-  const port = (baseConfig().appservice as { port: number }).port;
-  return fetch(`http://127.0.0.1:${port}/_matrix/app/v1/transactions/${txnId}`, {
-    method: "PUT",
-    headers: { authorization: `Bearer ${registration.hs_token}`, "content-type": "application/json" },
-    body: JSON.stringify({ events }),
-  });
-}
 
 test("a homeserver transaction sent twice, even across a restart, is processed once", async () => {
   const { room, xmppUser, matrixUser, roomId } = await portalWithXmppUser("txn");
@@ -52,11 +39,13 @@ test("a wrong homeserver token is refused", async () => {
   const port = (baseConfig().appservice as { port: number }).port;
   const res = await fetch(`http://127.0.0.1:${port}/_matrix/app/v1/transactions/forged`, {
     method: "PUT",
-    headers: { authorization: "Bearer forged", "content-type": "application/json" },
+    headers: { authorization: "Bearer forged-token", "content-type": "application/json" },
     body: JSON.stringify({ events: [] }),
   });
   assert.equal(res.status, 403);
   assert.equal(((await res.json()) as { errcode: string }).errcode, "M_FORBIDDEN");
+  const line = await suite.bridge.waitForLog((r) => r.msg === "refused a homeserver request: wrong token");
+  assert.ok(!JSON.stringify(line).includes("forged-token"), "the log line does not repeat the token");
 });
 
 test("the XMPP server restarts while a Matrix user keeps writing: every message arrives, in order, once", async () => {

@@ -54,6 +54,13 @@ export class XmppTestClient {
     return this.xmpp.send(el);
   }
 
+  /** Writes raw text to the stream, as a broken or hostile client would: the server may refuse it, or close the stream. */
+  sendRaw(text: string): Promise<void> {
+    // A stream the server closes over it stays closed: reconnecting would outlive the test.
+    this.xmpp.reconnect.stop();
+    return this.xmpp.write(text);
+  }
+
   iq(el: Element, timeoutMs = 10_000): Promise<Element> {
     return this.xmpp.iqCaller.request(el, timeoutMs);
   }
