@@ -1,6 +1,14 @@
 import type { Link } from "../../src/core/model.js";
 import type { BridgeStore, GhostProfileState, MatrixAvatarInfo, MessageMapEntry, OutboxEntry, PresenceSubscription, PuppetOccupancy, ReactionEntry } from "../../src/store/store.js";
 
+/** Who is in a room under which nick; no nick takes them out. */
+function setNick(rooms: Map<string, Map<string, string>>, room: string, who: string, nick: string | undefined): void {
+  const members = rooms.get(room) ?? new Map<string, string>();
+  if (nick === undefined) members.delete(who);
+  else members.set(who, nick);
+  rooms.set(room, members);
+}
+
 /**
  * The store in memory, for unit tests of the pipeline: the same contract as RedisStore, without
  * expiry (a test never lives long enough to see a TTL). `failing` makes every call reject, as Redis
@@ -123,23 +131,11 @@ export class MemoryStore implements BridgeStore {
   setMucLastStanzaId = (muc: string, stanzaId: string): Promise<void> => this.io(() => void this.lastStanzaIds.set(muc, stanzaId));
   mucLastStanzaId = (muc: string): Promise<string | undefined> => this.io(() => this.lastStanzaIds.get(muc));
 
-  setPuppetOccupancy = (muc: string, matrixUser: string, nick: string | undefined): Promise<void> =>
-    this.io(() => {
-      const puppets = this.occupancy.get(muc) ?? new Map<string, string>();
-      if (nick === undefined) puppets.delete(matrixUser);
-      else puppets.set(matrixUser, nick);
-      this.occupancy.set(muc, puppets);
-    });
+  setPuppetOccupancy = (muc: string, matrixUser: string, nick: string | undefined): Promise<void> => this.io(() => setNick(this.occupancy, muc, matrixUser, nick));
   puppetOccupancy = (): Promise<PuppetOccupancy[]> =>
     this.io(() => [...this.occupancy].flatMap(([muc, puppets]) => [...puppets].map(([matrixUser, nick]) => ({ muc, matrixUser, nick }))));
 
-  setGatewayOccupant = (room: string, occupant: string, nick: string | undefined): Promise<void> =>
-    this.io(() => {
-      const occupants = this.gateway.get(room) ?? new Map<string, string>();
-      if (nick === undefined) occupants.delete(occupant);
-      else occupants.set(occupant, nick);
-      this.gateway.set(room, occupants);
-    });
+  setGatewayOccupant = (room: string, occupant: string, nick: string | undefined): Promise<void> => this.io(() => setNick(this.gateway, room, occupant, nick));
   gatewayOccupants = (room: string): Promise<Map<string, string>> => this.io(() => new Map(this.gateway.get(room) ?? []));
 
   addPresenceSubscriber = (matrixUser: string, xmppUser: string): Promise<void> =>

@@ -42,6 +42,16 @@ async function enter(user: XmppTestClient, room: string, nick: string, history?:
   return user.stanzas.slice(start).filter((s) => String(s.attrs.from).startsWith(room));
 }
 
+/** A Matrix room made by `owner`, with two XMPP users in it as gateway occupants under their names. */
+async function roomWithTwo(owner: string, first: string, second: string) {
+  const made = await matrixRoom(owner);
+  const room = gatewayJid(made.alias);
+  const [a, b] = [await loginXmpp(first.toLowerCase()), await loginXmpp(second.toLowerCase())];
+  await enter(a, room, first, { maxstanzas: "0" });
+  await enter(b, room, second, { maxstanzas: "0" });
+  return { ...made, room, occupants: [a, b] as const };
+}
+
 /** The error the room answered a join with. */
 async function refusedJoin(user: XmppTestClient, room: string, nick: string): Promise<string | undefined> {
   await user.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: MUC })));
@@ -112,11 +122,7 @@ test("by room ID too; leaving takes the ghost out of the Matrix room", async () 
 });
 
 test("occupants see each other and the Matrix members come, rename, go and get kicked; a nick change is status 303", async () => {
-  const { owner, roomId, alias } = await matrixRoom("Erin");
-  const room = gatewayJid(alias);
-  const [una, vic] = [await loginXmpp("una"), await loginXmpp("vic")];
-  await enter(una, room, "Una", { maxstanzas: "0" });
-  await enter(vic, room, "Vic", { maxstanzas: "0" });
+  const { owner, roomId, room, occupants: [una, vic] } = await roomWithTwo("Erin", "Una", "Vic");
   await una.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Vic` && s.attrs.type === undefined, "Vic entering, for Una");
 
   await vic.send(xml("message", { to: room, type: "groupchat", id: "v1" }, xml("body", {}, "hi Una")));
@@ -270,11 +276,7 @@ test("self-ping (XEP-0410): an occupant is told it is in; after leaving, that it
 });
 
 test("an XMPP moderator's kick is carried out on Matrix by their ghost when its power level allows, else refused", async () => {
-  const { owner, roomId, alias } = await matrixRoom("Pia");
-  const room = gatewayJid(alias);
-  const [quin, rex] = [await loginXmpp("quin"), await loginXmpp("rex")];
-  await enter(quin, room, "Quin", { maxstanzas: "0" });
-  await enter(rex, room, "Rex", { maxstanzas: "0" });
+  const { owner, roomId, room, occupants: [quin, rex] } = await roomWithTwo("Pia", "Quin", "Rex");
   const sam = await MatrixTestClient.register(uniqueName("sam"));
   await sam.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(sam.userId)}/displayname`, { displayname: "Sam" });
   await sam.join(roomId);
