@@ -9,6 +9,8 @@ declare module "@xmpp/client" {
     send(...el: Element[]): Promise<void>;
     write(text: string): Promise<void>;
     reconnect: { stop(): void };
+    parser: unknown;
+    _onData(data: Buffer): void;
     iqCaller: { request(el: Element, timeout?: number): Promise<Element> };
     iqCallee: { get(ns: string, name: string, handler: (ctx: { stanza: Element }) => Element | undefined): void };
   }
