@@ -10,6 +10,10 @@ import type { SharedFile } from "./model.js";
 export const puppetCannotJoin = (who: string, muc: string, reason: string): string =>
   `${who} could not join ${muc} on XMPP (${reason}); their messages will not reach it.`;
 
+/** A MUC's server leaves joins unanswered: messages wait, for a while. */
+export const mucUnanswered = (muc: string, giveUpMs: number): string =>
+  `${muc} does not answer on XMPP: messages for it wait, and are given up if it still does not answer after ${Math.round(giveUpMs / 60_000)} minutes.`;
+
 /** The sender's puppet could not join the MUC, so their message stayed on Matrix. */
 export const messageNotDelivered = (muc: string, reason: string): string =>
   `Your message could not be delivered to ${muc}: your XMPP puppet could not join the room (${reason}).`;
