@@ -1,7 +1,7 @@
 import type { MatrixMediaMessage } from "./media.js";
 import type { Mention } from "./mentions.js";
 import type { MatrixText } from "./messages.js";
-import type { UserPresence } from "./presence.js";
+import type { SubscriptionType, UserPresence } from "./presence.js";
 import type { PowerLevels } from "./gateway.js";
 
 /**
@@ -131,6 +131,11 @@ export type XmppEvent =
   | { kind: "bounced"; xmppUser: string; matrixUser: string; id: string; condition?: string; text?: string }
   /** The MUC was destroyed (XEP-0045 §10.9), maybe naming where its conversation moved (`alternate`, a MUC's JID). */
   | { kind: "room-destroyed"; muc: string; alternate?: string; reason?: string }
+  /**
+   * An XMPP user (`from`, full or bare JID) asks for, grants or ends a presence subscription with a
+   * Matrix user's puppet, or probes it: queued like a message, so that none is lost while the store is away.
+   */
+  | { kind: "subscription"; type: SubscriptionType; from: string; matrixUser: string }
   /**
    * An XMPP user's resource (`occupant`, a full JID) enters a gateway room under `nick`, or changes its
    * nick there, or (available: false) leaves it. `history` is what its <history/> asked for.

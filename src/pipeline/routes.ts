@@ -79,5 +79,6 @@ export function route(dispatch: Dispatch, c: Capabilities, bridges: (matrixUser:
     .onXmpp("reflection", (e) => c.messages.reflected(e))
     .onXmpp("refused", bridged((e, d) => c.messages.refused(e, d)))
     .onXmpp("bounced", bridged((e, d) => c.deliveryStatus.bounced(e, d)))
-    .onXmpp("room-destroyed", bridged((e, d) => c.portals.destroyed(e, d)));
+    .onXmpp("room-destroyed", bridged((e, d) => c.portals.destroyed(e, d)))
+    .onXmpp("subscription", (e) => c.presenceToXmpp.onSubscription(e.type, e.from, e.matrixUser));
 }

@@ -150,7 +150,7 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   );
 
   const contactAvatars = contactAvatarThrottle(config, ghostProfiles, addressing, log);
-  const contacts = { subscription: presenceToXmpp.onSubscription.bind(presenceToXmpp), availability: presenceToMatrix.handle.bind(presenceToMatrix) };
+  const contacts = { availability: presenceToMatrix.handle.bind(presenceToMatrix) };
   const queue = ingress.queueForMatrix.bind(ingress);
   const noteContactAvatar = async (xmppUser: string, hash: string) => contactAvatars.offer(xmppUser, hash);
   const answer = (stanza: Element) => connection.send(stanza);

@@ -11,15 +11,13 @@ import type { PeerFeatures } from "./peer-features.js";
 import { NS } from "./namespaces.js";
 import { errorCondition, errorIsTemporary, errorText, mentionedAddresses, parseDirectMessage, parseGatewayMessage, parseGroupMessage, parseModeration, parseRoomChange, parseRoomDestroyed, parseSubject, renderStanzaError, splitJid, type Address } from "./stanzas.js";
 import { parseGatewayPresence, renderJoinError } from "./gateway-stanzas.js";
-import { parseAvatarHash, parseContactPresence, subscriptionType, type ContactPresence, type SubscriptionType } from "./presence-stanzas.js";
+import { parseAvatarHash, parseContactPresence, subscriptionType, type ContactPresence } from "./presence-stanzas.js";
 
 /** Queues an event for Matrix; with a dedup key, an event already queued under it is dropped. */
 export type QueueForMatrix = (conversation: string, event: XmppEvent, dedupKey?: string) => Promise<void>;
 
 /** Where an XMPP user's own presence to a puppet goes (presence in MUCs is MucOccupancy's). */
 export interface ContactPresenceHandlers {
-  /** Subscription stanzas and probes; `from` is the sender's full or bare JID. */
-  subscription(type: SubscriptionType, from: string, matrixUser: string): Promise<void>;
   /** Availability presence (available or unavailable) of one of the user's resources. */
   availability(presence: ContactPresence, matrixUser: string): Promise<void>;
 }
@@ -162,7 +160,7 @@ export class XmppInbound {
     const type = stanza.attrs.type;
     const from = stanza.attrs.from!;
     const subscription = subscriptionType(stanza);
-    if (subscription) return this.deps.contacts.subscription(subscription, from, matrixUser);
+    if (subscription) return this.deps.queue(dmConversation(splitJid(from).bare, matrixUser), { kind: "subscription", type: subscription, from, matrixUser });
     const avatarHash = parseAvatarHash(stanza);
     if (avatarHash !== undefined && type === undefined && !stanza.getChild("x", NS.mucUser)) {
       const sender = splitJid(from);

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { xml } from "@xmpp/client";
-import { bodyOf, portalScene, putTransaction } from "./scenes.js";
+import { bodyOf, portalScene, puppetOf, putTransaction } from "./scenes.js";
 import { XmppTestClient } from "./xmpp-client.js";
 import { baseConfig, bridgeSuite, eventually, sleep, stackCommand, uniqueName } from "./harness.js";
 
@@ -163,6 +163,10 @@ test("Redis stops while both sides write: when it is back every message arrives,
       await xmppUser.send(groupchat(`r${i}`));
       await matrixUser.sendText(roomId, `m${i}`);
     }
+    // A subscription request is not sent again either: it waits with the messages. (The answer goes
+    // only to resources that asked for the roster, RFC 6121 §2.1.6.)
+    await xmppUser.iq(xml("iq", { type: "get" }, xml("query", { xmlns: "jabber:iq:roster" })));
+    await xmppUser.send(xml("presence", { to: puppetOf(matrixUser.userId), type: "subscribe" }));
     await eventually(() => (logged("the store is away").length > 0 ? true : undefined), "the bridge to hold XMPP input", 30_000);
 
     const metricsPort = (baseConfig().metrics as { port: number }).port;
@@ -187,6 +191,7 @@ test("Redis stops while both sides write: when it is back every message arrives,
   const all = (prefix: string) => Array.from({ length: count + 1 }, (_, i) => `${prefix}${i}`);
   assert.deepEqual(await toMatrix(), all("r"));
   assert.deepEqual(toXmpp(), all("m"));
+  await xmppUser.waitFor((s) => s.is("presence") && s.attrs.from === puppetOf(matrixUser.userId) && s.attrs.type === "subscribed", "the subscription asked for while Redis was away, granted");
 
   assert.equal(suite.bridge.proc.exitCode, null, "the bridge kept running");
   assert.equal(logged("the store is away").length, 1, "holding is logged once");
