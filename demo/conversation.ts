@@ -39,7 +39,7 @@ export async function playConversation(cast: Cast, print: (line: string) => void
     const arrived = async <T>(said: string, seen: string, arrival: () => Promise<T>): Promise<T> => {
       print(said);
       const value = await arrival().catch((err: unknown) => {
-        throw new Error(`${seen.replace(" sees", " did not see")} (waited ${STEP_TIMEOUT_MS / 1000} s): ${(err as Error).message}`);
+        throw new Error(`after “${said}”, this did not happen: “${seen}” (${(err as Error).message})`);
       });
       print(`    ${seen}`);
       return value;
