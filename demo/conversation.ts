@@ -68,7 +68,10 @@ export async function playConversation(cast: Cast, print: (line: string) => void
     });
     await arrived(`${a} (Matrix) reacts 👍 to “${typo}”`, `${b} sees the reaction 👍`, async () => {
       await alice.send(dm, { "m.relates_to": { rel_type: "m.annotation", event_id: answer.event_id, key: "👍" } }, "m.reaction");
-      return bobGets((s) => s.getChild("reactions", REACTIONS)?.getChildText("reaction") === "👍", "the reaction");
+      return bobGets((s) => {
+        const reactions = s.getChild("reactions", REACTIONS);
+        return reactions?.attrs.id === typoId && reactions.getChildText("reaction") === "👍";
+      }, "the reaction");
     });
     const fixed = `Hello ${a}! Greetings from XMPP land`;
     await arrived(`${b} (XMPP) corrects it to “${fixed}”`, `${a} sees the edit: ${fixed}`, async () => {
