@@ -119,7 +119,9 @@ export function parseConfig(text: string, file: string, env: Environment = proce
   const result = configSchema.safeParse(raw ?? {}, { reportInput: true, error: messageOf });
   if (!result.success) throw problemsError(file, result.error.issues.flatMap(describeIssue));
   const { password: _password, passwordFile: _passwordFile, ...xmpp } = result.data.xmpp;
-  return { ...result.data, xmpp: { ...xmpp, password: componentSecret(result.data.xmpp, file, env) } };
+  // Without a permissions table the bridge serves its own homeserver's users, never everyone it federates with.
+  const permissions = result.data.bridge.permissions ?? { [result.data.homeserver.domain]: "user" };
+  return { ...result.data, xmpp: { ...xmpp, password: componentSecret(result.data.xmpp, file, env) }, bridge: { ...result.data.bridge, permissions } };
 }
 
 export async function loadConfig(file: string, env: Environment = process.env): Promise<BridgeConfig> {

@@ -74,9 +74,10 @@ const bridge = z.strictObject({
   backfillMessages: z.number().int().min(0).max(1000).default(50),
   /**
    * Who may use the bridge: keys are a Matrix user ID, a homeserver domain, or "*".
-   * The most specific entry wins.
+   * The most specific entry wins. Unset: the homeserver's own users (config/load.ts), as the default
+   * cannot name homeserver.domain here.
    */
-  permissions: z.record(z.string(), permissionLevel).default({ "*": "user" }),
+  permissions: z.record(z.string(), permissionLevel).optional(),
 });
 
 const media = z.strictObject({
@@ -146,5 +147,8 @@ export const configSchema = z.strictObject({
 /** The config file as the schema reads it: the component secret may still be elsewhere. */
 export type ConfigFile = z.infer<typeof configSchema>;
 
-/** The config the bridge runs with: the component secret found (config/load.ts). */
-export type BridgeConfig = Omit<ConfigFile, "xmpp"> & { xmpp: Omit<ConfigFile["xmpp"], "password" | "passwordFile"> & { password: string } };
+/** The config the bridge runs with: the component secret found and the permissions settled (config/load.ts). */
+export type BridgeConfig = Omit<ConfigFile, "xmpp" | "bridge"> & {
+  xmpp: Omit<ConfigFile["xmpp"], "password" | "passwordFile"> & { password: string };
+  bridge: ConfigFile["bridge"] & { permissions: NonNullable<ConfigFile["bridge"]["permissions"]> };
+};

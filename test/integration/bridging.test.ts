@@ -4,10 +4,9 @@ import { xml } from "@xmpp/client";
 import { MatrixTestClient, type ClientEvent } from "./matrix-client.js";
 import { XmppTestClient } from "./xmpp-client.js";
 import { bridgeSuite, stack, uniqueName, sleep, eventually, portalAliasOf } from "./harness.js";
-import { bodyOf, puppetOf } from "./scenes.js";
+import { bodyOf, ghostOf, puppetOf } from "./scenes.js";
 
 const MUC = "http://jabber.org/protocol/muc";
-const ghostOf = (jid: string) => `@_xmpp_${jid.replace("@", "=40")}:${stack.matrixDomain}`;
 
 const suite = bridgeSuite();
 const loginXmpp = async (name: string) => {

@@ -5,6 +5,7 @@
  */
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { createServer, type AddressInfo } from "node:net";
 import { writeFile, mkdtemp } from "node:fs/promises";
 import { createWriteStream } from "node:fs";
 import { tmpdir } from "node:os";
@@ -150,6 +151,16 @@ function deepMerge(base: Record<string, any>, over: Record<string, any>): Record
     out[k] = v && typeof v === "object" && !Array.isArray(v) && typeof base[k] === "object" ? deepMerge(base[k], v) : v;
   }
   return out;
+}
+
+/** A port nothing listens on now, from the kernel: for a second bridge beside the suite's, whatever PORT_OFFSET is. */
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  await once(server, "close");
+  return port;
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

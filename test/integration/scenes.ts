@@ -19,6 +19,9 @@ export const stanzaIdOf = (s: Stanza, by: string): string | undefined => s.getCh
 /** A Matrix user's puppet: `localpart%server@component`. */
 export const puppetOf = (userId: string): string => `${userId.slice(1).replace(":", "%")}@${stack.componentDomain}`;
 
+/** An XMPP user's ghost: `@_xmpp_user=40server:homeserver`. */
+export const ghostOf = (jid: string): string => `@_xmpp_${jid.replace("@", "=40")}:${stack.matrixDomain}`;
+
 /** The bridge bot's user ID (the stack's config keeps the default localpart). */
 export const BOT = (): string => `@xmppbot:${stack.matrixDomain}`;
 

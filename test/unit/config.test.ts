@@ -34,6 +34,11 @@ const MINIMAL = {
   redis: { url: "redis://127.0.0.1:6379/0" },
 };
 
+test("without bridge.permissions only the homeserver's own users may use the bridge, not everyone it federates with", () => {
+  const config = parseConfig(stringifyYaml(MINIMAL), "config.yaml", {});
+  assert.deepEqual(config.bridge.permissions, { "matrix.test": "user" });
+});
+
 /** The problems parseConfig finds in the minimal config with `change` applied to it. */
 function problemsOf(change: (config: Record<string, any>) => void, env: Environment = {}): readonly string[] {
   const config = structuredClone(MINIMAL) as Record<string, any>;
