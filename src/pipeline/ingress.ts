@@ -67,6 +67,17 @@ const matrixLane = (roomId: string | undefined): string => `matrix:${roomId ?? "
 const xmppLane = (conversation: string): string => `xmpp:${conversation}`;
 const isMatrixLane = (lane: string): boolean => lane.startsWith("matrix:");
 
+/** When an outbox entry's event happened (ms since the epoch): a Matrix event's origin_server_ts, an XMPP event's queueing. */
+export function entryTime(lane: string, payload: string): number | undefined {
+  try {
+    const raw = JSON.parse(payload) as { origin_server_ts?: unknown; queuedAt?: unknown };
+    const at = isMatrixLane(lane) ? raw.origin_server_ts : raw.queuedAt;
+    return typeof at === "number" ? at : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * What identifies a transaction: its ID and what it holds. Synapse on SQLite counts transaction IDs
  * from 1 again after a restart, so an ID alone would make new transactions look like repeats; a real

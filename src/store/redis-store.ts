@@ -140,6 +140,14 @@ export class RedisStore implements BridgeStore {
     return new Map(lanes.map((lane, i) => [lane, Number(lengths[i]?.[1] ?? 0)]));
   }
 
+  async outboxHeads(): Promise<Map<string, string>> {
+    const lanes = await this.redis.smembers(this.key("outboxes"));
+    const pipeline = this.redis.pipeline();
+    for (const lane of lanes) pipeline.lindex(this.key("outbox", lane), 0);
+    const heads = (await pipeline.exec()) ?? [];
+    return new Map(lanes.flatMap((lane, i) => (typeof heads[i]?.[1] === "string" ? [[lane, heads[i][1]]] : [])));
+  }
+
   async appendToOutboxOnce(entry: OutboxEntry, onceKey: string, ttlSeconds: number): Promise<boolean> {
     const keys = [this.key("once", onceKey), this.key("outboxes"), this.key("outbox", entry.lane)];
     const appended = await this.redis.eval(APPEND_ONCE, keys.length, ...keys, String(Math.ceil(ttlSeconds)), entry.payload, entry.lane);

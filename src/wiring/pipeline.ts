@@ -40,6 +40,7 @@ import { Puppets } from "../pipeline/destinations/puppets.js";
 import { XmppDestinations } from "../pipeline/destinations/xmpp-destinations.js";
 import { Dispatch } from "../pipeline/dispatch.js";
 import { Ingress } from "../pipeline/ingress.js";
+import { oldestEntryTimes, population } from "./metric-sources.js";
 import { Portals } from "../pipeline/portals.js";
 import { route } from "../pipeline/routes.js";
 import { LatestWinsThrottle } from "../pipeline/throttle.js";
@@ -112,7 +113,11 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const xmppDestinations = new XmppDestinations({ store, connection, puppets, gateway: gateway.destinations, addressing, botUserId });
   const matrixDestinations = new MatrixDestinations({ store, ghosts, directChats, addressing, log: logOf("to-matrix") });
   const dispatch = new Dispatch({ ofMatrixEvent: async (e) => ("roomId" in e ? xmppDestinations.ofRoom(e.roomId) : undefined), ofXmppEvent: (e) => matrixDestinations.of(e) });
-  const observer = new BridgeMetrics(registry, { links: () => store.links(), outboxDepths: () => store.outboxDepths(), checks: healthChecks(homeserver, store, connection) }, SOFTWARE_VERSION);
+  const observer = new BridgeMetrics(
+    registry,
+    { links: () => store.links(), outboxDepths: () => store.outboxDepths(), oldestEntryTimes: () => oldestEntryTimes(store), population: () => population(store, occupancy), checks: healthChecks(homeserver, store, connection) },
+    SOFTWARE_VERSION,
+  );
   const readEvent = (raw: unknown) => readMatrixEvent(raw, logOf("matrix"));
   const deps = (module: string) => ({ store, rooms, connection, addressing, botUserId, messageMapSeconds, log: logOf(module) });
   const deliveryStatus = new DeliveryStatus({ ...deps("delivery-status"), undeliverable: (direction, reason) => observer.undeliverable(direction, reason) });

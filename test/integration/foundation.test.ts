@@ -69,7 +69,10 @@ test("/metrics serves Prometheus text: the bridge's version, each connection's s
   assert.equal(res.status, 200);
   const text = await res.text();
   assert.match(text, /^bridge_info\{version="\d+\.\d+\.\d+"\} 1$/m);
-  for (const peer of ["xmpp", "homeserver", "redis"]) assert.match(text, new RegExp(`^bridge_connection_up\\{peer="${peer}"\\} 1$`, "m"));
+  for (const peer of ["xmpp", "homeserver", "redis"]) {
+    assert.match(text, new RegExp(`^bridge_connection_up\\{peer="${peer}"\\} 1$`, "m"));
+    assert.match(text, new RegExp(`^bridge_check_seconds\\{peer="${peer}"\\} [\\d.e-]+$`, "m"));
+  }
   assert.match(text, /^bridge_rooms\{kind="portal"\} \d+$/m);
   assert.match(text, /^bridge_outbox_entries\{direction="matrix_to_xmpp"\} \d+$/m);
   assert.match(text, /process_cpu_user_seconds_total/);
