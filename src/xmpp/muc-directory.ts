@@ -17,6 +17,8 @@ export interface MucDescription {
    * keeps room vCards but only announces their hash in the room's presence).
    */
   avatarHash?: string;
+  /** The room's subject, when its disco#info form tells it (XEP-0045 §6.4 muc#roominfo_subject). */
+  subject?: string;
 }
 
 /**
@@ -25,10 +27,15 @@ export interface MucDescription {
  */
 const AVATAR_HASH_FIELDS = ["muc#roominfo_avatarhash", "{http://modules.prosody.im/mod_vcard_muc}avatar#sha1"];
 
+/** The fields of the room's muc#roominfo form (XEP-0045 §6.4), in its disco#info. */
+function roomInfoFields(query: Element): Element[] {
+  const form = query.getChildren("x", NS.dataForms).find((x) => x.getChildren("field").some((f) => f.attrs.var === "FORM_TYPE" && f.getChildText("value") === `${NS.muc}#roominfo`));
+  return form?.getChildren("field") ?? [];
+}
+
 function avatarHashOf(query: Element): string | undefined {
   if (!query.getChildren("feature").some((f) => f.attrs.var === NS.vcard)) return undefined;
-  const form = query.getChildren("x", NS.dataForms).find((x) => x.getChildren("field").some((f) => f.attrs.var === "FORM_TYPE" && f.getChildText("value") === `${NS.muc}#roominfo`));
-  const fields = (form?.getChildren("field") ?? []).filter((f) => AVATAR_HASH_FIELDS.includes(f.attrs.var ?? ""));
+  const fields = roomInfoFields(query).filter((f) => AVATAR_HASH_FIELDS.includes(f.attrs.var ?? ""));
   // No field is no statement: that room may still have an avatar (it says so in its presence), unlike an empty field.
   if (fields.length === 0) return undefined;
   const values = fields.flatMap((f) => f.getChildren("value").map((v) => v.getText().trim().toLowerCase()));
@@ -47,7 +54,8 @@ export async function describeMuc(connection: ComponentConnection, muc: string, 
     if (!query || !identity || !isRoom) return undefined;
     const title = identity.attrs.name?.trim();
     const avatarHash = avatarHashOf(query);
-    return { muc, name: title || jidLocalpart(muc) || muc, ...(title ? { title } : {}), ...(avatarHash === undefined ? {} : { avatarHash }) };
+    const subject = roomInfoFields(query).find((f) => f.attrs.var === "muc#roominfo_subject")?.getChildText("value")?.trim();
+    return { muc, name: title || jidLocalpart(muc) || muc, ...(title ? { title } : {}), ...(avatarHash === undefined ? {} : { avatarHash }), ...(subject ? { subject } : {}) };
   } catch (err) {
     log.info({ muc, condition: requestFailure(err) }, "MUC lookup failed");
     return undefined;
