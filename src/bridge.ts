@@ -41,7 +41,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const mediaPublicUrl = config.media.publicUrl ?? `http://${config.media.bindAddress}:${config.media.port}`;
   const fileUrls = new FileUrls(registration.as_token, mediaPublicUrl, config.media.linkDays * 24 * 3600 * 1000);
   const pipeline = buildPipeline({ config, store, homeserver, connection, media, fileUrls, registry, log });
-  const { addressing, botUserId, gateway, ingress, portals, provisioning, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound, setPermissions } = pipeline;
+  const { addressing, botUserId, gateway, ingress, portals, provisioning, thirdParty, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound, setPermissions } = pipeline;
   const checks = healthChecks(homeserver, store, connection);
   const servers: Server[] = [];
 
@@ -72,7 +72,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     connection.on("online", rejoin);
     rejoin();
 
-    servers.push(await listen(appserviceApp(config, registration.hs_token, ingress, portals, checks, log), config.appservice.bindAddress, config.appservice.port));
+    servers.push(await listen(appserviceApp(config, registration.hs_token, ingress, portals, thirdParty, checks, log), config.appservice.bindAddress, config.appservice.port));
     if (config.media.matrixToXmpp === "link") {
       if (!config.media.publicUrl) log.warn({ publicUrl: mediaPublicUrl }, "media.publicUrl is not set: links to Matrix files work only where this address does");
       servers.push(await listen(mediaApp(fileUrls, media, log.child({ module: "media" })), config.media.bindAddress, config.media.port));

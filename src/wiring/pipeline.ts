@@ -43,6 +43,7 @@ import { Ingress } from "../pipeline/ingress.js";
 import { Plumbing } from "../pipeline/plumbing.js";
 import { Portals } from "../pipeline/portals.js";
 import { Provisioning } from "../pipeline/provisioning.js";
+import { ThirdPartyLookups } from "../pipeline/third-party.js";
 import { route } from "../pipeline/routes.js";
 import { LatestWinsThrottle } from "../pipeline/throttle.js";
 import type { BridgeStore } from "../store/store.js";
@@ -124,6 +125,7 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const portals = new Portals({ store, rooms, describeMuc: lookUpMuc, addressing, onCreated, log: logOf("portals") });
   const plumbing = new Plumbing({ store, rooms, occupancy, describeMuc: lookUpMuc, log: logOf("plumbing") });
   const status = () => bridgeStatus(healthChecks(homeserver, store, connection), store);
+  const thirdParty = new ThirdPartyLookups({ store, rooms, describeMuc: lookUpMuc, addressing, log: logOf("third-party") });
   const provisioning = new Provisioning({ plumbing, store, rooms, describeMuc: lookUpMuc, status, addressing, permissions: () => permissions, botUserId, log: logOf("provisioning") });
 
   const files = new Files({ rooms, shareFile: countedTransfer("to_xmpp", fileSharing(config, media, connection, fileUrls, addressing)), fetchFile: countedTransfer("to_matrix", fetchSharedFile(config)), upload: (file, ghost) => media.upload(file, ghost), log: logOf("files") });
@@ -162,5 +164,5 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const mucHistory = new MucHistory({ store, archive, inbound, addressing, backfillMessages: config.bridge.backfillMessages, log: logOf("muc") });
   const setPermissions = (table: typeof permissions): void => void (permissions = table);
   // What the connection receives passes mucHistory, which holds a room's live messages while its history is read.
-  return { addressing, botUserId, gateway: gateway.services, ingress, portals, provisioning, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound: mucHistory, setPermissions };
+  return { addressing, botUserId, gateway: gateway.services, ingress, portals, provisioning, thirdParty, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound: mucHistory, setPermissions };
 }
