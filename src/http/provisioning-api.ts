@@ -59,6 +59,7 @@ export interface MucLookup {
   name: string;
   /** The name the room gives itself, when it has one. */
   title?: string;
+  description?: string;
   subject?: string;
   /** The portal alias that opens it, when it is not bridged to another room. */
   alias?: string;
@@ -190,6 +191,7 @@ export function provisioningApp({ secret, requestsPerMinute }: ProvisioningSetti
       muc: found.muc,
       name: found.name,
       ...(found.title ? { title: found.title } : {}),
+      ...(found.description ? { description: found.description } : {}),
       ...(found.subject ? { subject: found.subject } : {}),
       ...(found.alias ? { alias: found.alias } : {}),
       link: found.link ? linkJson(found.link) : null,

@@ -34,7 +34,7 @@ export class Provisioning implements ProvisioningHandlers {
   async link(roomId: string, muc: string, userId: string): Promise<{ name: string }> {
     this.mayUse(userId);
     // A public room, or one the bot was invited to, can be joined now; the bot must be in it to bridge it.
-    await this.deps.rooms.ensureJoined(this.deps.botUserId, roomId).catch((err: unknown) => this.keptOut(roomId, err));
+    await this.deps.rooms.join(this.deps.botUserId, roomId).catch((err: unknown) => this.keptOut(roomId, err));
     const outcome = await this.deps.plumbing.link(roomId, muc, userId);
     if ("refused" in outcome) throw this.refusal(outcome.refused, userId, roomId);
     return { name: outcome.done.name };

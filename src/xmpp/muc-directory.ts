@@ -17,7 +17,8 @@ export interface MucDescription {
    * keeps room vCards but only announces their hash in the room's presence).
    */
   avatarHash?: string;
-  /** The room's subject, when its disco#info form tells it (XEP-0045 §6.4 muc#roominfo_subject). */
+  /** The room's description and subject, when its disco#info form tells them (XEP-0045 §6.4). */
+  description?: string;
   subject?: string;
 }
 
@@ -54,8 +55,16 @@ export async function describeMuc(connection: ComponentConnection, muc: string, 
     if (!query || !identity || !isRoom) return undefined;
     const title = identity.attrs.name?.trim();
     const avatarHash = avatarHashOf(query);
-    const subject = roomInfoFields(query).find((f) => f.attrs.var === "muc#roominfo_subject")?.getChildText("value")?.trim();
-    return { muc, name: title || jidLocalpart(muc) || muc, ...(title ? { title } : {}), ...(avatarHash === undefined ? {} : { avatarHash }), ...(subject ? { subject } : {}) };
+    const info = (field: string) => roomInfoFields(query).find((f) => f.attrs.var === `muc#roominfo_${field}`)?.getChildText("value")?.trim() || undefined;
+    const [description, subject] = [info("description"), info("subject")];
+    return {
+      muc,
+      name: title || jidLocalpart(muc) || muc,
+      ...(title ? { title } : {}),
+      ...(avatarHash === undefined ? {} : { avatarHash }),
+      ...(description ? { description } : {}),
+      ...(subject ? { subject } : {}),
+    };
   } catch (err) {
     log.info({ muc, condition: requestFailure(err) }, "MUC lookup failed");
     return undefined;
