@@ -150,7 +150,8 @@ export function provisioningApp({ secret, requestsPerMinute }: ProvisioningSetti
       legacyHeaders: false,
       logger: { error: (err, msg) => log.error({ err }, msg ?? "rate limiter"), warn: (err, msg) => log.warn({ err }, msg ?? "rate limiter") },
       handler: (req, res) => {
-        log.info({ ip: req.ip, path: req.path }, "provisioning request over the rate limit");
+        // Once a minute per address, however many follow.
+        if ((req as Request & { rateLimit?: { used: number } }).rateLimit?.used === requestsPerMinute + 1) log.info({ ip: req.ip }, "provisioning requests over the rate limit");
         refuse(res, "M_LIMIT_EXCEEDED", `more than ${requestsPerMinute} requests in a minute`);
       },
     }),
