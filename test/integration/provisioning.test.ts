@@ -7,14 +7,16 @@ import { bodyOf, configureMuc, xmppUserInMuc } from "./scenes.js";
 
 const SECRET = "provisioning-test-secret-0123456789";
 const REQUESTS_PER_MINUTE = 40;
-const base = `http://127.0.0.1:${process.env.PROVISIONING_PORT}/_matrix/provision/v1`;
+const port = Number(process.env.PROVISIONING_PORT);
+if (!port) throw new Error("PROVISIONING_PORT is not set: run the integration tests through scripts/test.sh");
+const base = `http://127.0.0.1:${port}/_matrix/provision/v1`;
 
 let outsider: MatrixTestClient;
 const suite = bridgeSuite(async () => {
   outsider = await MatrixTestClient.register(uniqueName("outsider"));
   return {
     bridge: { permissions: { "*": "user", [outsider.userId]: "none" } },
-    provisioning: { enabled: true, port: Number(process.env.PROVISIONING_PORT), secret: SECRET, requestsPerMinute: REQUESTS_PER_MINUTE },
+    provisioning: { enabled: true, port, secret: SECRET, requestsPerMinute: REQUESTS_PER_MINUTE },
   };
 });
 
