@@ -20,6 +20,8 @@ export STACK_DIR="${STACK_DIR:-$root/.stack/test${PORT_OFFSET:+-$off}}"
 export REDIS_PORT=$((16379 + off)) XMPP_C2S_PORT=$((15222 + off)) XMPP_COMPONENT_PORT=$((15347 + off))
 export XMPP_HTTP_PORT=$((15280 + off)) SYNAPSE_PORT=$((18008 + off))
 as_port=$((19000 + off)) metrics_port=$((19001 + off)) media_port=$((19002 + off))
+# The provisioning API is off in the stack's config; its tests turn it on, on this port.
+export PROVISIONING_PORT=$((19003 + off))
 export MATRIX_DOMAIN=matrix.test XMPP_DOMAIN=xmpp.test COMPONENT_DOMAIN=matrix.xmpp.test COMPONENT_SECRET=test-component-secret
 export BRIDGE_CONFIG="$STACK_DIR/config.yaml" BRIDGE_REGISTRATION="$STACK_DIR/registration.yaml"
 

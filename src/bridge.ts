@@ -16,6 +16,7 @@ import { takeInStanzas } from "./xmpp/inbound.js";
 import { answerPuppetVcards } from "./xmpp/vcard.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "./version.js";
 import { statusApp } from "./http/status-server.js";
+import { provisioningApp } from "./http/provisioning-api.js";
 import { healthChecks } from "./wiring/adapters.js";
 import { appserviceApp, closeServer, listen } from "./wiring/listeners.js";
 import { buildPipeline } from "./wiring/pipeline.js";
@@ -40,7 +41,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const mediaPublicUrl = config.media.publicUrl ?? `http://${config.media.bindAddress}:${config.media.port}`;
   const fileUrls = new FileUrls(registration.as_token, mediaPublicUrl, config.media.linkDays * 24 * 3600 * 1000);
   const pipeline = buildPipeline({ config, store, homeserver, connection, media, fileUrls, registry, log });
-  const { addressing, botUserId, gateway, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound, setPermissions } = pipeline;
+  const { addressing, botUserId, gateway, ingress, portals, provisioning, thirdParty, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound, setPermissions } = pipeline;
   const checks = healthChecks(homeserver, store, connection);
   const servers: Server[] = [];
 
@@ -71,7 +72,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     connection.on("online", rejoin);
     rejoin();
 
-    servers.push(await listen(appserviceApp(config, registration.hs_token, ingress, portals, checks, log), config.appservice.bindAddress, config.appservice.port));
+    servers.push(await listen(appserviceApp(config, registration.hs_token, ingress, portals, thirdParty, checks, log), config.appservice.bindAddress, config.appservice.port));
     if (config.media.matrixToXmpp === "link") {
       if (!config.media.publicUrl) log.warn({ publicUrl: mediaPublicUrl }, "media.publicUrl is not set: links to Matrix files work only where this address does");
       servers.push(await listen(mediaApp(fileUrls, media, log.child({ module: "media" })), config.media.bindAddress, config.media.port));
@@ -79,6 +80,11 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     const pingMs = await homeserver.ping();
     log.info({ pingMs, port: config.appservice.port }, "the homeserver reaches the appservice listener");
 
+    const { enabled, secret, requestsPerMinute, bindAddress, port } = config.provisioning;
+    if (enabled && secret) {
+      servers.push(await listen(provisioningApp({ secret, requestsPerMinute }, provisioning, log.child({ module: "provisioning" })), bindAddress, port));
+      log.info({ bindAddress, port }, "provisioning API listening");
+    }
     if (config.metrics.enabled) servers.push(await listen(statusApp(registry, checks), config.metrics.bindAddress, config.metrics.port));
     const resumed = await ingress.resume();
     if (resumed > 0) log.info({ lanes: resumed }, "resuming queued work from before the restart");

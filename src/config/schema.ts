@@ -131,6 +131,21 @@ const gateway = z.strictObject({
   historyMessages: z.number().int().min(0).max(100).default(20),
 });
 
+const provisioning = z.strictObject({
+  /** Serve the provisioning API (link, unlink, list links, look up a MUC, status) for admin tools and integration managers. */
+  enabled: z.boolean().default(false),
+  bindAddress: z.string().min(1).default("127.0.0.1"),
+  port: port.default(9003),
+  /**
+   * The bearer token every caller presents; or `secretFile`, a file holding it, or the PROVISIONING_SECRET
+   * environment variable (which wins over both). Needed only when enabled.
+   */
+  secret: z.string().min(1).optional(),
+  secretFile: z.string().min(1).optional(),
+  /** Requests one client address may make in a minute; more are answered 429. */
+  requestsPerMinute: z.number().int().positive().default(60),
+});
+
 export const configSchema = z.strictObject({
   homeserver,
   appservice: appservice.prefault({}),
@@ -142,13 +157,15 @@ export const configSchema = z.strictObject({
   media: media.prefault({}),
   presence: presence.prefault({}),
   gateway: gateway.prefault({}),
+  provisioning: provisioning.prefault({}),
 });
 
 /** The config file as the schema reads it: the component secret may still be elsewhere. */
 export type ConfigFile = z.infer<typeof configSchema>;
 
-/** The config the bridge runs with: the component secret found and the permissions settled (config/load.ts). */
-export type BridgeConfig = Omit<ConfigFile, "xmpp" | "bridge"> & {
+/** The config the bridge runs with: the secrets found and the permissions settled (config/load.ts); the provisioning secret is there when the API is enabled. */
+export type BridgeConfig = Omit<ConfigFile, "xmpp" | "bridge" | "provisioning"> & {
   xmpp: Omit<ConfigFile["xmpp"], "password" | "passwordFile"> & { password: string };
   bridge: ConfigFile["bridge"] & { permissions: NonNullable<ConfigFile["bridge"]["permissions"]> };
+  provisioning: Omit<ConfigFile["provisioning"], "secret" | "secretFile"> & { secret?: string };
 };

@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import express from "express";
 import type { BridgeConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
-import { appserviceRouter, type Transaction } from "../matrix/appservice-api.js";
+import { appserviceRouter, type ThirdPartyHandlers, type Transaction } from "../matrix/appservice-api.js";
 import { probeRoutes, type HealthCheck } from "../http/status-server.js";
 import type { Ingress } from "../pipeline/ingress.js";
 import type { Portals } from "../pipeline/portals.js";
@@ -30,7 +30,7 @@ export const closeServer = (server: Server): Promise<void> =>
  * The Application Service API, answered by the bridge itself: transactions go to the ingress. The probes
  * (/live, /ready) are served here too, so that they are there even with metrics turned off.
  */
-export function appserviceApp(config: BridgeConfig, hsToken: string, ingress: Ingress, portals: Portals, checks: readonly HealthCheck[], log: Logger): express.Express {
+export function appserviceApp(config: BridgeConfig, hsToken: string, ingress: Ingress, portals: Portals, thirdParty: ThirdPartyHandlers, checks: readonly HealthCheck[], log: Logger): express.Express {
   const app = express();
   app.disable("x-powered-by");
   app.use(probeRoutes(checks));
@@ -39,6 +39,7 @@ export function appserviceApp(config: BridgeConfig, hsToken: string, ingress: In
     onUserQuery: async () => false,
     onAliasQuery: (alias: string) => portals.onAliasQuery(alias),
     onPing: (transactionId: string | undefined) => log.debug({ transactionId }, "homeserver ping"),
+    thirdParty,
   };
   app.use(appserviceRouter(hsToken, handlers, log.child({ module: "appservice" }), config.appservice.maxBodyBytes));
   return app;

@@ -57,13 +57,39 @@ export function putTransaction(txnId: string, events: unknown[]): Promise<Respon
   });
 }
 
+/** A new XMPP user who entered the MUC (creating it, if it is new) under the nick. */
+export async function xmppUserInMuc(suite: Suite, room: string, nick: string, localpart = uniqueName(nick)): Promise<XmppTestClient> {
+  const user = await XmppTestClient.login(localpart);
+  suite.xmppClients.push(user);
+  await user.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })));
+  await user.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/${nick}`, "self-presence");
+  return user;
+}
+
+/** The owner submits one room configuration field (XEP-0045 §10.2). */
+export async function configureMuc(owner: XmppTestClient, room: string, field: string, value: string): Promise<void> {
+  await owner.iq(
+    xml(
+      "iq",
+      { type: "set", to: room, id: `cfg-${field}` },
+      xml(
+        "query",
+        { xmlns: "http://jabber.org/protocol/muc#owner" },
+        xml(
+          "x",
+          { xmlns: "jabber:x:data", type: "submit" },
+          xml("field", { var: "FORM_TYPE" }, xml("value", {}, "http://jabber.org/protocol/muc#roomconfig")),
+          xml("field", { var: field }, xml("value", {}, value)),
+        ),
+      ),
+    ),
+  );
+}
+
 /** A MUC where the XMPP user "xena" talks with the Matrix user "Max", who joined its portal. */
 export async function portalScene(suite: Suite, name: string) {
   const room = `${uniqueName(name)}@${stack.mucDomain}`;
-  const xmppUser = await XmppTestClient.login(uniqueName("x"));
-  suite.xmppClients.push(xmppUser);
-  await xmppUser.send(xml("presence", { to: `${room}/xena` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })));
-  await xmppUser.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/xena`, "self-presence");
+  const xmppUser = await xmppUserInMuc(suite, room, "xena", uniqueName("x"));
   const matrixUser = await MatrixTestClient.register(uniqueName("m"));
   await matrixUser.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(matrixUser.userId)}/displayname`, { displayname: "Max" });
   const roomId = await matrixUser.join(portalAliasOf(room));

@@ -118,3 +118,23 @@ describe("the component secret from the config, a file or the environment", () =
     assert.throws(() => load({ password: "a", passwordFile: "secret" }), /set one of them, not both/);
   });
 });
+
+describe("the provisioning secret", () => {
+  const dir = mkdtempSync(join(tmpdir(), "mxb-config-test-"));
+  const load = (provisioning: Record<string, unknown>, env: Environment = {}) => parseConfig(stringifyYaml({ ...MINIMAL, provisioning }), join(dir, "config.yaml"), env);
+  writeFileSync(join(dir, "token"), "a-secret-from-the-file\n");
+
+  it("is not needed while the API is off, and not kept", () => {
+    assert.equal(load({}).provisioning.enabled, false);
+    assert.equal(load({ secret: "a-secret-of-enough-length" }).provisioning.secret, undefined);
+  });
+  it("comes from the config, a file or PROVISIONING_SECRET, which wins", () => {
+    assert.equal(load({ enabled: true, secret: "a-secret-of-enough-length" }).provisioning.secret, "a-secret-of-enough-length");
+    assert.equal(load({ enabled: true, secretFile: "token" }).provisioning.secret, "a-secret-from-the-file");
+    assert.equal(load({ enabled: true, secretFile: "token" }, { PROVISIONING_SECRET: "a-secret-from-the-environment" }).provisioning.secret, "a-secret-from-the-environment");
+  });
+  it("is required when enabled, and long enough", () => {
+    assert.throws(() => load({ enabled: true }), /provisioning\.secret: is required when provisioning\.enabled is true \(or provisioning\.secretFile, a file holding it, or the PROVISIONING_SECRET environment variable\)/);
+    assert.throws(() => load({ enabled: true, secret: "short" }), /provisioning\.secret: must be at least 16 characters long/);
+  });
+});
