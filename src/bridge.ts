@@ -1,4 +1,5 @@
 import type { Server } from "node:http";
+import { hostname } from "node:os";
 import { Registry } from "prom-client";
 import type { BridgeConfig } from "./config/schema.js";
 import { FileUrls } from "./core/file-urls.js";
@@ -9,7 +10,9 @@ import { Homeserver, configureLibraryLogging } from "./matrix/homeserver.js";
 import { MatrixMedia } from "./matrix/media.js";
 import type { Registration } from "./matrix/registration.js";
 import { RedisStore } from "./store/redis-store.js";
-import { ComponentConnection } from "./xmpp/component-connection.js";
+import { ActiveStandby } from "./pipeline/active-standby.js";
+import { roleMetrics } from "./http/role-metrics.js";
+import { ComponentAuthError, ComponentConnection } from "./xmpp/component-connection.js";
 import { answerServiceQueries } from "./xmpp/service-info.js";
 import { answerArchiveQueries, answerModerationRequests } from "./xmpp/gateway-stanzas.js";
 import { takeInStanzas } from "./xmpp/inbound.js";
@@ -32,7 +35,7 @@ export interface RunningBridge {
 export async function startBridge(config: BridgeConfig, registration: Registration, log: Logger): Promise<RunningBridge> {
   configureLibraryLogging(config.logging.level);
   const registry = new Registry();
-  const store = new RedisStore(config.redis.url, config.redis.keyPrefix, log.child({ module: "store" }));
+  const store = new RedisStore(config.redis, log.child({ module: "store" }));
   const homeserverOptions = { url: config.homeserver.url, domain: config.homeserver.domain, registration, botDisplayName: config.bridge.botDisplayName };
   const homeserver = new Homeserver(homeserverOptions, log.child({ module: "matrix" }));
   const connection = new ComponentConnection(config.xmpp, log.child({ module: "xmpp" }));
@@ -43,9 +46,38 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const { addressing, botUserId, gateway, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound, setPermissions } = pipeline;
   const checks = healthChecks(homeserver, store, connection);
   const servers: Server[] = [];
+  let failed: (err: Error) => void = () => undefined;
+  const fatal = new Promise<Error>((resolve) => (failed = resolve));
 
   takeInStanzas(connection, inbound, log);
   connection.on("offline", () => occupancy.onConnectionLost());
+  // Every time the connection comes (back) up, puppets go back into the MUCs they were in, and ask their
+  // subscribers for the presence missed while away.
+  connection.on("online", () => {
+    occupancy.rejoinAll().catch((err: unknown) => log.error({ err }, "rejoining MUCs failed"));
+    presenceToXmpp.probeSubscribers().catch((err: unknown) => log.error({ err }, "probing presence subscribers failed"));
+  });
+
+  // What only the active instance does: hold the component connection and drain the outboxes.
+  const roleObserver = roleMetrics(registry);
+  const takeOver = async (): Promise<void> => {
+    await connection.start();
+    const resumed = await ingress.resume();
+    if (resumed > 0) log.info({ lanes: resumed }, "resuming queued work");
+  };
+  const role = config.ha.enabled
+    ? new ActiveStandby({
+        store,
+        instanceId: config.ha.instanceId ?? `${hostname()}:${process.pid}`,
+        leaseMs: config.ha.leaseSeconds * 1000,
+        takeOver,
+        standDown: async () => void (await Promise.all([ingress.pause(), connection.stop()])),
+        takeOverFailed: (err) => err instanceof ComponentAuthError && failed(err),
+        observer: roleObserver,
+        log: log.child({ module: "lease" }),
+      })
+    : undefined;
+  const onStandby = (): boolean => role !== undefined && !role.isActive();
 
   try {
     await store.connect().catch((err: Error) => {
@@ -61,17 +93,15 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     answerModerationRequests(connection, isGatewayRoom, (from, room, request) => gateway.moderate(from, room, request));
     answerArchiveQueries(connection, isGatewayRoom, (from, room, query) => gateway.archive(from, room, query));
     answerPuppetVcards(connection, puppet, (jid) => puppetProfiles.cardOf(jid), log.child({ module: "xmpp" }));
-    await connection.start();
-    // Every time the connection comes (back) up, puppets go back into the MUCs they were in, and ask their
-    // subscribers for the presence missed while away.
-    const rejoin = (): void => {
-      occupancy.rejoinAll().catch((err: unknown) => log.error({ err }, "rejoining MUCs failed"));
-      presenceToXmpp.probeSubscribers().catch((err: unknown) => log.error({ err }, "probing presence subscribers failed"));
-    };
-    connection.on("online", rejoin);
-    rejoin();
+    if (role) {
+      await role.start();
+      if (!role.isActive()) log.info("another instance holds the lease: this instance is on standby");
+    } else {
+      await takeOver();
+      roleObserver.active(true);
+    }
 
-    servers.push(await listen(appserviceApp(config, registration.hs_token, ingress, portals, checks, log), config.appservice.bindAddress, config.appservice.port));
+    servers.push(await listen(appserviceApp(config, registration.hs_token, ingress, portals, checks, onStandby, log), config.appservice.bindAddress, config.appservice.port));
     if (config.media.matrixToXmpp === "link") {
       if (!config.media.publicUrl) log.warn({ publicUrl: mediaPublicUrl }, "media.publicUrl is not set: links to Matrix files work only where this address does");
       servers.push(await listen(mediaApp(fileUrls, media, log.child({ module: "media" })), config.media.bindAddress, config.media.port));
@@ -79,15 +109,13 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     const pingMs = await homeserver.ping();
     log.info({ pingMs, port: config.appservice.port }, "the homeserver reaches the appservice listener");
 
-    if (config.metrics.enabled) servers.push(await listen(statusApp(registry, checks), config.metrics.bindAddress, config.metrics.port));
-    const resumed = await ingress.resume();
-    if (resumed > 0) log.info({ lanes: resumed }, "resuming queued work from before the restart");
+    if (config.metrics.enabled) servers.push(await listen(statusApp(registry, checks, onStandby), config.metrics.bindAddress, config.metrics.port));
   } catch (err) {
-    await Promise.allSettled([...servers.map(closeServer), connection.stop(), store.close()]);
+    await Promise.allSettled([...servers.map(closeServer), role?.stop(), connection.stop(), store.close()]);
     throw err;
   }
 
-  const fatal = new Promise<Error>((resolve) => connection.once("fatal", resolve));
+  connection.once("fatal", failed);
   log.info("bridge running");
 
   return {
@@ -105,6 +133,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
       contactAvatars.stop();
       await occupancy.leaveAllForShutdown();
       await connection.stop();
+      await role?.stop();
       await store.close();
       log.info("stopped");
     },

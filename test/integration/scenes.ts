@@ -10,7 +10,8 @@ import { MatrixTestClient, type ClientEvent } from "./matrix-client.js";
 import { XmppTestClient } from "./xmpp-client.js";
 
 export type Stanza = ReturnType<typeof xml>;
-type Suite = ReturnType<typeof bridgeSuite>;
+/** What a scene needs of the suite: where to keep its clients, to be stopped after the tests. */
+type Suite = Pick<ReturnType<typeof bridgeSuite>, "xmppClients">;
 type EventPredicate = (e: ClientEvent) => boolean;
 
 export const bodyOf = (s: Stanza): string | null => s.getChildText("body");

@@ -1,0 +1,160 @@
+/**
+ * Two bridge instances on one Redis: the one holding the lease is active, the other waits on standby and
+ * takes over when the active one dies. The homeserver has one URL for the appservice, as behind a load
+ * balancer: a forwarder on the registration's port sends each request to whichever instance's /ready
+ * answers 200.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer, request, type Server } from "node:http";
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import pino from "pino";
+import { xml } from "@xmpp/client";
+import { RedisStore } from "../../src/store/redis-store.js";
+import { FencedError } from "../../src/store/lease.js";
+import { bodyOf, portalScene } from "./scenes.js";
+import { baseConfig, eventually, killAllBridges, runBridge, sleep, stack, uniqueName, type BridgeProcess, type LogRecord } from "./harness.js";
+
+const registrationUrlPort = (baseConfig().appservice as { port: number }).port;
+/** Each instance's listeners, beside the stack's ports. */
+const portsOf = (n: number) => ({ appservice: registrationUrlPort + 10 + n, metrics: registrationUrlPort + 20 + n, media: registrationUrlPort + 30 + n });
+const LEASE_SECONDS = 2;
+
+const ready = async (port: number): Promise<boolean> => (await fetch(`http://127.0.0.1:${port}/ready`, { signal: AbortSignal.timeout(4000) }).catch(() => undefined))?.status === 200;
+
+/** Forwards every request to the first instance whose /ready answers 200, as a load balancer's health check would. */
+function readyForwarder(port: number, targets: readonly number[]): Promise<Server> {
+  const server = createServer((req, res) => {
+    void (async () => {
+      let target: number | undefined;
+      for (const candidate of targets) if (target === undefined && (await ready(candidate))) target = candidate;
+      if (target === undefined) {
+        res.writeHead(503, { "content-type": "application/json" }).end(JSON.stringify({ errcode: "M_UNKNOWN", error: "no instance is ready" }));
+        return;
+      }
+      const upstream = request({ host: "127.0.0.1", port: target, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      upstream.on("error", () => (res.headersSent ? res.destroy() : res.writeHead(502).end()));
+      req.pipe(upstream);
+    })();
+  });
+  return new Promise((resolve) => server.listen(port, "127.0.0.1", () => resolve(server)));
+}
+
+function instance(name: string, n: number): Promise<BridgeProcess> {
+  const ports = portsOf(n);
+  return runBridge({
+    config: {
+      appservice: { port: ports.appservice },
+      metrics: { port: ports.metrics },
+      media: { port: ports.media, publicUrl: `http://127.0.0.1:${ports.media}/media` },
+      ha: { enabled: true, leaseSeconds: LEASE_SECONDS, instanceId: name },
+    },
+  });
+}
+
+const acquired = (r: LogRecord) => r.msg === "acquired the lease: this instance is active";
+const running = (r: LogRecord) => r.msg === "bridge running";
+/** The bridges in the order they were started; the suite's scenes need only somewhere to keep their clients. */
+const bridges: BridgeProcess[] = [];
+const suite = { xmppClients: [] as { stop(): Promise<void> }[] };
+let forwarder: Server;
+
+before(async () => {
+  forwarder = await readyForwarder(registrationUrlPort, [portsOf(0).appservice, portsOf(1).appservice]);
+  bridges.push(await instance("alpha", 0));
+  await bridges[0]!.waitForLog(acquired, 60_000);
+  await bridges[0]!.waitForLog(running, 60_000);
+  bridges.push(await instance("beta", 1));
+  await bridges[1]!.waitForLog(running, 60_000);
+});
+
+after(async () => {
+  for (const c of suite.xmppClients) await c.stop();
+  for (const b of bridges) await b.stop();
+  killAllBridges();
+  await new Promise((resolve) => forwarder?.close(resolve));
+});
+
+test("the standby is live but not ready, refuses transactions for the homeserver to retry, and holds no component connection", async () => {
+  const [active, standby] = [portsOf(0), portsOf(1)];
+  assert.equal((await fetch(`http://127.0.0.1:${standby.appservice}/live`)).status, 200);
+  const probe = await fetch(`http://127.0.0.1:${standby.appservice}/ready`);
+  assert.equal(probe.status, 503);
+  assert.equal(((await probe.json()) as { status: string }).status, "standby");
+  assert.equal(await ready(active.appservice), true);
+
+  const { hs_token } = parseYaml(readFileSync(stack.registrationFile, "utf8")) as { hs_token: string };
+  const refused = await fetch(`http://127.0.0.1:${standby.appservice}/_matrix/app/v1/transactions/standby-${Date.now()}`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${hs_token}`, "content-type": "application/json" },
+    body: JSON.stringify({ events: [] }),
+  });
+  assert.equal(refused.status, 503);
+  assert.equal(((await refused.json()) as { errcode: string }).errcode, "M_UNKNOWN");
+
+  const metrics = async (port: number) => await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  assert.match(await metrics(standby.metrics), /^bridge_active 0$/m);
+  assert.match(await metrics(standby.metrics), /^bridge_connection_up\{peer="xmpp"\} 0$/m);
+  assert.match(await metrics(active.metrics), /^bridge_active 1$/m);
+  assert.ok(!bridges[1]!.records.some((r) => r.msg === "component connection online"), "the standby never connected the component");
+});
+
+test("the active instance is killed mid-conversation: the standby takes over, and every message arrives once, in order, both ways", async () => {
+  const { room, xmppUser, matrixUser, roomId } = await portalScene(suite, "standby");
+  const count = 30;
+  const toMatrix = async () => (await matrixUser.history(roomId)).map((e) => e.content.body as string).filter((b) => /^x\d+$/.test(b));
+  const toXmpp = () => xmppUser.stanzas.filter((s) => s.is("message") && s.attrs.from === `${room}/Max` && /^m\d+$/.test(bodyOf(s) ?? "")).map((s) => bodyOf(s)!);
+  // One after the other on each side: concurrent Matrix sends fork the room's graph, where order is not defined.
+  const conversation = (async () => {
+    for (let i = 0; i < count; i++) {
+      await xmppUser.send(xml("message", { to: room, type: "groupchat", id: `x${i}` }, xml("body", {}, `x${i}`)));
+      await matrixUser.sendText(roomId, `m${i}`);
+      await sleep(150);
+    }
+  })();
+  await eventually(async () => (toXmpp().length >= 5 && (await toMatrix()).length >= 5 ? true : undefined), "the conversation to be under way both ways", 60_000);
+  bridges[0]!.proc.kill("SIGKILL");
+  await bridges[0]!.exitCode();
+
+  await bridges[1]!.waitForLog(acquired, 60_000);
+  await conversation;
+  await eventually(async () => ((await toMatrix()).includes(`x${count - 1}`) ? true : undefined), "every XMPP message on Matrix", 120_000);
+  await eventually(() => (toXmpp().includes(`m${count - 1}`) ? true : undefined), "every Matrix message on XMPP", 120_000);
+  await sleep(1500);
+  const all = (prefix: string) => Array.from({ length: count }, (_, i) => `${prefix}${i}`);
+  assert.deepEqual(await toMatrix(), all("x"));
+  // A stanza in flight when the active instance died may be sent again, with the same id and origin-id: never more, never out of order.
+  const firstSeen = toXmpp().filter((b, i, seen) => seen.indexOf(b) === i);
+  assert.deepEqual(firstSeen, all("m"));
+  assert.ok(toXmpp().length - count <= 1, `at most one repeat (saw ${toXmpp().length - count})`);
+});
+
+test("a write of an instance whose lease passed on is refused, and the lease renews only for its holder", async () => {
+  const log = pino({ level: "silent" });
+  const settings = { url: baseConfig().redis.url as string, keyPrefix: `${uniqueName("fence")}:` };
+  const [first, second] = [new RedisStore(settings, log), new RedisStore(settings, log)];
+  await Promise.all([first.connect(), second.connect()]);
+  try {
+    const token = await first.acquireLease("first", 300);
+    assert.ok(token !== undefined);
+    first.fence(token);
+    assert.equal(await second.acquireLease("second", 300), undefined, "the lease is held");
+    await first.appendToOutbox({ lane: "matrix:!fenced", payload: "one" });
+    const newer = await eventually(() => second.acquireLease("second", 60_000), "the first lease to expire");
+    assert.equal(newer, token + 1);
+    assert.equal(await first.renewLease("first", token, 300), false);
+    await assert.rejects(first.removeFromOutbox("matrix:!fenced", ["one"]), FencedError);
+    await assert.rejects(first.recordMessage({ roomId: "!fenced", eventId: "$fenced", conversation: "c", ids: { id: "i" } }, 60), FencedError);
+    assert.deepEqual(await second.peekOutbox("matrix:!fenced", 10), ["one"]);
+    second.fence(newer);
+    await second.removeFromOutbox("matrix:!fenced", ["one"]);
+    assert.deepEqual(await second.peekOutbox("matrix:!fenced", 10), []);
+    assert.equal(await second.renewLease("second", newer, 60_000), true);
+  } finally {
+    await Promise.all([first.close(), second.close()]);
+  }
+});
