@@ -1,5 +1,4 @@
 import type { Server } from "node:http";
-import { hostname } from "node:os";
 import { Registry } from "prom-client";
 import type { BridgeConfig } from "./config/schema.js";
 import { FileUrls } from "./core/file-urls.js";
@@ -10,9 +9,7 @@ import { Homeserver, configureLibraryLogging } from "./matrix/homeserver.js";
 import { MatrixMedia } from "./matrix/media.js";
 import type { Registration } from "./matrix/registration.js";
 import { RedisStore } from "./store/redis-store.js";
-import { ActiveStandby } from "./pipeline/active-standby.js";
-import { roleMetrics } from "./http/role-metrics.js";
-import { ComponentAuthError, ComponentConnection } from "./xmpp/component-connection.js";
+import { ComponentConnection } from "./xmpp/component-connection.js";
 import { answerServiceQueries } from "./xmpp/service-info.js";
 import { answerArchiveQueries, answerModerationRequests } from "./xmpp/gateway-stanzas.js";
 import { takeInStanzas } from "./xmpp/inbound.js";
@@ -22,6 +19,7 @@ import { statusApp } from "./http/status-server.js";
 import { healthChecks } from "./wiring/adapters.js";
 import { appserviceApp, closeServer, listen } from "./wiring/listeners.js";
 import { buildPipeline } from "./wiring/pipeline.js";
+import { instanceRole } from "./wiring/role.js";
 
 export interface RunningBridge {
   stop(): Promise<void>;
@@ -58,26 +56,8 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     presenceToXmpp.probeSubscribers().catch((err: unknown) => log.error({ err }, "probing presence subscribers failed"));
   });
 
-  // What only the active instance does: hold the component connection and drain the outboxes.
-  const roleObserver = roleMetrics(registry);
-  const takeOver = async (): Promise<void> => {
-    await connection.start();
-    const resumed = await ingress.resume();
-    if (resumed > 0) log.info({ lanes: resumed }, "resuming queued work");
-  };
-  const role = config.ha.enabled
-    ? new ActiveStandby({
-        store,
-        instanceId: config.ha.instanceId ?? `${hostname()}:${process.pid}`,
-        leaseMs: config.ha.leaseSeconds * 1000,
-        takeOver,
-        standDown: async () => void (await Promise.all([ingress.pause(), connection.stop()])),
-        takeOverFailed: (err) => err instanceof ComponentAuthError && failed(err),
-        observer: roleObserver,
-        log: log.child({ module: "lease" }),
-      })
-    : undefined;
-  const onStandby = (): boolean => role !== undefined && !role.isActive();
+  const role = instanceRole({ config, store, connection, ingress, presenceToMatrix, registry, fatal: failed, log });
+  const onStandby = () => role.onStandby();
 
   try {
     await store.connect().catch((err: Error) => {
@@ -93,13 +73,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     answerModerationRequests(connection, isGatewayRoom, (from, room, request) => gateway.moderate(from, room, request));
     answerArchiveQueries(connection, isGatewayRoom, (from, room, query) => gateway.archive(from, room, query));
     answerPuppetVcards(connection, puppet, (jid) => puppetProfiles.cardOf(jid), log.child({ module: "xmpp" }));
-    if (role) {
-      await role.start();
-      if (!role.isActive()) log.info("another instance holds the lease: this instance is on standby");
-    } else {
-      await takeOver();
-      roleObserver.active(true);
-    }
+    await role.start();
 
     servers.push(await listen(appserviceApp(config, registration.hs_token, ingress, portals, checks, onStandby, log), config.appservice.bindAddress, config.appservice.port));
     if (config.media.matrixToXmpp === "link") {
@@ -111,7 +85,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
 
     if (config.metrics.enabled) servers.push(await listen(statusApp(registry, checks, onStandby), config.metrics.bindAddress, config.metrics.port));
   } catch (err) {
-    await Promise.allSettled([...servers.map(closeServer), role?.stop(), connection.stop(), store.close()]);
+    await Promise.allSettled([...servers.map(closeServer), role.stop(), connection.stop(), store.close()]);
     throw err;
   }
 
@@ -133,7 +107,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
       contactAvatars.stop();
       await occupancy.leaveAllForShutdown();
       await connection.stop();
-      await role?.stop();
+      await role.stop();
       await store.close();
       log.info("stopped");
     },
