@@ -133,6 +133,42 @@ test("the active instance is killed mid-conversation: the standby takes over, an
   assert.ok(toXmpp().length - count <= 1, `at most one repeat (saw ${toXmpp().length - count})`);
 });
 
+test("an active instance frozen past its lease steps down when it wakes, and the one that took over goes on: every message arrives, in order", async () => {
+  bridges.push(await instance("gamma", 0));
+  const [frozen, next] = [bridges[1]!, bridges[2]!];
+  await next.waitForLog(running, 60_000);
+  const { room, xmppUser, matrixUser, roomId } = await portalScene(suite, "frozen");
+  const count = 20;
+  const toMatrix = async () => (await matrixUser.history(roomId)).map((e) => e.content.body as string).filter((b) => /^y\d+$/.test(b));
+  const toXmpp = () => xmppUser.stanzas.filter((s) => s.is("message") && s.attrs.from === `${room}/Max` && /^n\d+$/.test(bodyOf(s) ?? "")).map((s) => bodyOf(s)!);
+  const conversation = (async () => {
+    for (let i = 0; i < count; i++) {
+      await xmppUser.send(xml("message", { to: room, type: "groupchat", id: `y${i}` }, xml("body", {}, `y${i}`)));
+      await matrixUser.sendText(roomId, `n${i}`);
+      await sleep(150);
+    }
+  })();
+  await eventually(async () => (toXmpp().length >= 3 && (await toMatrix()).length >= 3 ? true : undefined), "the conversation to be under way both ways", 60_000);
+  frozen.proc.kill("SIGSTOP");
+  try {
+    await next.waitForLog(acquired, 60_000);
+    await sleep(LEASE_SECONDS * 1000);
+  } finally {
+    frozen.proc.kill("SIGCONT");
+  }
+  const lost = await frozen.waitForLog((r) => r.msg === "lost the lease: this instance is on standby", 30_000);
+  assert.ok(typeof lost.reason === "string");
+  await eventually(async () => (next.records.some((r) => r.msg === "component connection online") ? true : undefined), "the new active instance's component connection", 60_000);
+  await conversation;
+  await eventually(async () => ((await toMatrix()).includes(`y${count - 1}`) ? true : undefined), "every XMPP message on Matrix", 120_000);
+  await eventually(() => (toXmpp().includes(`n${count - 1}`) ? true : undefined), "every Matrix message on XMPP", 120_000);
+  await sleep(1500);
+  const all = (prefix: string) => Array.from({ length: count }, (_, i) => `${prefix}${i}`);
+  assert.deepEqual(await toMatrix(), all("y"));
+  assert.deepEqual(toXmpp().filter((b, i, seen) => seen.indexOf(b) === i), all("n"));
+  assert.equal((await fetch(`http://127.0.0.1:${portsOf(1).appservice}/ready`)).status, 503, "the woken instance is on standby");
+});
+
 test("a write of an instance whose lease passed on is refused, and the lease renews only for its holder", async () => {
   const log = pino({ level: "silent" });
   const settings = { url: baseConfig().redis.url as string, keyPrefix: `${uniqueName("fence")}:` };
