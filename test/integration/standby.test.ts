@@ -133,7 +133,7 @@ test("the active instance is killed mid-conversation: the standby takes over, an
   assert.ok(toXmpp().length - count <= 1, `at most one repeat (saw ${toXmpp().length - count})`);
 });
 
-test("an active instance frozen past its lease steps down when it wakes, and the one that took over goes on: every message arrives, in order", async () => {
+test("an active instance frozen past its lease steps down when it wakes, and the one that took over goes on: every message arrives once", async () => {
   bridges.push(await instance("gamma", 0));
   const [frozen, next] = [bridges[1]!, bridges[2]!];
   await next.waitForLog(running, 60_000);
@@ -164,7 +164,10 @@ test("an active instance frozen past its lease steps down when it wakes, and the
   await eventually(() => (toXmpp().includes(`n${count - 1}`) ? true : undefined), "every Matrix message on XMPP", 120_000);
   await sleep(1500);
   const all = (prefix: string) => Array.from({ length: count }, (_, i) => `${prefix}${i}`);
-  assert.deepEqual(await toMatrix(), all("y"));
+  // ejabberd spreads a component domain's stanzas over every connection for it, the frozen one's too: what
+  // that one read when it woke reaches Matrix once, but after later messages (docs/reliability.md).
+  const order = (bodies: string[]) => (stack.xmppServer === "ejabberd" ? [...bodies].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))) : bodies);
+  assert.deepEqual(order(await toMatrix()), all("y"));
   assert.deepEqual(toXmpp().filter((b, i, seen) => seen.indexOf(b) === i), all("n"));
   assert.equal((await fetch(`http://127.0.0.1:${portsOf(1).appservice}/ready`)).status, 503, "the woken instance is on standby");
 });
