@@ -16,6 +16,11 @@ export interface ActiveStandbyDeps {
   takeOver(): Promise<void>;
   /** Stops it at once; what is in the outboxes stays for whoever takes over. */
   standDown(): Promise<void>;
+  /**
+   * Called at each renewal: other instances may have appended to the outboxes (a standby storing the XMPP
+   * input it held through a Redis outage, a frozen instance what it read on waking) without waking this one.
+   */
+  renewed?(): void;
   /** Told of a takeover that failed: the lease is given up and tried for again. */
   takeOverFailed?(err: unknown): void;
   observer?: RoleObserver;
@@ -98,7 +103,9 @@ export class ActiveStandby {
         const token = await store.acquireLease(instanceId, leaseMs);
         if (token !== undefined) await this.toActive(token, sentAt);
       } else if (await store.renewLease(instanceId, held, leaseMs)) {
-        if (this.token === held) this.renewedAt = sentAt;
+        if (this.token !== held) return;
+        this.renewedAt = sentAt;
+        this.deps.renewed?.();
       } else {
         await this.toStandby("another instance holds the lease");
       }

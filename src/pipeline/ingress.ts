@@ -150,6 +150,11 @@ export class Ingress {
     return this.outbox.pause();
   }
 
+  /** Drains the lanes that hold entries this instance was not told of: another instance appended them. */
+  async wakePending(): Promise<void> {
+    await this.outbox.wakePending();
+  }
+
   async stop(): Promise<void> {
     await this.fromXmpp.stop();
     await this.outbox.stop();

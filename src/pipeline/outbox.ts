@@ -80,16 +80,18 @@ export class OutboxWorker {
   /** After a restart, or a pause: drain what earlier runs (or other instances) left behind. */
   async resume(): Promise<number> {
     this.paused = false;
-    if (this.stopped) return 0;
+    return this.wakePending();
+  }
+
+  /**
+   * Drains every lane that holds entries, unless paused: after an outage of the store, or entries another
+   * instance appended. The number of such lanes.
+   */
+  async wakePending(): Promise<number> {
+    if (this.halted) return 0;
     const lanes = await this.deps.store.pendingLanes();
     for (const lane of lanes) this.wake(lane);
     return lanes.length;
-  }
-
-  /** Drains what is pending again, unless paused: the store is back after an outage. */
-  async wakePending(): Promise<void> {
-    if (this.halted) return;
-    for (const lane of await this.deps.store.pendingLanes()) this.wake(lane);
   }
 
   /** Stops draining until resume(): each lane ends after the entry it is delivering. Resolves once they all ended. */

@@ -78,6 +78,14 @@ const RELEASE_LEASE = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])`;
 
+/**
+ * Drops a lane from the index of lanes that may hold entries (KEYS[1], member ARGV[1]) if its outbox
+ * (KEYS[2]) is still empty: an append between a look and the removal (another instance's) keeps it listed.
+ */
+const FORGET_EMPTY_LANE = `
+if redis.call('LLEN', KEYS[2]) == 0 then redis.call('SREM', KEYS[1], ARGV[1]) end
+return 1`;
+
 const sha1 = (text: string): string => createHash("sha1").update(text).digest("hex");
 
 /** The longest wait between two attempts to reach Redis again. */
@@ -219,7 +227,7 @@ export class RedisStore implements BridgeStore, LeaseStore {
     const pending: string[] = [];
     for (const lane of lanes) {
       if ((await this.redis.llen(this.key("outbox", lane))) > 0) pending.push(lane);
-      else await this.redis.srem(this.key("outboxes"), lane);
+      else await this.redis.eval(FORGET_EMPTY_LANE, 2, this.key("outboxes"), this.key("outbox", lane), lane);
     }
     return pending;
   }

@@ -54,6 +54,7 @@ export function instanceRole({ config, store, connection, ingress, presenceToMat
       presenceToMatrix.forgetContacts();
       await Promise.all([ingress.pause(), connection.stop()]);
     },
+    renewed: () => void ingress.wakePending().catch((err: unknown) => log.debug({ err }, "could not list the lanes that hold entries")),
     takeOverFailed: (err) => err instanceof ComponentAuthError && fatal(err),
     observer,
     log: log.child({ module: "lease" }),

@@ -51,9 +51,10 @@ class SharedLease {
   }
 }
 
-/** An instance and the story of what it was told to do. */
+/** An instance and the story of what it was told to do; `renewals` counts the renewals it was told of. */
 function instance(lease: SharedLease, name: string, story: string[], takeOver: () => Promise<void> = async () => undefined) {
   const store = lease.storeFor(name);
+  const told = { renewals: 0 };
   const role = new ActiveStandby({
     store,
     instanceId: name,
@@ -63,9 +64,10 @@ function instance(lease: SharedLease, name: string, story: string[], takeOver: (
       await takeOver();
     },
     standDown: async () => void story.push(`${name} stands down`),
+    renewed: () => void told.renewals++,
     log,
   });
-  return { role, store };
+  return { role, store, told };
 }
 
 async function until(condition: () => boolean, what: string): Promise<void> {
@@ -103,6 +105,8 @@ describe("active and standby", () => {
     const renewals = lease.expiresAt;
     await until(() => lease.expiresAt > renewals + LEASE_MS, "several renewals");
     assert.deepEqual(story, ["a takes over"]);
+    assert.ok(a.told.renewals > 0, "the active instance is told of its renewals, to look for entries others appended");
+    assert.equal(b.told.renewals, 0);
     await Promise.all([a.role.stop(), b.role.stop()]);
   });
 
