@@ -71,7 +71,8 @@ export class ActiveStandby {
   /** Stops competing; an active instance gives the lease up, so a standby takes over without waiting for it to expire. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await this.busy;
+    // A store that does not answer at all must not hold the shutdown up: the lease then expires by itself.
+    await Promise.race([this.busy, new Promise((resolve) => setTimeout(resolve, this.deps.leaseMs).unref())]);
     const token = this.token;
     if (token === undefined) return;
     this.token = undefined;
