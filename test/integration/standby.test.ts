@@ -10,10 +10,9 @@ import { createServer, request, type Server } from "node:http";
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import pino from "pino";
-import { xml } from "@xmpp/client";
 import { RedisStore } from "../../src/store/redis-store.js";
 import { FencedError } from "../../src/store/lease.js";
-import { bodyOf, portalScene } from "./scenes.js";
+import { conversationScene } from "./scenes.js";
 import { baseConfig, eventually, killAllBridges, runBridge, sleep, stack, uniqueName, type BridgeProcess, type LogRecord } from "./harness.js";
 
 const registrationUrlPort = (baseConfig().appservice as { port: number }).port;
@@ -55,6 +54,9 @@ function instance(name: string, n: number): Promise<BridgeProcess> {
     },
   });
 }
+
+/** Each body once, where it was first seen. */
+const firstSeen = (bodies: string[]): string[] => bodies.filter((b, i) => bodies.indexOf(b) === i);
 
 const acquired = (r: LogRecord) => r.msg === "acquired the lease: this instance is active";
 const running = (r: LogRecord) => r.msg === "bridge running";
@@ -104,51 +106,26 @@ test("the standby is live but not ready, refuses transactions for the homeserver
 });
 
 test("the active instance is killed mid-conversation: the standby takes over, and every message arrives once, in order, both ways", async () => {
-  const { room, xmppUser, matrixUser, roomId } = await portalScene(suite, "standby");
-  const count = 30;
-  const toMatrix = async () => (await matrixUser.history(roomId)).map((e) => e.content.body as string).filter((b) => /^x\d+$/.test(b));
-  const toXmpp = () => xmppUser.stanzas.filter((s) => s.is("message") && s.attrs.from === `${room}/Max` && /^m\d+$/.test(bodyOf(s) ?? "")).map((s) => bodyOf(s)!);
-  // One after the other on each side: concurrent Matrix sends fork the room's graph, where order is not defined.
-  const conversation = (async () => {
-    for (let i = 0; i < count; i++) {
-      await xmppUser.send(xml("message", { to: room, type: "groupchat", id: `x${i}` }, xml("body", {}, `x${i}`)));
-      await matrixUser.sendText(roomId, `m${i}`);
-      await sleep(150);
-    }
-  })();
-  await eventually(async () => (toXmpp().length >= 5 && (await toMatrix()).length >= 5 ? true : undefined), "the conversation to be under way both ways", 60_000);
+  const talk = await conversationScene(suite, "standby", 30);
+  await talk.underWay(5);
   bridges[0]!.proc.kill("SIGKILL");
   await bridges[0]!.exitCode();
 
   await bridges[1]!.waitForLog(acquired, 60_000);
-  await conversation;
-  await eventually(async () => ((await toMatrix()).includes(`x${count - 1}`) ? true : undefined), "every XMPP message on Matrix", 120_000);
-  await eventually(() => (toXmpp().includes(`m${count - 1}`) ? true : undefined), "every Matrix message on XMPP", 120_000);
-  await sleep(1500);
-  const all = (prefix: string) => Array.from({ length: count }, (_, i) => `${prefix}${i}`);
-  assert.deepEqual(await toMatrix(), all("x"));
+  await talk.finished();
+  assert.deepEqual(await talk.toMatrix(), talk.said("x"));
   // A stanza in flight when the active instance died may be sent again, with the same id and origin-id: never more, never out of order.
-  const firstSeen = toXmpp().filter((b, i, seen) => seen.indexOf(b) === i);
-  assert.deepEqual(firstSeen, all("m"));
-  assert.ok(toXmpp().length - count <= 1, `at most one repeat (saw ${toXmpp().length - count})`);
+  assert.deepEqual(firstSeen(talk.toXmpp()), talk.said("m"));
+  const repeats = talk.toXmpp().length - talk.said("m").length;
+  assert.ok(repeats <= 1, `at most one repeat (saw ${repeats})`);
 });
 
 test("an active instance frozen past its lease steps down when it wakes, and the one that took over goes on: every message arrives once", async () => {
   bridges.push(await instance("gamma", 0));
   const [frozen, next] = [bridges[1]!, bridges[2]!];
   await next.waitForLog(running, 60_000);
-  const { room, xmppUser, matrixUser, roomId } = await portalScene(suite, "frozen");
-  const count = 20;
-  const toMatrix = async () => (await matrixUser.history(roomId)).map((e) => e.content.body as string).filter((b) => /^y\d+$/.test(b));
-  const toXmpp = () => xmppUser.stanzas.filter((s) => s.is("message") && s.attrs.from === `${room}/Max` && /^n\d+$/.test(bodyOf(s) ?? "")).map((s) => bodyOf(s)!);
-  const conversation = (async () => {
-    for (let i = 0; i < count; i++) {
-      await xmppUser.send(xml("message", { to: room, type: "groupchat", id: `y${i}` }, xml("body", {}, `y${i}`)));
-      await matrixUser.sendText(roomId, `n${i}`);
-      await sleep(150);
-    }
-  })();
-  await eventually(async () => (toXmpp().length >= 3 && (await toMatrix()).length >= 3 ? true : undefined), "the conversation to be under way both ways", 60_000);
+  const talk = await conversationScene(suite, "frozen", 20);
+  await talk.underWay(3);
   frozen.proc.kill("SIGSTOP");
   try {
     await next.waitForLog(acquired, 60_000);
@@ -159,16 +136,12 @@ test("an active instance frozen past its lease steps down when it wakes, and the
   const lost = await frozen.waitForLog((r) => r.msg === "lost the lease: this instance is on standby", 30_000);
   assert.ok(typeof lost.reason === "string");
   await eventually(async () => (next.records.some((r) => r.msg === "component connection online") ? true : undefined), "the new active instance's component connection", 60_000);
-  await conversation;
-  await eventually(async () => ((await toMatrix()).includes(`y${count - 1}`) ? true : undefined), "every XMPP message on Matrix", 120_000);
-  await eventually(() => (toXmpp().includes(`n${count - 1}`) ? true : undefined), "every Matrix message on XMPP", 120_000);
-  await sleep(1500);
-  const all = (prefix: string) => Array.from({ length: count }, (_, i) => `${prefix}${i}`);
+  await talk.finished();
   // ejabberd spreads a component domain's stanzas over every connection for it, the frozen one's too: what
   // that one read when it woke reaches Matrix once, but after later messages (docs/reliability.md).
   const order = (bodies: string[]) => (stack.xmppServer === "ejabberd" ? [...bodies].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))) : bodies);
-  assert.deepEqual(order(await toMatrix()), all("y"));
-  assert.deepEqual(toXmpp().filter((b, i, seen) => seen.indexOf(b) === i), all("n"));
+  assert.deepEqual(order(await talk.toMatrix()), talk.said("x"));
+  assert.deepEqual(firstSeen(talk.toXmpp()), talk.said("m"));
   assert.equal((await fetch(`http://127.0.0.1:${portsOf(1).appservice}/ready`)).status, 503, "the woken instance is on standby");
 });
 
