@@ -39,10 +39,35 @@ const xmpp = z.strictObject({
   maxReconnectDelaySeconds: z.number().positive().default(30),
 });
 
-const redis = z.strictObject({
-  url: urlOf(/^rediss?$/, "must be a redis:// or rediss:// URL"),
-  /** Prefix of every key the bridge writes, so one Redis can serve several bridges. */
-  keyPrefix: z.string().default("mxb:"),
+/** "host:port", as a Sentinel's address is given. */
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:\[\]]+):\d{1,5}$/, "must be host:port").describe("host:port");
+
+const redis = z
+  .strictObject({
+    /** Where Redis is; with `sentinels`, only its credentials, database number and scheme count. */
+    url: urlOf(/^rediss?$/, "must be a redis:// or rediss:// URL"),
+    /** Prefix of every key the bridge writes, so one Redis can serve several bridges. */
+    keyPrefix: z.string().default("mxb:"),
+    /** Redis Sentinels ("host:port") to ask where the primary is, instead of the URL's host. */
+    sentinels: z.array(hostPort).min(1).optional(),
+    /** The name the Sentinels monitor the primary under (`sentinel monitor <name> ...`). */
+    masterName: z.string().min(1).optional(),
+  })
+  .refine((r) => (r.sentinels === undefined) === (r.masterName === undefined), {
+    message: "sentinels and masterName go together: give both or neither",
+    path: ["masterName"],
+  });
+
+const ha = z.strictObject({
+  /**
+   * Several instances share one Redis: the one holding the lease is active (holds the component
+   * connection, drains the outboxes), the others wait on standby to take over.
+   */
+  enabled: z.boolean().default(false),
+  /** How long the lease lasts unless renewed; it is renewed every third of it, and taken over after it. */
+  leaseSeconds: z.number().min(1).max(600).default(5),
+  /** This instance's name in the lease and the logs; unset: the host name and process ID. */
+  instanceId: z.string().min(1).optional(),
 });
 
 const metrics = z.strictObject({
@@ -158,6 +183,7 @@ export const configSchema = z.strictObject({
   presence: presence.prefault({}),
   gateway: gateway.prefault({}),
   provisioning: provisioning.prefault({}),
+  ha: ha.prefault({}),
 });
 
 /** The config file as the schema reads it: the component secret may still be elsewhere. */

@@ -119,7 +119,7 @@ export class Ingress {
     deps.store.onAvailable(() => {
       this.fromXmpp.retryNow();
       this.outbox.retryNow();
-      this.outbox.resume().catch((err: unknown) => deps.log.debug({ err }, "could not list the lanes to resume"));
+      this.outbox.wakePending().catch((err: unknown) => deps.log.debug({ err }, "could not list the lanes to resume"));
     });
   }
 
@@ -151,9 +151,19 @@ export class Ingress {
     this.outbox.wake(entry.lane);
   }
 
-  /** Drains what earlier runs left behind; the number of lanes. */
+  /** Drains what earlier runs (or another instance, or this one before a pause) left behind; the number of lanes. */
   resume(): Promise<number> {
     return this.outbox.resume();
+  }
+
+  /** On standby: stops draining the outboxes until resume(). What arrives is still queued. */
+  pause(): Promise<void> {
+    return this.outbox.pause();
+  }
+
+  /** Drains the lanes that hold entries this instance was not told of: another instance appended them. */
+  async wakePending(): Promise<void> {
+    await this.outbox.wakePending();
   }
 
   async stop(): Promise<void> {

@@ -33,6 +33,8 @@ export const stack = {
   mucDomain: required("MUC_DOMAIN"),
   componentDomain: required("COMPONENT_DOMAIN"),
   c2sPort: Number(required("XMPP_C2S_PORT")),
+  /** The Sentinel the stack starts on demand (`start-service sentinel`), and the primary and replica it watches. */
+  sentinel: { port: Number(required("SENTINEL_PORT")), primaryPort: Number(required("SENTINEL_PRIMARY_PORT")), replicaPort: Number(required("SENTINEL_REPLICA_PORT")), masterName: required("SENTINEL_MASTER_NAME") },
   /** Which XMPP server the stack runs: prosody (the first one to support) or ejabberd (XMPP_SERVER=ejabberd). */
   xmppServer: (process.env.XMPP_SERVER ?? "prosody") as "prosody" | "ejabberd",
 };

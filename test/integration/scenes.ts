@@ -5,12 +5,13 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { xml } from "@xmpp/client";
-import { baseConfig, eventually, portalAliasOf, stack, uniqueName, type bridgeSuite } from "./harness.js";
+import { baseConfig, eventually, portalAliasOf, sleep, stack, uniqueName, type bridgeSuite } from "./harness.js";
 import { MatrixTestClient, type ClientEvent } from "./matrix-client.js";
 import { XmppTestClient } from "./xmpp-client.js";
 
 export type Stanza = ReturnType<typeof xml>;
-type Suite = ReturnType<typeof bridgeSuite>;
+/** What a scene needs of the suite: where to keep its clients, to be stopped after the tests. */
+type Suite = Pick<ReturnType<typeof bridgeSuite>, "xmppClients">;
 type EventPredicate = (e: ClientEvent) => boolean;
 
 export const bodyOf = (s: Stanza): string | null => s.getChildText("body");
@@ -120,6 +121,40 @@ export async function portalScene(suite: Suite, name: string) {
   const makePuppetOwner = () =>
     xmppUser.iq(xml("iq", { type: "set", to: room }, xml("query", { xmlns: "http://jabber.org/protocol/muc#admin" }, xml("item", { affiliation: "owner", jid: puppetOf(matrixUser.userId) }))));
   return { room, xmppUser, matrixUser, roomId, fromMatrix, fromXmpp, say, postImage, setState, makeMaxModerator, makePuppetOwner };
+}
+
+/**
+ * A conversation both ways in a portal's scene: the XMPP user says "x0", "x1"... and Max "m0", "m1"..., one
+ * after the other (concurrent Matrix sends fork the room's graph, where order is not defined).
+ */
+export async function conversationScene(suite: Suite, name: string, count: number) {
+  const scene = await portalScene(suite, name);
+  const { room, xmppUser, matrixUser, roomId } = scene;
+  const sending = (async () => {
+    for (let i = 0; i < count; i++) {
+      await xmppUser.send(xml("message", { to: room, type: "groupchat", id: `x${i}` }, xml("body", {}, `x${i}`)));
+      await matrixUser.sendText(roomId, `m${i}`);
+      await sleep(150);
+    }
+  })();
+  const talk = {
+    /** What reached Matrix, in the room's order. */
+    toMatrix: async () => (await matrixUser.history(roomId)).map((e) => e.content.body as string).filter((b) => /^x\d+$/.test(b)),
+    /** What reached the XMPP user, in the order received. */
+    toXmpp: () => xmppUser.stanzas.filter((s) => s.is("message") && s.attrs.from === `${room}/Max` && /^m\d+$/.test(bodyOf(s) ?? "")).map((s) => bodyOf(s)!),
+    /** Every message one side said, in order: "x" for the XMPP user's, "m" for Max's. */
+    said: (side: "x" | "m") => Array.from({ length: count }, (_, i) => `${side}${i}`),
+    /** Resolves once `n` messages crossed each way. */
+    underWay: (n: number) => eventually(async () => (talk.toXmpp().length >= n && (await talk.toMatrix()).length >= n ? true : undefined), "the conversation to be under way both ways", 60_000),
+    /** Resolves once everything was said and the last message of each side arrived, and a moment after, for repeats to show. */
+    finished: async () => {
+      await sending;
+      await eventually(async () => ((await talk.toMatrix()).includes(`x${count - 1}`) ? true : undefined), "every XMPP message on Matrix", 120_000);
+      await eventually(() => (talk.toXmpp().includes(`m${count - 1}`) ? true : undefined), "every Matrix message on XMPP", 120_000);
+      await sleep(1500);
+    },
+  };
+  return talk;
 }
 
 /**

@@ -89,6 +89,11 @@ describe("config errors name the key, what was given and what was expected", () 
   it("never repeats a secret's value", () => {
     assert.deepEqual(problemsOf((c) => (c.xmpp.password = 123456)), ["xmpp.password: expected a string, got a number"]);
   });
+  it("Sentinels go with the name they watch the primary under, each as host:port", () => {
+    assert.deepEqual(problemsOf((c) => (c.redis.sentinels = ["10.0.0.1:26379"])), ["redis.masterName: sentinels and masterName go together: give both or neither"]);
+    assert.deepEqual(problemsOf((c) => Object.assign(c.redis, { sentinels: ["10.0.0.1"], masterName: "mxb" })), ["redis.sentinels.0: must be host:port"]);
+    assert.deepEqual(problemsOf((c) => Object.assign(c.redis, { sentinels: ["[::1]:26379", "sentinel.example:26379"], masterName: "mxb" })), []);
+  });
   it("lists every problem at once", () => {
     assert.equal(problemsOf((c) => ((c.homeserver.url = 1), (c.appservice = { port: "x" }))).length, 2);
   });

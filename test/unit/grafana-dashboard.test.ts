@@ -6,6 +6,7 @@ import { Registry } from "prom-client";
 import { parseConfig } from "../../src/config/load.js";
 import { FileUrls } from "../../src/core/file-urls.js";
 import { Homeserver } from "../../src/matrix/homeserver.js";
+import { roleMetrics } from "../../src/http/role-metrics.js";
 import { MatrixMedia } from "../../src/matrix/media.js";
 import { buildRegistration } from "../../src/matrix/registration.js";
 import { RedisStore } from "../../src/store/redis-store.js";
@@ -19,7 +20,7 @@ const ADDED_LABELS = ["job", "instance", "le"];
 
 /**
  * The series the bridge exposes, with their label names, from the registry as the bridge wires it: the
- * pipeline is built (nothing connects or starts) so that every metric any part registers is there.
+ * pipeline is built (nothing connects or starts), with the active/standby metrics, so that every metric any part registers is there.
  */
 function exposedSeries(): Map<string, Set<string>> {
   const config = parseConfig(readFileSync(`${ROOT}config.sample.yaml`, "utf8"), "config.sample.yaml", {});
@@ -27,12 +28,14 @@ function exposedSeries(): Map<string, Set<string>> {
   const registry = new Registry();
   const homeserver = new Homeserver({ url: config.homeserver.url, domain: config.homeserver.domain, registration: buildRegistration(config, "http://127.0.0.1:9000"), botDisplayName: "bot" }, log);
   const parts = {
-    store: new RedisStore(config.redis.url, config.redis.keyPrefix, log),
+    store: new RedisStore(config.redis, log),
     connection: new ComponentConnection(config.xmpp, log),
     media: new MatrixMedia(config.homeserver.url, "token"),
     fileUrls: new FileUrls("token", "http://127.0.0.1:9002", 1000),
   };
   buildPipeline({ config, homeserver, registry, log, ...parts });
+  // Registered by the part that decides whether this instance is active, outside the pipeline.
+  roleMetrics(registry);
   const series = new Map<string, Set<string>>();
   for (const metric of registry.getMetricsAsArray()) {
     const { name, labelNames = [] } = metric as unknown as { name: string; labelNames?: string[] };
