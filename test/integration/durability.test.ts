@@ -5,11 +5,11 @@ import { parse as parseYaml } from "yaml";
 import { xml } from "@xmpp/client";
 import { bodyOf, portalScene } from "./scenes.js";
 import { XmppTestClient } from "./xmpp-client.js";
-import { baseConfig, bridgeSuite, eventually, sleep, stack, stackCommand, uniqueName } from "./harness.js";
+import { baseConfig, bridgeSuite, eventually, NO_RATE_LIMIT, sleep, stack, stackCommand, uniqueName } from "./harness.js";
 
 const MUC = "http://jabber.org/protocol/muc";
 
-const suite = bridgeSuite();
+const suite = bridgeSuite(NO_RATE_LIMIT);
 
 const portalWithXmppUser = (name: string) => portalScene(suite, name);
 
