@@ -1,5 +1,6 @@
 import express, { type Request, type Response, type NextFunction, type Router } from "express";
 import type { Logger } from "../log.js";
+import { sameSecret } from "../core/secrets.js";
 
 /** One transaction as the homeserver pushes it (Application Service API, PUT /transactions). */
 export interface Transaction {
@@ -76,7 +77,7 @@ export function appserviceRouter(hsToken: string, handlers: AppserviceHandlers, 
     const query = typeof req.query.access_token === "string" ? req.query.access_token : undefined;
     const token = header?.startsWith("Bearer ") ? header.slice("Bearer ".length) : query;
     if (token === undefined) return matrixError(res, 401, "M_UNAUTHORIZED", "missing homeserver token");
-    if (token !== hsToken) return matrixError(res, 403, "M_FORBIDDEN", "wrong homeserver token");
+    if (!sameSecret(token, hsToken)) return matrixError(res, 403, "M_FORBIDDEN", "wrong homeserver token");
     next();
   };
 
