@@ -224,7 +224,7 @@ export class Ingress {
     this.outbox.wake(admission.heldLane);
     this.deps.observer?.rateLimited?.(direction);
     this.deps.log.debug({ lane, sender, startsHolding: admission.startsHolding }, "message held by the rate limit");
-    if (!admission.startsHolding) return true;
+    if (!admission.startsHolding || !limits.shouldTell(admission.heldLane)) return true;
     this.deps.log.info({ lane, sender }, "a sender is past the rate limit: their messages are held behind the room's others");
     // Told beside the deliveries, never holding them up.
     Promise.resolve()

@@ -27,6 +27,8 @@ interface Bucket {
   at: number;
   /** When it was last used: one unused for as long as it takes to fill up is forgotten. */
   usedAt: number;
+  /** When its sender was last told that they are held. */
+  toldAt?: number;
 }
 
 interface Waiter {
@@ -75,6 +77,18 @@ export class SenderLimits {
     if (this.take(key, arrivedAt)) return undefined;
     this.held.add(key);
     return { heldLane: key, startsHolding: true };
+  }
+
+  /**
+   * Whether a sender held just now should be told: once per burst, so not again before their bucket
+   * could have filled up since they last were (a held lane may empty and fill again within one flood).
+   */
+  shouldTell(held: string): boolean {
+    const bucket = this.buckets.get(held);
+    const now = this.now();
+    if (bucket?.toldAt !== undefined && now - bucket.toldAt < this.settings.burst / this.perMs) return false;
+    if (bucket) bucket.toldAt = now;
+    return true;
   }
 
   /** A copy is on its way into the held lane: the sender stays held, whatever the lane looks like meanwhile. */

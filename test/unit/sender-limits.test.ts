@@ -37,6 +37,23 @@ describe("the per-sender rate limit", () => {
     limits.drained(held);
     assert.equal(limits.admit("matrix:!r", "@a", now), undefined);
   });
+  it("tells a held sender once per burst, even when their held lane empties and fills again within it", () => {
+    let now = 0;
+    const limits = new SenderLimits({ messagesPerMinute: 60, burst: 2 }, () => now);
+    const held = heldLane("matrix:!r", "@a");
+    for (let i = 0; i < 2; i++) limits.admit("matrix:!r", "@a", now);
+    assert.equal(limits.admit("matrix:!r", "@a", now)?.startsHolding, true);
+    assert.equal(limits.shouldTell(held), true);
+    limits.drained(held);
+    now = 500;
+    assert.equal(limits.admit("matrix:!r", "@a", now)?.startsHolding, true);
+    assert.equal(limits.shouldTell(held), false, "the same burst");
+    limits.drained(held);
+    now = 2600;
+    for (let i = 0; i < 2; i++) limits.admit("matrix:!r", "@a", now);
+    assert.equal(limits.admit("matrix:!r", "@a", now)?.startsHolding, true);
+    assert.equal(limits.shouldTell(held), true, "a new burst");
+  });
   it("counts how fast the sender wrote, not how fast their room's lane drains", () => {
     let now = 0;
     const limits = new SenderLimits({ messagesPerMinute: 60, burst: 2 }, () => now);
