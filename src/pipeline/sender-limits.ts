@@ -65,8 +65,8 @@ export class SenderLimits {
 
   /**
    * Where a message of `sender` at the head of `lane` goes: undefined to be delivered now (a token
-   * taken), or the held lane it must wait in, with whether the sender was held just now (so they are
-   * told once per burst, not per message). The caller moves it there, between `moving` and `moved`.
+   * taken), or the held lane it must wait in, with whether the sender was held just now (see
+   * `shouldTell`). The caller moves it there, between `moving` and `moved`.
    * The bucket is filled by the message's arrival time (`arrivedAt`), not by the time it reaches the
    * head of its lane: what counts is how fast the sender wrote, not how fast the lane drains.
    */
