@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (npm test): checks the shell scripts (scripts/shellcheck.sh), builds, starts the
 # real stack (Redis, Prosody, Synapse) on loopback, runs the unit and integration tests in one run of Node's test
-# runner, stops the stack. Bridge logs of each run stay in .stack/test/bridge-*.log. XMPP_SERVER=ejabberd (passed
+# runner, then checks that no bridge log of the run holds a secret (test/checks/log-secrets.ts), stops the stack.
+# Bridge logs of each run stay in .stack/test/bridge-*.log. XMPP_SERVER=ejabberd (passed
 # on to scripts/stack.sh through the environment) runs ejabberd instead of Prosody.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -49,4 +50,8 @@ set +a
 
 # Arguments, if any, name the test files to run instead of all of them (e.g. dist/test/integration/bridging.test.js).
 if [ $# -eq 0 ]; then set -- 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js'; fi
-"$node" --test --test-concurrency=1 --test-timeout=600000 "$@"
+status=0
+"$node" --test --test-concurrency=1 --test-timeout=600000 "$@" || status=$?
+# Whatever ran, no bridge log it left may hold a secret (the tokens, the component secret, the file URL key).
+"$node" dist/test/checks/log-secrets.js "$STACK_DIR" || status=1
+exit "$status"

@@ -171,6 +171,20 @@ const provisioning = z.strictObject({
   requestsPerMinute: z.number().int().positive().default(60),
 });
 
+const limits = z.strictObject({
+  /**
+   * One sender in one room (a Matrix user in a room, an XMPP user in a DM, a MUC occupant): past
+   * `burst` messages at once, their messages are held, in order, and passed on at
+   * `messagesPerMinute`, while the room's other senders go on. 0 messagesPerMinute: no limit.
+   */
+  perSender: z
+    .strictObject({
+      messagesPerMinute: z.number().min(0).default(60),
+      burst: z.number().int().positive().default(30),
+    })
+    .prefault({}),
+});
+
 export const configSchema = z.strictObject({
   homeserver,
   appservice: appservice.prefault({}),
@@ -184,6 +198,7 @@ export const configSchema = z.strictObject({
   gateway: gateway.prefault({}),
   provisioning: provisioning.prefault({}),
   ha: ha.prefault({}),
+  limits: limits.prefault({}),
 });
 
 /** The config file as the schema reads it: the component secret may still be elsewhere. */

@@ -41,6 +41,7 @@ export class BridgeMetrics {
   private readonly failures: Counter<"direction" | "reason">;
   private readonly latency: Histogram<"direction">;
   private readonly undeliverableMessages: Counter<"direction" | "reason">;
+  private readonly rateLimitedMessages: Counter<"direction">;
 
   constructor(registry: Registry, sources: MetricSources, version: string) {
     collectDefaultMetrics({ register: registry });
@@ -57,6 +58,12 @@ export class BridgeMetrics {
       name: "bridge_undeliverable_messages_total",
       help: "Messages that will never reach the other side, their senders told so, by direction and reason (a Matrix error code, an XMPP error condition, or the error's name)",
       labelNames: ["direction", "reason"],
+      registers,
+    });
+    this.rateLimitedMessages = new Counter({
+      name: "bridge_rate_limited_messages_total",
+      help: "Messages the per-sender rate limit held back behind their room's other senders (delivered later, in order), by direction",
+      labelNames: ["direction"],
       registers,
     });
     this.latency = new Histogram({
@@ -145,6 +152,11 @@ export class BridgeMetrics {
   /** A message that will never be delivered, its sender told so. */
   undeliverable(direction: Direction, reason: string): void {
     this.undeliverableMessages.inc({ direction, reason });
+  }
+
+  /** A message the per-sender rate limit held back: it is delivered later. */
+  rateLimited(direction: Direction): void {
+    this.rateLimitedMessages.inc({ direction });
   }
 
   failed(direction: Direction, kind: string, retried: boolean, reason: string): void {

@@ -1,5 +1,6 @@
 import express, { type Request, type Response, type NextFunction, type Router } from "express";
 import type { Logger } from "../log.js";
+import { sameSecret } from "../core/secrets.js";
 
 /** One transaction as the homeserver pushes it (Application Service API, PUT /transactions). */
 export interface Transaction {
@@ -104,7 +105,7 @@ export function appserviceRouter(hsToken: string, handlers: AppserviceHandlers, 
     const header = req.headers.authorization;
     const query = typeof req.query.access_token === "string" ? req.query.access_token : undefined;
     const token = header?.startsWith("Bearer ") ? header.slice("Bearer ".length) : query;
-    if (token === undefined || token !== hsToken) {
+    if (token === undefined || !sameSecret(token, hsToken)) {
       // One line per refused request, without the token it carried.
       log.warn({ method: req.method, path: req.path.slice(0, 255), remote: req.socket.remoteAddress }, `refused a homeserver request: ${token === undefined ? "no" : "wrong"} token`);
       return token === undefined ? matrixError(res, 401, "M_UNAUTHORIZED", "missing homeserver token") : matrixError(res, 403, "M_FORBIDDEN", "wrong homeserver token");

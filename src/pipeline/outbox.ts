@@ -26,6 +26,8 @@ export interface OutboxWorkerDeps {
   deliveryCheck?: DeliveryCheck;
   /** Told of each entry dropped because it cannot be delivered (never of one kept for a retry), so its sender may learn why. */
   dropped?: (lane: string, payload: string, err: unknown) => Promise<void>;
+  /** Told when a lane's loop found it empty. */
+  drained?: (lane: string) => void;
   log: Logger;
 }
 
@@ -124,7 +126,10 @@ export class OutboxWorker {
         retryDelay = Math.min(retryDelay * 2, LONGEST_RETRY_MS);
         continue;
       }
-      if (batch.length === 0) return;
+      if (batch.length === 0) {
+        this.deps.drained?.(lane);
+        return;
+      }
       const failure = await this.deliverBatch(lane, batch);
       if (!failure) {
         retryDelay = FIRST_RETRY_MS;

@@ -3,12 +3,12 @@ import assert from "node:assert/strict";
 import { xml } from "@xmpp/client";
 import { MatrixTestClient, type ClientEvent } from "./matrix-client.js";
 import { XmppTestClient } from "./xmpp-client.js";
-import { bridgeSuite, stack, uniqueName, sleep, eventually, portalAliasOf } from "./harness.js";
+import { bridgeSuite, NO_RATE_LIMIT, stack, uniqueName, sleep, eventually, portalAliasOf } from "./harness.js";
 import { bodyOf, configureMuc, ghostOf, puppetOf } from "./scenes.js";
 
 const MUC = "http://jabber.org/protocol/muc";
 
-const suite = bridgeSuite();
+const suite = bridgeSuite(NO_RATE_LIMIT);
 const loginXmpp = async (name: string) => {
   const c = await XmppTestClient.login(uniqueName(name));
   suite.xmppClients.push(c);

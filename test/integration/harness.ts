@@ -181,6 +181,12 @@ export async function pollFor<T>(find: () => T | undefined, receiveMore: () => P
   }
 }
 
+/**
+ * For tests of bursts from one sender (order, durability): without the per-sender rate limit, which
+ * would hold the burst's tail. The rate limit's own tests are in fairness.test.ts.
+ */
+export const NO_RATE_LIMIT = { limits: { perSender: { messagesPerMinute: 0 } } };
+
 /** The alias that opens a MUC's portal: `#_xmpp_room=40service:homeserver`. */
 export const portalAliasOf = (muc: string): string => `#_xmpp_${muc.replace("@", "=40")}:${stack.matrixDomain}`;
 
