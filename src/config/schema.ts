@@ -97,6 +97,8 @@ const bridge = z.strictObject({
   messageMapDays: z.number().positive().default(30),
   /** How many of a MUC's last messages a new portal starts with (0: none). */
   backfillMessages: z.number().int().min(0).max(1000).default(50),
+  /** How long messages for a MUC whose server cannot be reached wait, retried, before each is given up with a notice. */
+  unreachableMucRetrySeconds: z.number().positive().default(300),
   /**
    * Who may use the bridge: keys are a Matrix user ID, a homeserver domain, or "*".
    * The most specific entry wins. Unset: the homeserver's own users (config/load.ts), as the default

@@ -10,9 +10,12 @@ import type { SharedFile } from "./model.js";
 export const puppetCannotJoin = (who: string, muc: string, reason: string): string =>
   `${who} could not join ${muc} on XMPP (${reason}); their messages will not reach it.`;
 
-/** A MUC's server leaves joins unanswered: messages wait, for a while. */
-export const mucUnanswered = (muc: string, giveUpMs: number): string =>
-  `${muc} does not answer on XMPP: messages for it wait, and are given up if it still does not answer after ${Math.round(giveUpMs / 60_000)} minutes.`;
+/** A MUC's server cannot be reached (it does not answer, or cannot be found): messages wait, for a while. */
+export const mucUnreachable = (muc: string, condition: string, giveUpMs: number): string =>
+  `${muc} cannot be reached on XMPP (${condition}): messages for it wait, and are given up if it still cannot be reached after ${duration(giveUpMs)}.`;
+
+/** A wait in words: minutes, or seconds under two minutes. */
+const duration = (ms: number): string => (ms >= 120_000 ? `${Math.round(ms / 60_000)} minutes` : `${Math.round(ms / 1000)} seconds`);
 
 /** The sender's puppet could not join the MUC, so their message stayed on Matrix. */
 export const messageNotDelivered = (muc: string, reason: string): string =>

@@ -4,7 +4,8 @@ import { TransientError } from "./outbox.js";
 import { asError } from "../core/errors.js";
 
 const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
-const PASSING_JOIN_CONDITIONS = new Set(["connection lost", "no answer from the MUC", "remote-server-timeout", "resource-constraint"]);
+/** remote-server-not-found too: a domain that does not resolve now may resolve later (Puppets gives up after a while). */
+const PASSING_JOIN_CONDITIONS = new Set(["connection lost", "no answer from the MUC", "remote-server-timeout", "remote-server-not-found", "resource-constraint"]);
 
 /** Whether a failure may pass by itself: a server away, the component connection down, a timeout, a rate limit. */
 export function isPassing(err: unknown): boolean {

@@ -110,7 +110,7 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const peers = new PeerFeatures(connection, xmppLog);
   const lookUpMuc = (muc: string) => describeMuc(connection, muc, xmppLog);
 
-  const puppets = new Puppets({ rooms, occupancy, log: logOf("to-xmpp") });
+  const puppets = new Puppets({ rooms, occupancy, unreachableRetryMs: config.bridge.unreachableMucRetrySeconds * 1000, log: logOf("to-xmpp") });
   const ghosts = new Ghosts({ rooms, firstSight: (ghost, jid, fallbackName) => ghostProfiles.firstSight(ghost, jid, fallbackName) });
   const directChats = new DirectChats({ store, rooms, log: logOf("direct-chats") });
   const gatewayParts = { store, rooms, connection, ghosts, addressing, settings: config.gateway, messageMapSeconds, log: logOf("gateway"), rosters: new GatewayRosters({ rooms, connection, addressing }) };

@@ -93,7 +93,7 @@ export async function capabilityDeps(
     occupants: () => (options.occupants ?? []).map((o) => ({ muc, ...o })),
   } as unknown as MucOccupancy;
   const log = pino({ level: "silent" });
-  const puppets = new Puppets({ rooms, occupancy, log });
+  const puppets = new Puppets({ rooms, occupancy, unreachableRetryMs: 300_000, log });
   const deps: CapabilityDeps = { store, rooms, connection, addressing, botUserId, messageMapSeconds: 3600, log };
   const ghosts = new Ghosts({ rooms, firstSight: async () => undefined });
   const settings = { enabled: true, allowServers: [], denyRooms: [], joinById: true, historyMessages: 20 };

@@ -1,16 +1,15 @@
-import { asError } from "../../core/errors.js";
 import { jidOfGhost, type AddressingConfig } from "../../core/identity.js";
 import type { MatrixInboundOf, OccupantPresence, XmppEventOf } from "../../core/model.js";
 import * as notices from "../../core/notices.js";
 import type { Logger } from "../../log.js";
 import type { MatrixRooms } from "../../matrix/rooms.js";
-import { MucJoinError, type MucOccupancy } from "../../xmpp/muc-occupancy.js";
+import type { MucOccupancy } from "../../xmpp/muc-occupancy.js";
 import { deliver, isPassing } from "../errors.js";
 import type { DirectChats } from "../destinations/direct-chats.js";
 import type { GatewayMembers } from "../destinations/gateway/members.js";
 import type { Ghosts } from "../destinations/ghosts.js";
 import type { MatrixDestination } from "../destinations/matrix-destination.js";
-import type { Puppets } from "../destinations/puppets.js";
+import { joinFailureReason, type Puppets } from "../destinations/puppets.js";
 import type { XmppDestination } from "../destinations/xmpp-destination.js";
 import type { GhostProfiles, ProfileSource } from "./profiles/ghost-profiles.js";
 
@@ -60,7 +59,7 @@ export class Membership {
         await this.deps.puppets.join(link, target, displayName, roomId);
       } catch (err) {
         if (isPassing(err)) throw err;
-        await this.deps.rooms.notice(roomId, notices.puppetCannotJoin(displayName ?? target, link.muc, err instanceof MucJoinError ? err.condition : asError(err).message));
+        await this.deps.rooms.notice(roomId, notices.puppetCannotJoin(displayName ?? target, link.muc, joinFailureReason(err)));
       }
     } else if (membership === "leave" || membership === "ban") {
       await deliver("leave MUC", () => this.deps.occupancy.leave(link.muc, target, membership === "ban" ? "Banned on Matrix" : undefined));
