@@ -3,6 +3,7 @@ import type { Mention } from "./mentions.js";
 import type { MatrixText } from "./messages.js";
 import type { SubscriptionType, UserPresence } from "./presence.js";
 import type { PowerLevels } from "./gateway.js";
+import type { Trail } from "./trail.js";
 
 /**
  * The protocol-neutral model: what each side's adapter parses its input into, and what the other
@@ -79,6 +80,8 @@ export interface XmppInboundMessage extends ChatMessage {
   mentions?: Mention[];
   /** The sender asked to be told once the message is delivered (XEP-0184). */
   receiptRequested?: boolean;
+  /** The bridges of this kind the message already crossed (core/trail.ts), when it carries that. */
+  trail?: Trail;
   conversation:
     /** `from`: the sender's full JID, which answers about the message (a receipt, an error) go to. */
     | { kind: "dm"; xmppUser: string; matrixUser: string; from?: string }
@@ -178,6 +181,8 @@ export interface RoomEvent {
   roomId: string;
   sender: string;
   eventId: string;
+  /** The bridges of this kind the event already crossed (core/trail.ts), when it carries that. */
+  trail?: Trail;
 }
 
 /** What the homeserver sends that the bridge acts on, one entry per event, as src/matrix/events.ts parses it. */

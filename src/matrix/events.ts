@@ -4,6 +4,7 @@ import { fileOfMatrixContent } from "../core/media.js";
 import type { MatrixInbound, MatrixMessage, MatrixMessageContent, RoomEvent } from "../core/model.js";
 import { fromMatrixPresence } from "../core/presence.js";
 import type { Logger } from "../log.js";
+import { trailOf, type Trail } from "../core/trail.js";
 
 /**
  * Matrix events, parsed once where they enter: the homeserver's JSON becomes the core model's
@@ -148,9 +149,26 @@ function invitedToEncryptedRoom(raw: Record<string, unknown>): boolean {
   return Array.isArray(state) && state.some((e) => isRecord(e) && e.type === "m.room.encryption");
 }
 
+/**
+ * The content key of the trail of bridges an event crossed (core/trail.ts): namespaced, as the spec asks
+ * of keys it does not define, so that clients and other bridges leave it alone.
+ */
+export const TRAIL_KEY = "matrix_xmpp_bridge.trail";
+
+/** The trail an event's content carries, when it is well-formed; anything else there is not a trail. */
+function trailOfContent(content: unknown): Trail | undefined {
+  const carried = isRecord(content) ? content[TRAIL_KEY] : undefined;
+  return isRecord(carried) && Array.isArray(carried.bridges) ? trailOf(carried.origin, carried.bridges) : undefined;
+}
+
+/** The content an event carries out of the bridge: its own, and the trail. */
+export const withTrail = (content: Record<string, unknown>, trail: Trail | undefined): Record<string, unknown> =>
+  trail ? { ...content, [TRAIL_KEY]: { origin: trail.origin, bridges: trail.bridges } } : content;
+
 function roomEventOf(raw: unknown): RoomEvent {
   const { room_id: roomId, sender, event_id: eventId } = parse(roomEvent, raw);
-  return { roomId, sender, eventId };
+  const trail = trailOfContent((raw as { content?: unknown }).content);
+  return { roomId, sender, eventId, ...(trail ? { trail } : {}) };
 }
 
 function read(raw: Record<string, unknown>, type: string, notes: Notes): MatrixInbound | undefined {

@@ -1,7 +1,8 @@
 import { fromMatrixPresence, type MatrixPresence, type UserPresence } from "../core/presence.js";
 import type { MatrixInbound } from "../core/model.js";
 import { fromMatrixContent } from "../core/messages.js";
-import { parseMatrixEvent } from "./events.js";
+import { parseMatrixEvent, withTrail } from "./events.js";
+import type { Trail } from "../core/trail.js";
 import type { Homeserver } from "./homeserver.js";
 import { BoundedMap } from "../core/bounded-map.js";
 import { matrixLocalpart } from "../core/identity.js";
@@ -185,17 +186,31 @@ export class MatrixRooms {
   }
 
   /** Invites (when needed) and joins; the bot invites a ghost into a room it cannot join alone. */
-  async ensureJoined(userId: string, roomId: string): Promise<void> {
+  /**
+   * The user is in the room. With a trail (what a ghost stands for, core/trail.ts), the join itself
+   * carries it, so that other bridges of this kind know whose stand-in joined: Synapse keeps the keys of
+   * the join request in the member event. Asked only while the homeserver has not shown the user in.
+   */
+  async ensureJoined(userId: string, roomId: string, trail?: Trail): Promise<void> {
+    if (trail && this.memberships.get(membershipKey(roomId, userId)) === "join") return;
     this.membershipChanging(roomId, userId);
-    await this.homeserver.intent(userId).join(roomId);
+    if (!trail) return void (await this.homeserver.intent(userId).join(roomId));
+    try {
+      await this.join(userId, roomId, trail);
+    } catch (err) {
+      // A room that takes invited users only: the bot, which is in it, invites the ghost first.
+      if (matrixErrorCode(err) !== "M_FORBIDDEN") throw err;
+      await this.invite(this.homeserver.botUserId, roomId, userId);
+      await this.join(userId, roomId, trail);
+    }
   }
 
   /** Joins as the user, asking the homeserver each time (the library's join trusts what it last saw). */
-  async join(userId: string, roomId: string): Promise<void> {
+  async join(userId: string, roomId: string, trail?: Trail): Promise<void> {
     this.membershipChanging(roomId, userId);
     const intent = this.homeserver.intent(userId);
     await intent.ensureRegistered();
-    await intent.matrixClient.doRequest("POST", `/_matrix/client/v3/join/${encodeURIComponent(roomId)}`, null, {});
+    await intent.matrixClient.doRequest("POST", `/_matrix/client/v3/join/${encodeURIComponent(roomId)}`, null, withTrail({}, trail));
   }
 
   async invite(inviter: string, roomId: string, invitee: string): Promise<void> {
@@ -274,12 +289,13 @@ export class MatrixRooms {
    * Sends as the user with a transaction ID of the bridge's choosing: the homeserver answers a
    * repeated ID with the first event, so a retry after a crash cannot post twice. `ts`: when it was
    * sent, for what comes late (history), which an appservice may say (the `ts` query parameter).
+   * `trail`: the bridges it crossed, written into the content.
    */
-  async send(userId: string, roomId: string, content: Record<string, unknown>, txnId: string, type = "m.room.message", ts?: number): Promise<string> {
+  async send(userId: string, roomId: string, content: Record<string, unknown>, txnId: string, type = "m.room.message", ts?: number, trail?: Trail): Promise<string> {
     const path = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/${encodeURIComponent(type)}/${encodeURIComponent(txnId)}`;
     const intent = this.homeserver.intent(userId);
     await intent.ensureRegistered();
-    const result = (await intent.matrixClient.doRequest("PUT", path, ts === undefined ? null : { ts: String(Math.floor(ts)) }, content)) as { event_id: string };
+    const result = (await intent.matrixClient.doRequest("PUT", path, ts === undefined ? null : { ts: String(Math.floor(ts)) }, withTrail(content, trail))) as { event_id: string };
     return result.event_id;
   }
 

@@ -17,6 +17,7 @@ import type { Typing } from "./capabilities/typing.js";
 import type { GatewayDestinations } from "./destinations/gateway/destination.js";
 import type { GatewayMembers } from "./destinations/gateway/members.js";
 import type { GatewayOccupants } from "./destinations/gateway/occupants.js";
+import type { LoopGuard } from "./loop-guard.js";
 import type { Portals } from "./portals.js";
 
 export interface Capabilities {
@@ -38,23 +39,25 @@ export interface Capabilities {
   /** Gateway rooms: occupants coming and going, members' changes told to them, their messages coming back. */
   gateway: { occupants: GatewayOccupants; members: GatewayMembers; destinations: GatewayDestinations };
   portals: Portals;
+  loops: LoopGuard;
 }
 
 /**
  * Which capability takes which event, in order. Matrix → XMPP: the bot's commands take theirs first;
  * every member event keeps the memberships the rooms know current and may also carry a puppet's new
  * avatar; only what users the bridge serves did goes further (in a gateway room, everyone's does).
+ * A message, reaction, redaction or member event a bridge brought over and that would go round is taken before any capability sees it.
  * XMPP → Matrix: a message's signals (retraction, reactions, read marker, chat state) go to their
  * modules before its text does, and its sender's receipt after; a gateway room's occupant gets their message back once it is on Matrix.
  */
 export function route(dispatch: Dispatch, c: Capabilities, bridges: (matrixUser: string) => boolean, log: Logger): Dispatch {
   const bridgedOnly = onlyBridgedUsers(bridges, log);
   return dispatch
-    .onMatrix("message", (e, d) => c.commands.message(e, d), bridgedOnly, bridged((e, d) => c.messages.fromMatrix(e, d)))
-    .onMatrix("membership", async (e) => c.rooms.observeMembership(e), (e) => c.puppetProfiles.observe(e), (e) => c.commands.invited(e), bridgedOnly, (e, d) => c.encryption.invited(e, d), (e, d) => c.kicks.fromMatrix(e, d), (e, d) => c.membership.fromMatrix(e, d))
+    .onMatrix("message", (e, d) => c.commands.message(e, d), bridgedOnly, bridged((e, d) => c.loops.fromMatrix(e, d)), bridged((e, d) => c.messages.fromMatrix(e, d)))
+    .onMatrix("membership", async (e) => c.rooms.observeMembership(e), (e) => c.puppetProfiles.observe(e), (e) => c.commands.invited(e), bridgedOnly, bridged((e, d) => c.loops.fromMatrix(e, d)), (e, d) => c.encryption.invited(e, d), (e, d) => c.kicks.fromMatrix(e, d), (e, d) => c.membership.fromMatrix(e, d))
     .onMatrix("encryption", bridged((e, d) => c.encryption.fromMatrix(e, d)))
-    .onMatrix("reaction", bridgedOnly, bridged((e, d) => c.reactions.fromMatrix(e, d)))
-    .onMatrix("redaction", bridgedOnly, bridged((e, d) => c.reactions.takenBackOnMatrix(e, d)), bridged((e, d) => c.redactions.fromMatrix(e, d)))
+    .onMatrix("reaction", bridgedOnly, bridged((e, d) => c.loops.fromMatrix(e, d)), bridged((e, d) => c.reactions.fromMatrix(e, d)))
+    .onMatrix("redaction", bridgedOnly, bridged((e, d) => c.loops.fromMatrix(e, d)), bridged((e, d) => c.reactions.takenBackOnMatrix(e, d)), bridged((e, d) => c.redactions.fromMatrix(e, d)))
     .onMatrix("room-state", bridgedOnly, bridged((e, d) => c.gateway.members.roomStateChanged(e, d)), bridged((e, d) => c.roomMetadata.fromMatrix(e, d)))
     .onMatrix("power-levels", bridged((e, d) => c.gateway.members.powerLevelsChanged(e, d)))
     .onMatrix("typing", bridged((e, d) => c.typing.fromMatrix(e, d)))
@@ -63,6 +66,7 @@ export function route(dispatch: Dispatch, c: Capabilities, bridges: (matrixUser:
     .onXmpp(
       "message",
       (e, d) => c.gateway.destinations.refuseStrangers(e, d),
+      bridged((e, d) => c.loops.fromXmpp(e, d)),
       bridged((e, d) => c.redactions.fromXmpp(e, d)),
       bridged((e, d) => c.reactions.fromXmpp(e, d)),
       bridged((e, d) => c.receipts.fromXmpp(e, d)),

@@ -41,6 +41,9 @@ import { Puppets } from "../pipeline/destinations/puppets.js";
 import { XmppDestinations } from "../pipeline/destinations/xmpp-destinations.js";
 import { Dispatch } from "../pipeline/dispatch.js";
 import { Ingress } from "../pipeline/ingress.js";
+import { LoopGuard } from "../pipeline/loop-guard.js";
+import type { MatrixInbound } from "../core/model.js";
+import { onward, type Trail } from "../core/trail.js";
 import { oldestEntryTimes, population } from "./metric-sources.js";
 import { Plumbing } from "../pipeline/plumbing.js";
 import { Portals } from "../pipeline/portals.js";
@@ -111,13 +114,16 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const lookUpMuc = (muc: string) => describeMuc(connection, muc, xmppLog);
 
   const puppets = new Puppets({ rooms, occupancy, unreachableRetryMs: config.bridge.unreachableMucRetrySeconds * 1000, log: logOf("to-xmpp") });
-  const ghosts = new Ghosts({ rooms, firstSight: (ghost, jid, fallbackName) => ghostProfiles.firstSight(ghost, jid, fallbackName) });
+  const ghosts = new Ghosts({ rooms, firstSight: (ghost, jid, fallbackName) => ghostProfiles.firstSight(ghost, jid, fallbackName), self: addressing.componentDomain });
   const directChats = new DirectChats({ store, rooms, log: logOf("direct-chats") });
   const gatewayParts = { store, rooms, connection, ghosts, addressing, settings: config.gateway, messageMapSeconds, log: logOf("gateway"), rosters: new GatewayRosters({ rooms, connection, addressing }) };
   const gateway = { occupants: new GatewayOccupants(gatewayParts), members: new GatewayMembers(gatewayParts), destinations: new GatewayDestinations(gatewayParts), services: new GatewayServices(gatewayParts) };
   const xmppDestinations = new XmppDestinations({ store, connection, puppets, gateway: gateway.destinations, addressing, botUserId });
   const matrixDestinations = new MatrixDestinations({ store, ghosts, directChats, addressing, log: logOf("to-matrix") });
-  const dispatch = new Dispatch({ ofMatrixEvent: async (e) => ("roomId" in e ? xmppDestinations.ofRoom(e.roomId) : undefined), ofXmppEvent: (e) => matrixDestinations.of(e) });
+  const isOwnMatrixUser = (userId: string): boolean => userId === botUserId || isGhost(userId, addressing);
+  // What the bridge's own users wrote (a gateway room's ghosts) goes out with the trail it has; anyone else's with this bridge added.
+  const trailOut = (e: MatrixInbound): Trail | undefined => ("eventId" in e ? (isOwnMatrixUser(e.sender) ? e.trail : onward(e.trail, e.roomId, addressing.componentDomain)) : undefined);
+  const dispatch = new Dispatch({ ofMatrixEvent: async (e) => ("roomId" in e ? xmppDestinations.ofRoom(e.roomId, trailOut(e)) : undefined), ofXmppEvent: (e) => matrixDestinations.of(e) });
   const observer = new BridgeMetrics(
     registry,
     { links: () => store.links(), outboxDepths: () => store.outboxDepths(), oldestEntryTimes: () => oldestEntryTimes(store), population: () => population(store, occupancy), checks: healthChecks(homeserver, store, connection) },
@@ -129,7 +135,6 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const deliveryStatus = new DeliveryStatus({ ...deps("delivery-status"), undeliverable: (direction, reason) => observer.undeliverable(direction, reason), limit });
   const undeliverable = { fromXmpp: deliveryStatus.undeliverableFromXmpp.bind(deliveryStatus), fromMatrix: deliveryStatus.undeliverableFromMatrix.bind(deliveryStatus) };
   const rateLimited = { fromXmpp: deliveryStatus.heldFromXmpp.bind(deliveryStatus), fromMatrix: deliveryStatus.heldFromMatrix.bind(deliveryStatus) };
-  const isOwnMatrixUser = (userId: string): boolean => userId === botUserId || isGhost(userId, addressing);
   const limits = new SenderLimits(limit);
   const ingress = new Ingress({ store, dispatch, readMatrixEvent: readEvent, confirmXmppWrites: writesConfirmed(connection), messageMapSeconds, observer, undeliverable, limits, isOwnMatrixUser, rateLimited, log: logOf("outbox") });
   const onCreated = (muc: string) => ingress.queueForMatrix(muc, { kind: "room-changed", muc });
@@ -162,6 +167,7 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
       presenceToXmpp,
       gateway,
       portals,
+      loops: new LoopGuard({ self: addressing.componentDomain, isOwnMatrixUser, log: logOf("loops") }),
     },
     bridges,
     logOf("to-xmpp"),

@@ -50,4 +50,6 @@ export const NS = {
   forward: "urn:xmpp:forward:0",
   dataForms: "jabber:x:data",
   receipts: "urn:xmpp:receipts",
+  /** This bridge's own: the trail of bridges a message crossed (core/trail.ts). Not advertised: nothing asks peers to understand it. */
+  trail: "urn:x-matrix-xmpp-bridge:trail:0",
 } as const;

@@ -9,6 +9,7 @@ import type { SharedFile } from "../core/model.js";
 import { parseSharedFiles, renderSharedFile } from "./file-sharing.js";
 import { parseAvatarHash, renderAvatarUpdate } from "./presence-stanzas.js";
 import { splitJid } from "../core/identity.js";
+import { trailOf, type Trail } from "../core/trail.js";
 
 export { splitJid, type Address } from "../core/identity.js";
 
@@ -79,10 +80,15 @@ function signals(stanza: Element): Pick<XmppInboundMessage, "reactions" | "displ
   return out;
 }
 
-type Content = Pick<XmppInboundMessage, "body" | "html" | "emote" | "replaces" | "replyTo" | "retracts" | "reactions" | "displayed" | "typing" | "thread" | "files">;
+type Content = Pick<XmppInboundMessage, "body" | "html" | "emote" | "replaces" | "replyTo" | "retracts" | "reactions" | "displayed" | "typing" | "thread" | "files" | "trail">;
 
-/** The text, files, references and signals of a message; undefined when it carries none of them. */
+/** The text, files, references and signals of a message, and its trail; undefined when it carries none of the others. */
 function content(stanza: Element): Content | undefined {
+  const carried = carriedContent(stanza);
+  return carried && { ...carried, ...parseTrail(stanza) };
+}
+
+function carriedContent(stanza: Element): Content | undefined {
   const body = stanza.getChildText("body") ?? "";
   const refs = references(stanza, body);
   const extra = signals(stanza);
@@ -99,6 +105,17 @@ function content(stanza: Element): Content | undefined {
   const html = xhtml ? xhtmlImToHtml(innerXml(xhtml)) : undefined;
   return { ...refs, ...withBody(text), ...extra, ...(thread ? { thread } : {}), ...(html ? { html } : {}), ...(files.length > 0 ? { files } : {}) };
 }
+
+/** The trail of bridges the message crossed (our own namespace), when it carries a well-formed one. */
+function parseTrail(stanza: Element): Pick<XmppInboundMessage, "trail"> {
+  const element = stanza.getChild("trail", NS.trail);
+  const trail = element ? trailOf(element.attrs.origin, element.getChildren("bridge").map((b) => b.getText().trim())) : undefined;
+  return trail ? { trail } : {};
+}
+
+/** The trail element a message carries out of the bridge. */
+const renderTrail = (trail: Trail | undefined): Element | undefined =>
+  trail ? xml("trail", { xmlns: NS.trail, origin: trail.origin }, ...trail.bridges.map((b) => xml("bridge", {}, b))) : undefined;
 
 const escapeText = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
@@ -249,6 +266,8 @@ export interface OutgoingMessage {
   stanzaId?: { id: string; by: string };
   /** When the message was sent, for one that is delivered later: history (XEP-0203). */
   delay?: { stamp: number; from: string };
+  /** The bridges it crossed, this one included (core/trail.ts). */
+  trail?: Trail;
 }
 
 const fallbackFor = (feature: string, length: number | undefined): Element | undefined =>
@@ -274,6 +293,7 @@ export function renderMessage(message: OutgoingMessage): Element {
     message.type === "chat" && !retracts ? xml("active", { xmlns: NS.chatStates }) : undefined,
     message.stanzaId ? xml("stanza-id", { xmlns: NS.stanzaId, id: message.stanzaId.id, by: message.stanzaId.by }) : undefined,
     message.delay ? xml("delay", { xmlns: NS.delay, stamp: new Date(message.delay.stamp).toISOString(), from: message.delay.from }) : undefined,
+    renderTrail(message.trail),
   );
 }
 
@@ -314,6 +334,8 @@ export interface OutgoingSignal {
   reactions?: { id: string; emojis: readonly string[] };
   displayed?: string;
   chatState?: "composing" | "paused" | "active";
+  /** The bridges it crossed, this one included (core/trail.ts). */
+  trail?: Trail;
 }
 
 export function renderSignal(signal: OutgoingSignal): Element {
@@ -326,6 +348,7 @@ export function renderSignal(signal: OutgoingSignal): Element {
     signal.chatState ? xml(signal.chatState, { xmlns: NS.chatStates }) : undefined,
     // Reactions and markers belong in archives; chat states do not (XEP-0334).
     xml(signal.chatState ? "no-store" : "store", { xmlns: NS.hints }),
+    renderTrail(signal.trail),
   );
 }
 

@@ -95,7 +95,7 @@ export async function capabilityDeps(
   const log = pino({ level: "silent" });
   const puppets = new Puppets({ rooms, occupancy, unreachableRetryMs: 300_000, log });
   const deps: CapabilityDeps = { store, rooms, connection, addressing, botUserId, messageMapSeconds: 3600, log };
-  const ghosts = new Ghosts({ rooms, firstSight: async () => undefined });
+  const ghosts = new Ghosts({ rooms, firstSight: async () => undefined, self: addressing.componentDomain });
   const settings = { enabled: true, allowServers: [], denyRooms: [], joinById: true, historyMessages: 20 };
   const gatewayParts = { store, rooms, connection, ghosts, addressing, settings, messageMapSeconds: 3600, log, rosters: new GatewayRosters({ rooms, connection, addressing }) };
   const gateway = new GatewayMembers(gatewayParts);

@@ -105,7 +105,7 @@ test("hostile stanzas into a portal's MUC and to a puppet: the bridge holds, say
     }
     const id = `hostile-${++fenceNo}-${Date.now().toString(36)}`;
     const mark = suite.bridge.records.length;
-    const stanza = expand(input.xml, { room: p.room, puppet, id, stanzaId: lastStanzaId, xmppDomain: stack.xmppDomain });
+    const stanza = expand(input.xml, { room: p.room, roomId: p.roomId, puppet, id, stanzaId: lastStanzaId, xmppDomain: stack.xmppDomain, componentDomain: stack.componentDomain });
     if (input.to === "stream") {
       // The server may refuse it or close the stream: a client of its own, thrown away after.
       const thrower = await XmppTestClient.login(uniqueName("thrower"));
@@ -183,7 +183,7 @@ test("hostile Matrix events: the bridge holds, says what it did, and the plain t
   for (const input of corpus<MatrixCase>("matrix.json")) {
     const mark = suite.bridge.records.length;
     const seen = p.xmppUser.stanzas.length;
-    const values = { xmppEvent, sender: p.matrixUser.userId };
+    const values = { xmppEvent, sender: p.matrixUser.userId, room: p.room, componentDomain: stack.componentDomain };
     const content = expandJson(input.content, values) as Record<string, unknown>;
     const type = input.type ?? "m.room.message";
     let id: string;

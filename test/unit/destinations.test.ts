@@ -9,7 +9,7 @@ import { addressing, alice, capabilityDeps, muc, portalRoom } from "../fakes/cap
 async function scene() {
   const parts = await capabilityDeps();
   const { rooms, store, log } = parts.deps;
-  const destinations = new MatrixDestinations({ store, ghosts: new Ghosts({ rooms, firstSight: async () => undefined }), directChats: new DirectChats({ store, rooms, log }), addressing, log });
+  const destinations = new MatrixDestinations({ store, ghosts: new Ghosts({ rooms, firstSight: async () => undefined, self: addressing.componentDomain }), directChats: new DirectChats({ store, rooms, log }), addressing, log });
   return { ...parts, destinations };
 }
 const carol = { muc, nick: "carol", occupantKey: "carol" };

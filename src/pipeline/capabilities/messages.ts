@@ -63,9 +63,9 @@ export class Messages {
   }
 
   /** Sends an XMPP message's text and files (in parts when too big) as its sender's ghost, and records where it went. */
-  async fromXmpp({ message }: XmppEventOf<"message">, { roomId, conversation, ghost }: MatrixDestination): Promise<void> {
+  async fromXmpp({ message }: XmppEventOf<"message">, { roomId, conversation, ghost, trail }: MatrixDestination): Promise<void> {
     if (!ghost || (message.body === "" && !message.files?.length)) return;
-    const to: GhostDestination = { ghost, roomId, conversation };
+    const to: GhostDestination = { ghost, roomId, conversation, ...(trail ? { trail } : {}) };
     const eventOf = async (xmppId: string | undefined) => (xmppId ? this.deps.store.eventIdForXmppId(conversation, xmppId) : undefined);
     const edited = await eventOf(message.replaces);
     const repliedTo = await eventOf(message.replyTo?.id);
@@ -82,13 +82,13 @@ export class Messages {
     await this.send(to, message, relation ? [{ ...content, "m.relates_to": relation }] : textParts(content, text.body));
   }
 
-  private async send({ ghost, roomId, conversation }: GhostDestination, message: XmppInboundMessage, parts: Record<string, unknown>[]): Promise<void> {
+  private async send({ ghost, roomId, conversation, trail }: GhostDestination, message: XmppInboundMessage, parts: Record<string, unknown>[]): Promise<void> {
     const source = message.ids.stanzaId ?? message.ids.originId ?? message.ids.id;
     // The same XMPP message always gets the same transaction IDs, so a retry cannot post it twice.
     const txnBase = source ? createHash("sha256").update(`${conversation}\n${source}`).digest("base64url").slice(0, 32) : `r${Date.now()}${Math.random().toString(36).slice(2)}`;
     let firstEventId: string | undefined;
     for (const [i, part] of parts.entries()) {
-      const eventId = await deliver("send to Matrix", () => this.deps.rooms.send(ghost, roomId, part, `${txnBase}.${i}`, undefined, message.sentAt));
+      const eventId = await deliver("send to Matrix", () => this.deps.rooms.send(ghost, roomId, part, `${txnBase}.${i}`, undefined, message.sentAt, trail));
       firstEventId ??= eventId;
     }
     if (firstEventId) await this.deps.store.recordMessage({ roomId, eventId: firstEventId, conversation, ids: message.ids, sender: ghost }, this.deps.messageMapSeconds);

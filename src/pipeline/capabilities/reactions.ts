@@ -50,14 +50,14 @@ export class Reactions {
   }
 
   /** Takes an XMPP message that carries a set of reactions. */
-  async fromXmpp({ message }: XmppEventOf<"message">, { roomId, conversation, ghost }: MatrixDestination): Promise<boolean> {
+  async fromXmpp({ message }: XmppEventOf<"message">, { roomId, conversation, ghost, trail }: MatrixDestination): Promise<boolean> {
     if (!message.reactions || !ghost) return false;
-    await this.toMatrix({ ghost, roomId, conversation }, message.reactions, message.ids);
+    await this.toMatrix({ ghost, roomId, conversation, ...(trail ? { trail } : {}) }, message.reactions, message.ids);
     return true;
   }
 
   /** An XMPP user's set of reactions to a message (empty takes them all back): their ghost's reactions follow, one by one. */
-  async toMatrix({ ghost, roomId, conversation }: GhostDestination, reactions: { id: string; emojis: readonly string[] }, ids: XmppMessageIds): Promise<void> {
+  async toMatrix({ ghost, roomId, conversation, trail }: GhostDestination, reactions: { id: string; emojis: readonly string[] }, ids: XmppMessageIds): Promise<void> {
     const target = await this.deps.store.eventIdForXmppId(conversation, reactions.id);
     if (!target) {
       this.deps.log.debug({ conversation, id: reactions.id }, "reactions to a message the bridge does not know");
@@ -79,7 +79,7 @@ export class Reactions {
       // Keyed by the XMPP stanza too: an emoji taken back and given again is a new reaction.
       const txnId = createHash("sha256").update(`${sourceId}\n${target}\n${ghost}\n${key}`).digest("base64url").slice(0, 32);
       const content = { "m.relates_to": { rel_type: "m.annotation", event_id: target, key } };
-      const eventId = await deliver("react", () => this.deps.rooms.send(ghost, roomId, content, txnId, "m.reaction"));
+      const eventId = await deliver("react", () => this.deps.rooms.send(ghost, roomId, content, txnId, "m.reaction", undefined, trail));
       await this.deps.store.recordReaction({ target, sender: ghost, key, eventId }, this.deps.messageMapSeconds);
     }
   }

@@ -1,6 +1,7 @@
 import { dmConversation } from "../../core/conversations.js";
 import { ghostOfOccupant, ghostUserId, type AddressingConfig } from "../../core/identity.js";
 import type { Link, XmppEvent, XmppInboundMessage } from "../../core/model.js";
+import { onward, type Trail } from "../../core/trail.js";
 import type { Logger } from "../../log.js";
 import type { BridgeStore } from "../../store/store.js";
 import { deliver } from "../errors.js";
@@ -14,10 +15,12 @@ export interface MatrixDestination {
   readonly conversation: string;
   /** The ghost of whoever the event is from, where it is from someone (a message, an occupant's change). */
   readonly ghost?: string;
+  /** What a message written there carries of the bridges it crossed, this one included. */
+  readonly trail?: Trail;
 }
 
 /** A destination with the ghost that writes there. */
-export type GhostDestination = Pick<MatrixDestination, "roomId" | "conversation"> & { readonly ghost: string };
+export type GhostDestination = Pick<MatrixDestination, "roomId" | "conversation" | "trail"> & { readonly ghost: string };
 
 /**
  * The Matrix destination of each XMPP event: a DM's room (opened when needed), or the room linked to
@@ -42,6 +45,13 @@ export class MatrixDestinations {
   }
 
   private async ofMessage(message: XmppInboundMessage): Promise<MatrixDestination | undefined> {
+    const destination = await this.ofMessageWithoutTrail(message);
+    const { conversation } = message;
+    const source = conversation.kind === "dm" ? conversation.xmppUser : conversation.kind === "gateway" ? conversation.room : conversation.muc;
+    return destination && { ...destination, trail: onward(message.trail, source, this.deps.addressing.componentDomain) };
+  }
+
+  private async ofMessageWithoutTrail(message: XmppInboundMessage): Promise<MatrixDestination | undefined> {
     const { conversation } = message;
     if (conversation.kind === "dm") {
       const { xmppUser, matrixUser } = conversation;

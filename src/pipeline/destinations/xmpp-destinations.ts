@@ -1,6 +1,7 @@
 import { dmConversation } from "../../core/conversations.js";
 import { ghostUserId, type AddressingConfig } from "../../core/identity.js";
 import type { Link } from "../../core/model.js";
+import type { Trail } from "../../core/trail.js";
 import type { BridgeStore } from "../../store/store.js";
 import type { ComponentConnection } from "../../xmpp/component-connection.js";
 import { puppetAddress } from "../../xmpp/puppet-address.js";
@@ -26,14 +27,15 @@ export interface XmppDestinationsDeps {
 export class XmppDestinations {
   constructor(private readonly deps: XmppDestinationsDeps) {}
 
-  async ofRoom(roomId: string): Promise<XmppDestination | undefined> {
+  /** `trail`: what the messages sent there for the event at hand carry of the bridges they crossed. */
+  async ofRoom(roomId: string, trail?: Trail): Promise<XmppDestination | undefined> {
     const link = await this.deps.store.linkByRoom(roomId);
     if (link?.kind === "gateway") await this.deps.gateway.prepare(link);
-    return link ? this.ofLink(link) : undefined;
+    return link ? this.ofLink(link, trail) : undefined;
   }
 
-  ofLink(link: Link): XmppDestination {
-    if (link.kind === "gateway") return this.deps.gateway.destination(link);
+  ofLink(link: Link, trail?: Trail): XmppDestination {
+    if (link.kind === "gateway") return this.deps.gateway.destination(link, trail);
     const { connection, puppets, addressing, botUserId } = this.deps;
     const to = link.kind === "dm" ? link.xmppUser : link.muc;
     const type = link.kind === "dm" ? "chat" : "groupchat";
@@ -50,8 +52,8 @@ export class XmppDestinations {
       isIn: (matrixUser) => puppets.isIn(link, matrixUser),
       ready: (matrixUser) => puppets.ready(link, matrixUser, link.roomId),
       addressOf,
-      send: (matrixUser, message, what = "send to XMPP") => deliver(what, () => connection.send(renderMessage({ ...message, from: addressOf(matrixUser), to, type }))),
-      signal: (matrixUser, signal, what) => deliver(what, () => connection.send(renderSignal({ ...signal, from: addressOf(matrixUser), to, type }))),
+      send: (matrixUser, message, what = "send to XMPP") => deliver(what, () => connection.send(renderMessage({ ...message, from: addressOf(matrixUser), to, type, trail }))),
+      signal: (matrixUser, signal, what) => deliver(what, () => connection.send(renderSignal({ ...signal, from: addressOf(matrixUser), to, type, trail }))),
     };
   }
 }

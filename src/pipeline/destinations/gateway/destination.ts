@@ -7,6 +7,7 @@ import { deliver } from "../../errors.js";
 import type { MatrixDestination } from "../matrix-destination.js";
 import type { XmppDestination } from "../xmpp-destination.js";
 import type { GatewayLink, GatewayParts } from "./rosters.js";
+import type { Trail } from "../../../core/trail.js";
 
 /**
  * Where a gateway room's Matrix doings go: to every occupant but the sender's own resources, from the
@@ -17,7 +18,7 @@ export class GatewayDestinations {
   constructor(private readonly deps: GatewayParts) {}
 
   /** Where a gateway room's Matrix doings go: to every occupant but the sender's own resources, from the sender's nick. */
-  destination(link: GatewayLink): XmppDestination {
+  destination(link: GatewayLink, trail?: Trail): XmppDestination {
     const room = link.muc;
     const roster = this.deps.rosters.get(room);
     const addressOf = (matrixUser: string) => `${room}/${roster?.nicks.get(matrixUser) ?? matrixLocalpart(matrixUser)}`;
@@ -43,8 +44,8 @@ export class GatewayDestinations {
       ready: async () => true,
       addressOf,
       send: (sender, message, what = "send to XMPP") =>
-        deliver(what, () => fanOut(sender, (to) => renderMessage({ ...message, from: addressOf(sender), to, type: "groupchat", stanzaId: { id: message.id, by: room } }))),
-      signal: (sender, signal, what) => deliver(what, () => fanOut(sender, (to) => renderSignal({ ...signal, from: addressOf(sender), to, type: "groupchat" }))),
+        deliver(what, () => fanOut(sender, (to) => renderMessage({ ...message, from: addressOf(sender), to, type: "groupchat", stanzaId: { id: message.id, by: room }, trail }))),
+      signal: (sender, signal, what) => deliver(what, () => fanOut(sender, (to) => renderSignal({ ...signal, from: addressOf(sender), to, type: "groupchat", trail }))),
     };
   }
 
