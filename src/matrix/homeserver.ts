@@ -1,4 +1,4 @@
-import { AppServiceRegistration, Bridge, Logger as LibraryLogger, type Intent } from "matrix-appservice-bridge";
+import { AppServiceRegistration, Bridge, Logger as LibraryLogger, MembershipCache, type Intent } from "matrix-appservice-bridge";
 import type { Logger } from "../log.js";
 import type { Registration } from "./registration.js";
 import { asError } from "../core/errors.js";
@@ -48,6 +48,9 @@ export class Homeserver {
   readonly bridge: Bridge;
   readonly botUserId: string;
 
+  /** What the library's intents know of their users' memberships. */
+  private readonly memberships = new MembershipCache();
+
   constructor(private readonly options: HomeserverOptions, private readonly log: Logger) {
     const registration = AppServiceRegistration.fromObject(options.registration);
     this.bridge = new Bridge({
@@ -60,6 +63,7 @@ export class Homeserver {
       // Ghost IDs are already valid (docs/addressing.md); the library's own escaping would turn "/" into "=2f"
       // and act as a user the bridge never meant.
       escapeUserIds: false,
+      membershipCache: this.memberships,
     });
     this.botUserId = `@${options.registration.sender_localpart}:${options.domain}`;
   }
@@ -70,6 +74,11 @@ export class Homeserver {
 
   intent(userId: string): Intent {
     return this.bridge.getIntent(userId);
+  }
+
+  /** A user joined a room by a request of the bridge's own: the library's intents need not join it again. */
+  joinedBy(userId: string, roomId: string): void {
+    this.memberships.setMemberEntry(roomId, userId, "join", {});
   }
 
   /** Live check for /health: the client-server API answers. */

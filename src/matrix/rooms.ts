@@ -211,6 +211,8 @@ export class MatrixRooms {
     const intent = this.homeserver.intent(userId);
     await intent.ensureRegistered();
     await intent.matrixClient.doRequest("POST", `/_matrix/client/v3/join/${encodeURIComponent(roomId)}`, null, withTrail({}, trail));
+    // Else the library's next act as the user there (typing, a receipt) would join again, without the trail.
+    this.homeserver.joinedBy(userId, roomId);
   }
 
   async invite(inviter: string, roomId: string, invitee: string): Promise<void> {
