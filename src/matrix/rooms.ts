@@ -185,11 +185,11 @@ export class MatrixRooms {
     return roomId;
   }
 
-  /** Invites (when needed) and joins; the bot invites a ghost into a room it cannot join alone. */
   /**
-   * The user is in the room. With a trail (what a ghost stands for, core/trail.ts), the join itself
-   * carries it, so that other bridges of this kind know whose stand-in joined: Synapse keeps the keys of
-   * the join request in the member event. Asked only while the homeserver has not shown the user in.
+   * Invites (when needed) and joins; the bot invites a ghost into a room it cannot join alone. With a trail
+   * (what a ghost stands for, core/trail.ts), the join itself carries it, so that other bridges of this kind
+   * know whose stand-in joined: Synapse keeps the keys of the join request in the member event. Asked only
+   * while the homeserver has not shown the user in.
    */
   async ensureJoined(userId: string, roomId: string, trail?: Trail): Promise<void> {
     if (trail && this.memberships.get(membershipKey(roomId, userId)) === "join") return;
