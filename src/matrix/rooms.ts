@@ -177,8 +177,12 @@ export class MatrixRooms {
     return roomId;
   }
 
-  /** Invites (when needed) and joins; the bot invites a ghost into a room it cannot join alone. */
+  /**
+   * Invites (when needed) and joins; the bot invites a ghost into a room it cannot join alone. Asked
+   * before each message from a MUC: a member the homeserver said joined costs no request.
+   */
   async ensureJoined(userId: string, roomId: string): Promise<void> {
+    if (this.memberships.get(membershipKey(roomId, userId)) === "join") return;
     this.membershipChanging(roomId, userId);
     await this.homeserver.intent(userId).join(roomId);
   }
@@ -272,8 +276,26 @@ export class MatrixRooms {
     const path = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/${encodeURIComponent(type)}/${encodeURIComponent(txnId)}`;
     const intent = this.homeserver.intent(userId);
     await intent.ensureRegistered();
-    const result = (await intent.matrixClient.doRequest("PUT", path, ts === undefined ? null : { ts: String(Math.floor(ts)) }, content)) as { event_id: string };
-    return result.event_id;
+    const put = async () => ((await intent.matrixClient.doRequest("PUT", path, ts === undefined ? null : { ts: String(Math.floor(ts)) }, content)) as { event_id: string }).event_id;
+    try {
+      return await put();
+    } catch (err) {
+      // The membership the bridge went by was wrong (a removal it did not hear of): in again, and once more.
+      if (matrixErrorCode(err) !== "M_FORBIDDEN") throw err;
+      await this.rejoin(userId, roomId);
+      return put();
+    }
+  }
+
+  /** Joins as the user, asking the homeserver; where it may not join alone, the bot invites it first. */
+  private async rejoin(userId: string, roomId: string): Promise<void> {
+    try {
+      await this.join(userId, roomId);
+    } catch (err) {
+      if (matrixErrorCode(err) !== "M_FORBIDDEN" || userId === this.homeserver.botUserId) throw err;
+      await this.homeserver.bot.matrixClient.inviteUser(userId, roomId);
+      await this.join(userId, roomId);
+    }
   }
 
   async readReceipt(userId: string, roomId: string, eventId: string): Promise<void> {

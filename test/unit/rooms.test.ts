@@ -70,3 +70,72 @@ describe("MatrixRooms.membership", () => {
     assert.equal(counts.reads, 1);
   });
 });
+
+/** A homeserver that notes the requests it is asked, refusing the first `refusals` sends with M_FORBIDDEN. */
+function recordingHomeserver(refusals = 0, joinRefusals = 0) {
+  const asked: string[] = [];
+  const refuse = (what: string) => Object.assign(new Error(what), { body: { errcode: "M_FORBIDDEN" } });
+  const intentOf = (userId: string) => ({
+    ensureRegistered: async () => undefined,
+    join: async (roomId: string) => void asked.push(`library join ${roomId} as ${userId}`),
+    matrixClient: {
+      async doRequest(method: string, path: string) {
+        asked.push(`${method} ${path} as ${userId}`);
+        if (path.includes("/send/") && refusals-- > 0) throw refuse("not in the room");
+        if (path.includes("/join/") && joinRefusals-- > 0) throw refuse("not invited");
+        return { event_id: "$sent" };
+      },
+      async inviteUser(invitee: string, roomId: string) {
+        asked.push(`invite ${invitee} to ${roomId} as ${userId}`);
+      },
+    },
+  });
+  const homeserver = { botUserId: "@bot", intent: intentOf, bot: intentOf("@bot") } as unknown as Homeserver;
+  return { homeserver, asked };
+}
+
+describe("MatrixRooms.ensureJoined", () => {
+  it("costs nothing for a member the homeserver said joined, and joins anyone else", async () => {
+    const { homeserver, asked } = recordingHomeserver();
+    const rooms = new MatrixRooms(homeserver);
+    rooms.observeMembership({ roomId: "!room", target: "@ghost", membership: "join" });
+    await rooms.ensureJoined("@ghost", "!room");
+    assert.deepEqual(asked, []);
+    rooms.observeMembership({ roomId: "!room", target: "@ghost", membership: "leave" });
+    await rooms.ensureJoined("@ghost", "!room");
+    assert.deepEqual(asked, ["library join !room as @ghost"]);
+  });
+});
+
+describe("MatrixRooms.send", () => {
+  const sendPath = "/_matrix/client/v3/rooms/!room/send/m.room.message/t1";
+
+  it("is one request when the homeserver takes it", async () => {
+    const { homeserver, asked } = recordingHomeserver();
+    assert.equal(await new MatrixRooms(homeserver).send("@ghost", "!room", { body: "hi" }, "t1"), "$sent");
+    assert.deepEqual(asked, [`PUT ${sendPath} as @ghost`]);
+  });
+
+  it("refused for want of membership: joins again, and sends once more", async () => {
+    const { homeserver, asked } = recordingHomeserver(1);
+    assert.equal(await new MatrixRooms(homeserver).send("@ghost", "!room", { body: "hi" }, "t1"), "$sent");
+    assert.deepEqual(asked, [`PUT ${sendPath} as @ghost`, "POST /_matrix/client/v3/join/!room as @ghost", `PUT ${sendPath} as @ghost`]);
+  });
+
+  it("where the ghost may not join alone, the bot invites it first", async () => {
+    const { homeserver, asked } = recordingHomeserver(1, 1);
+    await new MatrixRooms(homeserver).send("@ghost", "!room", { body: "hi" }, "t1");
+    assert.deepEqual(asked, [
+      `PUT ${sendPath} as @ghost`,
+      "POST /_matrix/client/v3/join/!room as @ghost",
+      "invite @ghost to !room as @bot",
+      "POST /_matrix/client/v3/join/!room as @ghost",
+      `PUT ${sendPath} as @ghost`,
+    ]);
+  });
+
+  it("refused again after joining: the refusal stands", async () => {
+    const { homeserver } = recordingHomeserver(2);
+    await assert.rejects(new MatrixRooms(homeserver).send("@ghost", "!room", { body: "hi" }, "t1"), { body: { errcode: "M_FORBIDDEN" } });
+  });
+});
