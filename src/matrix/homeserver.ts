@@ -2,6 +2,7 @@ import { AppServiceRegistration, Bridge, Logger as LibraryLogger, type Intent } 
 import type { Logger } from "../log.js";
 import type { Registration } from "./registration.js";
 import { asError } from "../core/errors.js";
+import { BoundedMembershipCache } from "./library-membership-cache.js";
 
 /** The homeserver cannot be used: unreachable, or it refused the bridge. */
 export class HomeserverError extends Error {
@@ -57,6 +58,7 @@ export class Homeserver {
       controller: { onEvent: () => undefined },
       disableStores: true,
       disableContext: true,
+      membershipCache: new BoundedMembershipCache(),
       // Ghost IDs are already valid (docs/addressing.md); the library's own escaping would turn "/" into "=2f"
       // and act as a user the bridge never meant.
       escapeUserIds: false,
