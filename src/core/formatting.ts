@@ -1,5 +1,5 @@
 /** Message formatting between Matrix (org.matrix.custom.html) and XMPP (XEP-0393 Message Styling, XEP-0071 XHTML-IM). Pure functions. */
-import { DomUtils, ElementType, parseDocument } from "htmlparser2";
+import { DomUtils, ElementType, Parser, parseDocument } from "htmlparser2";
 import { escapeHtml } from "./escape.js";
 
 type Document = ReturnType<typeof parseDocument>;
@@ -124,6 +124,18 @@ export function sanitizeMatrixHtml(html: string): string {
 /** XEP-0071 XHTML-IM body markup (with or without the <body> wrapper) -> sanitized Matrix HTML. */
 export function xhtmlImToHtml(xhtml: string): string {
   return renderSafe(parseDocument(xhtml, { xmlMode: true }), true);
+}
+
+/**
+ * Whether HTML nests elements deeper than clients are told to show: such markup is no formatting
+ * anyone meant (3,000 nested <b> would be 100 asterisks each side), and the plain body says it better.
+ */
+export function nestedTooDeep(html: string): boolean {
+  let depth = 0;
+  let deepest = 0;
+  const parser = new Parser({ onopentag: () => void (deepest = Math.max(deepest, ++depth)), onclosetag: () => void depth-- }, { decodeEntities: false });
+  parser.end(html);
+  return deepest > MAX_DEPTH;
 }
 
 /** Matrix `formatted_body` (org.matrix.custom.html) -> an XMPP body using XEP-0393 styling. */

@@ -10,6 +10,7 @@
  * Every forward mapping is injective and every inverse accepts only the exact (canonical) output
  * of its forward mapping, so an address has one spelling and an inverse can be trusted as a key.
  */
+import { createHash } from "node:crypto";
 
 export interface AddressingConfig {
   homeserverDomain: string;
@@ -230,7 +231,11 @@ export function ghostUserId(bareJid: string, cfg: AddressingConfig): string {
 export function occupantGhostUserId(mucJid: string, occupantKey: string, cfg: AddressingConfig): string {
   const room = lowercaseBareJid(mucJid, cfg);
   if (occupantKey.length === 0) throw new AddressError("an occupant key cannot be empty", mucJid);
-  return buildMatrixId("@", cfg.userPrefix + encodeMatrixLocalpart(`${room}/${occupantKey}`), cfg, `${mucJid}/${occupantKey}`);
+  const userId = `@${cfg.userPrefix}${encodeMatrixLocalpart(`${room}/${occupantKey}`)}:${cfg.homeserverDomain}`;
+  if (byteLength(userId) <= MAX_MATRIX_ID_BYTES) return userId;
+  // A nick may be up to 1023 bytes, a Matrix ID 255: a long one is known by its digest instead (still one ghost per nick).
+  const digest = createHash("sha256").update(occupantKey).digest("hex").slice(0, 32);
+  return buildMatrixId("@", cfg.userPrefix + encodeMatrixLocalpart(`${room}/#${digest}`), cfg, `${mucJid}/${occupantKey}`);
 }
 
 /** The ghost of a MUC occupant: the real JID's own ghost when the room reveals it, else the occupant's. */

@@ -1,5 +1,5 @@
 /** Messages between the core model and Matrix event content. Pure functions. */
-import { htmlToStyledText, sanitizeMatrixHtml, styledTextToHtml } from "./formatting.js";
+import { htmlToStyledText, nestedTooDeep, sanitizeMatrixHtml, styledTextToHtml } from "./formatting.js";
 import { pillify, type Mention } from "./mentions.js";
 import type { ChatMessage } from "./model.js";
 
@@ -36,7 +36,7 @@ export interface MatrixText {
  */
 export function fromMatrixContent(content: MatrixText): ChatMessage | undefined {
   if (content.body.trim() === "") return undefined;
-  const html = content.html !== undefined ? sanitizeMatrixHtml(content.html) : undefined;
+  const html = content.html !== undefined && !nestedTooDeep(content.html) ? sanitizeMatrixHtml(content.html) : undefined;
   const styled = html !== undefined ? htmlToStyledText(html) : "";
   const message: ChatMessage = html !== undefined && styled.trim() !== "" ? { body: styled, html } : { body: content.body };
   // Media and unknown message types still carry a body meant for clients that cannot show more.

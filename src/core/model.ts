@@ -1,7 +1,7 @@
 import type { MatrixMediaMessage } from "./media.js";
 import type { Mention } from "./mentions.js";
 import type { MatrixText } from "./messages.js";
-import type { UserPresence } from "./presence.js";
+import type { SubscriptionType, UserPresence } from "./presence.js";
 import type { PowerLevels } from "./gateway.js";
 
 /**
@@ -129,6 +129,13 @@ export type XmppEvent =
   | { kind: "refused"; muc: string; id: string; condition?: string }
   /** An XMPP user's server sent back for good what the Matrix user's puppet wrote them in a DM, by its id. */
   | { kind: "bounced"; xmppUser: string; matrixUser: string; id: string; condition?: string; text?: string }
+  /** The MUC was destroyed (XEP-0045 §10.9), maybe naming where its conversation moved (`alternate`, a MUC's JID). */
+  | { kind: "room-destroyed"; muc: string; alternate?: string; reason?: string }
+  /**
+   * An XMPP user (`from`, full or bare JID) asks for, grants or ends a presence subscription with a
+   * Matrix user's puppet, or probes it: queued like a message, so that none is lost while the store is away.
+   */
+  | { kind: "subscription"; type: SubscriptionType; from: string; matrixUser: string }
   /**
    * An XMPP user's resource (`occupant`, a full JID) enters a gateway room under `nick`, or changes its
    * nick there, or (available: false) leaves it. `history` is what its <history/> asked for.
@@ -180,8 +187,10 @@ export type MatrixInbound =
   | (RoomEvent & { kind: "reaction"; target: string; key: string })
   | (RoomEvent & { kind: "redaction"; redacts: string; reason?: string })
   /** `sender` changed `target`'s membership (their own, or someone else's: an invite, kick or ban). */
-  /** `direct`: an invite to a direct chat (is_direct). */
-  | (RoomEvent & { kind: "membership"; target: string; membership: Membership; displayName?: string; avatarUrl?: string; reason?: string; direct?: boolean })
+  /** `direct`: an invite to a direct chat (is_direct). `roomEncrypted`: an invite into a room with encryption on. */
+  | (RoomEvent & { kind: "membership"; target: string; membership: Membership; displayName?: string; avatarUrl?: string; reason?: string; direct?: boolean; roomEncrypted?: true })
+  /** The room turned on end-to-end encryption (m.room.encryption): the bridge cannot read it from now on. */
+  | (RoomEvent & { kind: "encryption" })
   /** The room's topic, name or avatar (an mxc:// URI); "" when removed. */
   | (RoomEvent & { kind: "room-state"; field: RoomStateField; value: string })
   /** The room's power levels changed: who may do what, which is a MUC occupant's standing. */

@@ -10,6 +10,10 @@ import type { SharedFile } from "./model.js";
 export const puppetCannotJoin = (who: string, muc: string, reason: string): string =>
   `${who} could not join ${muc} on XMPP (${reason}); their messages will not reach it.`;
 
+/** A MUC's server leaves joins unanswered: messages wait, for a while. */
+export const mucUnanswered = (muc: string, giveUpMs: number): string =>
+  `${muc} does not answer on XMPP: messages for it wait, and are given up if it still does not answer after ${Math.round(giveUpMs / 60_000)} minutes.`;
+
 /** The sender's puppet could not join the MUC, so their message stayed on Matrix. */
 export const messageNotDelivered = (muc: string, reason: string): string =>
   `Your message could not be delivered to ${muc}: your XMPP puppet could not join the room (${reason}).`;
@@ -83,3 +87,19 @@ export function bouncedOnXmpp(xmppUser: string, condition: string | undefined, t
         : `${xmppUser}'s server refused it (${condition ?? "an error"})`;
   return text ? `${why}: ${text}` : why;
 }
+
+/** The MUC was destroyed on XMPP: the room is no longer bridged; where the conversation went, if the MUC said. */
+export function mucDestroyed(muc: string, reason: string | undefined, alternate: { muc: string; alias?: string } | undefined): string {
+  const moved = alternate ? ` The conversation moved to ${alternate.muc}${alternate.alias ? `: join ${alternate.alias} to follow it` : ""}.` : "";
+  return `${muc} was destroyed on XMPP${reason ? ` (${reason})` : ""}: this room is no longer bridged.${moved}`;
+}
+
+// Encrypted Matrix rooms: the bridge holds no keys.
+
+/** A ghost was invited into an encrypted room: it says why it cannot stay (also its reason for leaving). */
+export const encryptedRoomDeclined = (xmppUser: string): string =>
+  `${xmppUser} is on XMPP, through a bridge that cannot read encrypted rooms: nothing said here would reach them. Invite them to a room without encryption.`;
+
+/** A bridged room turned encryption on: nothing crosses any more, and the link is gone. */
+export const roomNowEncrypted = (remote: string): string =>
+  `This room is now encrypted, and the bridge cannot read encrypted rooms: it is no longer bridged to ${remote} on XMPP.`;

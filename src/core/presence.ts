@@ -157,3 +157,6 @@ function outranks(a: ResourceState, b: ResourceState): boolean {
   const rb = RANK[b.presence.availability];
   return ra !== rb ? ra > rb : a.seq > b.seq;
 }
+
+/** Presence stanzas about a subscription (RFC 6121 §3), and probes (§4.3). */
+export type SubscriptionType = "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" | "probe";

@@ -75,8 +75,11 @@ export function appserviceRouter(hsToken: string, handlers: AppserviceHandlers, 
     const header = req.headers.authorization;
     const query = typeof req.query.access_token === "string" ? req.query.access_token : undefined;
     const token = header?.startsWith("Bearer ") ? header.slice("Bearer ".length) : query;
-    if (token === undefined) return matrixError(res, 401, "M_UNAUTHORIZED", "missing homeserver token");
-    if (token !== hsToken) return matrixError(res, 403, "M_FORBIDDEN", "wrong homeserver token");
+    if (token === undefined || token !== hsToken) {
+      // One line per refused request, without the token it carried.
+      log.warn({ method: req.method, path: req.path.slice(0, 255), remote: req.socket.remoteAddress }, `refused a homeserver request: ${token === undefined ? "no" : "wrong"} token`);
+      return token === undefined ? matrixError(res, 401, "M_UNAUTHORIZED", "missing homeserver token") : matrixError(res, 403, "M_FORBIDDEN", "wrong homeserver token");
+    }
     next();
   };
 

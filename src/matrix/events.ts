@@ -10,22 +10,20 @@ import type { Logger } from "../log.js";
  * `MatrixInbound`, the mirror of `XmppEvent`. Nothing past this module reads an event's raw content.
  */
 
-/** The result of reading one event: parsed, not a kind the bridge acts on, or malformed (and why). */
-export type MatrixEventReading = { event: MatrixInbound } | { ignored: string } | { rejected: string };
+/**
+ * The result of reading one event: parsed, not a kind the bridge acts on, or malformed (and why). A
+ * message whose body is usable is read even when other fields are malformed: what they would have
+ * added (formatting, mentions, a relation) is left out, and `degraded` says which field was wrong.
+ */
+export type MatrixEventReading = { event: MatrixInbound; degraded?: string } | { ignored: string } | { rejected: string };
 
 const HTML_FORMAT = "org.matrix.custom.html";
 
 const id = z.string().min(1);
 const roomEvent = z.object({ room_id: id, sender: id, event_id: id });
 const mentions = z.object({ user_ids: z.array(z.string()).optional() });
-const textContent = z.object({
-  msgtype: z.string(),
-  body: z.string(),
-  format: z.string().optional(),
-  formatted_body: z.string().optional(),
-  "m.mentions": mentions.optional(),
-});
-const stickerContent = textContent.omit({ msgtype: true }).transform((content) => ({ ...content, msgtype: "m.sticker" }));
+const bodyContent = z.object({ body: z.string() });
+const optionalText = z.string().optional();
 const relatesTo = z.object({
   rel_type: z.string().optional(),
   event_id: id.optional(),
@@ -69,37 +67,69 @@ const presenceEvent = z.object({ sender: id, content: z.object({ presence: z.str
 
 class Malformed extends Error {}
 
-/** Parses with the schema, or throws the first problem as a reason that names a field (`at` the value's place), never its value. */
+/** The first problem as a reason that names a field (`at` the value's place), never its value. */
+function reasonOf(error: z.ZodError, at: readonly string[]): string {
+  const issue = error.issues[0];
+  return issue ? `${[...at, ...issue.path.map(String)].join(".") || "event"}: ${issue.message}` : "invalid";
+}
+
+/** Parses with the schema, or throws the first problem (see reasonOf). */
 function parse<T extends z.ZodType>(schema: T, value: unknown, at: readonly string[] = []): z.output<T> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  throw new Malformed(issue ? `${[...at, ...issue.path.map(String)].join(".") || "event"}: ${issue.message}` : "invalid");
+  throw new Malformed(reasonOf(result.error, at));
+}
+
+/** Why parts of a message were left out; the first is what the log says. */
+type Notes = string[];
+
+/** Parses an optional part of a message: undefined, and a note of why, when it is malformed. */
+function lenient<T extends z.ZodType>(schema: T, value: unknown, at: readonly string[], notes: Notes): z.output<T> | undefined {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  notes.push(reasonOf(result.error, at));
+  return undefined;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
-function messageContent(content: unknown, eventType: string, at: readonly string[]): MatrixMessageContent {
-  const text = parse(eventType === "m.sticker" ? stickerContent : textContent, content, at);
-  const read: MatrixMessageContent = { msgtype: text.msgtype, body: text.body, mentions: text["m.mentions"]?.user_ids ?? [] };
-  if (text.format === HTML_FORMAT && text.formatted_body !== undefined) read.html = text.formatted_body;
-  const file = isRecord(content) ? fileOfMatrixContent(content, eventType) : undefined;
+/** A message's text: its body is required; a malformed msgtype is m.text, malformed formatting or mentions are left out. */
+function messageContent(content: unknown, eventType: string, at: readonly string[], notes: Notes): MatrixMessageContent {
+  const { body } = parse(bodyContent, content, at);
+  const fields = content as Record<string, unknown>;
+  const msgtype = eventType === "m.sticker" ? "m.sticker" : (lenient(z.string(), fields.msgtype, [...at, "msgtype"], notes) ?? "m.text");
+  const userIds = lenient(mentions.optional(), fields["m.mentions"], [...at, "m.mentions"], notes)?.user_ids ?? [];
+  const read: MatrixMessageContent = { msgtype, body, mentions: userIds };
+  const format = lenient(optionalText, fields.format, [...at, "format"], notes);
+  const html = lenient(optionalText, fields.formatted_body, [...at, "formatted_body"], notes);
+  if (format === HTML_FORMAT && html !== undefined) read.html = html;
+  const file = fileOfMatrixContent(fields, eventType);
   if (file) read.file = file;
   return read;
 }
 
-function message(raw: Record<string, unknown>, eventType: string): MatrixMessage {
-  const read: MatrixMessage = messageContent(raw.content, eventType, ["content"]);
-  const { "m.relates_to": relates, "m.new_content": newContent } = parse(relation, raw.content, ["content"]);
+/** A message; a malformed relation is left out (an edit is then a new message with its fallback body). */
+function message(raw: Record<string, unknown>, eventType: string, notes: Notes): MatrixMessage {
+  const read: MatrixMessage = messageContent(raw.content, eventType, ["content"], notes);
+  const relates = lenient(relation, raw.content, ["content"], notes)?.["m.relates_to"];
   if (!relates) return read;
   if (relates.rel_type === "m.replace") {
-    if (!relates.event_id) throw new Malformed("content.m.relates_to: an edit names no event");
-    if (newContent === undefined) throw new Malformed("content.m.new_content: an edit has no new content");
-    return { ...read, edit: { target: relates.event_id, newContent: messageContent(newContent, eventType, ["content", "m.new_content"]) } };
+    const newContent = (raw.content as Record<string, unknown>)["m.new_content"];
+    if (!relates.event_id) notes.push("content.m.relates_to: an edit names no event");
+    else if (newContent === undefined) notes.push("content.m.new_content: an edit has no new content");
+    else {
+      try {
+        return { ...read, edit: { target: relates.event_id, newContent: messageContent(newContent, eventType, ["content", "m.new_content"], notes) } };
+      } catch (err) {
+        if (!(err instanceof Malformed)) throw err;
+        notes.push(err.message);
+      }
+    }
+    return read;
   }
   if (relates.rel_type === "m.thread") {
-    if (!relates.event_id) throw new Malformed("content.m.relates_to: a thread names no root");
-    read.threadRoot = relates.event_id;
+    if (relates.event_id) read.threadRoot = relates.event_id;
+    else notes.push("content.m.relates_to: a thread names no root");
   }
   const inReplyTo = relates["m.in_reply_to"]?.event_id;
   // In a thread, a reply marked is_falling_back only exists for clients that cannot show threads.
@@ -112,16 +142,22 @@ function message(raw: Record<string, unknown>, eventType: string): MatrixMessage
   return read;
 }
 
+/** Whether an invite's room state (what the homeserver shows the invited user) says the room is encrypted. */
+function invitedToEncryptedRoom(raw: Record<string, unknown>): boolean {
+  const state = isRecord(raw.unsigned) ? raw.unsigned.invite_room_state : undefined;
+  return Array.isArray(state) && state.some((e) => isRecord(e) && e.type === "m.room.encryption");
+}
+
 function roomEventOf(raw: unknown): RoomEvent {
   const { room_id: roomId, sender, event_id: eventId } = parse(roomEvent, raw);
   return { roomId, sender, eventId };
 }
 
-function read(raw: Record<string, unknown>, type: string): MatrixInbound | undefined {
+function read(raw: Record<string, unknown>, type: string, notes: Notes): MatrixInbound | undefined {
   switch (type) {
     case "m.room.message":
     case "m.sticker":
-      return { kind: "message", ...roomEventOf(raw), message: message(raw, type) };
+      return { kind: "message", ...roomEventOf(raw), message: message(raw, type, notes) };
     case "m.reaction": {
       const { content } = parse(reactionEvent, raw);
       return { kind: "reaction", ...roomEventOf(raw), target: content["m.relates_to"].event_id, key: content["m.relates_to"].key };
@@ -139,6 +175,7 @@ function read(raw: Record<string, unknown>, type: string): MatrixInbound | undef
       if (content.avatar_url) event.avatarUrl = content.avatar_url;
       if (content.reason !== undefined) event.reason = content.reason;
       if (content.is_direct) event.direct = true;
+      if (content.membership === "invite" && invitedToEncryptedRoom(raw)) event.roomEncrypted = true;
       return event;
     }
     case "m.room.power_levels": {
@@ -153,6 +190,8 @@ function read(raw: Record<string, unknown>, type: string): MatrixInbound | undef
       const { field, value } = ROOM_STATE[type];
       return { kind: "room-state", ...roomEventOf(raw), field, value: parse(value, raw) };
     }
+    case "m.room.encryption":
+      return raw.state_key === "" ? { kind: "encryption", ...roomEventOf(raw) } : undefined;
     case "m.typing": {
       const { room_id: roomId, content } = parse(typingEvent, raw);
       return { kind: "typing", roomId, userIds: content.user_ids };
@@ -179,8 +218,10 @@ export function parseMatrixEvent(raw: unknown): MatrixEventReading {
   // A redacted event keeps only the keys redaction leaves: there is nothing left to bridge.
   if (isRecord(raw.unsigned) && raw.unsigned.redacted_because !== undefined) return { ignored: "redacted" };
   try {
-    const event = read(raw, raw.type);
-    return event ? { event } : { ignored: "not a kind the bridge acts on" };
+    const notes: Notes = [];
+    const event = read(raw, raw.type, notes);
+    if (!event) return { ignored: "not a kind the bridge acts on" };
+    return notes.length > 0 ? { event, degraded: notes[0]! } : { event };
   } catch (err) {
     if (err instanceof Malformed) return { rejected: err.message };
     throw err;
@@ -190,8 +231,13 @@ export function parseMatrixEvent(raw: unknown): MatrixEventReading {
 /** The parsed event, or undefined after one log line saying which event was rejected and why. */
 export function readMatrixEvent(raw: unknown, log: Logger): MatrixInbound | undefined {
   const reading = parseMatrixEvent(raw);
-  if ("event" in reading) return reading.event;
-  const which = isRecord(raw) ? { eventId: String(raw.event_id ?? "").slice(0, 255), type: String(raw.type ?? "").slice(0, 255) } : {};
+  // Only strings are written out: anything else may not even turn into one.
+  const named = (value: unknown): string => (typeof value === "string" ? value.slice(0, 255) : typeof value);
+  const which = isRecord(raw) ? { eventId: named(raw.event_id), type: named(raw.type) } : {};
+  if ("event" in reading) {
+    if (reading.degraded) log.warn({ ...which, reason: reading.degraded }, "bridging a Matrix message without its malformed parts");
+    return reading.event;
+  }
   if ("rejected" in reading) log.warn({ ...which, reason: reading.rejected }, "rejected a malformed Matrix event");
   else log.debug({ ...which, reason: reading.ignored }, "Matrix event not bridged");
   return undefined;

@@ -73,6 +73,13 @@ const membershipKey = (roomId: string, userId: string): string => `${roomId}\n${
 /** Where memberships the homeserver told are kept beyond the process (the store). */
 export type MembershipRecord = Pick<BridgeStore, "membershipOf" | "setMembership" | "forgetMembership">;
 
+/** Synapse refuses display names longer than 256 code points (an XMPP nick may be 1023 bytes): longer ones are cut. */
+const MAX_DISPLAY_NAME_CHARS = 256;
+function displayNameFor(name: string): string {
+  const chars = [...name];
+  return chars.length <= MAX_DISPLAY_NAME_CHARS ? name : `${chars.slice(0, MAX_DISPLAY_NAME_CHARS - 1).join("")}…`;
+}
+
 /** What the bridge does on Matrix, as the bot or as a ghost. */
 export class MatrixRooms {
   private readonly profiles = new BoundedMap<string, string>(PROFILE_CACHE_SIZE);
@@ -95,7 +102,7 @@ export class MatrixRooms {
     if (this.profiles.get(userId) === displayName) return;
     const intent = this.homeserver.intent(userId);
     await intent.ensureRegistered();
-    await intent.setDisplayName(displayName);
+    await intent.setDisplayName(displayNameFor(displayName));
     this.remember(userId, displayName);
   }
 
@@ -111,7 +118,7 @@ export class MatrixRooms {
     const current = await this.displayName(undefined, userId);
     if (current !== undefined && current !== matrixLocalpart(userId)) return this.remember(userId, current);
     const name = await findName();
-    await intent.setDisplayName(name);
+    await intent.setDisplayName(displayNameFor(name));
     this.remember(userId, name);
   }
 
@@ -223,9 +230,9 @@ export class MatrixRooms {
     await this.homeserver.intent(inviter).invite(roomId, invitee);
   }
 
-  async leave(userId: string, roomId: string): Promise<void> {
+  async leave(userId: string, roomId: string, reason?: string): Promise<void> {
     await this.membershipChanging(roomId, userId);
-    await this.homeserver.intent(userId).leave(roomId);
+    await this.homeserver.intent(userId).leave(roomId, reason);
   }
 
   /** A member (a ghost) kicks or bans another; the homeserver refuses what their power level does not allow. */
@@ -241,7 +248,7 @@ export class MatrixRooms {
   }
 
   async setRoomNick(userId: string, roomId: string, displayName: string): Promise<void> {
-    await this.homeserver.intent(userId).setRoomUserProfile(roomId, { displayname: displayName });
+    await this.homeserver.intent(userId).setRoomUserProfile(roomId, { displayname: displayNameFor(displayName) });
   }
 
   /**

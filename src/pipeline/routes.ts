@@ -3,6 +3,7 @@ import type { MatrixRooms } from "../matrix/rooms.js";
 import type { BotCommands } from "./commands.js";
 import { bridged, onlyBridgedUsers, type Dispatch } from "./dispatch.js";
 import type { DeliveryStatus } from "./capabilities/delivery-status.js";
+import type { Encryption } from "./capabilities/encryption.js";
 import type { Kicks } from "./capabilities/kicks.js";
 import type { Membership } from "./capabilities/membership.js";
 import type { Messages } from "./capabilities/messages.js";
@@ -16,6 +17,7 @@ import type { Typing } from "./capabilities/typing.js";
 import type { GatewayDestinations } from "./destinations/gateway/destination.js";
 import type { GatewayMembers } from "./destinations/gateway/members.js";
 import type { GatewayOccupants } from "./destinations/gateway/occupants.js";
+import type { Portals } from "./portals.js";
 
 export interface Capabilities {
   /** The rooms' memberships as the bridge knows them, kept current by every member event. */
@@ -24,6 +26,7 @@ export interface Capabilities {
   messages: Messages;
   deliveryStatus: DeliveryStatus;
   membership: Membership;
+  encryption: Encryption;
   kicks: Kicks;
   reactions: Reactions;
   redactions: Redactions;
@@ -34,6 +37,7 @@ export interface Capabilities {
   presenceToXmpp: PresenceToXmpp;
   /** Gateway rooms: occupants coming and going, members' changes told to them, their messages coming back. */
   gateway: { occupants: GatewayOccupants; members: GatewayMembers; destinations: GatewayDestinations };
+  portals: Portals;
 }
 
 /**
@@ -47,7 +51,8 @@ export function route(dispatch: Dispatch, c: Capabilities, bridges: (matrixUser:
   const bridgedOnly = onlyBridgedUsers(bridges, log);
   return dispatch
     .onMatrix("message", (e, d) => c.commands.message(e, d), bridgedOnly, bridged((e, d) => c.messages.fromMatrix(e, d)))
-    .onMatrix("membership", async (e) => c.rooms.observeMembership(e), (e) => c.puppetProfiles.observe(e), (e) => c.commands.invited(e), bridgedOnly, (e, d) => c.kicks.fromMatrix(e, d), (e, d) => c.membership.fromMatrix(e, d))
+    .onMatrix("membership", async (e) => c.rooms.observeMembership(e), (e) => c.puppetProfiles.observe(e), (e) => c.commands.invited(e), bridgedOnly, (e, d) => c.encryption.invited(e, d), (e, d) => c.kicks.fromMatrix(e, d), (e, d) => c.membership.fromMatrix(e, d))
+    .onMatrix("encryption", bridged((e, d) => c.encryption.fromMatrix(e, d)))
     .onMatrix("reaction", bridgedOnly, bridged((e, d) => c.reactions.fromMatrix(e, d)))
     .onMatrix("redaction", bridgedOnly, bridged((e, d) => c.reactions.takenBackOnMatrix(e, d)), bridged((e, d) => c.redactions.fromMatrix(e, d)))
     .onMatrix("room-state", bridgedOnly, bridged((e, d) => c.gateway.members.roomStateChanged(e, d)), bridged((e, d) => c.roomMetadata.fromMatrix(e, d)))
@@ -73,5 +78,7 @@ export function route(dispatch: Dispatch, c: Capabilities, bridges: (matrixUser:
     .onXmpp("moderation", bridged((e, d) => c.redactions.moderatedOnXmpp(e, d)))
     .onXmpp("reflection", (e) => c.messages.reflected(e))
     .onXmpp("refused", bridged((e, d) => c.messages.refused(e, d)))
-    .onXmpp("bounced", bridged((e, d) => c.deliveryStatus.bounced(e, d)));
+    .onXmpp("bounced", bridged((e, d) => c.deliveryStatus.bounced(e, d)))
+    .onXmpp("room-destroyed", bridged((e, d) => c.portals.destroyed(e, d)))
+    .onXmpp("subscription", (e) => c.presenceToXmpp.onSubscription(e.type, e.from, e.matrixUser));
 }

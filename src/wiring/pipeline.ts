@@ -12,6 +12,7 @@ import type { MatrixMedia } from "../matrix/media.js";
 import { MatrixRooms } from "../matrix/rooms.js";
 import { DeliveryStatus } from "../pipeline/capabilities/delivery-status.js";
 import { Files } from "../pipeline/capabilities/files.js";
+import { Encryption } from "../pipeline/capabilities/encryption.js";
 import { Kicks } from "../pipeline/capabilities/kicks.js";
 import { Membership } from "../pipeline/capabilities/membership.js";
 import { Messages } from "../pipeline/capabilities/messages.js";
@@ -118,7 +119,7 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const undeliverable = { fromXmpp: deliveryStatus.undeliverableFromXmpp.bind(deliveryStatus), fromMatrix: deliveryStatus.undeliverableFromMatrix.bind(deliveryStatus) };
   const ingress = new Ingress({ store, dispatch, readMatrixEvent: readEvent, confirmXmppWrites: writesConfirmed(connection), messageMapSeconds, observer, undeliverable, log: logOf("outbox") });
   const onCreated = (muc: string) => ingress.queueForMatrix(muc, { kind: "room-changed", muc });
-  const portals = new Portals({ store, rooms, describeMuc: lookUpMuc, addressing, onCreated, log: logOf("portals") });
+  const portals = new Portals({ store, rooms, describeMuc: lookUpMuc, occupancy, addressing, onCreated, log: logOf("portals") });
 
   const files = new Files({ rooms, shareFile: countedTransfer("to_xmpp", fileSharing(config, media, connection, fileUrls, addressing)), fetchFile: countedTransfer("to_matrix", fetchSharedFile(config)), upload: (file, ghost) => media.upload(file, ghost), log: logOf("files") });
   const presenceToXmpp = new PresenceToXmpp({ ...deps("presence"), settings: config.presence, avatarHashOf: (u) => puppetProfiles.avatarHashOf(u) });
@@ -132,6 +133,7 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
       messages: new Messages({ ...deps("messages"), files, occupancy }),
       deliveryStatus,
       membership: new Membership({ rooms, occupancy, puppets, ghosts, directChats, gateway: gateway.members, profiles: ghostProfiles, addressing, botUserId, log: logOf("membership") }),
+      encryption: new Encryption({ rooms, store, occupancy, addressing, log: logOf("encryption") }),
       kicks: new Kicks({ ...deps("kicks"), occupancy }),
       reactions: new Reactions({ ...deps("reactions"), peerSupports: (jid, feature, from) => peers.supports(jid, feature, from) }),
       redactions: new Redactions(deps("redactions")),
@@ -141,13 +143,14 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
       puppetProfiles,
       presenceToXmpp,
       gateway,
+      portals,
     },
     bridges,
     logOf("to-xmpp"),
   );
 
   const contactAvatars = contactAvatarThrottle(config, ghostProfiles, addressing, log);
-  const contacts = { subscription: presenceToXmpp.onSubscription.bind(presenceToXmpp), availability: presenceToMatrix.handle.bind(presenceToMatrix) };
+  const contacts = { availability: presenceToMatrix.handle.bind(presenceToMatrix) };
   const queue = ingress.queueForMatrix.bind(ingress);
   const noteContactAvatar = async (xmppUser: string, hash: string) => contactAvatars.offer(xmppUser, hash);
   const answer = (stanza: Element) => connection.send(stanza);

@@ -9,17 +9,15 @@ import type { ComponentConnection } from "./component-connection.js";
 import type { MucOccupancy } from "./muc-occupancy.js";
 import type { PeerFeatures } from "./peer-features.js";
 import { NS } from "./namespaces.js";
-import { errorCondition, errorIsTemporary, errorText, mentionedAddresses, parseDirectMessage, parseGatewayMessage, parseGroupMessage, parseModeration, parseRoomChange, parseSubject, renderStanzaError, splitJid, type Address } from "./stanzas.js";
+import { errorCondition, errorIsTemporary, errorText, mentionedAddresses, parseDirectMessage, parseGatewayMessage, parseGroupMessage, parseModeration, parseRoomChange, parseRoomDestroyed, parseSubject, renderStanzaError, splitJid, type Address } from "./stanzas.js";
 import { parseGatewayPresence, renderJoinError } from "./gateway-stanzas.js";
-import { parseAvatarHash, parseContactPresence, subscriptionType, type ContactPresence, type SubscriptionType } from "./presence-stanzas.js";
+import { parseAvatarHash, parseContactPresence, subscriptionType, type ContactPresence } from "./presence-stanzas.js";
 
 /** Queues an event for Matrix; with a dedup key, an event already queued under it is dropped. */
 export type QueueForMatrix = (conversation: string, event: XmppEvent, dedupKey?: string) => Promise<void>;
 
 /** Where an XMPP user's own presence to a puppet goes (presence in MUCs is MucOccupancy's). */
 export interface ContactPresenceHandlers {
-  /** Subscription stanzas and probes; `from` is the sender's full or bare JID. */
-  subscription(type: SubscriptionType, from: string, matrixUser: string): Promise<void>;
   /** Availability presence (available or unavailable) of one of the user's resources. */
   availability(presence: ContactPresence, matrixUser: string): Promise<void>;
 }
@@ -162,7 +160,7 @@ export class XmppInbound {
     const type = stanza.attrs.type;
     const from = stanza.attrs.from!;
     const subscription = subscriptionType(stanza);
-    if (subscription) return this.deps.contacts.subscription(subscription, from, matrixUser);
+    if (subscription) return this.deps.queue(dmConversation(splitJid(from).bare, matrixUser), { kind: "subscription", type: subscription, from, matrixUser });
     const avatarHash = parseAvatarHash(stanza);
     if (avatarHash !== undefined && type === undefined && !stanza.getChild("x", NS.mucUser)) {
       const sender = splitJid(from);
@@ -175,6 +173,9 @@ export class XmppInbound {
     }
     const contact = parseContactPresence(stanza);
     if (contact) return this.deps.contacts.availability(contact, matrixUser);
+    // Every puppet in the room hears it: the first unlinks the room, the others find nothing linked.
+    const destroyed = parseRoomDestroyed(stanza);
+    if (destroyed) return this.deps.queue(destroyed.muc, { kind: "room-destroyed", ...destroyed });
     const occupant = this.deps.occupancy.handlePresence(stanza);
     this.deps.log.debug({ from, to: stanza.attrs.to, type, change: occupant?.change }, "presence to a puppet");
     if (occupant?.change) {
@@ -201,7 +202,9 @@ export function tryAgainLater(message: Element): Element {
 export function takeInStanzas(connection: ComponentConnection, inbound: Pick<XmppInbound, "handle">, log: Logger): void {
   connection.on("stanza", (stanza: Element) => {
     inbound.handle(stanza).catch((err: unknown) => {
-      if (!(err instanceof InputRefusedError)) return log.error({ err, stanza: stanza.toString().slice(0, 500) }, "could not take in a stanza");
+      // Named by its attributes, not written out: a hostile stanza's markup may be huge or too deep to print.
+      const { name, attrs } = stanza;
+      if (!(err instanceof InputRefusedError)) return log.error({ err, stanza: { name, from: attrs.from, to: attrs.to, type: attrs.type, id: attrs.id } }, "could not take in a stanza");
       // Counted and logged once by the ingress, not here per stanza.
       if (stanza.is("message") && stanza.attrs.type !== "error") {
         connection.send(tryAgainLater(stanza)).catch((e: unknown) => log.debug({ err: e }, "could not answer a refused message"));

@@ -178,6 +178,16 @@ export class MucOccupancy {
     if (nick !== undefined && this.deps.connection.isOnline()) await this.deps.connection.send(renderLeave(this.deps.puppetAddress(matrixUser), muc, nick, status));
   }
 
+  /** The MUC is gone (destroyed): no puppet is in it, nor goes back in after a restart. */
+  async forgetRoom(muc: string): Promise<void> {
+    const recorded = (await this.deps.store.puppetOccupancy()).filter((o) => o.muc === muc).map((o) => o.matrixUser);
+    for (const matrixUser of new Set([...(this.joined.get(muc)?.keys() ?? []), ...recorded])) {
+      this.forget(muc, matrixUser);
+      await this.deps.store.setPuppetOccupancy(muc, matrixUser, undefined);
+    }
+    this.rosters.delete(muc);
+  }
+
   /** Every puppet leaves the MUC (the room was unlinked). */
   async leaveRoom(muc: string, status: string): Promise<void> {
     const members = [...(this.joined.get(muc)?.keys() ?? [])];

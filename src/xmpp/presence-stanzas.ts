@@ -1,6 +1,6 @@
 /** Presence outside MUCs: an XMPP user's own presence and subscriptions, puppets' presence, avatar hashes. */
 import xml, { type Element } from "@xmpp/xml";
-import { fromXmppPresence, parsePriority, toXmppPresence, type UserPresence } from "../core/presence.js";
+import { fromXmppPresence, parsePriority, toXmppPresence, type SubscriptionType, type UserPresence } from "../core/presence.js";
 import { NS } from "./namespaces.js";
 import { splitJid, type Address } from "../core/identity.js";
 
@@ -29,7 +29,6 @@ export function parseContactPresence(stanza: Element): ContactPresence | undefin
   };
 }
 
-export type SubscriptionType = "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" | "probe";
 const SUBSCRIPTION_TYPES: readonly string[] = ["subscribe", "subscribed", "unsubscribe", "unsubscribed", "probe"];
 
 /** The type of a subscription stanza or probe (RFC 6121 §3, §4.3); undefined for any other presence. */

@@ -23,10 +23,14 @@ function messageIds(stanza: Element, stanzaIdBy: string | undefined): XmppMessag
   return ids;
 }
 
-function sentAt(stanza: Element): number | undefined {
-  const stamp = stanza.getChild("delay", NS.delay)?.attrs.stamp;
-  const time = stamp ? Date.parse(stamp) : NaN;
-  return Number.isFinite(time) ? time : undefined;
+/**
+ * When a delayed message was sent (XEP-0203), never later than now. In a MUC only the room's own
+ * delay (on its history) counts: a sender may add any delay it likes to what it says.
+ */
+function sentAt(stanza: Element, by?: string): number | undefined {
+  const delay = stanza.getChildren("delay", NS.delay).find((d) => by === undefined || (d.attrs.from !== undefined && splitJid(d.attrs.from).bare === by));
+  const time = delay?.attrs.stamp ? Date.parse(delay.attrs.stamp) : NaN;
+  return Number.isFinite(time) ? Math.min(time, Date.now()) : undefined;
 }
 
 function withBody(body: string): Pick<XmppInboundMessage, "body" | "emote"> {
@@ -92,8 +96,30 @@ function content(stanza: Element): Content | undefined {
   const thread = stanza.getChildText("thread")?.trim();
   // XHTML-IM (XEP-0071) only stands for the whole body: a reply's cut quote or a file's link would be in it too.
   const xhtml = refs.replyTo || files.length > 0 ? undefined : stanza.getChild("html", NS.xhtmlIm)?.getChild("body", NS.xhtml);
-  const html = xhtml ? xhtmlImToHtml(xhtml.children.map((c) => c.toString()).join("")) : undefined;
+  const html = xhtml ? xhtmlImToHtml(innerXml(xhtml)) : undefined;
   return { ...refs, ...withBody(text), ...extra, ...(thread ? { thread } : {}), ...(html ? { html } : {}), ...(files.length > 0 ? { files } : {}) };
+}
+
+const escapeText = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+/**
+ * The markup inside an element, written with an explicit stack: Element.toString recurses, and a
+ * few thousand nested elements (which fit in any stanza) would overflow the call stack.
+ */
+export function innerXml(element: Element): string {
+  const out: string[] = [];
+  const stack: (Element | string | { close: string })[] = [...element.children].reverse();
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    if (typeof item === "string") out.push(escapeText(item));
+    else if ("close" in item) out.push(item.close);
+    else {
+      const attrs = Object.entries(item.attrs).map(([k, v]) => (v === undefined ? "" : ` ${k}="${escapeText(v).replace(/"/g, "&quot;")}"`));
+      out.push(`<${item.name}${attrs.join("")}>`);
+      stack.push({ close: `</${item.name}>` });
+      for (let i = item.children.length - 1; i >= 0; i--) stack.push(item.children[i]!);
+    }
+  }
+  return out.join("");
 }
 
 /** A one-to-one chat message from an XMPP user to a puppet; undefined if it carries no text. */
@@ -127,7 +153,7 @@ export function parseGroupMessage(stanza: Element): XmppInboundMessage | undefin
   const from = stanza.attrs.from ? splitJid(stanza.attrs.from) : undefined;
   if (!text || !from?.resource) return undefined;
   const occupantId = stanza.getChild("occupant-id", NS.occupantId)?.attrs.id;
-  const time = sentAt(stanza);
+  const time = sentAt(stanza, from.bare);
   return {
     ...text,
     ...(time === undefined ? {} : { sentAt: time }),
@@ -166,6 +192,15 @@ export function parseOccupantPresence(stanza: Element): OccupantPresence | undef
   else if (codes.has("307")) presence.removedBy = "kick";
   if (codes.has("303") && item?.attrs.nick) presence.newNick = item.attrs.nick;
   return presence;
+}
+
+/** The MUC's word that it was destroyed (XEP-0045 §10.9): the unavailable presence each occupant gets, with <destroy/>. */
+export function parseRoomDestroyed(stanza: Element): { muc: string; alternate?: string; reason?: string } | undefined {
+  const destroy = stanza.getChild("x", NS.mucUser)?.getChild("destroy");
+  if (!destroy || stanza.attrs.type !== "unavailable" || !stanza.attrs.from) return undefined;
+  const alternate = destroy.attrs.jid ? splitJid(destroy.attrs.jid).bare : undefined;
+  const reason = destroy.getChildText("reason")?.trim();
+  return { muc: splitJid(stanza.attrs.from).bare, ...(alternate ? { alternate } : {}), ...(reason ? { reason } : {}) };
 }
 
 /**
@@ -330,7 +365,14 @@ export function mentionedAddresses(stanza: Element): string[] {
   return stanza
     .getChildren("reference", NS.reference)
     .filter((r) => r.attrs.type === "mention" && r.attrs.uri?.startsWith("xmpp:"))
-    .map((r) => decodeURIComponent(r.attrs.uri!.slice(5).split("?")[0]!));
+    .flatMap((r) => {
+      // A malformed escape (a lone "%") makes the reference no mention, not the message unreadable.
+      try {
+        return [decodeURIComponent(r.attrs.uri!.slice(5).split("?")[0]!)];
+      } catch {
+        return [];
+      }
+    });
 }
 
 /** A delivery receipt (XEP-0184): the message with this id has arrived. */

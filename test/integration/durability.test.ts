@@ -1,28 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
 import { xml } from "@xmpp/client";
-import { bodyOf, portalScene } from "./scenes.js";
+import { bodyOf, portalScene, puppetOf, putTransaction } from "./scenes.js";
 import { XmppTestClient } from "./xmpp-client.js";
-import { baseConfig, bridgeSuite, eventually, sleep, stack, stackCommand, uniqueName } from "./harness.js";
+import { baseConfig, bridgeSuite, eventually, sleep, stackCommand, uniqueName } from "./harness.js";
 
 const MUC = "http://jabber.org/protocol/muc";
 
 const suite = bridgeSuite();
 
 const portalWithXmppUser = (name: string) => portalScene(suite, name);
-
-/** A transaction sent to the bridge's Application Service API as the homeserver would send it. */
-function putTransaction(txnId: string, events: unknown[]): Promise<Response> {
-  const registration = parseYaml(readFileSync(stack.registrationFile, "utf8")) as { hs_token: string };
-  const port = (baseConfig().appservice as { port: number }).port;
-  return fetch(`http://127.0.0.1:${port}/_matrix/app/v1/transactions/${txnId}`, {
-    method: "PUT",
-    headers: { authorization: `Bearer ${registration.hs_token}`, "content-type": "application/json" },
-    body: JSON.stringify({ events }),
-  });
-}
 
 test("a homeserver transaction sent twice, even across a restart, is processed once", async () => {
   const { room, xmppUser, matrixUser, roomId } = await portalWithXmppUser("txn");
@@ -52,11 +39,13 @@ test("a wrong homeserver token is refused", async () => {
   const port = (baseConfig().appservice as { port: number }).port;
   const res = await fetch(`http://127.0.0.1:${port}/_matrix/app/v1/transactions/forged`, {
     method: "PUT",
-    headers: { authorization: "Bearer forged", "content-type": "application/json" },
+    headers: { authorization: "Bearer forged-token", "content-type": "application/json" },
     body: JSON.stringify({ events: [] }),
   });
   assert.equal(res.status, 403);
   assert.equal(((await res.json()) as { errcode: string }).errcode, "M_FORBIDDEN");
+  const line = await suite.bridge.waitForLog((r) => r.msg === "refused a homeserver request: wrong token");
+  assert.ok(!JSON.stringify(line).includes("forged-token"), "the log line does not repeat the token");
 });
 
 test("the XMPP server restarts while a Matrix user keeps writing: every message arrives, in order, once", async () => {
@@ -174,6 +163,10 @@ test("Redis stops while both sides write: when it is back every message arrives,
       await xmppUser.send(groupchat(`r${i}`));
       await matrixUser.sendText(roomId, `m${i}`);
     }
+    // A subscription request is not sent again either: it waits with the messages. (The answer goes
+    // only to resources that asked for the roster, RFC 6121 §2.1.6.)
+    await xmppUser.iq(xml("iq", { type: "get" }, xml("query", { xmlns: "jabber:iq:roster" })));
+    await xmppUser.send(xml("presence", { to: puppetOf(matrixUser.userId), type: "subscribe" }));
     await eventually(() => (logged("the store is away").length > 0 ? true : undefined), "the bridge to hold XMPP input", 30_000);
 
     const metricsPort = (baseConfig().metrics as { port: number }).port;
@@ -198,6 +191,7 @@ test("Redis stops while both sides write: when it is back every message arrives,
   const all = (prefix: string) => Array.from({ length: count + 1 }, (_, i) => `${prefix}${i}`);
   assert.deepEqual(await toMatrix(), all("r"));
   assert.deepEqual(toXmpp(), all("m"));
+  await xmppUser.waitFor((s) => s.is("presence") && s.attrs.from === puppetOf(matrixUser.userId) && s.attrs.type === "subscribed", "the subscription asked for while Redis was away, granted");
 
   assert.equal(suite.bridge.proc.exitCode, null, "the bridge kept running");
   assert.equal(logged("the store is away").length, 1, "holding is logged once");

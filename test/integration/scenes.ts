@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { xml } from "@xmpp/client";
-import { eventually, portalAliasOf, stack, uniqueName, type bridgeSuite } from "./harness.js";
+import { baseConfig, eventually, portalAliasOf, stack, uniqueName, type bridgeSuite } from "./harness.js";
 import { MatrixTestClient, type ClientEvent } from "./matrix-client.js";
 import { XmppTestClient } from "./xmpp-client.js";
 
@@ -41,6 +41,17 @@ export function asBridgeBot(method: string, path: string, body?: unknown): Promi
     headers: { authorization: `Bearer ${registration.as_token}`, "content-type": "application/json" },
     ...(body ? { body: JSON.stringify(body) } : {}),
   }).then((r) => r.json());
+}
+
+/** A transaction sent to the bridge's Application Service API as the homeserver would send it. */
+export function putTransaction(txnId: string, events: unknown[]): Promise<Response> {
+  const registration = parseYaml(readFileSync(stack.registrationFile, "utf8")) as { hs_token: string };
+  const port = (baseConfig().appservice as { port: number }).port;
+  return fetch(`http://127.0.0.1:${port}/_matrix/app/v1/transactions/${txnId}`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${registration.hs_token}`, "content-type": "application/json" },
+    body: JSON.stringify({ events }),
+  });
 }
 
 /** A MUC where the XMPP user "xena" talks with the Matrix user "Max", who joined its portal. */

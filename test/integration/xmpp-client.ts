@@ -10,6 +10,12 @@ export class XmppTestClient {
   private constructor(readonly jid: string, private readonly xmpp: ReturnType<typeof client>, private readonly resource: string) {
     xmpp.on("stanza", (s: Element) => this.stanzas.push(s));
     xmpp.on("error", () => undefined);
+    // After a server closes the stream over a hostile write (ejabberd does), @xmpp/connection still
+    // feeds the bytes that follow to the parser it has let go of, and throws from a socket listener.
+    const onData = xmpp._onData.bind(xmpp);
+    xmpp._onData = (data) => {
+      if (xmpp.parser) onData(data);
+    };
   }
 
   /** Features a modern client advertises (disco#info); a test may log in an older client with fewer. */
@@ -52,6 +58,13 @@ export class XmppTestClient {
 
   send(el: Element): Promise<void> {
     return this.xmpp.send(el);
+  }
+
+  /** Writes raw text to the stream, as a broken or hostile client would: the server may refuse it, or close the stream. */
+  sendRaw(text: string): Promise<void> {
+    // A stream the server closes over it stays closed: reconnecting would outlive the test.
+    this.xmpp.reconnect.stop();
+    return this.xmpp.write(text);
   }
 
   iq(el: Element, timeoutMs = 10_000): Promise<Element> {

@@ -7,6 +7,10 @@ declare module "@xmpp/client" {
     start(): Promise<unknown>;
     stop(): Promise<unknown>;
     send(...el: Element[]): Promise<void>;
+    write(text: string): Promise<void>;
+    reconnect: { stop(): void };
+    parser: unknown;
+    _onData(data: Buffer): void;
     iqCaller: { request(el: Element, timeout?: number): Promise<Element> };
     iqCallee: { get(ns: string, name: string, handler: (ctx: { stanza: Element }) => Element | undefined): void };
   }

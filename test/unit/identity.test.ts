@@ -640,6 +640,14 @@ describe("occupantGhostUserId", () => {
     assert.ok(isGhost(id, cfg));
     assert.equal(jidOfGhost(id, cfg), undefined);
   });
+  it("keys a nick too long for a Matrix ID by its digest: one ghost per nick, within 255 bytes", () => {
+    const long = "N".repeat(1000);
+    const id = occupantGhostUserId("r@c.test", long, cfg);
+    assert.ok(new TextEncoder().encode(id).length <= 255);
+    assert.equal(occupantGhostUserId("r@c.test", long, cfg), id);
+    assert.notEqual(occupantGhostUserId("r@c.test", `${long}x`, cfg), id);
+    assert.ok(isGhost(id, cfg));
+  });
   it("refuses puppets' rooms and empty keys", () => {
     assert.throws(() => occupantGhostUserId("r@matrix.xmpp.test", "x", cfg), AddressError);
     assert.throws(() => occupantGhostUserId("r@c.test", "", cfg), AddressError);

@@ -12,6 +12,19 @@ const parsed = (raw: unknown) => {
   assert.ok("event" in reading, `expected an event, got ${JSON.stringify(reading)}`);
   return reading.event;
 };
+/** Read, with the reason its malformed parts were left out. */
+const degraded = (raw: unknown) => {
+  const reading = parseMatrixEvent(raw);
+  assert.ok("event" in reading && reading.degraded !== undefined, `expected a degraded reading, got ${JSON.stringify(reading)}`);
+  return { event: reading.event, reason: reading.degraded };
+};
+const plainBody = (raw: unknown, reasonPattern: RegExp): void => {
+  const { event, reason } = degraded(raw);
+  assert.match(reason, reasonPattern);
+  assert.ok(event.kind === "message");
+  const m = event.message;
+  assert.ok(m.html === undefined && !m.edit && !m.replyTo && !m.threadRoot && m.mentions.length === 0, JSON.stringify(m));
+};
 const rejected = (raw: unknown): string => {
   const reading = parseMatrixEvent(raw);
   assert.ok("rejected" in reading, `expected a rejection, got ${JSON.stringify(reading)}`);
@@ -70,29 +83,35 @@ describe("Matrix messages", () => {
     const event = parsed(message({ msgtype: "m.text", body: "x", "m.relates_to": { rel_type: "m.reference", event_id: "$a" } }));
     assert.ok(event.kind === "message" && !event.message.edit && !event.message.replyTo && !event.message.threadRoot);
   });
-  it("rejects missing and wrong-typed fields, naming the field", () => {
+  it("rejects a message without a usable body, naming the field", () => {
     assert.match(rejected(message({ msgtype: "m.text" })), /^content\.body: /);
     assert.match(rejected(message({ msgtype: "m.text", body: 42 })), /^content\.body: /);
-    assert.match(rejected(message({ body: "x" })), /^content\.msgtype: /);
     assert.match(rejected(message(undefined)), /^content: /);
-    assert.match(rejected(message({ msgtype: "m.text", body: "x", "m.mentions": { user_ids: "@bob:hs" } })), /^content\.m\.mentions\.user_ids: /);
     assert.match(rejected({ type: "m.room.message", room_id: "!r:hs", event_id: "$e", content: { msgtype: "m.text", body: "x" } }), /^sender: /);
     assert.match(rejected({ ...message({ msgtype: "m.text", body: "x" }), event_id: 7 }), /^event_id: /);
   });
-  it("rejects bad relations", () => {
-    assert.match(rejected(message({ msgtype: "m.text", body: "* x", "m.relates_to": { rel_type: "m.replace", event_id: "$a" } })), /new content/);
-    assert.match(rejected(message({ msgtype: "m.text", body: "* x", "m.new_content": { msgtype: "m.text", body: "x" }, "m.relates_to": { rel_type: "m.replace" } })), /names no event/);
-    assert.match(rejected(message({ msgtype: "m.text", body: "* x", "m.new_content": { body: 1 }, "m.relates_to": { rel_type: "m.replace", event_id: "$a" } })), /^content\.m\.new_content\./);
-    assert.match(rejected(message({ msgtype: "m.text", body: "x", "m.relates_to": "nonsense" })), /^content\.m\.relates_to: /);
-    assert.match(rejected(message({ msgtype: "m.text", body: "x", "m.relates_to": { "m.in_reply_to": { event_id: 3 } } })), /m\.in_reply_to/);
-    assert.match(rejected(message({ msgtype: "m.text", body: "x", "m.relates_to": { rel_type: "m.thread" } })), /root/);
+  it("reads a usable body without the malformed fields around it, naming the first", () => {
+    const { event } = degraded(message({ body: "x" }));
+    assert.ok(event.kind === "message" && event.message.msgtype === "m.text");
+    plainBody(message({ msgtype: ["m.text"], body: "x" }), /^content\.msgtype: /);
+    plainBody(message({ msgtype: "m.text", body: "x", "m.mentions": { user_ids: "@bob:hs" } }), /^content\.m\.mentions\.user_ids: /);
+    plainBody(message({ msgtype: "m.text", body: "x", format: "org.matrix.custom.html", formatted_body: 7 }), /^content\.formatted_body: /);
+    plainBody(message({ msgtype: "m.text", body: "x", format: ["org.matrix.custom.html"], formatted_body: "<b>x</b>" }), /^content\.format: /);
+  });
+  it("reads a message with a bad relation as its plain body", () => {
+    plainBody(message({ msgtype: "m.text", body: "* x", "m.relates_to": { rel_type: "m.replace", event_id: "$a" } }), /new content/);
+    plainBody(message({ msgtype: "m.text", body: "* x", "m.new_content": { msgtype: "m.text", body: "x" }, "m.relates_to": { rel_type: "m.replace" } }), /names no event/);
+    plainBody(message({ msgtype: "m.text", body: "* x", "m.new_content": { body: 1 }, "m.relates_to": { rel_type: "m.replace", event_id: "$a" } }), /^content\.m\.new_content\./);
+    plainBody(message({ msgtype: "m.text", body: "x", "m.relates_to": "nonsense" }), /^content\.m\.relates_to: /);
+    plainBody(message({ msgtype: "m.text", body: "x", "m.relates_to": { "m.in_reply_to": { event_id: 3 } } }), /m\.in_reply_to/);
+    plainBody(message({ msgtype: "m.text", body: "x", "m.relates_to": { rel_type: "m.thread" } }), /root/);
   });
   it("never puts the body into the reason", () => {
     const secret = "my password is hunter2";
     const reasons = [
-      rejected(message({ msgtype: { secret }, body: secret })),
+      degraded(message({ msgtype: { secret }, body: secret })).reason,
       rejected(message({ msgtype: "m.text", body: { secret } })),
-      rejected(message({ msgtype: "m.text", body: secret, "m.relates_to": { rel_type: "m.replace", event_id: "$a" }, "m.new_content": secret })),
+      degraded(message({ msgtype: "m.text", body: secret, "m.relates_to": { rel_type: "m.replace", event_id: "$a" }, "m.new_content": secret })).reason,
       rejected({ type: "m.room.member", ...room, state_key: "@alice:hs", content: { membership: secret } }),
       rejected({ type: "m.reaction", ...room, content: { "m.relates_to": { rel_type: secret, event_id: "$a", key: "👍" } } }),
     ];
@@ -134,6 +153,14 @@ describe("Matrix reactions, redactions and membership", () => {
     assert.match(rejected({ type: "m.room.member", ...room, state_key: "@bob:hs", content: { membership: "dancing" } }), /membership/);
     assert.match(rejected({ type: "m.room.member", ...room, content: { membership: "join" } }), /state_key/);
   });
+  it("reads an invite into an encrypted room from its invite state, and encryption turned on", () => {
+    const invite = { type: "m.room.member", ...room, state_key: "@bob:hs", content: { membership: "invite" } };
+    const encrypted = parsed({ ...invite, unsigned: { invite_room_state: [{ type: "m.room.name", content: { name: "x" } }, { type: "m.room.encryption", state_key: "", content: {} }] } });
+    assert.ok(encrypted.kind === "membership" && encrypted.roomEncrypted === true);
+    const plain = parsed({ ...invite, unsigned: { invite_room_state: "nonsense" } });
+    assert.ok(plain.kind === "membership" && plain.roomEncrypted === undefined);
+    assert.deepEqual(parsed({ type: "m.room.encryption", ...room, state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }), { kind: "encryption", ...common });
+  });
   it("reads the room's topic, name and avatar; a missing field is a removal", () => {
     assert.deepEqual(parsed({ type: "m.room.topic", ...room, state_key: "", content: { topic: "news" } }), { kind: "room-state", ...common, field: "topic", value: "news" });
     assert.deepEqual(parsed({ type: "m.room.avatar", ...room, state_key: "", content: {} }), { kind: "room-state", ...common, field: "avatar", value: "" });
@@ -168,13 +195,22 @@ describe("readMatrixEvent", () => {
     const at = (level: string) => (fields: Record<string, unknown>, msg: string) => lines.push({ level, fields, msg });
     return { lines, log: { warn: at("warn"), debug: at("debug"), info: at("info"), error: at("error") } as unknown as Logger };
   };
-  it("logs one line naming the event and the reason of a rejection, without the body", () => {
+  /** Reads the event; exactly one warning came of it, naming the event and the reason, never the body's "secret words". */
+  const oneWarning = (raw: unknown, reason: string) => {
     const { lines, log } = recorder();
-    assert.equal(readMatrixEvent(message({ msgtype: "m.text", body: "secret words", "m.relates_to": { rel_type: "m.replace" } }), log), undefined);
+    const read = readMatrixEvent(raw, log);
     assert.equal(lines.length, 1);
     assert.equal(lines[0]?.level, "warn");
-    assert.deepEqual(lines[0]?.fields, { eventId: "$e", type: "m.room.message", reason: "content.m.relates_to: an edit names no event" });
+    assert.deepEqual(lines[0]?.fields, { eventId: "$e", type: "m.room.message", reason });
     assert.ok(!JSON.stringify(lines).includes("secret words"));
+    return read;
+  };
+  it("logs one line naming the event and the reason of a rejection, without the body", () => {
+    assert.equal(oneWarning(message({ msgtype: "m.text", body: 42, formatted_body: "secret words" }), "content.body: Invalid input: expected string, received number"), undefined);
+  });
+  it("logs one line naming the event and the malformed part it left out, without the body", () => {
+    const read = oneWarning(message({ msgtype: "m.text", body: "secret words", "m.relates_to": { rel_type: "m.replace" } }), "content.m.relates_to: an edit names no event");
+    assert.equal(read?.kind, "message");
   });
   it("passes a parsed event on without a word", () => {
     const { lines, log } = recorder();

@@ -17,6 +17,11 @@ describe("messages between Matrix content and the core model", () => {
   it("keeps the body of unknown message types as their fallback", () => {
     assert.deepEqual(fromMatrixContent({ msgtype: "org.example.poll", body: "Poll: yes or no?" }), { body: "Poll: yes or no?" });
   });
+  it("takes the plain body where the HTML nests deeper than clients show (100)", () => {
+    const nested = (depth: number) => `${"<b>".repeat(depth)}deep${"</b>".repeat(depth)}`;
+    assert.deepEqual(fromMatrixContent({ msgtype: "m.text", body: "deep", html: nested(3000) }), { body: "deep" });
+    assert.equal(fromMatrixContent({ msgtype: "m.text", body: "deep", html: nested(2) })?.html, "<b><b>deep</b></b>");
+  });
 });
 
 describe("splitText", () => {

@@ -8,6 +8,11 @@ import type { XmppDestination } from "../destinations/xmpp-destination.js";
 import type { CapabilityDeps } from "./capability.js";
 
 const REACTIONS = "urn:xmpp:reactions:0";
+/** XEP-0444 reactions are emoji: a longer key (Matrix allows any text) is said in words instead. */
+const MAX_XMPP_REACTION_CHARS = 32;
+/** Synapse refuses reaction keys longer than this (in code points). */
+const MAX_MATRIX_REACTION_CHARS = 500;
+const codePoints = (s: string): number => [...s].length;
 
 export interface ReactionsDeps extends CapabilityDeps {
   /** Whether an XMPP user's client supports a feature; undefined when unknown. */
@@ -29,7 +34,7 @@ export class Reactions {
     const original = await this.deps.store.messageByEventId(target);
     // A client known not to show reactions (disco#info) gets the text instead.
     const unsupported = link.kind === "dm" && (await this.deps.peerSupports(link.xmppUser, REACTIONS, destination.addressOf(sender))) === false;
-    if (!original || unsupported) return this.fallback(destination, sender, target, key, eventId);
+    if (!original || unsupported || codePoints(key) > MAX_XMPP_REACTION_CHARS) return this.fallback(destination, sender, target, key, eventId);
     await this.deps.store.recordReaction({ target, sender, key, eventId }, this.deps.messageMapSeconds);
     await this.sendSet(destination, sender, target, eventId);
   }
@@ -67,6 +72,10 @@ export class Reactions {
     }
     for (const key of reactions.emojis) {
       if (current.has(key)) continue;
+      if (codePoints(key) > MAX_MATRIX_REACTION_CHARS) {
+        this.deps.log.warn({ conversation, id: reactions.id, chars: codePoints(key) }, "a reaction too long for Matrix is left out");
+        continue;
+      }
       // Keyed by the XMPP stanza too: an emoji taken back and given again is a new reaction.
       const txnId = createHash("sha256").update(`${sourceId}\n${target}\n${ghost}\n${key}`).digest("base64url").slice(0, 32);
       const content = { "m.relates_to": { rel_type: "m.annotation", event_id: target, key } };

@@ -32,6 +32,7 @@ export class MatrixDestinations {
       const link = await this.deps.store.dmLink(event.matrixUser, event.xmppUser);
       return link ? { link, roomId: link.roomId, conversation: dmConversation(event.xmppUser, event.matrixUser) } : undefined;
     }
+    if (event.kind === "subscription") return undefined;
     const muc = event.kind === "occupant" ? event.presence.muc : event.kind === "gateway-presence" ? event.room : event.muc;
     const link = await this.linkOfMuc(muc);
     if (!link) return undefined;

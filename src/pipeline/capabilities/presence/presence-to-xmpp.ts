@@ -1,14 +1,14 @@
 import type { BridgeConfig } from "../../../config/schema.js";
 import { BoundedMap } from "../../../core/bounded-map.js";
 import { ghostUserId, isGhost, splitJid, type AddressingConfig } from "../../../core/identity.js";
-import { samePresence, type UserPresence } from "../../../core/presence.js";
+import { samePresence, type SubscriptionType, type UserPresence } from "../../../core/presence.js";
 import type { Logger } from "../../../log.js";
 import type { MatrixInboundOf } from "../../../core/model.js";
 import type { MatrixRooms } from "../../../matrix/rooms.js";
 import type { BridgeStore } from "../../../store/store.js";
 import type { ComponentConnection } from "../../../xmpp/component-connection.js";
 import { puppetAddress } from "../../../xmpp/puppet-address.js";
-import { renderPuppetPresence, renderSubscription, type SubscriptionType } from "../../../xmpp/presence-stanzas.js";
+import { renderPuppetPresence, renderSubscription } from "../../../xmpp/presence-stanzas.js";
 import { LatestWinsThrottle } from "../../throttle.js";
 
 const OFFLINE: UserPresence = { availability: "offline" };
