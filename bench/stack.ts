@@ -63,6 +63,8 @@ export async function stackUp(): Promise<BenchStack> {
     // What a production bridge logs: debug logs would be part of what is measured.
     logging: { level: "info", format: "json" },
     media: { port: ports.media, publicUrl: `http://127.0.0.1:${ports.media}/media` },
+    // What is measured is the bridge's own path: the per-sender rate limit would pace one sender's burst.
+    limits: { perSender: { messagesPerMinute: 0 } },
   };
   await writeFile(configFile, stringifyYaml(config));
   await execFileAsync(join(ROOT, "bin/matrix-xmpp-bridge"), ["-r", "-u", `http://127.0.0.1:${ports.as}`, "-c", configFile, "-f", registrationFile]);

@@ -1,34 +1,42 @@
 #!/usr/bin/env bash
 # A local demo of the bridge for newcomers (npm run demo): builds the bridge, starts a real Redis, Prosody and
-# Synapse on loopback (scripts/stack.sh), runs the bridge against them, creates a demo user on each side and
-# prints how to log in with ordinary Matrix and XMPP clients. Ctrl-C stops the bridge and the stack.
+# Synapse on loopback (scripts/stack.sh), runs the bridge against them, plays a short scripted conversation between
+# a Matrix user (alice) and an XMPP user (bob) through it (dist/demo/main.js), and prints how to log in as either
+# with ordinary Matrix and XMPP clients. Ctrl-C stops the bridge and the stack.
 #
-#   scripts/demo.sh            start (again); data of earlier runs (users, rooms, messages) is kept
-#   scripts/demo.sh --reset    forget everything from earlier runs first
+#   scripts/demo.sh              start (again); data of earlier runs (users, rooms, messages) is kept
+#   scripts/demo.sh --reset      forget everything from earlier runs first
+#   scripts/demo.sh --no-wait    stop everything once the scripted conversation has played (exit 0 if it arrived)
 #
-# Everything lives in .stack/demo (bridge log: .stack/demo/bridge.log). The demo uses ports of its own, so it
-# runs next to `npm test` (whose stack uses 16379, 15222, 15347, 15280, 18008, 19000, 19001).
+# Everything lives in .stack/demo (bridge log: .stack/demo/bridge.log). The demo uses ports of its own (26379,
+# 25222, 25347, 25280, 28008, 29000-29002), so it runs next to `npm test`; PORT_OFFSET=N shifts them all by N and
+# keeps its data in .stack/demo-N, so that several demos share a machine.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DEMO_DIR="$ROOT/.stack/demo"
+OFFSET="${PORT_OFFSET:-0}"
+DEMO_DIR="$ROOT/.stack/demo${PORT_OFFSET:+-$OFFSET}"
 CONFIG="$DEMO_DIR/config.yaml"
 REGISTRATION_FILE="$DEMO_DIR/registration.yaml"
 BRIDGE_LOG="$DEMO_DIR/bridge.log"
 BRIDGE_PID_FILE="$DEMO_DIR/bridge.pid"
 
 # Ports and domains of the demo stack (read by scripts/stack.sh up).
-export REDIS_PORT=26379 XMPP_C2S_PORT=25222 XMPP_COMPONENT_PORT=25347 XMPP_HTTP_PORT=25280 SYNAPSE_PORT=28008
+export REDIS_PORT=$((26379 + OFFSET)) XMPP_C2S_PORT=$((25222 + OFFSET)) XMPP_COMPONENT_PORT=$((25347 + OFFSET))
+export XMPP_HTTP_PORT=$((25280 + OFFSET)) SYNAPSE_PORT=$((28008 + OFFSET))
 export MATRIX_DOMAIN=matrix.test XMPP_DOMAIN=xmpp.test MUC_DOMAIN=conference.xmpp.test
 export COMPONENT_DOMAIN=matrix.xmpp.test COMPONENT_SECRET=demo-component-secret
-APPSERVICE_PORT=29000
-METRICS_PORT=29001
-MEDIA_PORT=29002
+APPSERVICE_PORT=$((29000 + OFFSET))
+METRICS_PORT=$((29001 + OFFSET))
+MEDIA_PORT=$((29002 + OFFSET))
 SYNAPSE_URL="http://127.0.0.1:$SYNAPSE_PORT"
 REDIS_KEY_PREFIX="mxb:"
 
-DEMO_USER=demo
+# The scripted conversation's users, and the ones to log in as afterwards.
+MATRIX_USER=alice
+XMPP_USER=bob
 DEMO_PASSWORD=demo-password
+MUC="lobby@$MUC_DOMAIN"
 
 BRIDGE_PID=""
 
@@ -141,73 +149,60 @@ start_bridge() {
   done
 }
 
-# Open registration on the demo Synapse needs only the dummy auth stage. On a rerun the user already exists.
-create_matrix_user() {
-  local body code
-  body="$(mktemp)"
-  code="$(curl -s -o "$body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-    -d "{\"username\":\"$DEMO_USER\",\"password\":\"$DEMO_PASSWORD\",\"auth\":{\"type\":\"m.login.dummy\"}}" \
-    "$SYNAPSE_URL/_matrix/client/v3/register")" || code=000
-  if [ "$code" = 200 ]; then
-    say "created the Matrix user @$DEMO_USER:$MATRIX_DOMAIN"
-  elif grep -q M_USER_IN_USE "$body"; then
-    say "the Matrix user @$DEMO_USER:$MATRIX_DOMAIN exists from an earlier run"
-  else
-    say "registering @$DEMO_USER:$MATRIX_DOMAIN failed (HTTP $code): $(cat "$body")"
-    rm -f "$body"
-    return 1
-  fi
-  rm -f "$body"
-}
-
-# prosodyctl register also resets the password of an existing account, so this is safe on reruns.
-create_xmpp_user() {
-  "$ROOT/scripts/stack.sh" xmpp-user "$DEMO_DIR" "$DEMO_USER" "$DEMO_PASSWORD" 2>/dev/null ||
-    die "could not create the XMPP user $DEMO_USER@$XMPP_DOMAIN"
-  say "XMPP user $DEMO_USER@$XMPP_DOMAIN ready"
+# The stack's settings reach the client helpers through the environment, as in the integration tests. The users are
+# created on first use (registration is open on the demo Synapse; scripts/stack.sh creates XMPP accounts).
+play_conversation() {
+  say "playing a scripted conversation between $MATRIX_USER (Matrix) and $XMPP_USER (XMPP):"
+  (
+    set -a
+    # shellcheck disable=SC1091
+    . "$DEMO_DIR/stack.env"
+    export STACK_DIR="$DEMO_DIR" BRIDGE_CONFIG="$CONFIG" BRIDGE_REGISTRATION="$REGISTRATION_FILE"
+    exec "$NODE" "$ROOT/dist/demo/main.js" --matrix-user "$MATRIX_USER" --xmpp-user "$XMPP_USER" --password "$DEMO_PASSWORD" --muc "$MUC"
+  ) || die "a step of the scripted conversation did not arrive (above); the bridge's log: ${BRIDGE_LOG#"$ROOT"/}"
 }
 
 print_instructions() {
-  local health
-  health="$(curl -s --max-time 5 "http://127.0.0.1:$METRICS_PORT/health" || echo "no answer")"
+  local ready
+  ready="$(curl -s --max-time 5 "http://127.0.0.1:$METRICS_PORT/ready" || echo "no answer")"
   cat <<EOF
 
 =====================================================================================================
  The Matrix <-> XMPP bridge demo is running (ready after $((SECONDS - STARTED)) s).   Ctrl-C stops everything.
+ Log in as $MATRIX_USER on Matrix and as $XMPP_USER on XMPP to see the conversation above and carry it on.
 =====================================================================================================
 
  Matrix side (Synapse, server name $MATRIX_DOMAIN)
    homeserver URL   $SYNAPSE_URL        (plain http, loopback only)
-   user / password  @$DEMO_USER:$MATRIX_DOMAIN / $DEMO_PASSWORD
+   user / password  @$MATRIX_USER:$MATRIX_DOMAIN / $DEMO_PASSWORD
    Use any Matrix client, e.g. Element Desktop: "Sign in" > edit the homeserver > $SYNAPSE_URL.
    Or curl:
      curl -s -X POST $SYNAPSE_URL/_matrix/client/v3/login \\
-       -d '{"type":"m.login.password","identifier":{"type":"m.id.user","user":"$DEMO_USER"},"password":"$DEMO_PASSWORD"}'
+       -d '{"type":"m.login.password","identifier":{"type":"m.id.user","user":"$MATRIX_USER"},"password":"$DEMO_PASSWORD"}'
 
  XMPP side (Prosody, domain $XMPP_DOMAIN)
    server / port    127.0.0.1 : $XMPP_C2S_PORT   (no TLS on this demo server: allow plaintext connections)
-   JID / password   $DEMO_USER@$XMPP_DOMAIN / $DEMO_PASSWORD
+   JID / password   $XMPP_USER@$XMPP_DOMAIN / $DEMO_PASSWORD
    $XMPP_DOMAIN does not resolve in DNS, so set the host and port by hand, e.g.
      Gajim      Add account > Advanced > custom host 127.0.0.1, port $XMPP_C2S_PORT, connection type "plain"
-     profanity  /connect $DEMO_USER@$XMPP_DOMAIN server 127.0.0.1 port $XMPP_C2S_PORT tls disable
+     profanity  /connect $XMPP_USER@$XMPP_DOMAIN server 127.0.0.1 port $XMPP_C2S_PORT tls disable
    Clients that insist on TLS or on DNS (e.g. Dino, Conversations) cannot connect to this demo server.
-   More XMPP users: scripts/stack.sh xmpp-user .stack/demo NAME PASSWORD  (more Matrix users: sign up in
-   the Matrix client, registration is open).
+   More XMPP users: scripts/stack.sh xmpp-user ${DEMO_DIR#"$ROOT"/} NAME PASSWORD  (more Matrix users: sign up
+   in the Matrix client, registration is open).
 
  Things to try
-   XMPP -> Matrix   from $DEMO_USER@$XMPP_DOMAIN, send a chat message to
-                      $DEMO_USER%$MATRIX_DOMAIN@$COMPONENT_DOMAIN
-                    @$DEMO_USER:$MATRIX_DOMAIN gets an invite to a DM with the sender; accept it and reply.
-   Matrix -> XMPP   as @$DEMO_USER:$MATRIX_DOMAIN, start a DM with (invite)
-                      @_xmpp_$DEMO_USER=40$XMPP_DOMAIN:$MATRIX_DOMAIN
-                    and write: it arrives at $DEMO_USER@$XMPP_DOMAIN.
-   A group chat     on XMPP, join (and so create) the MUC  lobby@$MUC_DOMAIN
-                    on Matrix, join the room  #_xmpp_lobby=40$MUC_DOMAIN:$MATRIX_DOMAIN
+   The direct chat  on Matrix, $MATRIX_USER's newest DM with @_xmpp_$XMPP_USER=40$XMPP_DOMAIN:$MATRIX_DOMAIN
+                    on XMPP, $XMPP_USER's chat with $MATRIX_USER%$MATRIX_DOMAIN@$COMPONENT_DOMAIN
+                    write on either side; reactions, edits, replies and files cross too.
+   The group chat   on XMPP, join $MUC
+                    on Matrix, $MATRIX_USER is in #_xmpp_lobby=40$MUC_DOMAIN:$MATRIX_DOMAIN
+   Another MUC      create any room on $MUC_DOMAIN on XMPP, then join
+                    #_xmpp_ROOM=40$MUC_DOMAIN:$MATRIX_DOMAIN on Matrix.
 
  The bridge
-   health           http://127.0.0.1:$METRICS_PORT/health   now: $health
+   readiness        http://127.0.0.1:$METRICS_PORT/ready   now: $ready
    metrics          http://127.0.0.1:$METRICS_PORT/metrics
-   log              $BRIDGE_LOG   (tail -f it to watch messages pass)
+   log              $BRIDGE_LOG   (tail -f it: one line per message that crosses)
    everything else  $DEMO_DIR  (Synapse log: $DEMO_DIR/synapse/homeserver.log)
 
  Everything listens on 127.0.0.1 only. From another machine, tunnel the two ports:
@@ -251,12 +246,15 @@ on_exit() {
 # ---------------------------------------------------------------------------------------------------------------
 
 main() {
-  case "${1:-}" in
-    "") ;;
-    --reset) RESET=1 ;;
-    -h | --help) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown argument '$1' (try --help)" ;;
-  esac
+  local arg
+  for arg in "$@"; do
+    case "$arg" in
+      --reset) RESET=1 ;;
+      --no-wait) NO_WAIT=1 ;;
+      -h | --help) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+      *) die "unknown argument '$arg' (try --help)" ;;
+    esac
+  done
   STARTED=$SECONDS
   build
   stop_stale
@@ -270,8 +268,11 @@ main() {
   write_config
   start_stack
   start_bridge
-  create_matrix_user
-  create_xmpp_user
+  play_conversation
+  if [ "${NO_WAIT:-0}" = 1 ]; then
+    say "the scripted conversation arrived; stopping (--no-wait)"
+    exit 0
+  fi
   print_instructions
 
   # wait returns early when a trapped signal arrives (the trap then stops everything and exits 0); if it returns

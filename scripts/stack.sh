@@ -4,12 +4,14 @@
 #   scripts/stack.sh up STATE_DIR                      install what is missing, (re)start all three, wait until
 #                                                      ready, write STATE_DIR/stack.env
 #   scripts/stack.sh down STATE_DIR                    stop everything started for STATE_DIR (exit 0 if already down)
-#   scripts/stack.sh stop-service|start-service|restart-service STATE_DIR redis|prosody|ejabberd|xmpp|synapse
+#   scripts/stack.sh stop-service|start-service|restart-service STATE_DIR redis|prosody|ejabberd|xmpp|synapse|sentinel
 #   scripts/stack.sh xmpp-user STATE_DIR USER PASS     create (or re-password) an XMPP account on XMPP_DOMAIN
 #
 # Inputs (environment, read by `up`; later commands reuse what `up` wrote to STATE_DIR/stack.env):
 #   REDIS_PORT XMPP_C2S_PORT XMPP_COMPONENT_PORT XMPP_HTTP_PORT SYNAPSE_PORT XMPP_DOMAIN MUC_DOMAIN UPLOAD_DOMAIN
 #   COMPONENT_DOMAIN COMPONENT_SECRET MATRIX_DOMAIN REGISTRATION (optional appservice registration YAML)
+#   SENTINEL_PORT SENTINEL_PRIMARY_PORT SENTINEL_REPLICA_PORT (default REDIS_PORT+3, +1, +2: the `sentinel` service,
+#   which `up` does not start: a Redis primary, its replica and a Sentinel, apart from the stack's Redis)
 #   STACK_SYNAPSE_TIMEOUT (seconds to wait for Synapse, default 180), DEBIAN_MIRROR (for the Synapse chroot)
 #   XMPP_SERVER=prosody|ejabberd (default prosody): which XMPP server runs on the XMPP ports; the service `xmpp`
 #   names whichever it is. ejabberd also takes EJABBERD_DIST_PORT (Erlang distribution, default XMPP_C2S_PORT+150).
@@ -17,6 +19,7 @@
 # Layout of STATE_DIR:
 #   stack.env  .stack-id  .secrets                 outputs, instance id, generated secrets
 #   redis.conf redis.pid redis.log redis/          Redis (AOF in redis/, so data survives stop/start)
+#   sentinel*.conf sentinel*.pid sentinel*.log sentinel*/   the Sentinel, and the primary and replica it watches
 #   prosody.cfg.lua prosody.pid prosody.log prosody-data/ prosody.console.log
 #   ejabberd.yml ejabberd.pid ejabberd.console.log ejabberd/ (logs, mnesia spool, uploads, Erlang cookie)
 #   synapse.pid  synapse -> symlink to the Synapse data dir inside the chroot
@@ -30,7 +33,7 @@
 # Synapse database; data dirs whose STATE_DIR is gone are pruned (and their Synapse killed) on the next `up`.
 #
 # This script assembles and starts; each server's config template and its configure/start/wait code live in
-# scripts/stack/ (redis.sh, prosody.sh, ejabberd.sh, synapse.sh, *.template), the process helpers in process.sh.
+# scripts/stack/ (redis.sh, sentinel.sh, prosody.sh, ejabberd.sh, synapse.sh, *.template), the process helpers in process.sh.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,11 +44,12 @@ STACK_SYNAPSE_TIMEOUT="${STACK_SYNAPSE_TIMEOUT:-180}"
 STACK_LIB="$ROOT/scripts/stack"
 SERVICES=(redis prosody synapse)
 # `down` and `up` stop every kind of XMPP server that could be running for STATE_DIR, whichever one it was.
-ALL_SERVICES=(redis prosody ejabberd synapse)
+ALL_SERVICES=(redis prosody ejabberd synapse sentinel)
 
 # Every key written to stack.env, in order (the derived ones are computed in derive_settings).
 ENV_KEYS=(REDIS_PORT XMPP_C2S_PORT XMPP_COMPONENT_PORT XMPP_HTTP_PORT SYNAPSE_PORT XMPP_DOMAIN MUC_DOMAIN
   UPLOAD_DOMAIN COMPONENT_DOMAIN COMPONENT_SECRET MATRIX_DOMAIN REGISTRATION XMPP_SERVER
+  SENTINEL_PORT SENTINEL_PRIMARY_PORT SENTINEL_REPLICA_PORT SENTINEL_MASTER_NAME
   SYNAPSE_URL REDIS_URL XMPP_COMPONENT_SERVICE XMPP_C2S_SERVICE XMPP_HTTP_URL SYNAPSE_REGISTRATION_SHARED_SECRET
   STACK_STATE_DIR SYNAPSE_DATA_DIR)
 
@@ -63,6 +67,8 @@ source "$STACK_LIB/apt.sh"
 source "$STACK_LIB/process.sh"
 # shellcheck source=stack/redis.sh
 source "$STACK_LIB/redis.sh"
+# shellcheck source=stack/sentinel.sh
+source "$STACK_LIB/sentinel.sh"
 # shellcheck source=stack/prosody.sh
 source "$STACK_LIB/prosody.sh"
 # shellcheck source=stack/ejabberd.sh
@@ -88,6 +94,10 @@ default_settings() {
   MATRIX_DOMAIN="${MATRIX_DOMAIN:-matrix.test}"
   REGISTRATION="${REGISTRATION:-}"
   XMPP_SERVER="${XMPP_SERVER:-prosody}"
+  SENTINEL_PRIMARY_PORT="${SENTINEL_PRIMARY_PORT:-$((REDIS_PORT + 1))}"
+  SENTINEL_REPLICA_PORT="${SENTINEL_REPLICA_PORT:-$((REDIS_PORT + 2))}"
+  SENTINEL_PORT="${SENTINEL_PORT:-$((REDIS_PORT + 3))}"
+  SENTINEL_MASTER_NAME=stack
   if [ -n "$REGISTRATION" ]; then
     [ -f "$REGISTRATION" ] || die "REGISTRATION=$REGISTRATION is not a file"
     REGISTRATION="$(realpath "$REGISTRATION")"
@@ -174,7 +184,7 @@ render() {
 # ---------------------------------------------------------------------------------------------------------------
 
 ensure_host_packages() {
-  local -A pkg_of=([redis-server]=redis-server [redis-cli]=redis-tools [prosody]=prosody [prosodyctl]=prosody
+  local -A pkg_of=([redis-server]=redis-server [redis-cli]=redis-tools [redis-sentinel]=redis-sentinel [prosody]=prosody [prosodyctl]=prosody
     [curl]=curl [flock]=util-linux [setsid]=util-linux [timeout]=coreutils [realpath]=coreutils [envsubst]=gettext-base)
   local cmd missing=()
   for cmd in "${!pkg_of[@]}"; do command -v "$cmd" >/dev/null || missing+=("${pkg_of[$cmd]}"); done
@@ -236,7 +246,7 @@ cmd_down() {
 
 cmd_service() {
   local action="$1" dir="$2" service="$3"
-  case "$service" in redis | prosody | ejabberd | xmpp | synapse) ;; *) die "unknown service '$service' (redis|prosody|ejabberd|xmpp|synapse)" ;; esac
+  case "$service" in redis | prosody | ejabberd | xmpp | synapse | sentinel) ;; *) die "unknown service '$service' (redis|prosody|ejabberd|xmpp|synapse|sentinel)" ;; esac
   [ -f "$dir/stack.env" ] || die "$dir/stack.env not found; run 'up' first"
   init_state "$dir"
   load_settings

@@ -16,9 +16,11 @@ import { takeInStanzas } from "./xmpp/inbound.js";
 import { answerPuppetVcards } from "./xmpp/vcard.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "./version.js";
 import { statusApp } from "./http/status-server.js";
+import { provisioningApp } from "./http/provisioning-api.js";
 import { healthChecks } from "./wiring/adapters.js";
 import { appserviceApp, closeServer, listen } from "./wiring/listeners.js";
 import { buildPipeline } from "./wiring/pipeline.js";
+import { instanceRole } from "./wiring/role.js";
 
 export interface RunningBridge {
   stop(): Promise<void>;
@@ -32,7 +34,7 @@ export interface RunningBridge {
 export async function startBridge(config: BridgeConfig, registration: Registration, log: Logger): Promise<RunningBridge> {
   configureLibraryLogging(config.logging.level);
   const registry = new Registry();
-  const store = new RedisStore(config.redis.url, config.redis.keyPrefix, log.child({ module: "store" }));
+  const store = new RedisStore(config.redis, log.child({ module: "store" }));
   const homeserverOptions = { url: config.homeserver.url, domain: config.homeserver.domain, registration, botDisplayName: config.bridge.botDisplayName };
   const homeserver = new Homeserver(homeserverOptions, log.child({ module: "matrix" }));
   const connection = new ComponentConnection(config.xmpp, log.child({ module: "xmpp" }));
@@ -40,12 +42,23 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
   const mediaPublicUrl = config.media.publicUrl ?? `http://${config.media.bindAddress}:${config.media.port}`;
   const fileUrls = new FileUrls(registration.as_token, mediaPublicUrl, config.media.linkDays * 24 * 3600 * 1000);
   const pipeline = buildPipeline({ config, store, homeserver, connection, media, fileUrls, registry, log });
-  const { addressing, botUserId, gateway, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound, setPermissions } = pipeline;
+  const { addressing, botUserId, gateway, ingress, portals, provisioning, thirdParty, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound, setPermissions } = pipeline;
   const checks = healthChecks(homeserver, store, connection);
   const servers: Server[] = [];
+  let failed: (err: Error) => void = () => undefined;
+  const fatal = new Promise<Error>((resolve) => (failed = resolve));
 
   takeInStanzas(connection, inbound, log);
   connection.on("offline", () => occupancy.onConnectionLost());
+  // Every time the connection comes (back) up, puppets go back into the MUCs they were in, and ask their
+  // subscribers for the presence missed while away.
+  connection.on("online", () => {
+    occupancy.rejoinAll().catch((err: unknown) => log.error({ err }, "rejoining MUCs failed"));
+    presenceToXmpp.probeSubscribers().catch((err: unknown) => log.error({ err }, "probing presence subscribers failed"));
+  });
+
+  const role = instanceRole({ config, store, connection, ingress, presenceToMatrix, registry, fatal: failed, log });
+  const onStandby = () => role.onStandby();
 
   try {
     await store.connect().catch((err: Error) => {
@@ -61,17 +74,9 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     answerModerationRequests(connection, isGatewayRoom, (from, room, request) => gateway.moderate(from, room, request));
     answerArchiveQueries(connection, isGatewayRoom, (from, room, query) => gateway.archive(from, room, query));
     answerPuppetVcards(connection, puppet, (jid) => puppetProfiles.cardOf(jid), log.child({ module: "xmpp" }));
-    await connection.start();
-    // Every time the connection comes (back) up, puppets go back into the MUCs they were in, and ask their
-    // subscribers for the presence missed while away.
-    const rejoin = (): void => {
-      occupancy.rejoinAll().catch((err: unknown) => log.error({ err }, "rejoining MUCs failed"));
-      presenceToXmpp.probeSubscribers().catch((err: unknown) => log.error({ err }, "probing presence subscribers failed"));
-    };
-    connection.on("online", rejoin);
-    rejoin();
+    await role.start();
 
-    servers.push(await listen(appserviceApp(config, registration.hs_token, ingress, portals, checks, log), config.appservice.bindAddress, config.appservice.port));
+    servers.push(await listen(appserviceApp(config, registration.hs_token, ingress, portals, thirdParty, checks, onStandby, log), config.appservice.bindAddress, config.appservice.port));
     if (config.media.matrixToXmpp === "link") {
       if (!config.media.publicUrl) log.warn({ publicUrl: mediaPublicUrl }, "media.publicUrl is not set: links to Matrix files work only where this address does");
       servers.push(await listen(mediaApp(fileUrls, media, log.child({ module: "media" })), config.media.bindAddress, config.media.port));
@@ -79,15 +84,18 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     const pingMs = await homeserver.ping();
     log.info({ pingMs, port: config.appservice.port }, "the homeserver reaches the appservice listener");
 
-    if (config.metrics.enabled) servers.push(await listen(statusApp(registry, checks), config.metrics.bindAddress, config.metrics.port));
-    const resumed = await ingress.resume();
-    if (resumed > 0) log.info({ lanes: resumed }, "resuming queued work from before the restart");
+    const { enabled, secret, requestsPerMinute, bindAddress, port } = config.provisioning;
+    if (enabled && secret) {
+      servers.push(await listen(provisioningApp({ secret, requestsPerMinute }, provisioning, log.child({ module: "provisioning" })), bindAddress, port));
+      log.info({ bindAddress, port }, "provisioning API listening");
+    }
+    if (config.metrics.enabled) servers.push(await listen(statusApp(registry, checks, onStandby), config.metrics.bindAddress, config.metrics.port));
   } catch (err) {
-    await Promise.allSettled([...servers.map(closeServer), connection.stop(), store.close()]);
+    await Promise.allSettled([...servers.map(closeServer), role.stop(), connection.stop(), store.close()]);
     throw err;
   }
 
-  const fatal = new Promise<Error>((resolve) => connection.once("fatal", resolve));
+  connection.once("fatal", failed);
   log.info("bridge running");
 
   return {
@@ -105,6 +113,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
       contactAvatars.stop();
       await occupancy.leaveAllForShutdown();
       await connection.stop();
+      await role.stop();
       await store.close();
       log.info("stopped");
     },

@@ -4,6 +4,7 @@
 # Prints the pids of SERVICE processes that belong to $STATE. Processes are recognised by what they carry rather
 # than by pid files alone, so stale processes are found even when STATE_DIR was deleted meanwhile:
 #   redis: a redis-server whose working dir is $STATE/redis (redis chdirs to its `dir`)
+#   sentinel: the Sentinel and the Redis pair it watches, whose working dirs are $STATE/sentinel*
 #   prosody: a process whose arguments include --config $STATE/prosody.cfg.lua
 #   ejabberd: an Erlang VM whose arguments include its mnesia dir, "$STATE/ejabberd/spool" (quotes included)
 #   synapse: a process whose arguments include this instance's homeserver.yaml (or $2, another instance id)
@@ -14,11 +15,13 @@ service_pids() {
     pid="${d#/proc/}"
     [ "$pid" = "$$" ] && continue
     case "$service" in
-      redis)
+      redis | sentinel)
         { read -r comm <"$d/comm"; } 2>/dev/null || continue
-        [ "$comm" = redis-server ] || continue
+        case "$comm" in redis-server | redis-sentinel) ;; *) continue ;; esac
         cwd="$(readlink "$d/cwd" 2>/dev/null)" || continue
-        if [ "$cwd" = "$STATE/redis" ] || [ "$cwd" = "$STATE/redis (deleted)" ]; then echo "$pid"; fi
+        cwd="${cwd% (deleted)}"
+        if [ "$service" = redis ] && [ "$cwd" = "$STATE/redis" ]; then echo "$pid"; fi
+        case "$cwd" in "$STATE/sentinel" | "$STATE/sentinel-primary" | "$STATE/sentinel-replica") [ "$service" = sentinel ] && echo "$pid" ;; esac
         ;;
       prosody | synapse | ejabberd)
         { mapfile -d '' -t args <"$d/cmdline"; } 2>/dev/null || continue

@@ -83,28 +83,49 @@ function describeIssue(issue: z.core.$ZodIssue): string[] {
 const problemsError = (file: string, problems: string[]): ConfigError =>
   new ConfigError(`${file} has ${problems.length} problem(s):\n  ${problems.join("\n  ")}`, file, problems);
 
+/** Where a secret may be given: its key in the config, the key of a file holding it, and an environment variable. */
+interface SecretSource {
+  key: string;
+  value: string | undefined;
+  fileKey: string;
+  file: string | undefined;
+  envVar: string;
+}
+
 /**
- * The component secret: the XMPP_PASSWORD environment variable, else the file `xmpp.passwordFile` names
- * (relative to the config file; a final line break is not part of it), else `xmpp.password`.
+ * A secret: its environment variable, else the file its `fileKey` names (relative to the config file; a
+ * final line break is not part of it), else its key's value; undefined when none gives it.
  */
-function componentSecret(xmpp: ConfigFile["xmpp"], file: string, env: Environment): string {
-  const fromEnv = env.XMPP_PASSWORD;
+function secretOf({ key, value, fileKey, file: secretFile, envVar }: SecretSource, file: string, env: Environment): string | undefined {
+  const fromEnv = env[envVar];
   if (fromEnv) return fromEnv;
-  if (xmpp.password !== undefined && xmpp.passwordFile !== undefined) {
-    throw problemsError(file, ["xmpp.password, xmpp.passwordFile: set one of them, not both"]);
-  }
-  if (xmpp.password !== undefined) return xmpp.password;
-  if (xmpp.passwordFile === undefined) {
-    throw problemsError(file, ["xmpp.password: is required (or xmpp.passwordFile, a file holding it, or the XMPP_PASSWORD environment variable)"]);
-  }
-  const path = resolve(dirname(file), xmpp.passwordFile);
+  if (value !== undefined && secretFile !== undefined) throw problemsError(file, [`${key}, ${fileKey}: set one of them, not both`]);
+  if (secretFile === undefined) return value;
+  const path = resolve(dirname(file), secretFile);
   let secret: string;
   try {
     secret = readFileSync(path, "utf8").replace(/\r?\n$/, "");
   } catch (err) {
-    throw problemsError(file, [`xmpp.passwordFile: cannot read ${path}: ${asError(err).message}`]);
+    throw problemsError(file, [`${fileKey}: cannot read ${path}: ${asError(err).message}`]);
   }
-  if (secret === "") throw problemsError(file, [`xmpp.passwordFile: ${path} is empty`]);
+  if (secret === "") throw problemsError(file, [`${fileKey}: ${path} is empty`]);
+  return secret;
+}
+
+const requiredSecret = (source: SecretSource, file: string, env: Environment, why = ""): string => {
+  const secret = secretOf(source, file, env);
+  if (secret === undefined) throw problemsError(file, [`${source.key}: is required${why} (or ${source.fileKey}, a file holding it, or the ${source.envVar} environment variable)`]);
+  return secret;
+};
+
+/** The provisioning API's bearer token: long enough that guessing it is hopeless. */
+const MIN_PROVISIONING_SECRET = 16;
+
+function provisioningSecret(provisioning: ConfigFile["provisioning"], file: string, env: Environment): string | undefined {
+  const source = { key: "provisioning.secret", value: provisioning.secret, fileKey: "provisioning.secretFile", file: provisioning.secretFile, envVar: "PROVISIONING_SECRET" };
+  if (!provisioning.enabled) return undefined;
+  const secret = requiredSecret(source, file, env, " when provisioning.enabled is true");
+  if (secret.length < MIN_PROVISIONING_SECRET) throw problemsError(file, [`provisioning.secret: must be at least ${MIN_PROVISIONING_SECRET} characters long`]);
   return secret;
 }
 
@@ -118,8 +139,18 @@ export function parseConfig(text: string, file: string, env: Environment = proce
   }
   const result = configSchema.safeParse(raw ?? {}, { reportInput: true, error: messageOf });
   if (!result.success) throw problemsError(file, result.error.issues.flatMap(describeIssue));
-  const { password: _password, passwordFile: _passwordFile, ...xmpp } = result.data.xmpp;
-  return { ...result.data, xmpp: { ...xmpp, password: componentSecret(result.data.xmpp, file, env) } };
+  const { password, passwordFile, ...xmpp } = result.data.xmpp;
+  const componentSecret = requiredSecret({ key: "xmpp.password", value: password, fileKey: "xmpp.passwordFile", file: passwordFile, envVar: "XMPP_PASSWORD" }, file, env);
+  const { secret: _secret, secretFile: _secretFile, ...provisioning } = result.data.provisioning;
+  const provisioningToken = provisioningSecret(result.data.provisioning, file, env);
+  // Without a permissions table the bridge serves its own homeserver's users, never everyone it federates with.
+  const permissions = result.data.bridge.permissions ?? { [result.data.homeserver.domain]: "user" };
+  return {
+    ...result.data,
+    xmpp: { ...xmpp, password: componentSecret },
+    provisioning: { ...provisioning, ...(provisioningToken ? { secret: provisioningToken } : {}) },
+    bridge: { ...result.data.bridge, permissions },
+  };
 }
 
 export async function loadConfig(file: string, env: Environment = process.env): Promise<BridgeConfig> {

@@ -39,10 +39,35 @@ const xmpp = z.strictObject({
   maxReconnectDelaySeconds: z.number().positive().default(30),
 });
 
-const redis = z.strictObject({
-  url: urlOf(/^rediss?$/, "must be a redis:// or rediss:// URL"),
-  /** Prefix of every key the bridge writes, so one Redis can serve several bridges. */
-  keyPrefix: z.string().default("mxb:"),
+/** "host:port", as a Sentinel's address is given. */
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:\[\]]+):\d{1,5}$/, "must be host:port").describe("host:port");
+
+const redis = z
+  .strictObject({
+    /** Where Redis is; with `sentinels`, only its credentials, database number and scheme count. */
+    url: urlOf(/^rediss?$/, "must be a redis:// or rediss:// URL"),
+    /** Prefix of every key the bridge writes, so one Redis can serve several bridges. */
+    keyPrefix: z.string().default("mxb:"),
+    /** Redis Sentinels ("host:port") to ask where the primary is, instead of the URL's host. */
+    sentinels: z.array(hostPort).min(1).optional(),
+    /** The name the Sentinels monitor the primary under (`sentinel monitor <name> ...`). */
+    masterName: z.string().min(1).optional(),
+  })
+  .refine((r) => (r.sentinels === undefined) === (r.masterName === undefined), {
+    message: "sentinels and masterName go together: give both or neither",
+    path: ["masterName"],
+  });
+
+const ha = z.strictObject({
+  /**
+   * Several instances share one Redis: the one holding the lease is active (holds the component
+   * connection, drains the outboxes), the others wait on standby to take over.
+   */
+  enabled: z.boolean().default(false),
+  /** How long the lease lasts unless renewed; it is renewed every third of it, and taken over after it. */
+  leaseSeconds: z.number().min(1).max(600).default(5),
+  /** This instance's name in the lease and the logs; unset: the host name and process ID. */
+  instanceId: z.string().min(1).optional(),
 });
 
 const metrics = z.strictObject({
@@ -74,9 +99,10 @@ const bridge = z.strictObject({
   backfillMessages: z.number().int().min(0).max(1000).default(50),
   /**
    * Who may use the bridge: keys are a Matrix user ID, a homeserver domain, or "*".
-   * The most specific entry wins.
+   * The most specific entry wins. Unset: the homeserver's own users (config/load.ts), as the default
+   * cannot name homeserver.domain here.
    */
-  permissions: z.record(z.string(), permissionLevel).default({ "*": "user" }),
+  permissions: z.record(z.string(), permissionLevel).optional(),
 });
 
 const media = z.strictObject({
@@ -130,6 +156,35 @@ const gateway = z.strictObject({
   historyMessages: z.number().int().min(0).max(100).default(20),
 });
 
+const provisioning = z.strictObject({
+  /** Serve the provisioning API (link, unlink, list links, look up a MUC, status) for admin tools and integration managers. */
+  enabled: z.boolean().default(false),
+  bindAddress: z.string().min(1).default("127.0.0.1"),
+  port: port.default(9003),
+  /**
+   * The bearer token every caller presents; or `secretFile`, a file holding it, or the PROVISIONING_SECRET
+   * environment variable (which wins over both). Needed only when enabled.
+   */
+  secret: z.string().min(1).optional(),
+  secretFile: z.string().min(1).optional(),
+  /** Requests one client address may make in a minute; more are answered 429. */
+  requestsPerMinute: z.number().int().positive().default(60),
+});
+
+const limits = z.strictObject({
+  /**
+   * One sender in one room (a Matrix user in a room, an XMPP user in a DM, a MUC occupant): past
+   * `burst` messages at once, their messages are held, in order, and passed on at
+   * `messagesPerMinute`, while the room's other senders go on. 0 messagesPerMinute: no limit.
+   */
+  perSender: z
+    .strictObject({
+      messagesPerMinute: z.number().min(0).default(60),
+      burst: z.number().int().positive().default(30),
+    })
+    .prefault({}),
+});
+
 export const configSchema = z.strictObject({
   homeserver,
   appservice: appservice.prefault({}),
@@ -141,10 +196,17 @@ export const configSchema = z.strictObject({
   media: media.prefault({}),
   presence: presence.prefault({}),
   gateway: gateway.prefault({}),
+  provisioning: provisioning.prefault({}),
+  ha: ha.prefault({}),
+  limits: limits.prefault({}),
 });
 
 /** The config file as the schema reads it: the component secret may still be elsewhere. */
 export type ConfigFile = z.infer<typeof configSchema>;
 
-/** The config the bridge runs with: the component secret found (config/load.ts). */
-export type BridgeConfig = Omit<ConfigFile, "xmpp"> & { xmpp: Omit<ConfigFile["xmpp"], "password" | "passwordFile"> & { password: string } };
+/** The config the bridge runs with: the secrets found and the permissions settled (config/load.ts); the provisioning secret is there when the API is enabled. */
+export type BridgeConfig = Omit<ConfigFile, "xmpp" | "bridge" | "provisioning"> & {
+  xmpp: Omit<ConfigFile["xmpp"], "password" | "passwordFile"> & { password: string };
+  bridge: ConfigFile["bridge"] & { permissions: NonNullable<ConfigFile["bridge"]["permissions"]> };
+  provisioning: Omit<ConfigFile["provisioning"], "secret" | "secretFile"> & { secret?: string };
+};

@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac } from "node:crypto";
+import { sameSecret } from "./secrets.js";
 
 /** An mxc:// URI's parts, or undefined when it is not one. */
 export function parseMxc(uri: unknown): { server: string; mediaId: string } | undefined {
@@ -13,6 +14,9 @@ export type FileUrlKind = "file" | "thumbnail";
 /** The box a thumbnail fits in: one of the sizes Synapse makes by default. */
 export const THUMBNAIL_BOX = { width: 320, height: 240 } as const;
 
+/** The key that signs file URLs, derived from the appservice token. */
+export const fileUrlKey = (secret: string): Buffer => createHmac("sha256", secret).update("matrix-xmpp-bridge media links").digest();
+
 /**
  * Links to Matrix files that XMPP users can open: the bridge signs what a link points at and until
  * when, so its media listener serves only files someone was sent, and only for a while. The key is
@@ -24,7 +28,7 @@ export class FileUrls {
   readonly basePath: string;
 
   constructor(secret: string, private readonly publicUrl: string, private readonly lifetimeMs: number) {
-    this.key = createHmac("sha256", secret).update("matrix-xmpp-bridge media links").digest();
+    this.key = fileUrlKey(secret);
     this.basePath = new URL(publicUrl).pathname.replace(/\/+$/, "");
   }
 
@@ -48,9 +52,7 @@ export class FileUrls {
 
   /** Whether a link's parts are ones this bridge signed, and still valid. */
   check(link: { kind: FileUrlKind; server: string; mediaId: string; expires: string; sig: string; name: string }, now = Date.now()): "valid" | "expired" | "forged" {
-    const expected = Buffer.from(this.signature(link.kind, link.server, link.mediaId, link.expires, link.name));
-    const given = Buffer.from(link.sig);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return "forged";
+    if (!sameSecret(link.sig, this.signature(link.kind, link.server, link.mediaId, link.expires, link.name))) return "forged";
     return parseInt(link.expires, 36) * 1000 > now ? "valid" : "expired";
   }
 }

@@ -68,6 +68,14 @@ export function refusedByMatrix(errcode: string | undefined): string {
   return errcode ? `the Matrix homeserver refused it (${errcode})` : "the bridge could not post it on Matrix";
 }
 
+/**
+ * The rate limit holds a sender's messages: told once per burst, to the XMPP user by a message from
+ * the bridge, to the Matrix user by a notice in the room that names them.
+ */
+export const heldByRateLimit = (otherSide: "Matrix" | "XMPP", limit: { messagesPerMinute: number; burst: number }): string =>
+  `You are sending faster than the bridge passes messages on to ${otherSide} (${limit.burst} at once, then ${limit.messagesPerMinute} a minute). ` +
+  `Your next messages arrive late, in the order you sent them; none is lost. Other people's messages go first meanwhile.`;
+
 /** The text of the error an XMPP user gets for a message that will never reach Matrix. */
 export const notDeliveredToMatrix = (why: string): string => `Your message was not delivered to Matrix: ${why}.`;
 

@@ -145,6 +145,10 @@ export class ContactPresences {
     return standing;
   }
 
+  forgetAll(): void {
+    this.users.clear();
+  }
+
   /** The users whose standing presence is not offline, as last reported. */
   *available(): IterableIterator<[string, UserPresence]> {
     for (const [user, state] of this.users) if (state.standing.availability !== "offline") yield [user, state.standing];

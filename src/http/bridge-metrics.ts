@@ -9,8 +9,24 @@ export interface MetricSources {
   links(): Promise<Link[]>;
   /** Entries waiting in each lane ("matrix:…" bound for XMPP, "xmpp:…" bound for Matrix). */
   outboxDepths(): Promise<Map<string, number>>;
+  /** When the oldest entry of each lane happened (ms since the epoch), where it says. */
+  oldestEntryTimes(): Promise<Map<string, number | undefined>>;
+  /** How many XMPP users the bridge stands for on Matrix (ghosts), and Matrix users on XMPP (puppets). */
+  population(): Promise<{ ghosts: number; puppets: number }>;
   /** The parts the bridge needs: the component connection, the homeserver, Redis. */
   checks: readonly HealthCheck[];
+}
+
+interface CheckResult {
+  name: string;
+  up: boolean;
+  seconds: number;
+}
+
+async function timed(check: HealthCheck): Promise<CheckResult> {
+  const started = performance.now();
+  const up = await isUp(check);
+  return { name: check.name, up, seconds: (performance.now() - started) / 1000 };
 }
 
 const DIRECTIONS: readonly Direction[] = ["matrix_to_xmpp", "xmpp_to_matrix"];
@@ -25,6 +41,7 @@ export class BridgeMetrics {
   private readonly failures: Counter<"direction" | "reason">;
   private readonly latency: Histogram<"direction">;
   private readonly undeliverableMessages: Counter<"direction" | "reason">;
+  private readonly rateLimitedMessages: Counter<"direction">;
 
   constructor(registry: Registry, sources: MetricSources, version: string) {
     collectDefaultMetrics({ register: registry });
@@ -41,6 +58,12 @@ export class BridgeMetrics {
       name: "bridge_undeliverable_messages_total",
       help: "Messages that will never reach the other side, their senders told so, by direction and reason (a Matrix error code, an XMPP error condition, or the error's name)",
       labelNames: ["direction", "reason"],
+      registers,
+    });
+    this.rateLimitedMessages = new Counter({
+      name: "bridge_rate_limited_messages_total",
+      help: "Messages the per-sender rate limit held back behind their room's other senders (delivered later, in order), by direction",
+      labelNames: ["direction"],
       registers,
     });
     this.latency = new Histogram({
@@ -61,13 +84,53 @@ export class BridgeMetrics {
       },
     });
     new Gauge({
+      name: "bridge_outbox_oldest_seconds",
+      help: "How long the oldest entry waiting in the outboxes has waited, by direction (0 when none waits)",
+      labelNames: ["direction"],
+      registers,
+      async collect() {
+        const times = await sources.oldestEntryTimes();
+        const now = Date.now();
+        for (const direction of DIRECTIONS) {
+          const waits = [...times].filter(([lane, at]) => sideOf(lane) === direction && at !== undefined).map(([, at]) => (now - at!) / 1000);
+          this.set({ direction }, Math.max(0, ...waits));
+        }
+      },
+    });
+    new Gauge({
       name: "bridge_rooms",
-      help: "Bridged rooms by kind (portal, plumbed, dm)",
+      help: "Bridged rooms by kind (portal, plumbed, gateway, dm)",
       labelNames: ["kind"],
       registers,
       async collect() {
         const links = await sources.links();
-        for (const kind of ["portal", "plumbed", "dm"]) this.set({ kind }, links.filter((l) => l.kind === kind).length);
+        for (const kind of ["portal", "plumbed", "gateway", "dm"]) this.set({ kind }, links.filter((l) => l.kind === kind).length);
+      },
+    });
+    new Gauge({
+      name: "bridge_users",
+      help: "Users the bridge stands for: ghosts (XMPP users on Matrix) and puppets (Matrix users on XMPP)",
+      labelNames: ["kind"],
+      registers,
+      async collect() {
+        const { ghosts, puppets } = await sources.population();
+        this.set({ kind: "ghost" }, ghosts);
+        this.set({ kind: "puppet" }, puppets);
+      },
+    });
+    // Both gauges below read one run of the checks per scrape.
+    let run: { at: number; results: Promise<CheckResult[]> } | undefined;
+    const checked = (): Promise<CheckResult[]> => {
+      if (!run || performance.now() - run.at > 1000) run = { at: performance.now(), results: Promise.all(sources.checks.map(timed)) };
+      return run.results;
+    };
+    new Gauge({
+      name: "bridge_check_seconds",
+      help: "How long each part's check took at the scrape: a PING round trip for redis, a request for the homeserver, the connection's state for xmpp",
+      labelNames: ["peer"],
+      registers,
+      async collect() {
+        for (const c of await checked()) this.set({ peer: c.name }, c.seconds);
       },
     });
     new Gauge({
@@ -76,7 +139,7 @@ export class BridgeMetrics {
       labelNames: ["peer"],
       registers,
       async collect() {
-        await Promise.all(sources.checks.map(async (c) => this.set({ peer: c.name }, (await isUp(c)) ? 1 : 0)));
+        for (const c of await checked()) this.set({ peer: c.name }, c.up ? 1 : 0);
       },
     });
   }
@@ -89,6 +152,11 @@ export class BridgeMetrics {
   /** A message that will never be delivered, its sender told so. */
   undeliverable(direction: Direction, reason: string): void {
     this.undeliverableMessages.inc({ direction, reason });
+  }
+
+  /** A message the per-sender rate limit held back: it is delivered later. */
+  rateLimited(direction: Direction): void {
+    this.rateLimitedMessages.inc({ direction });
   }
 
   failed(direction: Direction, kind: string, retried: boolean, reason: string): void {

@@ -30,16 +30,24 @@ async function runChecks(checks: readonly HealthCheck[]): Promise<{ checks: Reco
   };
 }
 
+/** Whether this instance waits on standby while another one is active (always false with one instance). */
+export type OnStandby = () => boolean;
+
 /**
  * The probes, which need no token: GET /live (200 while the process serves requests) and GET /ready (200
- * when every part is up, else 503 naming those down), for container health checks and orchestrators.
+ * when every part is up, else 503 naming those down; 503 "standby" on a standby instance, so that a load
+ * balancer sends the homeserver to the active one), for container health checks and orchestrators.
  */
-export function probeRoutes(checks: readonly HealthCheck[]): Router {
+export function probeRoutes(checks: readonly HealthCheck[], onStandby: OnStandby = () => false): Router {
   const router = express.Router();
   router.get("/live", (_req, res) => {
     res.json({ status: "live" });
   });
   router.get("/ready", async (_req, res) => {
+    if (onStandby()) {
+      res.status(503).json({ status: "standby", down: [], checks: {} });
+      return;
+    }
     const { checks: status, down } = await runChecks(checks);
     res.status(down.length === 0 ? 200 : 503).json({ status: down.length === 0 ? "ready" : "not ready", down, checks: status });
   });
@@ -47,7 +55,7 @@ export function probeRoutes(checks: readonly HealthCheck[]): Router {
 }
 
 /** GET /metrics (Prometheus text), GET /health (200 when every part is up, else 503 naming those down) and the probes. */
-export function statusApp(registry: Registry, checks: readonly HealthCheck[]): Express {
+export function statusApp(registry: Registry, checks: readonly HealthCheck[], onStandby?: OnStandby): Express {
   const app = express();
   app.disable("x-powered-by");
 
@@ -59,7 +67,7 @@ export function statusApp(registry: Registry, checks: readonly HealthCheck[]): E
     const { checks: status, down } = await runChecks(checks);
     res.status(down.length === 0 ? 200 : 503).json({ status: down.length === 0 ? "ok" : "degraded", down, checks: status });
   });
-  app.use(probeRoutes(checks));
+  app.use(probeRoutes(checks, onStandby));
 
   return app;
 }

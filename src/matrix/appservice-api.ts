@@ -1,5 +1,6 @@
 import express, { type Request, type Response, type NextFunction, type Router } from "express";
 import type { Logger } from "../log.js";
+import { sameSecret } from "../core/secrets.js";
 
 /** One transaction as the homeserver pushes it (Application Service API, PUT /transactions). */
 export interface Transaction {
@@ -21,6 +22,34 @@ export interface MatrixEvent {
   redacts?: string;
 }
 
+/** Third-party lookups (Application Service API, /thirdparty): the spec's shapes. */
+export interface ThirdPartyProtocol {
+  user_fields: string[];
+  location_fields: string[];
+  icon: string;
+  field_types: Record<string, { regexp: string; placeholder: string }>;
+  instances: { network_id: string; desc: string; fields: Record<string, string> }[];
+}
+export interface ThirdPartyLocation {
+  alias: string;
+  protocol: string;
+  fields: Record<string, string>;
+}
+export interface ThirdPartyUser {
+  userid: string;
+  protocol: string;
+  fields: Record<string, string>;
+}
+
+export interface ThirdPartyHandlers {
+  /** The protocol's metadata; undefined for a protocol the bridge does not speak. */
+  protocol(protocol: string): ThirdPartyProtocol | undefined;
+  locations(protocol: string, fields: Record<string, string>): Promise<ThirdPartyLocation[]>;
+  locationsOfAlias(alias: string): Promise<ThirdPartyLocation[]>;
+  users(protocol: string, fields: Record<string, string>): Promise<ThirdPartyUser[]>;
+  usersOfId(userId: string): Promise<ThirdPartyUser[]>;
+}
+
 export interface AppserviceHandlers {
   /** Must not return before the transaction is durably kept: the homeserver forgets it on our 200. */
   onTransaction(txn: Transaction): Promise<void>;
@@ -30,6 +59,7 @@ export interface AppserviceHandlers {
   onAliasQuery(alias: string): Promise<boolean>;
   /** The homeserver's ping (POST /_matrix/app/v1/ping) arrived. */
   onPing(transactionId: string | undefined): void;
+  thirdParty: ThirdPartyHandlers;
 }
 
 function matrixError(res: Response, status: number, errcode: string, error: string): void {
@@ -75,7 +105,7 @@ export function appserviceRouter(hsToken: string, handlers: AppserviceHandlers, 
     const header = req.headers.authorization;
     const query = typeof req.query.access_token === "string" ? req.query.access_token : undefined;
     const token = header?.startsWith("Bearer ") ? header.slice("Bearer ".length) : query;
-    if (token === undefined || token !== hsToken) {
+    if (token === undefined || !sameSecret(token, hsToken)) {
       // One line per refused request, without the token it carried.
       log.warn({ method: req.method, path: req.path.slice(0, 255), remote: req.socket.remoteAddress }, `refused a homeserver request: ${token === undefined ? "no" : "wrong"} token`);
       return token === undefined ? matrixError(res, 401, "M_UNAUTHORIZED", "missing homeserver token") : matrixError(res, 403, "M_FORBIDDEN", "wrong homeserver token");
@@ -121,6 +151,38 @@ export function appserviceRouter(hsToken: string, handlers: AppserviceHandlers, 
   router.get("/_matrix/app/v1/users/:id", existenceQuery("user", (id) => handlers.onUserQuery(id)));
   router.get("/_matrix/app/v1/rooms/:id", existenceQuery("room", (id) => handlers.onAliasQuery(id)));
 
+  router.use(thirdPartyRouter(handlers.thirdParty, log));
   router.use("/_matrix/app", (_req: Request, res: Response) => matrixError(res, 404, "M_UNRECOGNIZED", "unknown endpoint"));
+  return router;
+}
+
+/** A lookup's query parameters: the fields the homeserver passed on from the client, each once. */
+function fieldsOf(req: Request): Record<string, string> {
+  const fields = Object.entries(req.query).filter((entry): entry is [string, string] => typeof entry[1] === "string" && entry[0] !== "access_token");
+  return Object.fromEntries(fields);
+}
+
+/** GET /thirdparty/...: the room directory's and the client's lookups of locations (MUCs) and users, each way. */
+function thirdPartyRouter(handlers: ThirdPartyHandlers, log: Logger): Router {
+  const router = express.Router();
+  const base = "/_matrix/app/v1/thirdparty";
+  // The spec answers "nothing found" with a 404, and so a lookup that failed: the homeserver shows no results either way.
+  const lookup = (what: string, find: (req: Request) => Promise<unknown[]>) => async (req: Request, res: Response) => {
+    const found = await find(req).catch((err: Error) => {
+      log.warn({ path: req.path, err }, `third-party ${what} lookup failed`);
+      return [];
+    });
+    if (found.length > 0) res.json(found);
+    else matrixError(res, 404, "M_NOT_FOUND", `no ${what} found`);
+  };
+  router.get(`${base}/protocol/:protocol`, (req: Request<{ protocol: string }>, res: Response) => {
+    const protocol = handlers.protocol(req.params.protocol);
+    if (protocol) res.json(protocol);
+    else matrixError(res, 404, "M_NOT_FOUND", `the bridge does not speak ${req.params.protocol}`);
+  });
+  router.get(`${base}/location/:protocol`, lookup("location", (req) => handlers.locations(String(req.params.protocol), fieldsOf(req))));
+  router.get(`${base}/location`, lookup("location", (req) => (typeof req.query.alias === "string" ? handlers.locationsOfAlias(req.query.alias) : Promise.resolve([]))));
+  router.get(`${base}/user/:protocol`, lookup("user", (req) => handlers.users(String(req.params.protocol), fieldsOf(req))));
+  router.get(`${base}/user`, lookup("user", (req) => (typeof req.query.userid === "string" ? handlers.usersOfId(req.query.userid) : Promise.resolve([]))));
   return router;
 }

@@ -7,6 +7,9 @@ import type { BridgeConfig } from "../config/schema.js";
 import { asError } from "../core/errors.js";
 import { escapeRegex } from "../core/escape.js";
 
+/** The third-party protocol the bridge answers lookups for (room directory, user search). */
+export const PROTOCOL = "xmpp";
+
 /** The appservice registration file the homeserver and the bridge share (Matrix AS API). */
 const namespaceEntry = z.object({ exclusive: z.boolean(), regex: z.string() });
 const registrationSchema = z.looseObject({
@@ -56,7 +59,7 @@ export function buildRegistration(config: BridgeConfig, url: string, env: Enviro
       rooms: [],
     },
     rate_limited: false,
-    protocols: ["xmpp"],
+    protocols: [PROTOCOL],
     // Typing, receipts and presence: the unstable key is the one Synapse and matrix-appservice read today.
     "de.sorunome.msc2409.push_ephemeral": true,
     receive_ephemeral: true,
@@ -134,6 +137,9 @@ export function checkRegistration(registration: Registration, config: BridgeConf
   }
   if (registration.sender_localpart !== botLocalpart) {
     out.push({ severity: "warning", message: `sender_localpart is "${registration.sender_localpart}" but bridge.botLocalpart is "${botLocalpart}": the bot is @${registration.sender_localpart}:${domain}` });
+  }
+  if (!registration.protocols?.includes(PROTOCOL)) {
+    out.push({ severity: "warning", message: `protocols does not list "${PROTOCOL}": the homeserver will not ask the bridge for third-party lookups (MUCs in the room directory, XMPP users by JID)` });
   }
   out.push(...urlMismatch(registration.url, config.appservice.port));
   return out;

@@ -5,27 +5,25 @@ import type { Logger } from "../log.js";
 import type { MatrixInboundOf } from "../core/model.js";
 import type { MatrixRooms } from "../matrix/rooms.js";
 import type { BridgeStore } from "../store/store.js";
-import type { MucDescription } from "../xmpp/muc-directory.js";
-import type { MucOccupancy } from "../xmpp/muc-occupancy.js";
 import type { Portals } from "./portals.js";
+import { statusText, type BridgeStatus } from "./bridge-status.js";
+import type { Plumbing, PlumbingRefusal } from "./plumbing.js";
 import type { XmppDestination } from "./destinations/xmpp-destination.js";
 import { asError } from "../core/errors.js";
 
 /** In a bridged room, only messages with this prefix are commands; elsewhere a bare command is enough. */
 export const COMMAND_PREFIX = "!xmpp ";
-const PLUMB_POWER_LEVEL = 50;
 
 export interface CommandContext {
   store: BridgeStore;
   rooms: MatrixRooms;
   portals: Portals;
-  occupancy: MucOccupancy;
-  describeMuc(muc: string): Promise<MucDescription | undefined>;
+  plumbing: Plumbing;
   addressing: AddressingConfig;
   permissions: Readonly<Record<string, PermissionLevel>>;
   botUserId: string;
-  /** The bridge's connections and queues, as lines of text. */
-  status(): Promise<string>;
+  /** The bridge's connections and queues. */
+  status(): Promise<BridgeStatus>;
   log: Logger;
 }
 
@@ -90,7 +88,7 @@ export class BotCommands {
       case "list":
         return this.reply(roomId, await this.list(command.page));
       case "status":
-        return this.reply(roomId, await this.ctx.status());
+        return this.reply(roomId, statusText(await this.ctx.status()));
       case "join": {
         const alias = portalAlias(command.muc, this.ctx.addressing);
         const existing = await this.ctx.store.linkByMuc(command.muc);
@@ -107,49 +105,44 @@ export class BotCommands {
     }
   }
 
-  private async requirePowerLevel(roomId: string, sender: string): Promise<boolean> {
-    const level = await this.ctx.rooms.powerLevel(roomId, sender);
-    if (level >= PLUMB_POWER_LEVEL) return true;
-    await this.reply(roomId, `You need power level ${PLUMB_POWER_LEVEL} or more in this room to do that (you have ${level}).`);
-    return false;
+  /** Why the bot did not link or unlink, said to the user who asked. */
+  private refusal(refusal: PlumbingRefusal, where: string): string {
+    switch (refusal.reason) {
+      case "room-bridged":
+        return "This room is bridged already; unlink it first.";
+      case "muc-bridged":
+        return `${refusal.muc} is bridged to another room already.`;
+      case "unknown-muc":
+        return `${refusal.muc} is not a MUC room the bridge can reach.`;
+      case "power-level":
+        return `You need power level ${refusal.needed} or more in this room to do that (you have ${refusal.has}).`;
+      case "not-bridged":
+        return `${where} is not bridged to a MUC.`;
+    }
   }
 
   private async link(muc: string, sender: string, roomId: string): Promise<void> {
-    if (await this.ctx.store.linkByRoom(roomId)) return this.reply(roomId, "This room is bridged already; unlink it first.");
-    if (!(await this.requirePowerLevel(roomId, sender))) return;
-    if (await this.ctx.store.linkByMuc(muc)) return this.reply(roomId, `${muc} is bridged to another room already.`);
-    const description = await this.ctx.describeMuc(muc);
-    if (!description) return this.reply(roomId, `${muc} is not a MUC room the bridge can reach.`);
-    await this.ctx.store.saveLink({ kind: "plumbed", roomId, muc });
-    this.ctx.log.info({ roomId, muc, by: sender }, "plumbed a room to a MUC");
-    const nick = (await this.ctx.rooms.displayName(roomId, sender)) ?? sender;
-    // The linking user's puppet enters at once, so the MUC's messages start flowing; others follow on their first message.
-    await this.ctx.occupancy.join(muc, sender, nick).catch((err: Error) => this.ctx.log.warn({ muc, err }, "puppet could not join after link"));
-    await this.reply(roomId, `This room is now bridged to ${muc} (${description.name}).`);
+    const outcome = await this.ctx.plumbing.link(roomId, muc, sender);
+    if ("refused" in outcome) return this.reply(roomId, this.refusal(outcome.refused, "This room"));
+    await this.reply(roomId, `This room is now bridged to ${muc} (${outcome.done.name}).`);
   }
 
   private async list(page: number): Promise<string> {
-    const links = await this.ctx.store.links();
-    if (links.length === 0) return "No linked rooms.";
-    const pages = Math.ceil(links.length / LIST_PAGE);
+    const { links, total } = await this.ctx.plumbing.page((page - 1) * LIST_PAGE, LIST_PAGE);
+    if (total === 0) return "No linked rooms.";
+    const pages = Math.ceil(total / LIST_PAGE);
     if (page > pages) return `There are ${pages} page(s) of linked rooms.`;
-    const lines = links
-      .map((l) => (l.kind === "dm" ? `dm ${l.roomId}: ${l.matrixUser} ↔ ${l.xmppUser}` : `${l.kind} ${l.roomId} ↔ ${l.muc}`))
-      .sort()
-      .slice((page - 1) * LIST_PAGE, page * LIST_PAGE);
-    return `${links.length} linked room(s), page ${page} of ${pages}:\n${lines.join("\n")}${page < pages ? `\nNext: list ${page + 1}` : ""}`;
+    const lines = links.map((l) => (l.kind === "dm" ? `dm ${l.roomId}: ${l.matrixUser} ↔ ${l.xmppUser}` : `${l.kind} ${l.roomId} ↔ ${l.muc}`));
+    return `${total} linked room(s), page ${page} of ${pages}:\n${lines.join("\n")}${page < pages ? `\nNext: list ${page + 1}` : ""}`;
   }
 
   /** Unlinks the room the command was sent in, or (an admin only) the room it names. */
   private async unlink(sender: string, roomId: string, named: string | undefined): Promise<void> {
     if (named && !hasPermission(sender, "admin", this.ctx.permissions)) return this.reply(roomId, "Only admins may unlink another room by its ID.");
-    const link = await this.ctx.store.linkByRoom(named ?? roomId);
     const where = named ? named : "This room";
-    if (!link || link.kind === "dm" || link.kind === "gateway") return this.reply(roomId, `${where} is not bridged to a MUC.`);
-    if (!named && !(await this.requirePowerLevel(roomId, sender))) return;
-    await this.ctx.occupancy.leaveRoom(link.muc, "Unbridged from Matrix");
-    await this.ctx.store.removeLink(link);
-    this.ctx.log.info({ roomId: link.roomId, muc: link.muc, by: sender }, "unlinked a room");
-    await this.reply(roomId, `${where} is no longer bridged to ${link.muc}.`);
+    // An admin naming a room acts as the bridge's admin, not as a member with power there.
+    const outcome = await this.ctx.plumbing.unlink(named ?? roomId, sender, named !== undefined);
+    if ("refused" in outcome) return this.reply(roomId, this.refusal(outcome.refused, where));
+    await this.reply(roomId, `${where} is no longer bridged to ${outcome.done.muc}.`);
   }
 }

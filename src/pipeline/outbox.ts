@@ -1,4 +1,5 @@
 import type { Logger } from "../log.js";
+import { FencedError } from "../store/lease.js";
 import type { BridgeStore } from "../store/store.js";
 
 /** A failure that may pass (a server away, the component connection down): the entry stays at the head and is retried. */
@@ -25,6 +26,8 @@ export interface OutboxWorkerDeps {
   deliveryCheck?: DeliveryCheck;
   /** Told of each entry dropped because it cannot be delivered (never of one kept for a retry), so its sender may learn why. */
   dropped?: (lane: string, payload: string, err: unknown) => Promise<void>;
+  /** Told when a lane's loop found it empty. */
+  drained?: (lane: string) => void;
   log: Logger;
 }
 
@@ -45,13 +48,19 @@ export class OutboxWorker {
   /** Lanes woken while their loop was finishing: run again so no wake-up is missed. */
   private readonly rewake = new Set<string>();
   private stopped = false;
+  /** On standby: nothing is drained until resumed. */
+  private paused = false;
   private readonly sleepers = new Set<() => void>();
 
   constructor(private readonly deps: OutboxWorkerDeps) {}
 
+  private get halted(): boolean {
+    return this.stopped || this.paused;
+  }
+
   /** Makes sure the lane is being drained. */
   wake(lane: string): void {
-    if (this.stopped) return;
+    if (this.halted) return;
     if (this.running.has(lane)) {
       this.rewake.add(lane);
       return;
@@ -70,16 +79,36 @@ export class OutboxWorker {
     for (const wakeUp of this.sleepers) wakeUp();
   }
 
-  /** After a restart: drain what earlier runs left behind. */
+  /** After a restart, or a pause: drain what earlier runs (or other instances) left behind. */
   async resume(): Promise<number> {
+    this.paused = false;
+    return this.wakePending();
+  }
+
+  /**
+   * Drains every lane that holds entries, unless paused: after an outage of the store, or entries another
+   * instance appended. The number of such lanes.
+   */
+  async wakePending(): Promise<number> {
+    if (this.halted) return 0;
     const lanes = await this.deps.store.pendingLanes();
     for (const lane of lanes) this.wake(lane);
     return lanes.length;
   }
 
+  /** Stops draining until resume(): each lane ends after the entry it is delivering. Resolves once they all ended. */
+  async pause(): Promise<void> {
+    this.paused = true;
+    await this.settle();
+  }
+
   /** Waits until every lane is empty or blocked on a retry; for tests and shutdown. */
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.settle();
+  }
+
+  private async settle(): Promise<void> {
     for (const wakeUp of this.sleepers) wakeUp();
     await Promise.allSettled([...this.running.values()]);
   }
@@ -87,7 +116,7 @@ export class OutboxWorker {
   private async drain(lane: string): Promise<void> {
     const { store, log } = this.deps;
     let retryDelay = FIRST_RETRY_MS;
-    while (!this.stopped) {
+    while (!this.halted) {
       let batch: string[];
       try {
         batch = await store.peekOutbox(lane, BATCH_SIZE);
@@ -97,7 +126,10 @@ export class OutboxWorker {
         retryDelay = Math.min(retryDelay * 2, LONGEST_RETRY_MS);
         continue;
       }
-      if (batch.length === 0) return;
+      if (batch.length === 0) {
+        this.deps.drained?.(lane);
+        return;
+      }
       const failure = await this.deliverBatch(lane, batch);
       if (!failure) {
         retryDelay = FIRST_RETRY_MS;
@@ -120,13 +152,18 @@ export class OutboxWorker {
     const removals = new InOrderRemoval((from, count) => this.removeDelivered(lane, batch.slice(from, from + count)));
     let failure: TransientError | undefined;
     for (const payload of batch) {
-      if (this.stopped || removals.lost !== undefined) break;
+      if (this.halted || removals.lost !== undefined) break;
       const confirm = deliveryCheck?.(lane);
       try {
         await handle(lane, payload);
       } catch (err) {
         if (err instanceof TransientError) {
           failure = err;
+          break;
+        }
+        // Another instance is active: the entry is its to deliver.
+        if (err instanceof FencedError) {
+          failure = new TransientError("another instance is active", { cause: err });
           break;
         }
         // With the store away, whatever failed may have failed for that alone: retried, never dropped.
@@ -162,8 +199,10 @@ export class OutboxWorker {
         await this.deps.store.removeFromOutbox(lane, payloads);
         return;
       } catch (err) {
+        // Fenced, the removal is another instance's to make, once it delivered the entries again.
+        if (err instanceof FencedError) return;
         this.deps.log.warn({ lane, err }, "cannot remove delivered entries; retrying");
-        if (this.stopped) return;
+        if (this.halted) return;
         await this.sleep(delay);
       }
     }

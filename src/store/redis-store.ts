@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
 import type { Logger } from "../log.js";
 import type { Link } from "../core/model.js";
+import { FencedError, type LeaseStore } from "./lease.js";
 import type { BridgeStore, GhostProfileState, MatrixAvatarInfo, MessageMapEntry, OutboxEntry, PresenceSubscription, PuppetOccupancy, ReactionEntry } from "./store.js";
 
 /** How long a transaction ID is remembered: far longer than any homeserver retries one. */
@@ -23,17 +24,66 @@ end
 return 1`;
 
 /**
- * Trims the head of an outbox if it still holds the entries given by their SHA-1 digests, else nothing.
- * KEYS[1] = the outbox; ARGV = the digests, oldest first. A removal sent again (ioredis resends what was
- * unanswered when the connection broke; the worker retries a removal that failed) then removes nothing more.
+ * The start of each script whose write only the active instance may make: KEYS[1] = the newest fencing
+ * token, ARGV[1] = the writer's ("" when it runs without a lease). Returns -1, writing nothing, when
+ * another instance took the lease since the writer got its token.
  */
-const REMOVE_HEAD = `
-local head = redis.call('LRANGE', KEYS[1], 0, #ARGV - 1)
-if #head < #ARGV then return 0 end
-for i = 1, #ARGV do
-  if redis.sha1hex(head[i]) ~= ARGV[i] then return 0 end
+const FENCE = `
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end`;
+
+/** What a fenced script answers when its writer's token is no longer the newest. */
+const FENCED = -1;
+
+/**
+ * Trims the head of an outbox if it still holds the entries given by their SHA-1 digests, else nothing.
+ * KEYS[2] = the outbox; ARGV[2..] = the digests, oldest first. A removal sent again (ioredis resends what
+ * was unanswered when the connection broke; the worker retries a removal that failed) then removes nothing more.
+ */
+const REMOVE_HEAD = `${FENCE}
+local count = #ARGV - 1
+local head = redis.call('LRANGE', KEYS[2], 0, count - 1)
+if #head < count then return 0 end
+for i = 1, count do
+  if redis.sha1hex(head[i]) ~= ARGV[i + 1] then return 0 end
 end
-redis.call('LTRIM', KEYS[1], #ARGV, -1)
+redis.call('LTRIM', KEYS[2], count, -1)
+return 1`;
+
+/** Sets KEYS[2..] to ARGV[3..], each expiring after ARGV[2] seconds. */
+const SET_ALL = `${FENCE}
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[2])
+end
+return 1`;
+
+/**
+ * Takes the lease unless it is held: KEYS[1] = the lease, KEYS[2] = the newest fencing token; ARGV[1] =
+ * the holder, ARGV[2] = its time to live (ms). The lease holds the holder and its token, so a renewal
+ * proves both. Returns the new token, or 0 when the lease is held.
+ */
+const ACQUIRE_LEASE = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. token, 'PX', ARGV[2])
+return token`;
+
+/** Extends the lease (ARGV[2] ms) if KEYS[1] still holds ARGV[1], the holder and its token: 1, else 0. */
+const RENEW_LEASE = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`;
+
+/** Deletes the lease if KEYS[1] still holds ARGV[1], the holder and its token. */
+const RELEASE_LEASE = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])`;
+
+/**
+ * Drops a lane from the index of lanes that may hold entries (KEYS[1], member ARGV[1]) if its outbox
+ * (KEYS[2]) is still empty: an append between a look and the removal (another instance's) keeps it listed.
+ */
+const FORGET_EMPTY_LANE = `
+if redis.call('LLEN', KEYS[2]) == 0 then redis.call('SREM', KEYS[1], ARGV[1]) end
 return 1`;
 
 /**
@@ -50,17 +100,36 @@ const sha1 = (text: string): string => createHash("sha1").update(text).digest("h
 /** The longest wait between two attempts to reach Redis again. */
 const LONGEST_RECONNECT_DELAY_MS = 2000;
 
-export class RedisStore implements BridgeStore {
-  private readonly redis: Redis;
-  private readonly availableListeners: (() => void)[] = [];
+/** Where Redis is: a URL, or Sentinels that name its primary (with the URL's credentials and database). */
+export interface RedisSettings {
+  url: string;
+  keyPrefix: string;
+  sentinels?: readonly string[] | undefined;
+  masterName?: string | undefined;
+}
 
-  constructor(
-    url: string,
-    private readonly prefix: string,
-    private readonly log: Logger,
-  ) {
-    this.redis = new Redis(url, {
+/** "host:port" as ioredis takes a Sentinel's address. */
+function sentinelAddress(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(":");
+  return { host: address.slice(0, colon).replace(/^\[(.*)\]$/, "$1"), port: Number(address.slice(colon + 1)) };
+}
+
+export class RedisStore implements BridgeStore, LeaseStore {
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  private readonly availableListeners: (() => void)[] = [];
+  private readonly fencedListeners: ((err: FencedError) => void)[] = [];
+  /** The fencing token the writes that matter carry, once this instance took the lease; "" without one. */
+  private fencingToken = "";
+
+  constructor(settings: RedisSettings, private readonly log: Logger) {
+    this.prefix = settings.keyPrefix;
+    const sentinels = settings.sentinels?.length ? { sentinels: settings.sentinels.map(sentinelAddress), name: settings.masterName ?? "" } : {};
+    this.redis = new Redis(settings.url, {
+      ...sentinels,
       lazyConnect: true,
+      // A primary that became a replica (a failover) refuses writes: connect again, to whichever is primary now.
+      reconnectOnError: (err) => err.message.startsWith("READONLY"),
       // While Redis is away a command fails at once instead of waiting in the client for it: the
       // homeserver's transaction gets its 503 right away, XMPP input is held by the ingress, the outbox
       // retries. Each caller decides what waits, and how long (see docs/reliability.md).
@@ -127,8 +196,39 @@ export class RedisStore implements BridgeStore {
 
   async removeFromOutbox(lane: string, payloads: readonly string[]): Promise<void> {
     if (payloads.length === 0) return;
-    const removed = await this.redis.eval(REMOVE_HEAD, 1, this.key("outbox", lane), ...payloads.map(sha1));
+    const removed = await this.fenced("removing delivered entries", REMOVE_HEAD, [this.key("outbox", lane)], payloads.map(sha1));
     if (removed !== 1) this.log.debug({ lane, count: payloads.length }, "the outbox's head was already removed");
+  }
+
+  /** Runs a script that starts with FENCE: KEYS[1] and ARGV[1] are put in front of `keys` and `args`. */
+  private async fenced(what: string, script: string, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    const token = this.fencingToken;
+    const result = await this.redis.eval(script, keys.length + 1, this.key("lease", "token"), ...keys, token, ...args);
+    if (result !== FENCED) return result;
+    const err = new FencedError(Number(token), what);
+    for (const listener of this.fencedListeners) listener(err);
+    throw err;
+  }
+
+  async acquireLease(holder: string, ttlMs: number): Promise<number | undefined> {
+    const token = await this.redis.eval(ACQUIRE_LEASE, 2, this.key("lease"), this.key("lease", "token"), holder, String(Math.ceil(ttlMs)));
+    return typeof token === "number" && token > 0 ? token : undefined;
+  }
+
+  async renewLease(holder: string, token: number, ttlMs: number): Promise<boolean> {
+    return (await this.redis.eval(RENEW_LEASE, 1, this.key("lease"), `${holder} ${token}`, String(Math.ceil(ttlMs)))) === 1;
+  }
+
+  async releaseLease(holder: string, token: number): Promise<void> {
+    await this.redis.eval(RELEASE_LEASE, 1, this.key("lease"), `${holder} ${token}`);
+  }
+
+  fence(token: number): void {
+    this.fencingToken = String(token);
+  }
+
+  onFenced(listener: (err: FencedError) => void): void {
+    this.fencedListeners.push(listener);
   }
 
   async pendingLanes(): Promise<string[]> {
@@ -136,7 +236,7 @@ export class RedisStore implements BridgeStore {
     const pending: string[] = [];
     for (const lane of lanes) {
       if ((await this.redis.llen(this.key("outbox", lane))) > 0) pending.push(lane);
-      else await this.redis.srem(this.key("outboxes"), lane);
+      else await this.redis.eval(FORGET_EMPTY_LANE, 2, this.key("outboxes"), this.key("outbox", lane), lane);
     }
     return pending;
   }
@@ -147,6 +247,14 @@ export class RedisStore implements BridgeStore {
     for (const lane of lanes) pipeline.llen(this.key("outbox", lane));
     const lengths = (await pipeline.exec()) ?? [];
     return new Map(lanes.map((lane, i) => [lane, Number(lengths[i]?.[1] ?? 0)]));
+  }
+
+  async outboxHeads(): Promise<Map<string, string>> {
+    const lanes = await this.redis.smembers(this.key("outboxes"));
+    const pipeline = this.redis.pipeline();
+    for (const lane of lanes) pipeline.lindex(this.key("outbox", lane), 0);
+    const heads = (await pipeline.exec()) ?? [];
+    return new Map(lanes.flatMap((lane, i) => (typeof heads[i]?.[1] === "string" ? [[lane, heads[i][1]]] : [])));
   }
 
   async appendToOutboxOnce(entry: OutboxEntry, onceKey: string, ttlSeconds: number): Promise<boolean> {
@@ -197,12 +305,10 @@ export class RedisStore implements BridgeStore {
   }
 
   async recordMessage(entry: MessageMapEntry, ttlSeconds: number): Promise<void> {
-    const ttl = Math.ceil(ttlSeconds);
-    const multi = this.redis.multi().set(this.key("msg", "mx", entry.eventId), JSON.stringify(entry), "EX", ttl);
-    for (const xmppId of new Set([entry.ids.id, entry.ids.originId, entry.ids.stanzaId])) {
-      if (xmppId) multi.set(this.key("msg", "xmpp", entry.conversation, xmppId), entry.eventId, "EX", ttl);
-    }
-    await multi.exec();
+    const xmppIds = [...new Set([entry.ids.id, entry.ids.originId, entry.ids.stanzaId])].filter((id): id is string => !!id);
+    const keys = [this.key("msg", "mx", entry.eventId), ...xmppIds.map((id) => this.key("msg", "xmpp", entry.conversation, id))];
+    const values = [JSON.stringify(entry), ...xmppIds.map(() => entry.eventId)];
+    await this.fenced("recording a message", SET_ALL, keys, [String(Math.ceil(ttlSeconds)), ...values]);
   }
 
   async eventIdForXmppId(conversation: string, xmppId: string): Promise<string | undefined> {

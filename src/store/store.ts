@@ -47,6 +47,8 @@ export interface BridgeStore {
   pendingLanes(): Promise<string[]>;
   /** How many entries each known lane holds (for the metrics; changes nothing). */
   outboxDepths(): Promise<Map<string, number>>;
+  /** The oldest entry of each lane that holds any (for the metrics; changes nothing). */
+  outboxHeads(): Promise<Map<string, string>>;
 
   saveLink(link: Link): Promise<void>;
   removeLink(link: Link): Promise<void>;

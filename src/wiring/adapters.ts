@@ -6,7 +6,7 @@ import type { Logger } from "../log.js";
 import type { MatrixMedia } from "../matrix/media.js";
 import { fetchRemoteFile, type RemoteFile } from "../media/remote-file.js";
 import { shareBySignedUrl, shareByUpload, uploadServiceFinder, type ShareFile } from "../pipeline/file-sharing.js";
-import { isUp, type HealthCheck } from "../http/status-server.js";
+import type { HealthCheck } from "../http/status-server.js";
 import type { Homeserver } from "../matrix/homeserver.js";
 import type { BridgeStore } from "../store/store.js";
 import type { ComponentConnection } from "../xmpp/component-connection.js";
@@ -62,12 +62,3 @@ export const healthChecks = (homeserver: Homeserver, store: BridgeStore, connect
   { name: "xmpp", check: async () => connection.isOnline() },
   { name: "homeserver", check: () => homeserver.isUp() },
 ];
-
-/** What the bot's "status" answers: each part's state, and what waits in the outboxes each way. */
-export async function statusReport(checks: readonly HealthCheck[], store: BridgeStore): Promise<string> {
-  const states = await Promise.all(checks.map(async (c) => `${c.name} ${(await isUp(c)) ? "up" : "down"}`));
-  const depths = await store.outboxDepths().catch(() => undefined);
-  if (!depths) return `${states.join(", ")}\nThe queues cannot be read while Redis is away.`;
-  const waiting = (prefix: string) => [...depths].filter(([lane]) => lane.startsWith(prefix)).reduce((sum, [, n]) => sum + n, 0);
-  return `${states.join(", ")}\nWaiting: ${waiting("matrix:")} for XMPP, ${waiting("xmpp:")} for Matrix.`;
-}

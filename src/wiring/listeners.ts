@@ -2,8 +2,9 @@ import { createServer, type Server } from "node:http";
 import express from "express";
 import type { BridgeConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
-import { appserviceRouter, type Transaction } from "../matrix/appservice-api.js";
-import { probeRoutes, type HealthCheck } from "../http/status-server.js";
+import { appserviceRouter, type ThirdPartyHandlers, type Transaction } from "../matrix/appservice-api.js";
+import { probeRoutes, type HealthCheck, type OnStandby } from "../http/status-server.js";
+import { StandbyError } from "../pipeline/active-standby.js";
 import type { Ingress } from "../pipeline/ingress.js";
 import type { Portals } from "../pipeline/portals.js";
 
@@ -27,18 +28,23 @@ export const closeServer = (server: Server): Promise<void> =>
   });
 
 /**
- * The Application Service API, answered by the bridge itself: transactions go to the ingress. The probes
- * (/live, /ready) are served here too, so that they are there even with metrics turned off.
+ * The Application Service API, answered by the bridge itself: transactions go to the ingress, unless this
+ * instance is on standby (503: the homeserver sends them again). The probes (/live, /ready) are served
+ * here too, so that they are there even with metrics turned off.
  */
-export function appserviceApp(config: BridgeConfig, hsToken: string, ingress: Ingress, portals: Portals, checks: readonly HealthCheck[], log: Logger): express.Express {
+export function appserviceApp(config: BridgeConfig, hsToken: string, ingress: Ingress, portals: Portals, thirdParty: ThirdPartyHandlers, checks: readonly HealthCheck[], onStandby: OnStandby, log: Logger): express.Express {
   const app = express();
   app.disable("x-powered-by");
-  app.use(probeRoutes(checks));
+  app.use(probeRoutes(checks, onStandby));
   const handlers = {
-    onTransaction: (txn: Transaction) => ingress.acceptTransaction(txn.txnId, [...txn.events, ...txn.ephemeral]),
+    onTransaction: async (txn: Transaction) => {
+      if (onStandby()) throw new StandbyError();
+      await ingress.acceptTransaction(txn.txnId, [...txn.events, ...txn.ephemeral]);
+    },
     onUserQuery: async () => false,
     onAliasQuery: (alias: string) => portals.onAliasQuery(alias),
     onPing: (transactionId: string | undefined) => log.debug({ transactionId }, "homeserver ping"),
+    thirdParty,
   };
   app.use(appserviceRouter(hsToken, handlers, log.child({ module: "appservice" }), config.appservice.maxBodyBytes));
   return app;

@@ -2,7 +2,7 @@ import type { Registry } from "prom-client";
 import type { Element } from "@xmpp/xml";
 import type { BridgeConfig } from "../config/schema.js";
 import type { FileUrls } from "../core/file-urls.js";
-import { ghostUserId, type AddressingConfig } from "../core/identity.js";
+import { ghostUserId, isGhost, type AddressingConfig } from "../core/identity.js";
 import { isBridgedUser } from "../core/permissions.js";
 import { fileTransferCounter } from "../http/file-metrics.js";
 import type { Logger } from "../log.js";
@@ -27,6 +27,7 @@ import { Receipts } from "../pipeline/capabilities/receipts.js";
 import { Redactions } from "../pipeline/capabilities/redactions.js";
 import { RoomMetadata } from "../pipeline/capabilities/room-metadata.js";
 import { Typing } from "../pipeline/capabilities/typing.js";
+import { bridgeStatus } from "../pipeline/bridge-status.js";
 import { BotCommands } from "../pipeline/commands.js";
 import { DirectChats } from "../pipeline/destinations/direct-chats.js";
 import { GatewayDestinations } from "../pipeline/destinations/gateway/destination.js";
@@ -40,8 +41,13 @@ import { Puppets } from "../pipeline/destinations/puppets.js";
 import { XmppDestinations } from "../pipeline/destinations/xmpp-destinations.js";
 import { Dispatch } from "../pipeline/dispatch.js";
 import { Ingress } from "../pipeline/ingress.js";
+import { oldestEntryTimes, population } from "./metric-sources.js";
+import { Plumbing } from "../pipeline/plumbing.js";
 import { Portals } from "../pipeline/portals.js";
+import { Provisioning } from "../pipeline/provisioning.js";
+import { ThirdPartyLookups } from "../pipeline/third-party.js";
 import { route } from "../pipeline/routes.js";
+import { SenderLimits } from "../pipeline/sender-limits.js";
 import { LatestWinsThrottle } from "../pipeline/throttle.js";
 import type { BridgeStore } from "../store/store.js";
 import { fetchXmppProfile } from "../xmpp/avatars.js";
@@ -56,7 +62,7 @@ import { PeerFeatures } from "../xmpp/peer-features.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
 import { BridgeMetrics } from "../http/bridge-metrics.js";
 import { SOFTWARE_VERSION } from "../version.js";
-import { addressingOf, fetchSharedFile, fileSharing, healthChecks, roomProfileFrom, statusReport, writesConfirmed } from "./adapters.js";
+import { addressingOf, fetchSharedFile, fileSharing, healthChecks, roomProfileFrom, writesConfirmed } from "./adapters.js";
 
 export interface PipelineParts {
   config: BridgeConfig;
@@ -112,14 +118,26 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const xmppDestinations = new XmppDestinations({ store, connection, puppets, gateway: gateway.destinations, addressing, botUserId });
   const matrixDestinations = new MatrixDestinations({ store, ghosts, directChats, addressing, log: logOf("to-matrix") });
   const dispatch = new Dispatch({ ofMatrixEvent: async (e) => ("roomId" in e ? xmppDestinations.ofRoom(e.roomId) : undefined), ofXmppEvent: (e) => matrixDestinations.of(e) });
-  const observer = new BridgeMetrics(registry, { links: () => store.links(), outboxDepths: () => store.outboxDepths(), checks: healthChecks(homeserver, store, connection) }, SOFTWARE_VERSION);
+  const observer = new BridgeMetrics(
+    registry,
+    { links: () => store.links(), outboxDepths: () => store.outboxDepths(), oldestEntryTimes: () => oldestEntryTimes(store), population: () => population(store, occupancy), checks: healthChecks(homeserver, store, connection) },
+    SOFTWARE_VERSION,
+  );
   const readEvent = (raw: unknown) => readMatrixEvent(raw, logOf("matrix"));
   const deps = (module: string) => ({ store, rooms, connection, addressing, botUserId, messageMapSeconds, log: logOf(module) });
-  const deliveryStatus = new DeliveryStatus({ ...deps("delivery-status"), undeliverable: (direction, reason) => observer.undeliverable(direction, reason) });
+  const limit = config.limits.perSender;
+  const deliveryStatus = new DeliveryStatus({ ...deps("delivery-status"), undeliverable: (direction, reason) => observer.undeliverable(direction, reason), limit });
   const undeliverable = { fromXmpp: deliveryStatus.undeliverableFromXmpp.bind(deliveryStatus), fromMatrix: deliveryStatus.undeliverableFromMatrix.bind(deliveryStatus) };
-  const ingress = new Ingress({ store, dispatch, readMatrixEvent: readEvent, confirmXmppWrites: writesConfirmed(connection), messageMapSeconds, observer, undeliverable, log: logOf("outbox") });
+  const rateLimited = { fromXmpp: deliveryStatus.heldFromXmpp.bind(deliveryStatus), fromMatrix: deliveryStatus.heldFromMatrix.bind(deliveryStatus) };
+  const isOwnMatrixUser = (userId: string): boolean => userId === botUserId || isGhost(userId, addressing);
+  const limits = new SenderLimits(limit);
+  const ingress = new Ingress({ store, dispatch, readMatrixEvent: readEvent, confirmXmppWrites: writesConfirmed(connection), messageMapSeconds, observer, undeliverable, limits, isOwnMatrixUser, rateLimited, log: logOf("outbox") });
   const onCreated = (muc: string) => ingress.queueForMatrix(muc, { kind: "room-changed", muc });
   const portals = new Portals({ store, rooms, describeMuc: lookUpMuc, occupancy, addressing, onCreated, log: logOf("portals") });
+  const plumbing = new Plumbing({ store, rooms, occupancy, describeMuc: lookUpMuc, log: logOf("plumbing") });
+  const status = () => bridgeStatus(healthChecks(homeserver, store, connection), store);
+  const thirdParty = new ThirdPartyLookups({ store, rooms, describeMuc: lookUpMuc, addressing, log: logOf("third-party") });
+  const provisioning = new Provisioning({ plumbing, store, rooms, describeMuc: lookUpMuc, status, addressing, permissions: () => permissions, botUserId, log: logOf("provisioning") });
 
   const files = new Files({ rooms, shareFile: countedTransfer("to_xmpp", fileSharing(config, media, connection, fileUrls, addressing)), fetchFile: countedTransfer("to_matrix", fetchSharedFile(config)), upload: (file, ghost) => media.upload(file, ghost), log: logOf("files") });
   const presenceToXmpp = new PresenceToXmpp({ ...deps("presence"), settings: config.presence, avatarHashOf: (u) => puppetProfiles.avatarHashOf(u) });
@@ -129,7 +147,7 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
     dispatch,
     {
       rooms,
-      commands: new BotCommands({ store, rooms, portals, occupancy, describeMuc: lookUpMuc, addressing, get permissions() { return permissions; }, botUserId, status: () => statusReport(healthChecks(homeserver, store, connection), store), log: logOf("commands") }),
+      commands: new BotCommands({ store, rooms, portals, plumbing, addressing, get permissions() { return permissions; }, botUserId, status, log: logOf("commands") }),
       messages: new Messages({ ...deps("messages"), files, occupancy }),
       deliveryStatus,
       membership: new Membership({ rooms, occupancy, puppets, ghosts, directChats, gateway: gateway.members, profiles: ghostProfiles, addressing, botUserId, log: logOf("membership") }),
@@ -159,5 +177,5 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const mucHistory = new MucHistory({ store, archive, inbound, addressing, backfillMessages: config.bridge.backfillMessages, log: logOf("muc") });
   const setPermissions = (table: typeof permissions): void => void (permissions = table);
   // What the connection receives passes mucHistory, which holds a room's live messages while its history is read.
-  return { addressing, botUserId, gateway: gateway.services, ingress, portals, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound: mucHistory, setPermissions };
+  return { addressing, botUserId, gateway: gateway.services, ingress, portals, provisioning, thirdParty, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound: mucHistory, setPermissions };
 }

@@ -190,11 +190,20 @@ export class ComponentConnection extends EventEmitter {
     );
   }
 
-  /** Connects once; rejects with a typed error when the server is unreachable or refuses the secret. */
+  /**
+   * Connects once; rejects with a typed error when the server is unreachable or refuses the secret. May
+   * be called again after stop() (a standby taking over again).
+   */
   async start(): Promise<void> {
-    const authFailure = new Promise<never>((_, reject) => this.once("auth-failed", reject));
+    this.stopping = false;
+    // Reconnection was stopped by stop() or a failed start: on again, once.
+    this.xmpp.reconnect.stop();
+    this.xmpp.reconnect.start();
+    let refused: (err: ComponentAuthError) => void = () => undefined;
+    const authFailure = new Promise<never>((_, reject) => this.once("auth-failed", (refused = reject)));
     try {
       await Promise.race([this.xmpp.start(), authFailure]);
+      this.off("auth-failed", refused);
     } catch (err) {
       this.xmpp.reconnect.stop();
       await this.xmpp.stop().catch(() => undefined);

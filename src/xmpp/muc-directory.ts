@@ -17,6 +17,9 @@ export interface MucDescription {
    * keeps room vCards but only announces their hash in the room's presence).
    */
   avatarHash?: string;
+  /** The room's description and subject, when its disco#info form tells them (XEP-0045 §6.4). */
+  description?: string;
+  subject?: string;
 }
 
 /**
@@ -25,10 +28,15 @@ export interface MucDescription {
  */
 const AVATAR_HASH_FIELDS = ["muc#roominfo_avatarhash", "{http://modules.prosody.im/mod_vcard_muc}avatar#sha1"];
 
+/** The fields of the room's muc#roominfo form (XEP-0045 §6.4), in its disco#info. */
+function roomInfoFields(query: Element): Element[] {
+  const form = query.getChildren("x", NS.dataForms).find((x) => x.getChildren("field").some((f) => f.attrs.var === "FORM_TYPE" && f.getChildText("value") === `${NS.muc}#roominfo`));
+  return form?.getChildren("field") ?? [];
+}
+
 function avatarHashOf(query: Element): string | undefined {
   if (!query.getChildren("feature").some((f) => f.attrs.var === NS.vcard)) return undefined;
-  const form = query.getChildren("x", NS.dataForms).find((x) => x.getChildren("field").some((f) => f.attrs.var === "FORM_TYPE" && f.getChildText("value") === `${NS.muc}#roominfo`));
-  const fields = (form?.getChildren("field") ?? []).filter((f) => AVATAR_HASH_FIELDS.includes(f.attrs.var ?? ""));
+  const fields = roomInfoFields(query).filter((f) => AVATAR_HASH_FIELDS.includes(f.attrs.var ?? ""));
   // No field is no statement: that room may still have an avatar (it says so in its presence), unlike an empty field.
   if (fields.length === 0) return undefined;
   const values = fields.flatMap((f) => f.getChildren("value").map((v) => v.getText().trim().toLowerCase()));
@@ -47,7 +55,16 @@ export async function describeMuc(connection: ComponentConnection, muc: string, 
     if (!query || !identity || !isRoom) return undefined;
     const title = identity.attrs.name?.trim();
     const avatarHash = avatarHashOf(query);
-    return { muc, name: title || jidLocalpart(muc) || muc, ...(title ? { title } : {}), ...(avatarHash === undefined ? {} : { avatarHash }) };
+    const info = (field: string) => roomInfoFields(query).find((f) => f.attrs.var === `muc#roominfo_${field}`)?.getChildText("value")?.trim() || undefined;
+    const [description, subject] = [info("description"), info("subject")];
+    return {
+      muc,
+      name: title || jidLocalpart(muc) || muc,
+      ...(title ? { title } : {}),
+      ...(avatarHash === undefined ? {} : { avatarHash }),
+      ...(description ? { description } : {}),
+      ...(subject ? { subject } : {}),
+    };
   } catch (err) {
     log.info({ muc, condition: requestFailure(err) }, "MUC lookup failed");
     return undefined;

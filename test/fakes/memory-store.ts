@@ -89,6 +89,7 @@ export class MemoryStore implements BridgeStore {
       if (payloads.every((payload, i) => entries[i] === payload)) entries.splice(0, payloads.length);
     });
   outboxDepths = (): Promise<Map<string, number>> => this.io(() => new Map([...this.outboxes].map(([lane, entries]) => [lane, entries.length])));
+  outboxHeads = (): Promise<Map<string, string>> => this.io(() => new Map([...this.outboxes].flatMap(([lane, entries]) => (entries.length > 0 ? [[lane, entries[0]!]] : []))));
   pendingLanes = (): Promise<string[]> => this.io(() => [...this.outboxes].filter(([, e]) => e.length > 0).map(([lane]) => lane));
 
   saveLink = (link: Link): Promise<void> => this.io(() => void this.linksByRoom.set(link.roomId, link));

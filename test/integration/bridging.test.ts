@@ -3,13 +3,12 @@ import assert from "node:assert/strict";
 import { xml } from "@xmpp/client";
 import { MatrixTestClient, type ClientEvent } from "./matrix-client.js";
 import { XmppTestClient } from "./xmpp-client.js";
-import { bridgeSuite, stack, uniqueName, sleep, eventually, portalAliasOf } from "./harness.js";
-import { bodyOf, puppetOf } from "./scenes.js";
+import { bridgeSuite, NO_RATE_LIMIT, stack, uniqueName, sleep, eventually, portalAliasOf } from "./harness.js";
+import { bodyOf, configureMuc, ghostOf, puppetOf } from "./scenes.js";
 
 const MUC = "http://jabber.org/protocol/muc";
-const ghostOf = (jid: string) => `@_xmpp_${jid.replace("@", "=40")}:${stack.matrixDomain}`;
 
-const suite = bridgeSuite();
+const suite = bridgeSuite(NO_RATE_LIMIT);
 const loginXmpp = async (name: string) => {
   const c = await XmppTestClient.login(uniqueName(name));
   suite.xmppClients.push(c);
@@ -20,26 +19,6 @@ const loginXmpp = async (name: string) => {
 async function joinMuc(user: XmppTestClient, room: string, nick: string): Promise<void> {
   await user.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: MUC })));
   await user.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/${nick}`, `self-presence in ${room}`);
-}
-
-/** The owner submits one room configuration field (XEP-0045 §10.2). */
-async function configureMuc(owner: XmppTestClient, room: string, field: string, value: string): Promise<void> {
-  await owner.iq(
-    xml(
-      "iq",
-      { type: "set", to: room, id: `cfg-${field}` },
-      xml(
-        "query",
-        { xmlns: "http://jabber.org/protocol/muc#owner" },
-        xml(
-          "x",
-          { xmlns: "jabber:x:data", type: "submit" },
-          xml("field", { var: "FORM_TYPE" }, xml("value", {}, "http://jabber.org/protocol/muc#roomconfig")),
-          xml("field", { var: field }, xml("value", {}, value)),
-        ),
-      ),
-    ),
-  );
 }
 
 const groupMessagesFrom = (user: XmppTestClient, room: string, nick?: string) =>

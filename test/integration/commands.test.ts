@@ -2,11 +2,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { xml } from "@xmpp/client";
 import { MatrixTestClient } from "./matrix-client.js";
-import { XmppTestClient } from "./xmpp-client.js";
 import { bridgeSuite, eventually, stack, uniqueName } from "./harness.js";
-import { BOT, noticeAfter, roomWithBot } from "./scenes.js";
+import { BOT, noticeAfter, roomWithBot, xmppUserInMuc } from "./scenes.js";
 
-const MUC = "http://jabber.org/protocol/muc";
 const bodyOf = (s: ReturnType<typeof xml>) => s.getChildText("body");
 
 let admin: MatrixTestClient;
@@ -14,14 +12,6 @@ const suite = bridgeSuite(async () => {
   admin = await MatrixTestClient.register(uniqueName("admin"));
   return { bridge: { permissions: { "*": "user", [admin.userId]: "admin" } } };
 });
-
-async function xmppInRoom(room: string, nick: string): Promise<XmppTestClient> {
-  const user = await XmppTestClient.login(uniqueName(nick));
-  suite.xmppClients.push(user);
-  await user.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: MUC })));
-  await user.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/${nick}`, "self-presence");
-  return user;
-}
 
 test("the bot joins when invited and answers help; list is for admins", async () => {
   const user = await MatrixTestClient.register(uniqueName("user"));
@@ -42,7 +32,7 @@ test("the bot joins when invited and answers help; list is for admins", async ()
 
 test("join <muc> invites the user to the portal, which carries the m.bridge state", async () => {
   const room = `${uniqueName("joinme")}@${stack.mucDomain}`;
-  const xmppUser = await xmppInRoom(room, "host");
+  const xmppUser = await xmppUserInMuc(suite, room, "host");
   const user = await MatrixTestClient.register(uniqueName("joiner"));
   const dm = await roomWithBot(user);
   await user.sendText(dm, `join ${room}`);
@@ -58,7 +48,7 @@ test("join <muc> invites the user to the portal, which carries the m.bridge stat
 
 test("link plumbs an existing room to a MUC (power level 50 needed) and unlink undoes it", async () => {
   const room = `${uniqueName("plumb")}@${stack.mucDomain}`;
-  const xmppUser = await xmppInRoom(room, "resident");
+  const xmppUser = await xmppUserInMuc(suite, room, "resident");
   const owner = await MatrixTestClient.register(uniqueName("owner"));
   const guest = await MatrixTestClient.register(uniqueName("guest"));
   const roomId = await owner.createRoom({ preset: "public_chat", invite: [BOT()] });

@@ -3,11 +3,11 @@ import assert from "node:assert/strict";
 import { xml } from "@xmpp/client";
 import { bodyOf, portalScene, puppetOf, putTransaction } from "./scenes.js";
 import { XmppTestClient } from "./xmpp-client.js";
-import { baseConfig, bridgeSuite, eventually, sleep, stackCommand, uniqueName } from "./harness.js";
+import { baseConfig, bridgeSuite, eventually, NO_RATE_LIMIT, sleep, stackCommand, uniqueName } from "./harness.js";
 
 const MUC = "http://jabber.org/protocol/muc";
 
-const suite = bridgeSuite();
+const suite = bridgeSuite(NO_RATE_LIMIT);
 
 const portalWithXmppUser = (name: string) => portalScene(suite, name);
 

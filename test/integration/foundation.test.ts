@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { xml } from "@xmpp/client";
 import { MatrixTestClient } from "./matrix-client.js";
 import { XmppTestClient } from "./xmpp-client.js";
-import { killAllBridges, runBridge, startBridge, stack, stackCommand, eventually, baseConfig, uniqueName, type BridgeProcess } from "./harness.js";
+import { freePort, killAllBridges, runBridge, startBridge, stack, stackCommand, eventually, baseConfig, uniqueName, type BridgeProcess } from "./harness.js";
 
 const metricsUrl = (): string => {
   const m = baseConfig().metrics as { bindAddress: string; port: number };
@@ -69,7 +69,10 @@ test("/metrics serves Prometheus text: the bridge's version, each connection's s
   assert.equal(res.status, 200);
   const text = await res.text();
   assert.match(text, /^bridge_info\{version="\d+\.\d+\.\d+"\} 1$/m);
-  for (const peer of ["xmpp", "homeserver", "redis"]) assert.match(text, new RegExp(`^bridge_connection_up\\{peer="${peer}"\\} 1$`, "m"));
+  for (const peer of ["xmpp", "homeserver", "redis"]) {
+    assert.match(text, new RegExp(`^bridge_connection_up\\{peer="${peer}"\\} 1$`, "m"));
+    assert.match(text, new RegExp(`^bridge_check_seconds\\{peer="${peer}"\\} [\\d.e-]+$`, "m"));
+  }
   assert.match(text, /^bridge_rooms\{kind="portal"\} \d+$/m);
   assert.match(text, /^bridge_outbox_entries\{direction="matrix_to_xmpp"\} \d+$/m);
   assert.match(text, /process_cpu_user_seconds_total/);
@@ -95,14 +98,14 @@ test("/health is 200, 503 naming redis while Redis is stopped, and 200 again onc
 });
 
 test("a wrong component secret gives one clear error and exit code 1, not endless retries", async () => {
-  const wrong = await runBridge({ config: { xmpp: { password: "not-the-secret" }, appservice: { port: 19011 }, metrics: { enabled: false } } });
+  const wrong = await runBridge({ config: { xmpp: { password: "not-the-secret" }, appservice: { port: await freePort() }, metrics: { enabled: false } } });
   assert.equal(await wrong.exitCode(), 1);
   const fatal = wrong.records.find((r) => r.level === "fatal");
   assert.match((fatal?.err as { message: string }).message, /refused the component secret/);
 });
 
 test("an unreachable homeserver gives one clear error and exit code 1", async () => {
-  const wrong = await runBridge({ config: { homeserver: { url: "http://127.0.0.1:1" }, appservice: { port: 19012 }, metrics: { enabled: false } } });
+  const wrong = await runBridge({ config: { homeserver: { url: "http://127.0.0.1:1" }, appservice: { port: await freePort() }, metrics: { enabled: false } } });
   assert.equal(await wrong.exitCode(), 1);
   assert.match((wrong.records.find((r) => r.level === "fatal")?.err as { message: string }).message, /cannot reach the homeserver at http:\/\/127\.0\.0\.1:1/);
 });

@@ -5,6 +5,7 @@
  */
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { createServer, type AddressInfo } from "node:net";
 import { writeFile, mkdtemp } from "node:fs/promises";
 import { createWriteStream } from "node:fs";
 import { tmpdir } from "node:os";
@@ -32,6 +33,8 @@ export const stack = {
   mucDomain: required("MUC_DOMAIN"),
   componentDomain: required("COMPONENT_DOMAIN"),
   c2sPort: Number(required("XMPP_C2S_PORT")),
+  /** The Sentinel the stack starts on demand (`start-service sentinel`), and the primary and replica it watches. */
+  sentinel: { port: Number(required("SENTINEL_PORT")), primaryPort: Number(required("SENTINEL_PRIMARY_PORT")), replicaPort: Number(required("SENTINEL_REPLICA_PORT")), masterName: required("SENTINEL_MASTER_NAME") },
   /** Which XMPP server the stack runs: prosody (the first one to support) or ejabberd (XMPP_SERVER=ejabberd). */
   xmppServer: (process.env.XMPP_SERVER ?? "prosody") as "prosody" | "ejabberd",
 };
@@ -152,6 +155,16 @@ function deepMerge(base: Record<string, any>, over: Record<string, any>): Record
   return out;
 }
 
+/** A port nothing listens on now, from the kernel: for a second bridge beside the suite's, whatever PORT_OFFSET is. */
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  await once(server, "close");
+  return port;
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -167,6 +180,12 @@ export async function pollFor<T>(find: () => T | undefined, receiveMore: () => P
     await receiveMore();
   }
 }
+
+/**
+ * For tests of bursts from one sender (order, durability): without the per-sender rate limit, which
+ * would hold the burst's tail. The rate limit's own tests are in fairness.test.ts.
+ */
+export const NO_RATE_LIMIT = { limits: { perSender: { messagesPerMinute: 0 } } };
 
 /** The alias that opens a MUC's portal: `#_xmpp_room=40service:homeserver`. */
 export const portalAliasOf = (muc: string): string => `#_xmpp_${muc.replace("@", "=40")}:${stack.matrixDomain}`;

@@ -3,12 +3,11 @@ import assert from "node:assert/strict";
 import { xml } from "@xmpp/client";
 import { MatrixTestClient } from "./matrix-client.js";
 import { baseConfig, bridgeSuite, eventually, portalAliasOf, sleep, stack, uniqueName } from "./harness.js";
-import { bodyOf, directChatScene, portalScene, stanzaIdOf } from "./scenes.js";
+import { bodyOf, directChatScene, ghostOf, portalScene, stanzaIdOf } from "./scenes.js";
 import { XmppTestClient } from "./xmpp-client.js";
 
 const RECEIPTS = "urn:xmpp:receipts";
 const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
-const ghostOf = (jid: string) => `@_xmpp_${jid.replace("@", "=40")}:${stack.matrixDomain}`;
 
 const suite = bridgeSuite();
 

@@ -37,6 +37,18 @@ export class MatrixTestClient {
     return new MatrixTestClient(body.user_id, body.access_token);
   }
 
+  /** Logs the user in, or registers them when there is no such user yet (the demo's users outlive a run). */
+  static async signIn(localpart: string, password: string): Promise<MatrixTestClient> {
+    const res = await fetch(`${stack.synapseUrl}/_matrix/client/v3/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ type: "m.login.password", identifier: { type: "m.id.user", user: localpart }, password }),
+    });
+    if (!res.ok) return MatrixTestClient.register(localpart, password);
+    const body = (await res.json()) as { user_id: string; access_token: string };
+    return new MatrixTestClient(body.user_id, body.access_token);
+  }
+
   async request<T = any>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await fetch(`${stack.synapseUrl}${path}`, {
       method,
@@ -83,6 +95,15 @@ export class MatrixTestClient {
       this.invites.add(roomId);
       this.inviteState.set(roomId, room.invite_state?.events ?? []);
     }
+  }
+
+  /** Syncs once and forgets what that brought: later waits see only what happens from now on. */
+  async skipHistory(): Promise<void> {
+    await this.sync();
+    this.timeline.clear();
+    this.invites.clear();
+    this.inviteState.clear();
+    this.ephemeral.length = 0;
   }
 
   /** Syncs until the predicate finds an event, or fails after timeoutMs. */

@@ -131,4 +131,7 @@ test("hostile links (loopback, too big, not what they claim) become a notice wit
   assert.ok(count(/^bridge_events_total\{direction="xmpp_to_matrix",kind="message",outcome="delivered"\} (\d+)$/m) >= 4, "the messages are counted");
   assert.ok(count(/^bridge_delivery_seconds_count\{direction="xmpp_to_matrix"\} (\d+)$/m) >= 4, "and timed");
   assert.ok(count(/^bridge_rooms\{kind="portal"\} (\d+)$/m) >= 1, "the portal is counted");
+  assert.ok(count(/^bridge_users\{kind="ghost"\} (\d+)$/m) >= 1, "the XMPP user heard in the portal is counted as a ghost");
+  assert.ok(count(/^bridge_users\{kind="puppet"\} (\d+)$/m) >= 1, "the Matrix user in the MUC is counted as a puppet");
+  assert.match(text, /^bridge_outbox_oldest_seconds\{direction="xmpp_to_matrix"\} [\d.e-]+$/m);
 });

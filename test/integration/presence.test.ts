@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { xml } from "@xmpp/client";
-import { directChatScene, type Stanza } from "./scenes.js";
-import { bridgeSuite, eventually, stack } from "./harness.js";
+import { directChatScene, ghostOf, type Stanza } from "./scenes.js";
+import { bridgeSuite, eventually } from "./harness.js";
 import type { MatrixTestClient } from "./matrix-client.js";
 import type { XmppTestClient } from "./xmpp-client.js";
 
@@ -10,7 +10,6 @@ let enabled = true;
 // A short interval keeps the tests quick; the throttle itself is unit-tested.
 const suite = bridgeSuite(async () => ({ presence: { enabled, minIntervalSeconds: 1 } }));
 
-const ghostOf = (xmppUser: XmppTestClient) => `@_xmpp_${xmppUser.jid.replace("@", "=40")}:${stack.matrixDomain}`;
 const presenceOf = (viewer: MatrixTestClient, userId: string) => viewer.request("GET", `/_matrix/client/v3/presence/${encodeURIComponent(userId)}/status`);
 const setPresence = (user: MatrixTestClient, presence: string, statusMsg?: string) =>
   user.request("PUT", `/_matrix/client/v3/presence/${encodeURIComponent(user.userId)}/status`, { presence, ...(statusMsg ? { status_msg: statusMsg } : {}) });
@@ -35,13 +34,13 @@ test("an XMPP user's presence becomes their ghost's presence on Matrix", async (
   await subscribe(ann, puppet);
   await ann.send(xml("presence", {}, xml("show", {}, "away"), xml("status", {}, "At lunch")));
   const away = await eventually(async () => {
-    const p = await presenceOf(max, ghostOf(ann));
+    const p = await presenceOf(max, ghostOf(ann.jid));
     return p.presence === "unavailable" && p.status_msg === "At lunch" ? p : undefined;
   }, "the ghost away at lunch");
   assert.equal(away.status_msg, "At lunch");
 
   await ann.send(xml("presence", { type: "unavailable" }));
-  await eventually(async () => ((await presenceOf(max, ghostOf(ann))).presence === "offline" ? true : undefined), "the ghost offline");
+  await eventually(async () => ((await presenceOf(max, ghostOf(ann.jid))).presence === "offline" ? true : undefined), "the ghost offline");
 });
 
 test("a Matrix user's presence reaches the XMPP users subscribed to the puppet, also after a restart", async () => {
@@ -83,7 +82,7 @@ test("with presence turned off, subscriptions are answered and nothing else cros
 
   await cem.send(xml("presence", { to: puppet }, xml("show", {}, "dnd"), xml("status", {}, "Do not disturb")));
   await suite.bridge.waitForLog((r) => r.msg === "presence from an XMPP user" && (r.presence as { status?: string } | undefined)?.status === "Do not disturb");
-  assert.notEqual((await presenceOf(ida, ghostOf(cem))).status_msg, "Do not disturb");
+  assert.notEqual((await presenceOf(ida, ghostOf(cem.jid))).status_msg, "Do not disturb");
 
   await setPresence(ida, "unavailable", "Busy elsewhere");
   await suite.bridge.waitForLog((r) => r.msg === "presence from a Matrix user" && r.matrixUser === ida.userId && (r.presence as { status?: string } | undefined)?.status === "Busy elsewhere");

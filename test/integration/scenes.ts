@@ -5,12 +5,13 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { xml } from "@xmpp/client";
-import { baseConfig, eventually, portalAliasOf, stack, uniqueName, type bridgeSuite } from "./harness.js";
+import { baseConfig, eventually, portalAliasOf, sleep, stack, uniqueName, type bridgeSuite } from "./harness.js";
 import { MatrixTestClient, type ClientEvent } from "./matrix-client.js";
 import { XmppTestClient } from "./xmpp-client.js";
 
 export type Stanza = ReturnType<typeof xml>;
-type Suite = ReturnType<typeof bridgeSuite>;
+/** What a scene needs of the suite: where to keep its clients, to be stopped after the tests. */
+type Suite = Pick<ReturnType<typeof bridgeSuite>, "xmppClients">;
 type EventPredicate = (e: ClientEvent) => boolean;
 
 export const bodyOf = (s: Stanza): string | null => s.getChildText("body");
@@ -18,6 +19,9 @@ export const stanzaIdOf = (s: Stanza, by: string): string | undefined => s.getCh
 
 /** A Matrix user's puppet: `localpart%server@component`. */
 export const puppetOf = (userId: string): string => `${userId.slice(1).replace(":", "%")}@${stack.componentDomain}`;
+
+/** An XMPP user's ghost: `@_xmpp_user=40server:homeserver`. */
+export const ghostOf = (jid: string): string => `@_xmpp_${jid.replace("@", "=40")}:${stack.matrixDomain}`;
 
 /** The bridge bot's user ID (the stack's config keeps the default localpart). */
 export const BOT = (): string => `@xmppbot:${stack.matrixDomain}`;
@@ -54,13 +58,39 @@ export function putTransaction(txnId: string, events: unknown[]): Promise<Respon
   });
 }
 
+/** A new XMPP user who entered the MUC (creating it, if it is new) under the nick. */
+export async function xmppUserInMuc(suite: Suite, room: string, nick: string, localpart = uniqueName(nick)): Promise<XmppTestClient> {
+  const user = await XmppTestClient.login(localpart);
+  suite.xmppClients.push(user);
+  await user.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })));
+  await user.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/${nick}`, "self-presence");
+  return user;
+}
+
+/** The owner submits one room configuration field (XEP-0045 §10.2). */
+export async function configureMuc(owner: XmppTestClient, room: string, field: string, value: string): Promise<void> {
+  await owner.iq(
+    xml(
+      "iq",
+      { type: "set", to: room, id: `cfg-${field}` },
+      xml(
+        "query",
+        { xmlns: "http://jabber.org/protocol/muc#owner" },
+        xml(
+          "x",
+          { xmlns: "jabber:x:data", type: "submit" },
+          xml("field", { var: "FORM_TYPE" }, xml("value", {}, "http://jabber.org/protocol/muc#roomconfig")),
+          xml("field", { var: field }, xml("value", {}, value)),
+        ),
+      ),
+    ),
+  );
+}
+
 /** A MUC where the XMPP user "xena" talks with the Matrix user "Max", who joined its portal. */
 export async function portalScene(suite: Suite, name: string) {
   const room = `${uniqueName(name)}@${stack.mucDomain}`;
-  const xmppUser = await XmppTestClient.login(uniqueName("x"));
-  suite.xmppClients.push(xmppUser);
-  await xmppUser.send(xml("presence", { to: `${room}/xena` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })));
-  await xmppUser.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/xena`, "self-presence");
+  const xmppUser = await xmppUserInMuc(suite, room, "xena", uniqueName("x"));
   const matrixUser = await MatrixTestClient.register(uniqueName("m"));
   await matrixUser.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(matrixUser.userId)}/displayname`, { displayname: "Max" });
   const roomId = await matrixUser.join(portalAliasOf(room));
@@ -91,6 +121,40 @@ export async function portalScene(suite: Suite, name: string) {
   const makePuppetOwner = () =>
     xmppUser.iq(xml("iq", { type: "set", to: room }, xml("query", { xmlns: "http://jabber.org/protocol/muc#admin" }, xml("item", { affiliation: "owner", jid: puppetOf(matrixUser.userId) }))));
   return { room, xmppUser, matrixUser, roomId, fromMatrix, fromXmpp, say, postImage, setState, makeMaxModerator, makePuppetOwner };
+}
+
+/**
+ * A conversation both ways in a portal's scene: the XMPP user says "x0", "x1"... and Max "m0", "m1"..., one
+ * after the other (concurrent Matrix sends fork the room's graph, where order is not defined).
+ */
+export async function conversationScene(suite: Suite, name: string, count: number) {
+  const scene = await portalScene(suite, name);
+  const { room, xmppUser, matrixUser, roomId } = scene;
+  const sending = (async () => {
+    for (let i = 0; i < count; i++) {
+      await xmppUser.send(xml("message", { to: room, type: "groupchat", id: `x${i}` }, xml("body", {}, `x${i}`)));
+      await matrixUser.sendText(roomId, `m${i}`);
+      await sleep(150);
+    }
+  })();
+  const talk = {
+    /** What reached Matrix, in the room's order. */
+    toMatrix: async () => (await matrixUser.history(roomId)).map((e) => e.content.body as string).filter((b) => /^x\d+$/.test(b)),
+    /** What reached the XMPP user, in the order received. */
+    toXmpp: () => xmppUser.stanzas.filter((s) => s.is("message") && s.attrs.from === `${room}/Max` && /^m\d+$/.test(bodyOf(s) ?? "")).map((s) => bodyOf(s)!),
+    /** Every message one side said, in order: "x" for the XMPP user's, "m" for Max's. */
+    said: (side: "x" | "m") => Array.from({ length: count }, (_, i) => `${side}${i}`),
+    /** Resolves once `n` messages crossed each way. */
+    underWay: (n: number) => eventually(async () => (talk.toXmpp().length >= n && (await talk.toMatrix()).length >= n ? true : undefined), "the conversation to be under way both ways", 60_000),
+    /** Resolves once everything was said and the last message of each side arrived, and a moment after, for repeats to show. */
+    finished: async () => {
+      await sending;
+      await eventually(async () => ((await talk.toMatrix()).includes(`x${count - 1}`) ? true : undefined), "every XMPP message on Matrix", 120_000);
+      await eventually(() => (talk.toXmpp().includes(`m${count - 1}`) ? true : undefined), "every Matrix message on XMPP", 120_000);
+      await sleep(1500);
+    },
+  };
+  return talk;
 }
 
 /**

@@ -13,12 +13,20 @@ function objectOf(schema: z.ZodType): z.ZodObject | undefined {
   return inner as z.ZodObject | undefined;
 }
 
-/** Every key of the schema, as section.key. */
+/** The keys of a section, as section.key; a group of keys inside it, as section.group.key. */
+function keysOf(path: string, object: z.ZodObject): string[] {
+  return Object.entries(object.shape).flatMap(([key, schema]) => {
+    const group = objectOf(schema as z.ZodType);
+    return group ? keysOf(`${path}.${key}`, group) : [`${path}.${key}`];
+  });
+}
+
+/** Every key of the schema. */
 function schemaKeys(): string[] {
   return Object.entries(configSchema.shape).flatMap(([section, schema]) => {
     const object = objectOf(schema as z.ZodType);
     assert.ok(object, `${section} is a section`);
-    return Object.keys(object.shape).map((key) => `${section}.${key}`);
+    return keysOf(section, object);
   });
 }
 

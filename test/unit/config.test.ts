@@ -34,6 +34,11 @@ const MINIMAL = {
   redis: { url: "redis://127.0.0.1:6379/0" },
 };
 
+test("without bridge.permissions only the homeserver's own users may use the bridge, not everyone it federates with", () => {
+  const config = parseConfig(stringifyYaml(MINIMAL), "config.yaml", {});
+  assert.deepEqual(config.bridge.permissions, { "matrix.test": "user" });
+});
+
 /** The problems parseConfig finds in the minimal config with `change` applied to it. */
 function problemsOf(change: (config: Record<string, any>) => void, env: Environment = {}): readonly string[] {
   const config = structuredClone(MINIMAL) as Record<string, any>;
@@ -84,6 +89,11 @@ describe("config errors name the key, what was given and what was expected", () 
   it("never repeats a secret's value", () => {
     assert.deepEqual(problemsOf((c) => (c.xmpp.password = 123456)), ["xmpp.password: expected a string, got a number"]);
   });
+  it("Sentinels go with the name they watch the primary under, each as host:port", () => {
+    assert.deepEqual(problemsOf((c) => (c.redis.sentinels = ["10.0.0.1:26379"])), ["redis.masterName: sentinels and masterName go together: give both or neither"]);
+    assert.deepEqual(problemsOf((c) => Object.assign(c.redis, { sentinels: ["10.0.0.1"], masterName: "mxb" })), ["redis.sentinels.0: must be host:port"]);
+    assert.deepEqual(problemsOf((c) => Object.assign(c.redis, { sentinels: ["[::1]:26379", "sentinel.example:26379"], masterName: "mxb" })), []);
+  });
   it("lists every problem at once", () => {
     assert.equal(problemsOf((c) => ((c.homeserver.url = 1), (c.appservice = { port: "x" }))).length, 2);
   });
@@ -111,5 +121,25 @@ describe("the component secret from the config, a file or the environment", () =
     assert.throws(() => load({ passwordFile: "nowhere" }), /xmpp\.passwordFile: cannot read .*nowhere: ENOENT/);
     assert.throws(() => load({ passwordFile: "empty" }), /xmpp\.passwordFile: .*empty is empty/);
     assert.throws(() => load({ password: "a", passwordFile: "secret" }), /set one of them, not both/);
+  });
+});
+
+describe("the provisioning secret", () => {
+  const dir = mkdtempSync(join(tmpdir(), "mxb-config-test-"));
+  const load = (provisioning: Record<string, unknown>, env: Environment = {}) => parseConfig(stringifyYaml({ ...MINIMAL, provisioning }), join(dir, "config.yaml"), env);
+  writeFileSync(join(dir, "token"), "a-secret-from-the-file\n");
+
+  it("is not needed while the API is off, and not kept", () => {
+    assert.equal(load({}).provisioning.enabled, false);
+    assert.equal(load({ secret: "a-secret-of-enough-length" }).provisioning.secret, undefined);
+  });
+  it("comes from the config, a file or PROVISIONING_SECRET, which wins", () => {
+    assert.equal(load({ enabled: true, secret: "a-secret-of-enough-length" }).provisioning.secret, "a-secret-of-enough-length");
+    assert.equal(load({ enabled: true, secretFile: "token" }).provisioning.secret, "a-secret-from-the-file");
+    assert.equal(load({ enabled: true, secretFile: "token" }, { PROVISIONING_SECRET: "a-secret-from-the-environment" }).provisioning.secret, "a-secret-from-the-environment");
+  });
+  it("is required when enabled, and long enough", () => {
+    assert.throws(() => load({ enabled: true }), /provisioning\.secret: is required when provisioning\.enabled is true \(or provisioning\.secretFile, a file holding it, or the PROVISIONING_SECRET environment variable\)/);
+    assert.throws(() => load({ enabled: true, secret: "short" }), /provisioning\.secret: must be at least 16 characters long/);
   });
 });

@@ -97,3 +97,32 @@ describe("delivery status, Matrix senders", () => {
     assert.deepEqual(matrix.sent[0]?.content["m.relates_to"], { "m.in_reply_to": { event_id: "$hello" } });
   });
 });
+
+describe("delivery status, senders held by the rate limit", () => {
+  const limit = { messagesPerMinute: 60, burst: 30 };
+  const held = async () => {
+    const parts = await capabilityDeps();
+    return { ...parts, status: new DeliveryStatus({ ...parts.deps, limit }) };
+  };
+
+  it("tells an XMPP user, from the bridge, at the address they wrote from; in a MUC only where their JID is known", async () => {
+    const { status, stanzas } = await held();
+    await status.heldFromXmpp({ kind: "message", message: fromBob() });
+    assert.equal(stanzas[0]?.attrs.from, "matrix.xmpp.test");
+    assert.equal(stanzas[0]?.attrs.to, `${bob}/phone`);
+    assert.equal(stanzas[0]?.attrs.type, "chat");
+    assert.match(stanzas[0]?.getChildText("body") ?? "", /faster than the bridge passes messages on to Matrix \(30 at once, then 60 a minute\).*none is lost/);
+    const occupant = { kind: "muc" as const, muc, nick: "bob", occupantKey: "bob-id" };
+    await status.heldFromXmpp({ kind: "message", message: fromBob({ conversation: occupant }) });
+    assert.equal(stanzas.length, 1, "a MUC that hides real JIDs: nobody to tell");
+    await status.heldFromXmpp({ kind: "message", message: fromBob({ conversation: { ...occupant, realJid: `${bob}/laptop` } }) });
+    assert.equal(stanzas[1]?.attrs.to, `${bob}/laptop`);
+  });
+
+  it("tells a Matrix user with a notice naming them, replying to their first held message", async () => {
+    const { status, matrix } = await held();
+    await status.heldFromMatrix({ kind: "message", roomId: portalRoom, sender: alice, eventId: "$fast", message: { msgtype: "m.text", body: "x", mentions: [] } });
+    assert.match(matrix.notices[0] ?? "", new RegExp(`^${alice}: You are sending faster than the bridge passes messages on to XMPP`));
+    assert.deepEqual(matrix.noticeReplies, ["$fast"]);
+  });
+});

@@ -2,6 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import pino from "pino";
 import { OutboxWorker, TransientError, type DeliveryCheck, type EntryHandler } from "../../src/pipeline/outbox.js";
+import { FencedError } from "../../src/store/lease.js";
 import { MemoryStore } from "../fakes/memory-store.js";
 
 const log = pino({ level: "silent" });
@@ -205,5 +206,38 @@ describe("the outbox worker", () => {
     // The same removal again (its answer was lost, and it was sent again) removes nothing more.
     await store.removeFromOutbox("a", ["1"]);
     assert.deepEqual(store.outboxes.get("a"), ["2", "3"]);
+  });
+
+  it("paused (on standby) drains nothing until resumed, then everything in order", async () => {
+    const store = new MemoryStore();
+    const seen: string[] = [];
+    const w = worker(store, async (_lane, payload) => void seen.push(payload));
+    await w.pause();
+    queue(store, "a", "1", "2");
+    w.wake("a");
+    assert.equal(await w.wakePending().then(() => seen.length), 0);
+    assert.equal(await w.resume(), 1);
+    await until(() => seen.length === 2, "the entries after the resume");
+    await w.stop();
+    assert.deepEqual(seen, ["1", "2"]);
+  });
+
+  it("fenced (another instance is active), keeps the entry for that instance: never dropped, never removed", async () => {
+    const store = new MemoryStore();
+    queue(store, "a", "1", "2");
+    const dropped: string[] = [];
+    const w = new OutboxWorker({
+      store,
+      log,
+      handle: async () => {
+        throw new FencedError(1, "recording a message");
+      },
+      dropped: async (_lane, payload) => void dropped.push(payload),
+    });
+    w.wake("a");
+    await new Promise((r) => setTimeout(r, 50));
+    await w.pause();
+    assert.deepEqual(dropped, []);
+    assert.deepEqual(store.outboxes.get("a"), ["1", "2"]);
   });
 });

@@ -37,6 +37,12 @@ describe("the registration checked against the config", () => {
     r.namespaces.users = [{ exclusive: true, regex: "@.*:matrix\\.test" }];
     assert.deepEqual(messages(r), ["warning: namespaces.users claims ordinary users of matrix.test too (@alice:matrix.test): the homeserver reserves them for the bridge"]);
   });
+  it("warns of a registration that does not list the xmpp protocol", () => {
+    const r = fresh();
+    assert.deepEqual(r.protocols, ["xmpp"]);
+    delete r.protocols;
+    assert.deepEqual(messages(r), ['warning: protocols does not list "xmpp": the homeserver will not ask the bridge for third-party lookups (MUCs in the room directory, XMPP users by JID)']);
+  });
   it("warns of a regex it cannot read", () => {
     const r = fresh();
     r.namespaces.aliases = [{ exclusive: true, regex: "#(" }];

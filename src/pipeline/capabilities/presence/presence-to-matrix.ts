@@ -59,6 +59,11 @@ export class PresenceToMatrix {
     if (changed) this.throttle.offer(ghost, changed);
   }
 
+  /** On standby: the contacts' presence is the active instance's to keep up, this one's knowledge goes stale. */
+  forgetContacts(): void {
+    this.contacts.forgetAll();
+  }
+
   stop(): void {
     clearInterval(this.refresher);
     this.throttle.stop();
