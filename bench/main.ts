@@ -12,7 +12,8 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { conversionRates, largeInputTimes } from "./conversions.js";
-import { markdownTable, rows } from "./report.js";
+import { loadCosts } from "./load-costs.js";
+import { loadCostTable, markdownTable, rows } from "./report.js";
 import { ROOT, serverPids, stackDown, stackUp } from "./stack.js";
 
 const log = (line: string) => console.error(`bench: ${line}`);
@@ -39,6 +40,8 @@ async function main(): Promise<void> {
   log("core conversions, on one core, before the stack starts");
   const conversions = conversionRates();
   const largeInputs = largeInputTimes();
+  log("what loading each dependency costs");
+  const memory = await loadCosts();
 
   log("starting the stack");
   const stack = await stackUp();
@@ -56,7 +59,7 @@ async function main(): Promise<void> {
 
   const table = rows(conversions, largeInputs, scenarios);
   const seconds = Math.round((performance.now() - began) / 1000);
-  const results = { date, machine, settings, seconds, stackUpSeconds: stack.upSeconds, conversions, largeInputs, ...scenarios, table };
+  const results = { date, machine, settings, seconds, stackUpSeconds: stack.upSeconds, conversions, largeInputs, loadCosts: memory, ...scenarios, table };
   const dir = join(ROOT, "bench/results");
   await mkdir(dir, { recursive: true });
   const file = join(dir, `${date.replace(/:/g, "-").replace(/\.\d+Z$/, "Z")}.json`);
@@ -67,6 +70,8 @@ async function main(): Promise<void> {
       `${settings.messages} messages per throughput run, ${settings.probes} probes at ${scenarios.latency.rate}/s per latency run; ${seconds} s in all.`,
     "",
     markdownTable(table),
+    "",
+    loadCostTable(memory),
   ].join("\n");
   console.log(markdown);
   if (scenarios.profile) {

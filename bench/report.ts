@@ -1,5 +1,6 @@
 /** The benchmark's figures as one Markdown table, each next to its target where the issue sets one. */
 import type { ConversionRates } from "./conversions.js";
+import type { LoadCosts } from "./load-costs.js";
 import type { Percentiles } from "./measure.js";
 import type { ScenarioResults } from "./scenarios.js";
 
@@ -129,4 +130,15 @@ export function markdownTable(table: readonly Row[]): string {
     ...table.map((r) => `| ${r.figure} | ${r.bridged} | ${r.without} | ${r.compared} | ${r.target} | ${r.met === undefined ? "" : r.met ? "met" : "not met"} |`),
   ];
   return lines.join("\n");
+}
+
+/** What loading each dependency costs (bench/load-costs.ts), as a Markdown table. */
+export function loadCostTable({ bareMb, allMb, costs }: LoadCosts): string {
+  return [
+    `Resident memory (MB) of loading each dependency, with the bridge's Node flags, after a full collection: bare Node ${f1(bareMb)} MB, everything ${f1(allMb)} MB.`,
+    "",
+    "| loaded | alone, over bare Node | in this order, over what came before |",
+    "|---|---|---|",
+    ...costs.map((c) => `| ${c.name} | ${f1(c.aloneMb)} | ${f1(c.inOrderMb)} |`),
+  ].join("\n");
 }

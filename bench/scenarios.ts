@@ -134,7 +134,8 @@ async function startBridge(profileDir?: string): Promise<{ bridge: BridgeProcess
   if (profileDir) {
     const proc = spawn(
       join(ROOT, "scripts/with-node.sh"),
-      ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, "--disable-warning=DEP0060", join(ROOT, "dist/src/cli.js"), "-c", stack.configFile, "-f", stack.registrationFile],
+      // The flags of bin/matrix-xmpp-bridge, and the profiler's.
+      ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, "--max-semi-space-size=4", "--disable-warning=DEP0060", join(ROOT, "dist/src/cli.js"), "-c", stack.configFile, "-f", stack.registrationFile],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     bridge = new BridgeProcess(proc, join(stack.dir, `bridge-profiled-${++profileRuns}.log`));

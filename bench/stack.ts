@@ -23,7 +23,7 @@ export interface BenchStack {
 }
 
 /** The stack's settings for the integration test helpers, which read them from the environment. */
-const STACK_ENV_KEYS = ["SYNAPSE_URL", "MATRIX_DOMAIN", "XMPP_DOMAIN", "MUC_DOMAIN", "COMPONENT_DOMAIN", "XMPP_C2S_PORT", "REDIS_URL"];
+const STACK_ENV_KEYS = ["SYNAPSE_URL", "MATRIX_DOMAIN", "XMPP_DOMAIN", "MUC_DOMAIN", "COMPONENT_DOMAIN", "XMPP_C2S_PORT", "REDIS_URL", "SENTINEL_PORT", "SENTINEL_PRIMARY_PORT", "SENTINEL_REPLICA_PORT", "SENTINEL_MASTER_NAME"];
 
 async function stackScript(...args: string[]): Promise<void> {
   const child = spawn(join(ROOT, "scripts/stack.sh"), args, { stdio: ["ignore", "inherit", "inherit"], env: process.env });

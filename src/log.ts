@@ -13,13 +13,20 @@ const REDACTED = [
   "as_token", "hs_token", "*.as_token", "*.hs_token", "accessToken", "*.accessToken",
 ];
 
+/**
+ * Standard output, written to asynchronously: a log line (one per message bridged) never holds the
+ * bridge up on a slow reader, as Node's own writes to a pipe would. What is pending when the process
+ * exits is written then.
+ */
+const standardOutput = (): DestinationStream => pino.destination({ dest: 1, sync: false });
+
 /** One readable line a record for a terminal: time, level, module, message, then the fields. */
-function textDestination(): DestinationStream {
+function textDestination(out: DestinationStream): DestinationStream {
   return {
     write(line: string) {
       const { time, level, msg, module, ...fields } = JSON.parse(line) as Record<string, unknown>;
       const rest = Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : "";
-      process.stdout.write(`${new Date(time as number).toISOString()} ${String(level).padEnd(5)} [${String(module ?? "bridge")}] ${String(msg ?? "")}${rest}\n`);
+      out.write(`${new Date(time as number).toISOString()} ${String(level).padEnd(5)} [${String(module ?? "bridge")}] ${String(msg ?? "")}${rest}\n`);
     },
   };
 }
@@ -48,10 +55,8 @@ export function createLogger(options: LogOptions): Logger {
     serializers: { err: pino.stdSerializers.err },
     base: undefined,
   };
-  const logger =
-    options.format === "text"
-      ? pino({ ...base, formatters: { level: (label) => ({ level: label }) } }, textDestination())
-      : pino({ ...base, formatters: { level: (label) => ({ level: label }) } });
+  const out = standardOutput();
+  const logger = pino({ ...base, formatters: { level: (label) => ({ level: label }) } }, options.format === "text" ? textDestination(out) : out);
   childrenOf.set(logger, children);
   return logger;
 }

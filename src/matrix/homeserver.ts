@@ -1,7 +1,8 @@
-import { AppServiceRegistration, Bridge, Logger as LibraryLogger, MembershipCache, type Intent } from "matrix-appservice-bridge";
+import { AppServiceRegistration, Bridge, Logger as LibraryLogger, type Intent } from "matrix-appservice-bridge";
 import type { Logger } from "../log.js";
 import type { Registration } from "./registration.js";
 import { asError } from "../core/errors.js";
+import { BoundedMembershipCache } from "./library-membership-cache.js";
 
 /** The homeserver cannot be used: unreachable, or it refused the bridge. */
 export class HomeserverError extends Error {
@@ -48,8 +49,8 @@ export class Homeserver {
   readonly bridge: Bridge;
   readonly botUserId: string;
 
-  /** What the library's intents know of their users' memberships. */
-  private readonly memberships = new MembershipCache();
+  /** What the library's intents know of their users' memberships, bounded. */
+  private readonly memberships = new BoundedMembershipCache();
 
   constructor(private readonly options: HomeserverOptions, private readonly log: Logger) {
     const registration = AppServiceRegistration.fromObject(options.registration);

@@ -7,6 +7,7 @@ import type { Homeserver } from "./homeserver.js";
 import { BoundedMap } from "../core/bounded-map.js";
 import { matrixLocalpart } from "../core/identity.js";
 import type { PowerLevels } from "../core/gateway.js";
+import type { BridgeStore } from "../store/store.js";
 
 export interface RoomView {
   /** Joined members and their display names in the room. */
@@ -70,6 +71,9 @@ const MEMBERSHIP_CACHE_SIZE = 20_000;
 
 const membershipKey = (roomId: string, userId: string): string => `${roomId}\n${userId}`;
 
+/** Where memberships the homeserver told are kept beyond the process (the store). */
+export type MembershipRecord = Pick<BridgeStore, "membershipOf" | "setMembership" | "forgetMembership">;
+
 /** Synapse refuses display names longer than 256 code points (an XMPP nick may be 1023 bytes): longer ones are cut. */
 const MAX_DISPLAY_NAME_CHARS = 256;
 function displayNameFor(name: string): string {
@@ -81,14 +85,18 @@ function displayNameFor(name: string): string {
 export class MatrixRooms {
   private readonly profiles = new BoundedMap<string, string>(PROFILE_CACHE_SIZE);
   /**
-   * Memberships read from the homeserver, kept current by the membership events it sends
-   * (observeMembership): the DM check of each message XMPP sends then costs no request.
+   * Memberships as the homeserver told them, in the membership events it sends (observeMembership),
+   * kept in the store too, and read from it only when neither knows: the DM check of each message XMPP
+   * sends then costs no request, even after a restart.
    */
   private readonly memberships = new BoundedMap<string, string | undefined>(MEMBERSHIP_CACHE_SIZE);
   /** Counts membership changes, so that a read that overlapped one is not remembered. */
   private membershipChanges = 0;
 
-  constructor(private readonly homeserver: Homeserver) {}
+  constructor(
+    private readonly homeserver: Homeserver,
+    private readonly record: MembershipRecord,
+  ) {}
 
   /** Registers the ghost if needed and sets its global display name. */
   async ensureGhost(userId: string, displayName: string): Promise<void> {
@@ -142,15 +150,30 @@ export class MatrixRooms {
    * A membership event from the homeserver, of any sender: what membership() answers follows it.
    * Every change in a room where a ghost is reaches the bridge this way.
    */
-  observeMembership({ roomId, target, membership }: { roomId: string; target: string; membership: string }): void {
+  async observeMembership({ roomId, target, membership }: { roomId: string; target: string; membership: string }): Promise<void> {
     this.membershipChanges++;
     this.memberships.set(membershipKey(roomId, target), membership);
+    await this.record.setMembership(roomId, target, membership);
   }
 
   /** What the bridge itself changes is read again next time rather than guessed. */
-  private membershipChanging(roomId: string, userId: string): void {
+  private async membershipChanging(roomId: string, userId: string): Promise<void> {
     this.membershipChanges++;
     this.memberships.delete(membershipKey(roomId, userId));
+    await this.record.forgetMembership(roomId, userId);
+  }
+
+  /** The membership the homeserver last told, from memory, else from the store; undefined when neither knows it. */
+  private async told(roomId: string, userId: string): Promise<{ membership: string | undefined } | undefined> {
+    const key = membershipKey(roomId, userId);
+    if (this.memberships.has(key)) return { membership: this.memberships.get(key) };
+    const changes = this.membershipChanges;
+    const membership = await this.record.membershipOf(roomId, userId);
+    // A change that came meanwhile is newer than what was read: look again.
+    if (changes !== this.membershipChanges) return this.told(roomId, userId);
+    if (membership === undefined) return undefined;
+    this.memberships.set(key, membership);
+    return { membership };
   }
 
   /** The ghost opens a direct room with the Matrix user and invites them. */
@@ -186,14 +209,14 @@ export class MatrixRooms {
   }
 
   /**
-   * Invites (when needed) and joins; the bot invites a ghost into a room it cannot join alone. With a trail
+   * Invites (when needed) and joins; the bot invites a ghost into a room it cannot join alone. Asked
+   * before each message from a MUC: a member the homeserver said joined costs no request. With a trail
    * (what a ghost stands for, core/trail.ts), the join itself carries it, so that other bridges of this kind
-   * know whose stand-in joined: Synapse keeps the keys of the join request in the member event. Asked only
-   * while the homeserver has not shown the user in.
+   * know whose stand-in joined: Synapse keeps the keys of the join request in the member event.
    */
   async ensureJoined(userId: string, roomId: string, trail?: Trail): Promise<void> {
-    if (trail && this.memberships.get(membershipKey(roomId, userId)) === "join") return;
-    this.membershipChanging(roomId, userId);
+    if ((await this.told(roomId, userId))?.membership === "join") return;
+    await this.membershipChanging(roomId, userId);
     if (!trail) return void (await this.homeserver.intent(userId).join(roomId));
     try {
       await this.join(userId, roomId, trail);
@@ -207,7 +230,7 @@ export class MatrixRooms {
 
   /** Joins as the user, asking the homeserver each time (the library's join trusts what it last saw). */
   async join(userId: string, roomId: string, trail?: Trail): Promise<void> {
-    this.membershipChanging(roomId, userId);
+    await this.membershipChanging(roomId, userId);
     const intent = this.homeserver.intent(userId);
     await intent.ensureRegistered();
     await intent.matrixClient.doRequest("POST", `/_matrix/client/v3/join/${encodeURIComponent(roomId)}`, null, withTrail({}, trail));
@@ -216,24 +239,24 @@ export class MatrixRooms {
   }
 
   async invite(inviter: string, roomId: string, invitee: string): Promise<void> {
-    this.membershipChanging(roomId, invitee);
+    await this.membershipChanging(roomId, invitee);
     await this.homeserver.intent(inviter).invite(roomId, invitee);
   }
 
   async leave(userId: string, roomId: string, reason?: string): Promise<void> {
-    this.membershipChanging(roomId, userId);
+    await this.membershipChanging(roomId, userId);
     await this.homeserver.intent(userId).leave(roomId, reason);
   }
 
   /** A member (a ghost) kicks or bans another; the homeserver refuses what their power level does not allow. */
   async removeMember(asUser: string, roomId: string, userId: string, action: "kick" | "ban", reason: string): Promise<void> {
-    this.membershipChanging(roomId, userId);
+    await this.membershipChanging(roomId, userId);
     const path = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/${action}`;
     await this.homeserver.intent(asUser).matrixClient.doRequest("POST", path, null, { user_id: userId, reason });
   }
 
   async kick(roomId: string, userId: string, reason: string): Promise<void> {
-    this.membershipChanging(roomId, userId);
+    await this.membershipChanging(roomId, userId);
     await this.homeserver.bot.kick(roomId, userId, reason);
   }
 
@@ -246,9 +269,9 @@ export class MatrixRooms {
    * as seen by `viewer` (a ghost or the bot that is in the room).
    */
   async membership(roomId: string, userId: string, viewer: string): Promise<string | undefined> {
-    const key = membershipKey(roomId, userId);
-    if (this.memberships.has(key)) return this.memberships.get(key);
     const changes = this.membershipChanges;
+    const told = await this.told(roomId, userId);
+    if (told) return told.membership;
     let membership: string | undefined;
     try {
       const member = (await this.homeserver.intent(viewer).matrixClient.getRoomStateEvent(roomId, "m.room.member", userId)) as { membership?: string };
@@ -256,7 +279,10 @@ export class MatrixRooms {
     } catch (err) {
       if (matrixErrorCode(err) !== "M_NOT_FOUND") throw err;
     }
-    if (changes === this.membershipChanges) this.memberships.set(key, membership);
+    if (changes === this.membershipChanges) {
+      this.memberships.set(membershipKey(roomId, userId), membership);
+      if (membership !== undefined) await this.record.setMembership(roomId, userId, membership);
+    }
     return membership;
   }
 
@@ -297,8 +323,26 @@ export class MatrixRooms {
     const path = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/${encodeURIComponent(type)}/${encodeURIComponent(txnId)}`;
     const intent = this.homeserver.intent(userId);
     await intent.ensureRegistered();
-    const result = (await intent.matrixClient.doRequest("PUT", path, ts === undefined ? null : { ts: String(Math.floor(ts)) }, withTrail(content, trail))) as { event_id: string };
-    return result.event_id;
+    const put = async () => ((await intent.matrixClient.doRequest("PUT", path, ts === undefined ? null : { ts: String(Math.floor(ts)) }, withTrail(content, trail))) as { event_id: string }).event_id;
+    try {
+      return await put();
+    } catch (err) {
+      // The membership the bridge went by was wrong (a removal it did not hear of): in again, and once more.
+      if (matrixErrorCode(err) !== "M_FORBIDDEN") throw err;
+      await this.rejoin(userId, roomId, trail);
+      return put();
+    }
+  }
+
+  /** Joins as the user, asking the homeserver; where it may not join alone, the bot invites it first. */
+  private async rejoin(userId: string, roomId: string, trail: Trail | undefined): Promise<void> {
+    try {
+      await this.join(userId, roomId, trail);
+    } catch (err) {
+      if (matrixErrorCode(err) !== "M_FORBIDDEN" || userId === this.homeserver.botUserId) throw err;
+      await this.homeserver.bot.matrixClient.inviteUser(userId, roomId);
+      await this.join(userId, roomId, trail);
+    }
   }
 
   async readReceipt(userId: string, roomId: string, eventId: string): Promise<void> {

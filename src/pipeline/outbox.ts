@@ -40,16 +40,22 @@ const BATCH_SIZE = 50;
  * Drains the durable per-lane queues in Redis. Each lane (one room, one conversation) is drained by
  * at most one loop at a time, strictly in order; different lanes run concurrently. An entry leaves
  * its queue only once its handler finished and the delivery check confirmed what it wrote, so a crash,
- * a server away or a stream that broke loses nothing. Confirmations are awaited beside the deliveries,
- * not before the next one: a lane waits a round trip per batch, not per entry.
+ * a server away or a stream that broke loses nothing. Into Matrix, where a transaction ID makes a second
+ * send harmless, removals are awaited beside the deliveries, not before the next one; into XMPP, an entry
+ * leaves its lane before the next one is written, so that a crash or a broken stream sends at most one
+ * entry again.
  */
 export class OutboxWorker {
   private readonly running = new Map<string, Promise<void>>();
   /** Lanes woken while their loop was finishing: run again so no wake-up is missed. */
   private readonly rewake = new Set<string>();
   private stopped = false;
-  /** On standby: nothing is drained until resumed. */
-  private paused = false;
+  /**
+   * Nothing is drained until resume(): not before the instance has taken over, its homeserver client and
+   * component connection started (an entry handled before that fails and is dropped), nor on standby.
+   * The store's coming up, a wake-up, an append wait for it.
+   */
+  private paused = true;
   private readonly sleepers = new Set<() => void>();
 
   constructor(private readonly deps: OutboxWorkerDeps) {}
@@ -144,7 +150,8 @@ export class OutboxWorker {
   /**
    * Hands the entries to the handler in order until one fails for now. Each stays at the head of its
    * lane until the delivery check confirmed it, so that neither a broken stream nor a crash can lose
-   * it; confirmed entries are removed in order as confirmations come in. Resolves once that is done,
+   * it; confirmed entries are removed in order as confirmations come in (one at a time where there is
+   * a delivery check, see the class's comment). Resolves once that is done,
    * with the failure that stopped the batch, if any: what is left in the lane is delivered again.
    */
   private async deliverBatch(lane: string, batch: readonly string[]): Promise<TransientError | undefined> {
@@ -177,6 +184,8 @@ export class OutboxWorker {
         await this.tellDropped(lane, payload, err);
       }
       removals.add(confirm ? confirm() : Promise.resolve());
+      // Entries written but still in their lane are what a crash sends again: never more than one.
+      if (confirm) await removals.done();
     }
     const lost = await removals.done();
     if (lost === undefined) return failure;

@@ -86,6 +86,15 @@ const FORGET_EMPTY_LANE = `
 if redis.call('LLEN', KEYS[2]) == 0 then redis.call('SREM', KEYS[1], ARGV[1]) end
 return 1`;
 
+/**
+ * A link by one of its other keys, in one round trip rather than two: KEYS[1] = `link:muc:…` or
+ * `link:dm:…` (which hold a room ID); ARGV[1] = the prefix of `link:room:` keys. Returns the link's JSON.
+ */
+const LINK_BY_ROOM_OF = `
+local roomId = redis.call('GET', KEYS[1])
+if not roomId then return false end
+return redis.call('GET', ARGV[1] .. roomId)`;
+
 const sha1 = (text: string): string => createHash("sha1").update(text).digest("hex");
 
 /** The longest wait between two attempts to reach Redis again. */
@@ -275,13 +284,17 @@ export class RedisStore implements BridgeStore, LeaseStore {
   }
 
   async linkByMuc(muc: string): Promise<Link | undefined> {
-    const roomId = await this.redis.get(this.key("link", "muc", muc));
-    return roomId ? this.linkByRoom(roomId) : undefined;
+    return this.linkByRoomOf(this.key("link", "muc", muc));
   }
 
   async dmLink(matrixUser: string, xmppUser: string): Promise<Link | undefined> {
-    const roomId = await this.redis.get(this.key("link", "dm", matrixUser, xmppUser));
-    return roomId ? this.linkByRoom(roomId) : undefined;
+    return this.linkByRoomOf(this.key("link", "dm", matrixUser, xmppUser));
+  }
+
+  /** Asked for each message from XMPP: one round trip. */
+  private async linkByRoomOf(key: string): Promise<Link | undefined> {
+    const json = (await this.redis.eval(LINK_BY_ROOM_OF, 1, key, this.key("link", "room", ""))) as string | null;
+    return json ? (JSON.parse(json) as Link) : undefined;
   }
 
   async links(): Promise<Link[]> {
@@ -420,6 +433,18 @@ export class RedisStore implements BridgeStore, LeaseStore {
   async setGhostProfile(ghost: string, state: GhostProfileState): Promise<void> {
     const fields = { ...(state.avatarHash === undefined ? {} : { avatar: state.avatarHash }), ...(state.vcardName === undefined ? {} : { name: state.vcardName }) };
     if (Object.keys(fields).length > 0) await this.redis.hset(this.key("profile", ghost), fields);
+  }
+
+  async membershipOf(roomId: string, userId: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.key("members", roomId), userId)) ?? undefined;
+  }
+
+  async setMembership(roomId: string, userId: string, membership: string): Promise<void> {
+    await this.redis.hset(this.key("members", roomId), userId, membership);
+  }
+
+  async forgetMembership(roomId: string, userId: string): Promise<void> {
+    await this.redis.hdel(this.key("members", roomId), userId);
   }
 
   async uploadedAvatar(sha1: string): Promise<string | undefined> {

@@ -114,6 +114,15 @@ export interface BridgeStore {
   ghostProfile(ghost: string): Promise<GhostProfileState>;
   setGhostProfile(ghost: string, state: GhostProfileState): Promise<void>;
 
+  /**
+   * Memberships in Matrix rooms as the homeserver last told them ("join", "invite", "leave", "ban"),
+   * so that a restart need not ask it again; undefined when none was told (or it was forgotten because
+   * the bridge itself changed it).
+   */
+  membershipOf(roomId: string, userId: string): Promise<string | undefined>;
+  setMembership(roomId: string, userId: string, membership: string): Promise<void>;
+  forgetMembership(roomId: string, userId: string): Promise<void>;
+
   /** Avatars uploaded to the homeserver, by the SHA-1 of their bytes: each distinct image goes up once. */
   uploadedAvatar(sha1: string): Promise<string | undefined>;
   setUploadedAvatar(sha1: string, mxc: string): Promise<void>;

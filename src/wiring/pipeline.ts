@@ -98,7 +98,7 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   let permissions = config.bridge.permissions;
   const bridges = (matrixUser: string): boolean => isBridgedUser(matrixUser, botUserId, addressing, permissions);
   const logOf = (module: string) => log.child({ module });
-  const rooms = new MatrixRooms(homeserver);
+  const rooms = new MatrixRooms(homeserver, store);
   const countedTransfer = fileTransferCounter(registry);
   const xmppLog = logOf("xmpp");
   const uploads = new AvatarUploads(store, media, logOf("profiles"));

@@ -33,6 +33,7 @@ export class MemoryStore implements BridgeStore {
   private readonly subscribers = new Map<string, Set<string>>();
   private readonly profiles = new Map<string, GhostProfileState>();
   private readonly uploads = new Map<string, string>();
+  private readonly memberships = new Map<string, string>();
   private readonly matrixAvatars = new Map<string, MatrixAvatarInfo>();
   private readonly mucAvatars = new Map<string, string>();
 
@@ -149,6 +150,10 @@ export class MemoryStore implements BridgeStore {
   ghostProfile = (ghost: string): Promise<GhostProfileState> => this.io(() => ({ ...this.profiles.get(ghost) }));
   setGhostProfile = (ghost: string, state: GhostProfileState): Promise<void> =>
     this.io(() => void this.profiles.set(ghost, { ...this.profiles.get(ghost), ...Object.fromEntries(Object.entries(state).filter(([, v]) => v !== undefined)) }));
+
+  membershipOf = (roomId: string, userId: string): Promise<string | undefined> => this.io(() => this.memberships.get(`${roomId}\n${userId}`));
+  setMembership = (roomId: string, userId: string, membership: string): Promise<void> => this.io(() => void this.memberships.set(`${roomId}\n${userId}`, membership));
+  forgetMembership = (roomId: string, userId: string): Promise<void> => this.io(() => void this.memberships.delete(`${roomId}\n${userId}`));
 
   uploadedAvatar = (sha1: string): Promise<string | undefined> => this.io(() => this.uploads.get(sha1));
   setUploadedAvatar = (sha1: string, mxc: string): Promise<void> => this.io(() => void this.uploads.set(sha1, mxc));

@@ -48,6 +48,17 @@ export async function stackCommand(...args: string[]): Promise<string> {
   return stdout;
 }
 
+/**
+ * Whether Synapse is holding transactions for the bridge: after one failed, it stores each new one and
+ * a "recoverer" sends them, in order, once the bridge answers again. Read from its log, the only place
+ * that says so.
+ */
+export function homeserverRecovering(): boolean {
+  const log = readFileSync(join(stack.dir, "synapse/homeserver.log"), "utf8");
+  const count = (line: string) => log.split(line).length - 1;
+  return count("Starting recoverer for AS ID") > count("Successfully recovered application service");
+}
+
 export interface LogRecord {
   level: string;
   msg: string;

@@ -32,7 +32,7 @@ class CountingStore extends MemoryStore {
   }
 }
 
-function setUp(options: { holdMaxItems?: number } = {}) {
+async function setUp(options: { holdMaxItems?: number } = {}) {
   const store = new CountingStore();
   const records: { level: number; msg: string; [key: string]: unknown }[] = [];
   const log = pino({ level: "info" }, { write: (line: string) => void records.push(JSON.parse(line)) });
@@ -46,12 +46,14 @@ function setUp(options: { holdMaxItems?: number } = {}) {
   };
   const ingress = new Ingress({ store, dispatch, readMatrixEvent, confirmXmppWrites: () => async () => undefined, messageMapSeconds: 60, log, ...options });
   const say = (muc: string, subject: string): XmppEvent => ({ kind: "subject", muc, subject });
+  // Taken over: the worker drains nothing before.
+  await ingress.resume();
   return { store, ingress, seen, records, say };
 }
 
 describe("XMPP input while the store is away", () => {
   it("is held in memory and stored once the store is back: in order per lane, each once", async () => {
-    const { store, ingress, seen, say } = setUp();
+    const { store, ingress, seen, say } = await setUp();
     await ingress.queueForMatrix("a@muc", say("a@muc", "before"));
     await until(() => seen.length === 1 && store.outboxes.get("xmpp:a@muc")?.length === 0, "the first event");
     store.failing = true;
@@ -69,7 +71,7 @@ describe("XMPP input while the store is away", () => {
   });
 
   it("goes in behind what is held, even once the store answers again", async () => {
-    const { store, ingress, seen, say } = setUp();
+    const { store, ingress, seen, say } = await setUp();
     store.failing = true;
     await ingress.queueForMatrix("a@muc", say("a@muc", "1"));
     await ingress.queueForMatrix("a@muc", say("a@muc", "2"));
@@ -82,7 +84,7 @@ describe("XMPP input while the store is away", () => {
   });
 
   it("keeps one copy of a message a MUC sent to each puppet", async () => {
-    const { store, ingress, seen, say } = setUp({ holdMaxItems: 2 });
+    const { store, ingress, seen, say } = await setUp({ holdMaxItems: 2 });
     store.failing = true;
     for (let puppet = 0; puppet < 5; puppet++) await ingress.queueForMatrix("a@muc", say("a@muc", "once"), "a@muc:sid:1");
     await ingress.queueForMatrix("a@muc", say("a@muc", "next"), "a@muc:sid:2");
@@ -93,7 +95,7 @@ describe("XMPP input while the store is away", () => {
   });
 
   it("is refused past the bound, and what is held is still stored", async () => {
-    const { store, ingress, seen, records, say } = setUp({ holdMaxItems: 3 });
+    const { store, ingress, seen, records, say } = await setUp({ holdMaxItems: 3 });
     store.failing = true;
     for (let i = 0; i < 3; i++) await ingress.queueForMatrix("a@muc", say("a@muc", `${i}`));
     await assert.rejects(ingress.queueForMatrix("a@muc", say("a@muc", "too many")), InputRefusedError);
@@ -111,7 +113,7 @@ describe("XMPP input while the store is away", () => {
   });
 
   it("is retried by one loop, and logged once when holding starts and once when it is over", async () => {
-    const { store, ingress, seen, records, say } = setUp();
+    const { store, ingress, seen, records, say } = await setUp();
     store.failing = true;
     for (let i = 0; i < 200; i++) await ingress.queueForMatrix(`m${i % 10}@muc`, say(`m${i % 10}@muc`, `${i}`));
     // Let the retry loop try a few times.
@@ -131,7 +133,7 @@ describe("XMPP input while the store is away", () => {
 
 describe("the homeserver's transactions while the store is away", () => {
   it("are refused, to be sent again, and then queued once", async () => {
-    const { store, ingress, seen } = setUp();
+    const { store, ingress, seen } = await setUp();
     const event = { type: "m.room.message", room_id: "!a:hs", sender: "@u:hs", event_id: "$1", content: { msgtype: "m.text", body: "hi" } };
     store.failing = true;
     await assert.rejects(ingress.acceptTransaction("1", [event]));

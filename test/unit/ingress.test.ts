@@ -21,7 +21,7 @@ async function eventually(done: () => boolean): Promise<void> {
 /** Nothing is bridged: every event's destination is unknown. */
 const nowhere = { ofMatrixEvent: async () => undefined, ofXmppEvent: async () => undefined };
 
-function setUp() {
+async function setUp() {
   const store = new MemoryStore();
   const dispatch = new Dispatch(nowhere);
   const seen: string[] = [];
@@ -41,6 +41,8 @@ function setUp() {
     return "event" in reading ? reading.event : undefined;
   };
   const ingress = new Ingress({ store, dispatch, readMatrixEvent, confirmXmppWrites: () => async () => undefined, messageMapSeconds: 60, observer, log });
+  // Taken over: the worker drains nothing before.
+  await ingress.resume();
   return { store, ingress, seen, outcomes };
 }
 
@@ -75,7 +77,7 @@ describe("the dispatch table", () => {
 
 describe("the ingress", () => {
   it("tells the metrics how each entry went, timed from its arrival", async () => {
-    const { ingress, outcomes } = setUp();
+    const { ingress, outcomes } = await setUp();
     const sentNow = (event: ReturnType<typeof message>) => Object.assign(event, { origin_server_ts: Date.now() });
     await ingress.acceptTransaction("1", [sentNow(message("$refused")), sentNow(message("$ok"))]);
     await ingress.queueForMatrix("r@muc", { kind: "subject", muc: "r@muc", subject: "news" });
@@ -84,7 +86,7 @@ describe("the ingress", () => {
     assert.deepEqual(outcomes.sort(), ["matrix_to_xmpp message delivered timed", "matrix_to_xmpp message dropped RangeError", "xmpp_to_matrix subject delivered timed"]);
   });
   it("queues a transaction's events in their rooms' lanes as sent, and delivers them parsed, in order", async () => {
-    const { store, ingress, seen } = setUp();
+    const { store, ingress, seen } = await setUp();
     const presence = { type: "m.presence", sender: "@u:hs", content: { presence: "online" } };
     await ingress.acceptTransaction("1", [message("$1"), message("$2", "!b:hs"), presence, message("$3")]);
     await eventually(() => seen.length === 4);
@@ -94,7 +96,7 @@ describe("the ingress", () => {
     assert.deepEqual([...store.outboxes.keys()].sort(), ["matrix:!a:hs", "matrix:!b:hs", "matrix:global"]);
   });
   it("queues a repeated transaction once, but a new one that reuses its ID (Synapse on SQLite after a restart)", async () => {
-    const { ingress, seen } = setUp();
+    const { ingress, seen } = await setUp();
     await ingress.acceptTransaction("7", [message("$1")]);
     await ingress.acceptTransaction("7", [message("$1")]);
     await ingress.acceptTransaction("7", [message("$2")]);
@@ -103,7 +105,7 @@ describe("the ingress", () => {
     assert.deepEqual(seen, ["!a:hs $1", "!a:hs $2"]);
   });
   it("drops a malformed event where it is parsed, and goes on with the next", async () => {
-    const { ingress, seen } = setUp();
+    const { ingress, seen } = await setUp();
     const bad = { ...message("$bad"), content: { msgtype: "m.text" } };
     await ingress.acceptTransaction("1", [bad, message("$good")]);
     await eventually(() => seen.length === 1);
@@ -111,7 +113,7 @@ describe("the ingress", () => {
     assert.deepEqual(seen, ["!a:hs $good"]);
   });
   it("queues an XMPP event once per dedup key (a MUC sends each message to every puppet)", async () => {
-    const { store, ingress, seen } = setUp();
+    const { store, ingress, seen } = await setUp();
     const subject: XmppEvent = { kind: "subject", muc: "r@muc", subject: "news" };
     await ingress.queueForMatrix("r@muc", subject, "r@muc:sid:1");
     await ingress.queueForMatrix("r@muc", subject, "r@muc:sid:1");

@@ -24,6 +24,13 @@ function worker(store: MemoryStore, handle: EntryHandler, deliveryCheck?: Delive
   return new OutboxWorker({ store, handle, log, ...(deliveryCheck ? { deliveryCheck } : {}) });
 }
 
+/** A worker of an instance that has taken over: draining the lanes that hold entries. */
+async function started(store: MemoryStore, handle: EntryHandler, deliveryCheck?: DeliveryCheck): Promise<OutboxWorker> {
+  const w = worker(store, handle, deliveryCheck);
+  await w.resume();
+  return w;
+}
+
 describe("the outbox worker", () => {
   it("delivers each lane in order and empties it", async () => {
     const store = new MemoryStore();
@@ -43,11 +50,10 @@ describe("the outbox worker", () => {
     queue(store, "a", "1", "2");
     let failures = 1;
     const seen: string[] = [];
-    const w = worker(store, async (_lane, payload) => {
+    const w = await started(store, async (_lane, payload) => {
       if (payload === "1" && failures-- > 0) throw new TransientError("server away");
       seen.push(payload);
     });
-    w.wake("a");
     await until(() => seen.length === 2, "the retry");
     await w.stop();
     assert.deepEqual(seen, ["1", "2"]);
@@ -57,11 +63,10 @@ describe("the outbox worker", () => {
     const store = new MemoryStore();
     queue(store, "a", "bad", "good");
     const seen: string[] = [];
-    const w = worker(store, async (_lane, payload) => {
+    const w = await started(store, async (_lane, payload) => {
       if (payload === "bad") throw new Error("refused");
       seen.push(payload);
     });
-    w.wake("a");
     await until(() => store.outboxes.get("a")?.length === 0, "the lane to empty");
     await w.stop();
     assert.deepEqual(seen, ["good"]);
@@ -88,33 +93,37 @@ describe("the outbox worker", () => {
       },
       dropped: async (_lane, payload) => void dropped.push(payload),
     });
-    w.wake("a");
+    await w.resume();
     await until(() => store.outboxes.get("a")?.length === 0, "the lane to empty");
     await w.stop();
     assert.deepEqual(dropped, ["bad"]);
   });
 
-  it("delivers again, in order, what the stream lost before confirming it", async () => {
+  it("writes an entry only once the one before it is confirmed and out of its lane; what the stream lost goes again", async () => {
     const store = new MemoryStore();
     queue(store, "to-xmpp", "1", "2");
+    // Each entry as written, with its lane at that moment: what a crash then would send again.
     const seen: string[] = [];
     // Each delivery's confirmation, settled by the test as the stream would.
     const pending: { resolve(): void; reject(err: Error): void }[] = [];
-    const w = worker(
+    const w = await started(
       store,
-      async (_lane, payload) => void seen.push(payload),
+      async (lane, payload) => void seen.push(`${payload} [${store.outboxes.get(lane)?.join(" ")}]`),
       () => () => new Promise<void>((resolve, reject) => pending.push({ resolve, reject })),
     );
-    w.wake("to-xmpp");
-    await until(() => seen.length === 2, "both written");
-    assert.deepEqual(store.outboxes.get("to-xmpp"), ["1", "2"], "written entries stay in the lane until confirmed...");
-    for (const p of pending.splice(0)) p.reject(new Error("stream broke"));
-    await until(() => seen.length === 4, "the second attempt");
-    assert.deepEqual(seen, ["1", "2", "1", "2"], "...and go again, in order, when their confirmation fails");
-    for (const p of pending.splice(0)) p.resolve();
+    await until(() => pending.length === 1, "the first written");
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(seen, ["1 [1 2]"], "the next waits for the confirmation");
+    pending.shift()?.reject(new Error("stream broke"));
+    await until(() => pending.length === 1, "the first written again");
+    assert.deepEqual(seen, ["1 [1 2]", "1 [1 2]"], "what the stream lost goes again, first");
+    pending.shift()?.resolve();
+    await until(() => pending.length === 1, "the second written");
+    assert.deepEqual(seen.at(-1), "2 [2]", "the second is written once the first left its lane");
+    pending.shift()?.resolve();
+    await until(() => store.outboxes.get("to-xmpp")?.length === 0, "the lane to empty");
     await w.stop();
-    assert.deepEqual(store.outboxes.get("to-xmpp"), []);
-    assert.equal(seen.length, 4, "confirmed entries are not delivered again");
+    assert.equal(seen.length, 3, "confirmed entries are not delivered again");
   });
 
   it("puts back only what was not confirmed", async () => {
@@ -122,12 +131,11 @@ describe("the outbox worker", () => {
     queue(store, "to-xmpp", "1", "2", "3");
     const seen: string[] = [];
     let calls = 0;
-    const w = worker(
+    const w = await started(
       store,
       async (_lane, payload) => void seen.push(payload),
       () => () => (++calls === 2 ? Promise.reject(new Error("stream broke")) : Promise.resolve()),
     );
-    w.wake("to-xmpp");
     await until(() => store.outboxes.get("to-xmpp")?.length === 0 && seen.length >= 4, "the lane to empty");
     await w.stop();
     assert.equal(seen[0], "1");
@@ -141,7 +149,7 @@ describe("the outbox worker", () => {
     let fail = true;
     const checkedAfter: number[] = [];
     const seen: string[] = [];
-    const w = worker(
+    const w = await started(
       store,
       async (_lane, payload) => {
         if (payload === "2" && fail) {
@@ -155,7 +163,6 @@ describe("the outbox worker", () => {
         return Promise.resolve();
       },
     );
-    w.wake("a");
     await until(() => store.outboxes.get("a")?.length === 0, "the lane to empty");
     await w.stop();
     assert.deepEqual(seen, ["1", "2", "3"], "nothing twice");
@@ -164,10 +171,10 @@ describe("the outbox worker", () => {
 
   it("waits for the store to come back instead of losing entries", async () => {
     const store = new MemoryStore();
+    const seen: string[] = [];
+    const w = await started(store, async (_lane, payload) => void seen.push(payload));
     queue(store, "a", "1");
     store.failing = true;
-    const seen: string[] = [];
-    const w = worker(store, async (_lane, payload) => void seen.push(payload));
     w.wake("a");
     await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual(seen, []);
@@ -182,7 +189,7 @@ describe("the outbox worker", () => {
     queue(store, "a", "1", "2");
     const seen: string[] = [];
     let first = true;
-    const w = worker(store, async (_lane, payload) => {
+    const w = await started(store, async (_lane, payload) => {
       if (payload === "1" && first) {
         // The handler read the store, which went away: its error says nothing of the entry itself.
         first = false;
@@ -191,7 +198,6 @@ describe("the outbox worker", () => {
       }
       seen.push(payload);
     });
-    w.wake("a");
     await until(() => !first, "the failed delivery");
     store.failing = false;
     await until(() => store.outboxes.get("a")?.length === 0, "the lane to empty");
@@ -208,10 +214,25 @@ describe("the outbox worker", () => {
     assert.deepEqual(store.outboxes.get("a"), ["2", "3"]);
   });
 
+  it("drains nothing before the instance takes over (resume): a lane woken, the store coming up wait for it", async () => {
+    const store = new MemoryStore();
+    queue(store, "a", "1", "2");
+    const seen: string[] = [];
+    const w = worker(store, async (_lane, payload) => void seen.push(payload));
+    w.wake("a");
+    assert.equal(await w.wakePending(), 0);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(seen, []);
+    assert.equal(await w.resume(), 1);
+    await until(() => seen.length === 2, "the entries after the resume");
+    await w.stop();
+    assert.deepEqual(seen, ["1", "2"]);
+  });
+
   it("paused (on standby) drains nothing until resumed, then everything in order", async () => {
     const store = new MemoryStore();
     const seen: string[] = [];
-    const w = worker(store, async (_lane, payload) => void seen.push(payload));
+    const w = await started(store, async (_lane, payload) => void seen.push(payload));
     await w.pause();
     queue(store, "a", "1", "2");
     w.wake("a");
@@ -234,7 +255,7 @@ describe("the outbox worker", () => {
       },
       dropped: async (_lane, payload) => void dropped.push(payload),
     });
-    w.wake("a");
+    await w.resume();
     await new Promise((r) => setTimeout(r, 50));
     await w.pause();
     assert.deepEqual(dropped, []);

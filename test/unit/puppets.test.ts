@@ -17,6 +17,8 @@ function scene(failure: () => Error | undefined) {
   let now = 0;
   const rooms = { notice: async (_roomId: string, text: string) => void notices.push(text), displayName: async () => "Alice" } as unknown as MatrixRooms;
   const occupancy = {
+    // Never in: each message asks for the join again.
+    nickOf: () => undefined,
     join: async (_muc: string, _user: string, nick: string) => {
       const err = failure();
       if (err) throw err;

@@ -128,6 +128,7 @@ describe("the ingress under the rate limit", () => {
       rateLimited: { fromMatrix: async (e) => void told.push(`${e.sender} ${e.eventId}`), fromXmpp: async () => undefined },
       log,
     });
+    await ingress.resume();
     const flood = Array.from({ length: 8 }, (_, i) => message(`$f${i}`, "@flood:hs"));
     await ingress.acceptTransaction("1", [...flood, message("$calm", "@calm:hs"), message("$b1", "@bot:hs"), message("$b2", "@bot:hs"), message("$b3", "@bot:hs")]);
     await eventually(() => seen.length === 12);

@@ -55,8 +55,10 @@ export class Messages {
     }
     if (!(await destination.ready(sender))) return;
     // Recorded before sending: the MUC's reflection, which carries the stanza-id, may come back first. A
-    // message that came from XMPP (a gateway room's occupant's, on its way to the others) is known already.
-    if (!(await this.deps.store.messageByEventId(eventId))) await this.deps.store.recordMessage({ roomId, eventId, conversation: destination.conversation, ids: { id, originId: id }, sender }, this.deps.messageMapSeconds);
+    // message that came from XMPP (a gateway room's occupant's, on its way to the others) is known already:
+    // only there is it worth asking.
+    const known = destination.link.kind === "gateway" && (await this.deps.store.messageByEventId(eventId)) !== undefined;
+    if (!known) await this.deps.store.recordMessage({ roomId, eventId, conversation: destination.conversation, ids: { id, originId: id }, sender }, this.deps.messageMapSeconds);
     if (shared) await this.deps.files.toXmpp(destination, sender, out, shared.file);
     else await destination.send(sender, out);
     if (!edit) await this.deps.store.setLastMessage(destination.conversation, sender, eventId, this.deps.messageMapSeconds);

@@ -70,8 +70,9 @@ export class MatrixDestinations {
     const ghost = ghostOfOccupant(conversation, this.deps.addressing);
     await this.deps.ghosts.enter(ghost, link.roomId, conversation);
     // The lane holds the message from here until it is on Matrix: the MUC need not send it again after a restart.
-    await this.deps.store.setMucDeliveredUntil(conversation.muc, message.sentAt ?? Date.now());
-    if (message.ids.stanzaId) await this.deps.store.setMucLastStanzaId(conversation.muc, message.ids.stanzaId);
+    // Written together: one round trip, not two, before each message.
+    const { stanzaId } = message.ids;
+    await Promise.all([this.deps.store.setMucDeliveredUntil(conversation.muc, message.sentAt ?? Date.now()), stanzaId && this.deps.store.setMucLastStanzaId(conversation.muc, stanzaId)]);
     return { link, roomId: link.roomId, conversation: conversation.muc, ghost };
   }
 

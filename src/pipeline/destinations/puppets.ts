@@ -71,7 +71,8 @@ export class Puppets {
 
   /** The puppet is in the MUC, or its user has been told why not; true when sending may go on. */
   async ready(link: Link, sender: string, roomId: string): Promise<boolean> {
-    if (link.kind === "dm") return true;
+    // Asked for every message: a puppet in the MUC already costs nothing (not even its display name).
+    if (link.kind === "dm" || this.isIn(link, sender)) return true;
     try {
       await this.join(link, sender, undefined, roomId);
       return true;
