@@ -182,7 +182,7 @@ test("data in the first layout's key names is moved at start, once, by whichever
 
 const suite = bridgeSuite();
 
-test("the bridge delivers what waited in an outbox under its old name", async () => {
+test("the bridge delivers what waited in an outbox under its old name, once each", async () => {
   const scene = await portalScene(suite, "migrated");
   await suite.bridge.stop();
   const prefix = (baseConfig().redis.keyPrefix as string | undefined) ?? "mxb:";
@@ -197,10 +197,9 @@ test("the bridge delivers what waited in an outbox under its old name", async ()
   });
   const raw = new Redis(baseConfig().redis.url as string);
   try {
-    // An earlier version's Redis: its outbox, and no mark of the present layout.
+    // Written by an instance of the earlier version after the layout was moved (one left running): found at the next start.
     await raw.rpush(`${prefix}outbox:${lane}`, JSON.stringify(event(1)), JSON.stringify(event(2)));
     await raw.sadd(`${prefix}outboxes`, lane);
-    await raw.del(`${prefix}layout`);
   } finally {
     raw.disconnect();
   }

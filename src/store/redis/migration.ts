@@ -7,7 +7,9 @@ import type { RedisKeys } from "./keys.js";
  * Moves data from the key names of the first layout (before hash tags, docs/store.md) to the present
  * ones, at start. Each move is one script on the old and the new key, so a crash or a second instance
  * starting at once leaves every piece under one name or the other, never both, never lost; a move whose
- * old key is gone does nothing. Once all is moved, `layout` says so and later starts skip the scan.
+ * old key is gone does nothing. Once all is moved, `layout` says so and later starts skip the scan of the
+ * keyspace; the outboxes are looked for at every start (in the index of lanes, which the earlier version
+ * kept exact), so entries an instance of it still wrote after the move are not stranded.
  * Runs on one Redis (the layout can only be old there), so a script may span slots here.
  */
 
@@ -55,11 +57,14 @@ interface Counts {
 }
 
 export async function migrateLayout(redis: Redis, keys: RedisKeys, log: Logger): Promise<void> {
-  if ((await redis.get(keys.layout)) === LAYOUT) return;
-  const counts: Counts = { lanes: 0, entries: 0, onceKeys: 0, messageIds: 0, left: 0 };
-  await redis.eval(MOVE_TOKEN, 2, keys.key("lease", "token"), keys.leaseToken);
+  const done = (await redis.get(keys.layout)) === LAYOUT;
   const lanes = await oldLanes(redis, keys);
-  await moveOnceKeys(redis, keys, lanes, counts);
+  if (done && lanes.size === 0) return;
+  const counts: Counts = { lanes: 0, entries: 0, onceKeys: 0, messageIds: 0, left: 0 };
+  if (!done) {
+    await redis.eval(MOVE_TOKEN, 2, keys.key("lease", "token"), keys.leaseToken);
+    await moveOnceKeys(redis, keys, lanes, counts);
+  }
   for (const [lane] of lanes) {
     const intent = keys.appending(lane);
     // Announced and listed before the move, as an append is (src/store/redis/outboxes.ts).
@@ -69,26 +74,26 @@ export async function migrateLayout(redis: Redis, keys: RedisKeys, log: Logger):
     counts.lanes += moved > 0 ? 1 : 0;
     counts.entries += moved;
   }
-  await moveMessageIds(redis, keys, counts);
+  if (!done) await moveMessageIds(redis, keys, counts);
   await redis.set(keys.layout, LAYOUT);
   log.info(counts, "moved the data to the present key layout");
 }
 
-async function* scan(redis: Redis, pattern: string, type?: string): AsyncGenerator<string[]> {
+async function* scan(redis: Redis, pattern: string): AsyncGenerator<string[]> {
   let cursor = "0";
   do {
-    const [next, found] = type ? await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000, "TYPE", type) : await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+    const [next, found] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
     cursor = next;
     if (found.length > 0) yield found;
   } while (cursor !== "0");
 }
 
-/** The outboxes under their old names (`outbox:<lane>`; lanes never start with "{"), and their entries. */
+/** The outboxes under their old names (`outbox:<lane>`), and their entries: each is in the index of lanes. */
 async function oldLanes(redis: Redis, keys: RedisKeys): Promise<Map<string, string[]>> {
-  const prefix = keys.key("outbox", "");
   const lanes = new Map<string, string[]>();
-  for await (const found of scan(redis, `${globEscape(prefix)}*`, "list")) {
-    for (const key of found) if (!key.startsWith(`${prefix}{`)) lanes.set(key.slice(prefix.length), await redis.lrange(key, 0, -1));
+  for (const lane of await redis.smembers(keys.lanes)) {
+    const entries = await redis.lrange(keys.key("outbox", lane), 0, -1);
+    if (entries.length > 0) lanes.set(lane, entries);
   }
   return lanes;
 }
