@@ -106,6 +106,34 @@ test("every script and MULTI the store runs touches keys of one hash slot", asyn
   assert.ok(units.some((unit) => unit.commands.length > 1));
 });
 
+test("a lane leaves the index only when empty with no append under way, and a crash while it leaves puts it back", async () => {
+  const prefix = `${uniqueName("index")}:`;
+  const store = new RedisStore(redisSettings(prefix), pino({ level: "silent" }));
+  const raw = new Redis(baseConfig().redis.url as string);
+  await store.connect();
+  try {
+    const lane = "matrix:!busy:matrix.test";
+    const listed = async () => (await raw.sismember(`${prefix}outboxes`, lane)) === 1;
+    // An appender that announced its append and listed the lane, and has not appended yet.
+    await raw.incr(`${prefix}outbox:{${lane}}:appending`);
+    await raw.sadd(`${prefix}outboxes`, lane);
+    assert.deepEqual(await store.pendingLanes(), []);
+    assert.equal(await listed(), true, "kept listed for the append under way");
+    await raw.del(`${prefix}outbox:{${lane}}:appending`);
+    await store.pendingLanes();
+    assert.equal(await listed(), false, "forgotten once empty and idle");
+    // A crash while the lane was being forgotten, and an entry appended meanwhile.
+    await raw.sadd(`${prefix}outboxes:forgetting`, lane);
+    await raw.rpush(`${prefix}outbox:{${lane}}`, "late");
+    assert.deepEqual(await store.pendingLanes(), [lane]);
+    assert.equal(await listed(), true, "listed again");
+    assert.equal(await raw.scard(`${prefix}outboxes:forgetting`), 0);
+  } finally {
+    await store.close();
+    raw.disconnect();
+  }
+});
+
 test("data in the first layout's key names is moved at start, once, by whichever instance starts", async () => {
   const prefix = `${uniqueName("old")}:`;
   const key = (...parts: string[]) => prefix + parts.join(":");
