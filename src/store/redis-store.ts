@@ -90,10 +90,13 @@ export class RedisStore implements BridgeStore, LeaseStore {
     this.availableListeners.push(listener);
   }
 
-  /** Connects, and moves data an earlier version left under old key names (docs/store.md). */
   async connect(): Promise<void> {
     await this.redis.connect();
     await this.ping();
+  }
+
+  /** Moves data an earlier version left under old key names (docs/store.md): at start, before any other use. */
+  async migrateLayout(): Promise<void> {
     await migrateLayout(this.redis, this.keys, this.log);
   }
 

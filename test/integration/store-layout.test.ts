@@ -167,7 +167,12 @@ test("data in the first layout's key names is moved at start, once, by whichever
   const stores = [new RedisStore(redisSettings(prefix), log), new RedisStore(redisSettings(prefix), log)];
   try {
     // Two instances starting at once.
-    await Promise.all(stores.map((store) => store.connect()));
+    await Promise.all(
+      stores.map(async (store) => {
+        await store.connect();
+        await store.migrateLayout();
+      }),
+    );
     const [store] = stores as [RedisStore, RedisStore];
     assert.deepEqual(await store.peekOutbox(roomLane, 10), ["m1", "m2"]);
     assert.deepEqual(await store.peekOutbox(heldLane, 10), ["m1"]);
@@ -200,6 +205,7 @@ test("data in the first layout's key names is moved at start, once, by whichever
     // A later start finds the layout done.
     const later = new RedisStore(redisSettings(prefix), log);
     await later.connect();
+    await later.migrateLayout();
     await later.close();
     assert.equal(records.filter((r) => r.msg === "moved the data to the present key layout").length, lines.length);
   } finally {
