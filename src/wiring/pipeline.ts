@@ -57,7 +57,6 @@ import { describeMuc } from "../xmpp/muc-directory.js";
 import { MucArchive } from "../xmpp/muc-archive.js";
 import { MucHistory } from "../xmpp/muc-history.js";
 import { MucOccupancy } from "../xmpp/muc-occupancy.js";
-import type { JoinHistory } from "../xmpp/stanzas.js";
 import { PeerFeatures } from "../xmpp/peer-features.js";
 import { puppetAddress } from "../xmpp/puppet-address.js";
 import { BridgeMetrics } from "../http/bridge-metrics.js";
@@ -104,9 +103,11 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const puppetProfiles = new PuppetProfiles({ rooms, avatars, bridges, addressing, log: logOf("profiles") });
   const lookUp: GhostProfilesDeps["lookUp"] = ({ jid, from }) => fetchXmppProfile(connection, jid, xmppLog, from);
   const ghostProfiles = new GhostProfiles({ store, rooms, uploads, lookUp, log: logOf("profiles") });
-  // The first puppet in a room brings what it said meanwhile; mucHistory is built once the inbound side is.
-  const history = { enter: (muc: string, puppet: string, join: (wanted: JoinHistory) => Promise<string>): Promise<string> => mucHistory.enter(muc, puppet, join) };
-  const occupancy = new MucOccupancy({ connection, store, puppetAddress: (u) => puppetAddress(u, addressing), avatarHashOf: (u) => puppetProfiles.avatarHashOf(u), history, log: logOf("muc") });
+  // The first puppet in a room brings what it said meanwhile, through the inbound side, which is built later.
+  const archive = new MucArchive(connection, logOf("muc"));
+  const inboundSide = { handle: (stanza: Element): Promise<void> => inbound.handle(stanza) };
+  const mucHistory = new MucHistory({ store, archive, inbound: inboundSide, addressing, backfillMessages: config.bridge.backfillMessages, log: logOf("muc") });
+  const occupancy = new MucOccupancy({ connection, store, puppetAddress: (u) => puppetAddress(u, addressing), avatarHashOf: (u) => puppetProfiles.avatarHashOf(u), history: mucHistory, log: logOf("muc") });
   const peers = new PeerFeatures(connection, xmppLog);
   const lookUpMuc = (muc: string) => describeMuc(connection, muc, xmppLog);
 
@@ -173,8 +174,6 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
   const noteContactAvatar = async (xmppUser: string, hash: string) => contactAvatars.offer(xmppUser, hash);
   const answer = (stanza: Element) => connection.send(stanza);
   const inbound = new XmppInbound({ occupancy, peers, addressing, contacts, queue, noteContactAvatar, answer, log: logOf("from-xmpp") });
-  const archive = new MucArchive(connection, logOf("muc"));
-  const mucHistory = new MucHistory({ store, archive, inbound, addressing, backfillMessages: config.bridge.backfillMessages, log: logOf("muc") });
   const setPermissions = (table: typeof permissions): void => void (permissions = table);
   // What the connection receives passes mucHistory, which holds a room's live messages while its history is read.
   return { addressing, botUserId, gateway: gateway.services, ingress, portals, provisioning, thirdParty, occupancy, puppetProfiles, presenceToXmpp, presenceToMatrix, contactAvatars, inbound: mucHistory, setPermissions };

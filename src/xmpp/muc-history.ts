@@ -34,20 +34,46 @@ export interface MucHistoryDeps {
  * (XEP-0313) after its stanza-id where the room keeps one; otherwise asked for on entering with
  * `<history>`, which a room may cut short. Either way the messages go the way live ones go, with the
  * same dedup keys, so nothing is posted twice.
+ *
+ * A room may go on sending to a puppet it still counts as in while the bridge was away (ejabberd does,
+ * after a bridge died): such a live message must not overtake what its archive holds from before it.
+ * So from the connection's loss until the rooms to rejoin are known, every room's messages wait; then
+ * those rooms' messages wait for their entering, and the others go on.
  */
 export class MucHistory implements StanzaHandler {
-  /** MUCs whose history is being read: their live messages wait here, in order, until it is in. */
+  /** MUCs whose history is being read or is still to be read: their live messages wait here, in order, until it is in. */
   private readonly held = new Map<string, Element[]>();
+  /** Until the rooms to rejoin are known, any room's messages: one may be of a room still to be entered. */
+  private waitingForRooms: Element[] | undefined = [];
 
   constructor(private readonly deps: MucHistoryDeps) {}
 
   /** What the component connection receives: a live message of a MUC whose history is being read waits for it. */
   handle(stanza: Element): Promise<void> {
     const from = stanza.attrs.from;
-    const held = stanza.is("message") && stanza.attrs.type === "groupchat" && from ? this.held.get(splitJid(from).bare) : undefined;
+    if (!stanza.is("message") || stanza.attrs.type !== "groupchat" || !from) return this.deps.inbound.handle(stanza);
+    const held = this.waitingForRooms ?? this.held.get(splitJid(from).bare);
     if (!held) return this.deps.inbound.handle(stanza);
     held.push(stanza);
     return Promise.resolve();
+  }
+
+  /** The connection is down: whatever room's messages arrive once it is back wait until the rooms to rejoin are known. */
+  holdEveryRoom(): void {
+    this.waitingForRooms ??= [];
+  }
+
+  /**
+   * The rooms to rejoin are known: their messages wait until each is entered (see `enter`, or `release` for
+   * one that is not), and what the other rooms said meanwhile goes on, in order.
+   */
+  holdOnly(mucs: Iterable<string>): void {
+    const waiting = this.waitingForRooms ?? [];
+    this.waitingForRooms = undefined;
+    for (const muc of mucs) if (!this.held.has(muc)) this.held.set(muc, []);
+    for (const stanza of waiting) {
+      this.handle(stanza).catch((err: unknown) => this.deps.log.error({ err }, "could not take in a message held while the rooms to rejoin were read"));
+    }
   }
 
   /**
@@ -56,13 +82,14 @@ export class MucHistory implements StanzaHandler {
    */
   async enter(muc: string, puppet: string, join: (history: JoinHistory) => Promise<string>): Promise<string> {
     const { store, backfillMessages } = this.deps;
-    const [lastId, until] = await Promise.all([store.mucLastStanzaId(muc), store.mucDeliveredUntil(muc)]);
-    const since = until === undefined ? undefined : until - HISTORY_MARGIN_MS;
-    const fresh = lastId === undefined && since === undefined;
-    if (fresh && backfillMessages === 0) return join({ maxstanzas: 0 });
-    if (!(await this.deps.archive.supported(muc))) return join(since !== undefined ? { since } : { maxstanzas: backfillMessages });
-    this.held.set(muc, []);
     try {
+      const [lastId, until] = await Promise.all([store.mucLastStanzaId(muc), store.mucDeliveredUntil(muc)]);
+      const since = until === undefined ? undefined : until - HISTORY_MARGIN_MS;
+      const fresh = lastId === undefined && since === undefined;
+      if (fresh && backfillMessages === 0) return await this.releasedThen(muc, () => join({ maxstanzas: 0 }));
+      // The room sends the history it has after the puppet's presence: what waited goes first, as before.
+      if (!(await this.deps.archive.supported(muc))) return await this.releasedThen(muc, () => join(since !== undefined ? { since } : { maxstanzas: backfillMessages }));
+      if (!this.held.has(muc)) this.held.set(muc, []);
       const nick = await join({ maxstanzas: 0 });
       const messages = await this.readArchive(muc, puppet, lastId, since);
       let brought = 0;
@@ -78,6 +105,11 @@ export class MucHistory implements StanzaHandler {
     } finally {
       await this.release(muc);
     }
+  }
+
+  private async releasedThen<T>(muc: string, next: () => Promise<T>): Promise<T> {
+    await this.release(muc);
+    return next();
   }
 
   private async readArchive(muc: string, puppet: string, lastId: string | undefined, since: number | undefined): Promise<Element[]> {
@@ -115,8 +147,8 @@ export class MucHistory implements StanzaHandler {
     return entry?.sender !== undefined && !isGhost(entry.sender, this.deps.addressing);
   }
 
-  /** What the room said meanwhile goes on, in order; live messages wait until all of it has. */
-  private async release(muc: string): Promise<void> {
+  /** What the room said meanwhile goes on, in order; live messages wait until all of it has. Nothing to do for a room not held. */
+  async release(muc: string): Promise<void> {
     const held = this.held.get(muc) ?? [];
     while (held.length > 0) {
       const stanza = held.shift()!;

@@ -40,8 +40,19 @@ export interface MucOccupancyDeps {
    * what the room said while no puppet was there reaches Matrix before what it says next. Without it,
    * puppets ask for no history.
    */
-  history?: { enter(muc: string, puppet: string, join: (history: JoinHistory) => Promise<string>): Promise<string> };
+  history?: RoomHistory;
   log: Logger;
+}
+
+/** What muc-history.ts does for the first puppet entering a room, and for the rooms' live messages meanwhile. */
+export interface RoomHistory {
+  enter(muc: string, puppet: string, join: (history: JoinHistory) => Promise<string>): Promise<string>;
+  /** The connection is down: when it is back, every room's messages wait until the rooms to rejoin are known. */
+  holdEveryRoom(): void;
+  /** These rooms' messages wait until each is entered; the others' go on. */
+  holdOnly(mucs: Iterable<string>): void;
+  /** A held room's messages go on (for one whose entering never came). */
+  release(muc: string): Promise<void>;
 }
 
 /**
@@ -253,13 +264,23 @@ export class MucOccupancy {
   async rejoinAll(): Promise<void> {
     this.joined.clear();
     this.rosters.clear();
-    for (const { muc, matrixUser, nick } of await this.deps.store.puppetOccupancy()) {
+    const { history } = this.deps;
+    let occupancy: Awaited<ReturnType<BridgeStore["puppetOccupancy"]>> = [];
+    try {
+      occupancy = await this.deps.store.puppetOccupancy();
+    } finally {
+      // A room some puppet entered meanwhile (a Matrix user wrote) brought its history already.
+      history?.holdOnly(new Set(occupancy.map(({ muc }) => muc).filter((muc) => !this.joined.has(muc))));
+    }
+    for (const { muc, matrixUser, nick } of occupancy) {
       try {
         await this.join(muc, matrixUser, nick);
       } catch (err) {
         this.deps.log.warn({ muc, matrixUser, err }, "puppet could not rejoin its MUC");
       }
     }
+    // Every room's entering released its messages, or is still under way and will; this is for any other.
+    for (const { muc } of occupancy) if (!this.entering.has(muc)) await history?.release(muc);
   }
 
   /** On shutdown: puppets leave, but stay recorded so that the next start brings them back. */
@@ -274,6 +295,7 @@ export class MucOccupancy {
 
   /** The connection dropped: the server has removed every puppet from every room. */
   onConnectionLost(): void {
+    this.deps.history?.holdEveryRoom();
     this.joined.clear();
     this.rosters.clear();
     for (const [key, p] of this.pending) {

@@ -52,6 +52,16 @@ async function roomWithTwo(owner: string, first: string, second: string) {
   return { ...made, room, occupants: [a, b] as const };
 }
 
+/** A Matrix room made by `owner`, with one XMPP user in it as a gateway occupant under their name, and its ghost. */
+async function roomWithOne(owner: string, name: string) {
+  const made = await matrixRoom(owner);
+  const room = gatewayJid(made.alias);
+  const occupant = await loginXmpp(name.toLowerCase());
+  await enter(occupant, room, name, { maxstanzas: "0" });
+  const ghost = await eventually(() => made.owner.memberNamed(made.roomId, name), `${name}'s ghost`);
+  return { ...made, room, occupant, ghost };
+}
+
 /** The error the room answered a join with. */
 async function refusedJoin(user: XmppTestClient, room: string, nick: string): Promise<string | undefined> {
   await user.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: MUC })));
@@ -324,11 +334,7 @@ test("MAM (XEP-0313) on a gateway room: the archive from Matrix history, page by
 });
 
 test("a ban on Matrix is status 301 to the occupant, and keeps them out; rooms the config does not allow are refused", async () => {
-  const { owner, roomId, alias } = await matrixRoom("Uma");
-  const room = gatewayJid(alias);
-  const vera = await loginXmpp("vera");
-  await enter(vera, room, "Vera", { maxstanzas: "0" });
-  const ghost = await eventually(() => owner.memberNamed(roomId, "Vera"), "Vera's ghost");
+  const { owner, roomId, room, occupant: vera, ghost } = await roomWithOne("Uma", "Vera");
   await owner.request("POST", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/ban`, { user_id: ghost, reason: "no" });
   const banned = await vera.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Vera` && s.attrs.type === "unavailable", "Vera's ban");
   assert.deepEqual(statuses(banned).sort(), ["110", "301"]);
@@ -337,11 +343,7 @@ test("a ban on Matrix is status 301 to the occupant, and keeps them out; rooms t
 });
 
 test("a resource that bounces an error is taken out of the room", async () => {
-  const { owner, roomId, alias } = await matrixRoom("Wes");
-  const room = gatewayJid(alias);
-  const xia = await loginXmpp("xia");
-  await enter(xia, room, "Xia", { maxstanzas: "0" });
-  const ghost = await eventually(() => owner.memberNamed(roomId, "Xia"), "Xia's ghost");
+  const { owner, roomId, room, occupant: xia, ghost } = await roomWithOne("Wes", "Xia");
   await xia.send(xml("message", { to: room, type: "error", id: "gone" }, xml("error", { type: "cancel" }, xml("recipient-unavailable", { xmlns: STANZAS }))));
   await eventually(async () => ((await owner.members(roomId)).get(ghost) === "leave" ? true : undefined), "the ghost out of the Matrix room");
 });

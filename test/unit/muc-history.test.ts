@@ -13,7 +13,8 @@ const said = (body: string, stanzaId: string, extra: Element[] = []) =>
   xml("message", { from: `${muc}/bob`, to: puppet, type: "groupchat" }, xml("body", {}, body), xml("stanza-id", { xmlns: "urn:xmpp:sid:0", id: stanzaId, by: muc }), ...extra);
 
 /** MucHistory over a fake archive; what reaches the inbound side is recorded by body, in order. */
-function scene(options: { mam: boolean; archived?: Element[]; backfill?: number; failAfterId?: boolean }) {
+/** `connecting`: the connection is coming up, the rooms to rejoin are not known yet. */
+function scene(options: { mam: boolean; archived?: Element[]; backfill?: number; failAfterId?: boolean; connecting?: boolean }) {
   const store = new MemoryStore();
   const taken: string[] = [];
   const queries: ArchiveQuery[] = [];
@@ -27,6 +28,7 @@ function scene(options: { mam: boolean; archived?: Element[]; backfill?: number;
   };
   const inbound = { handle: async (stanza: Element) => void taken.push(stanza.getChildText("body") ?? stanza.name) };
   const history = new MucHistory({ store, archive, inbound, addressing, backfillMessages: options.backfill ?? 50, log: pino({ level: "silent" }) });
+  if (!options.connecting) history.holdOnly([]);
   return { store, taken, queries, history };
 }
 
@@ -47,6 +49,28 @@ describe("a MUC's history as its first puppet enters", () => {
     assert.deepEqual(taken, ["missed 1", "missed 2", "live"]);
     await history.handle(said("later", "s5"));
     assert.deepEqual(taken.at(-1), "later", "nothing waits once the history is in");
+  });
+
+  it("a room that still counts the puppet in speaks before the bridge rejoins it: that waits for the archive; other rooms' messages do not", async () => {
+    const other = "other@conference.xmpp.test";
+    const { store, taken, history } = scene({ mam: true, archived: [said("missed", "s2"), said("live", "s3")], connecting: true });
+    await store.setMucLastStanzaId(muc, "s1");
+    await history.handle(said("live", "s3"));
+    await history.handle(xml("message", { from: `${other}/carol`, to: puppet, type: "groupchat" }, xml("body", {}, "elsewhere")));
+    await history.handle(xml("iq", { from: muc, to: puppet, type: "result", id: "q1" }));
+    assert.deepEqual(taken, ["iq"], "only what is not a room's message goes on before the rooms to rejoin are known");
+    history.holdOnly([muc]);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(taken, ["iq", "elsewhere"]);
+    await history.enter(muc, puppet, async () => "Alice");
+    assert.deepEqual(taken, ["iq", "elsewhere", "missed", "live", "live"], "the archive first; the live copy after it (the inbound side drops it by its stanza-id)");
+
+    history.holdEveryRoom();
+    await history.handle(said("after the connection came back", "s4"));
+    assert.equal(taken.length, 5);
+    history.holdOnly([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(taken.at(-1), "after the connection came back");
   });
 
   it("skips what is on Matrix already: a known stanza-id, a Matrix user's own message under an old nick", async () => {
