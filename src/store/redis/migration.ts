@@ -138,7 +138,9 @@ async function moveMessageIds(redis: Redis, keys: RedisKeys, counts: Counts): Pr
           if (conversation === undefined) counts.left++;
           return;
         }
-        counts.messageIds += Number(await redis.eval(MOVE_KEY, 2, key, keys.xmppMessage(conversation, key.slice(oldPrefix.length))));
+        // Read after the move, not before it (as `+= await` would): the moves of a batch run at once.
+        const moved = Number(await redis.eval(MOVE_KEY, 2, key, keys.xmppMessage(conversation, key.slice(oldPrefix.length))));
+        counts.messageIds += moved;
       }),
     );
   }
