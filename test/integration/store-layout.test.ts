@@ -198,10 +198,9 @@ test("data in the first layout's key names is moved at start, once, by whichever
 
     const lines = records.filter((r) => r.msg === "moved the data to the present key layout");
     const total = (field: string) => lines.reduce((sum, r) => sum + Number(r[field]), 0);
-    assert.deepEqual(
-      { lanes: total("lanes"), entries: total("entries"), onceKeys: total("onceKeys"), messageIds: total("messageIds"), left: total("left") },
-      { lanes: 3, entries: 4, onceKeys: 3, messageIds: 2, left: 0 },
-    );
+    // Each piece is counted by the instance that moved it. (Not `left`: an instance may count there a held
+    // copy's key whose lane the other had moved before it looked.)
+    assert.deepEqual({ lanes: total("lanes"), entries: total("entries"), onceKeys: total("onceKeys"), messageIds: total("messageIds") }, { lanes: 3, entries: 4, onceKeys: 3, messageIds: 2 });
     // A later start finds the layout done.
     const later = new RedisStore(redisSettings(prefix), log);
     await later.connect();

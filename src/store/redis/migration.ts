@@ -52,7 +52,7 @@ interface Counts {
   entries: number;
   onceKeys: number;
   messageIds: number;
-  /** Old keys whose new name could not be told: left to expire. */
+  /** Old keys whose new name this instance could not tell: left to expire (or moved by another instance starting at once). */
   left: number;
 }
 
@@ -131,6 +131,8 @@ async function moveMessageIds(redis: Redis, keys: RedisKeys, counts: Counts): Pr
     const entries = await Promise.all(eventIds.map((eventId) => (eventId === null ? null : redis.get(keys.matrixMessage(eventId)))));
     await Promise.all(
       found.map(async (key, i) => {
+        // Moved meanwhile by another instance starting at once.
+        if (eventIds[i] === null) return;
         const conversation = conversationOf(entries[i] ?? null);
         const oldPrefix = `${prefix}${conversation}:`;
         if (conversation === undefined || !key.startsWith(oldPrefix)) {
