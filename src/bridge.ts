@@ -64,6 +64,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     await store.connect().catch((err: Error) => {
       throw new Error(`cannot reach Redis at ${config.redis.url.replace(/\/\/[^@]*@/, "//***@")}: ${err.message}`, { cause: err });
     });
+    await store.migrateLayout();
     await homeserver.start();
     log.info({ bot: botUserId }, "homeserver reached, bot user ready");
 

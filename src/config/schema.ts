@@ -47,7 +47,10 @@ const redis = z
     /** Where Redis is; with `sentinels`, only its credentials, database number and scheme count. */
     url: urlOf(/^rediss?$/, "must be a redis:// or rediss:// URL"),
     /** Prefix of every key the bridge writes, so one Redis can serve several bridges. */
-    keyPrefix: z.string().default("mxb:"),
+    keyPrefix: z
+      .string()
+      .regex(/^[^{}]*$/, "must not hold { or }: the bridge's own hash tags decide which keys share a Redis Cluster slot")
+      .default("mxb:"),
     /** Redis Sentinels ("host:port") to ask where the primary is, instead of the URL's host. */
     sentinels: z.array(hostPort).min(1).optional(),
     /** The name the Sentinels monitor the primary under (`sentinel monitor <name> ...`). */

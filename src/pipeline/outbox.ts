@@ -127,6 +127,8 @@ export class OutboxWorker {
       try {
         batch = await store.peekOutbox(lane, BATCH_SIZE);
       } catch (err) {
+        // Another instance is active and drains this lane: this one is stepping down.
+        if (err instanceof FencedError) return;
         log.warn({ lane, err }, "cannot read the outbox; retrying");
         await this.sleep(retryDelay);
         retryDelay = Math.min(retryDelay * 2, LONGEST_RETRY_MS);

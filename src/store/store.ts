@@ -23,19 +23,23 @@ export interface BridgeStore {
   onAvailable(listener: () => void): void;
 
   /**
-   * Records a homeserver transaction and appends its entries to their outboxes, all at once.
-   * Returns false, and appends nothing, when this transaction ID was accepted before.
+   * Records a homeserver transaction and appends its entries to their outboxes, in each lane at once with
+   * the transaction's ID. Returns false, and appends nothing, when this transaction ID was accepted before;
+   * one stored in some lanes only (a crash between them) is completed in the others.
    */
   acceptTransaction(txnId: string, entries: readonly OutboxEntry[]): Promise<boolean>;
 
   /** Appends one entry to the end of an outbox. */
   appendToOutbox(entry: OutboxEntry): Promise<void>;
   /**
-   * Appends the entry unless the same onceKey was appended within ttlSeconds: one XMPP message
+   * Appends the entry unless the same onceKey was appended to its lane within ttlSeconds: one XMPP message
    * reaches every puppet in a room, and clients resend after reconnecting. Returns false for a repeat.
    */
   appendToOutboxOnce(entry: OutboxEntry, onceKey: string, ttlSeconds: number): Promise<boolean>;
-  /** The oldest entries of an outbox, at most `count`, left in place until removeFromOutbox. */
+  /**
+   * The oldest entries of an outbox, at most `count`, left in place until removeFromOutbox. With a fencing
+   * token (LeaseStore.fence), reading claims the lane for it: it fails with FencedError where a newer one did.
+   */
   peekOutbox(lane: string, count: number): Promise<string[]>;
   /**
    * Removes the oldest entries of an outbox if they are still `payloads` (as peekOutbox gave them);

@@ -76,8 +76,8 @@ export class MemoryStore implements BridgeStore {
 
   appendToOutboxOnce = (entry: OutboxEntry, onceKey: string): Promise<boolean> =>
     this.io(() => {
-      if (this.onceKeys.has(`once:${onceKey}`)) return false;
-      this.onceKeys.add(`once:${onceKey}`);
+      if (this.onceKeys.has(`once:${entry.lane}:${onceKey}`)) return false;
+      this.onceKeys.add(`once:${entry.lane}:${onceKey}`);
       this.lane(entry.lane).push(entry.payload);
       return true;
     });

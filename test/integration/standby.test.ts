@@ -145,7 +145,7 @@ test("an active instance frozen past its lease steps down when it wakes, and the
   assert.equal((await fetch(`http://127.0.0.1:${portsOf(1).appservice}/ready`)).status, 503, "the woken instance is on standby");
 });
 
-test("a write of an instance whose lease passed on is refused, and the lease renews only for its holder", async () => {
+test("a write of an instance whose lease passed on is refused in each lane the new holder claimed, and the lease renews only for its holder", async () => {
   const log = pino({ level: "silent" });
   const settings = { url: baseConfig().redis.url as string, keyPrefix: `${uniqueName("fence")}:` };
   const [first, second] = [new RedisStore(settings, log), new RedisStore(settings, log)];
@@ -159,10 +159,14 @@ test("a write of an instance whose lease passed on is refused, and the lease ren
     const newer = await eventually(() => second.acquireLease("second", 60_000), "the first lease to expire");
     assert.equal(newer, token + 1);
     assert.equal(await first.renewLease("first", token, 300), false);
-    await assert.rejects(first.removeFromOutbox("matrix:!fenced", ["one"]), FencedError);
-    await assert.rejects(first.recordMessage({ roomId: "!fenced", eventId: "$fenced", conversation: "c", ids: { id: "i" } }, 60), FencedError);
-    assert.deepEqual(await second.peekOutbox("matrix:!fenced", 10), ["one"]);
     second.fence(newer);
+    // The new holder claims a lane as it reads it, and a conversation's message map as it writes there.
+    assert.deepEqual(await second.peekOutbox("matrix:!fenced", 10), ["one"]);
+    await second.recordMessage({ roomId: "!fenced", eventId: "$new", conversation: "c", ids: { id: "j" } }, 60);
+    await assert.rejects(first.removeFromOutbox("matrix:!fenced", ["one"]), FencedError);
+    await assert.rejects(first.peekOutbox("matrix:!fenced", 10), FencedError);
+    await assert.rejects(first.recordMessage({ roomId: "!fenced", eventId: "$fenced", conversation: "c", ids: { id: "i" } }, 60), FencedError);
+    assert.equal(await second.messageByEventId("$fenced"), undefined);
     await second.removeFromOutbox("matrix:!fenced", ["one"]);
     assert.deepEqual(await second.peekOutbox("matrix:!fenced", 10), []);
     assert.equal(await second.renewLease("second", newer, 60_000), true);

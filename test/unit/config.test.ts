@@ -93,6 +93,7 @@ describe("config errors name the key, what was given and what was expected", () 
     assert.deepEqual(problemsOf((c) => (c.redis.sentinels = ["10.0.0.1:26379"])), ["redis.masterName: sentinels and masterName go together: give both or neither"]);
     assert.deepEqual(problemsOf((c) => Object.assign(c.redis, { sentinels: ["10.0.0.1"], masterName: "mxb" })), ["redis.sentinels.0: must be host:port"]);
     assert.deepEqual(problemsOf((c) => Object.assign(c.redis, { sentinels: ["[::1]:26379", "sentinel.example:26379"], masterName: "mxb" })), []);
+    assert.deepEqual(problemsOf((c) => (c.redis.keyPrefix = "{mxb}:")), ["redis.keyPrefix: must not hold { or }: the bridge's own hash tags decide which keys share a Redis Cluster slot"]);
   });
   it("lists every problem at once", () => {
     assert.equal(problemsOf((c) => ((c.homeserver.url = 1), (c.appservice = { port: "x" }))).length, 2);
