@@ -93,7 +93,7 @@ function recordingHomeserver(refusals = 0, joinRefusals = 0) {
       },
     },
   });
-  const homeserver = { botUserId: "@bot", intent: intentOf, bot: intentOf("@bot") } as unknown as Homeserver;
+  const homeserver = { botUserId: "@bot", intent: intentOf, bot: intentOf("@bot"), joinedBy: () => undefined } as unknown as Homeserver;
   return { homeserver, asked };
 }
 
