@@ -142,9 +142,10 @@ export function scaleRows({ settings, redisBytes, startup, memory }: ScaleResult
       figure: `while rejoining: a Matrix message into a portal until XMPP has it (ms); an empty homeserver transaction answered in (ms)`,
       bridged: `${f0(startup.probeMs)}; ${f1(startup.transactionMs)}`,
       without: "",
-      compared: startup.probeArrivedDuringRejoin ? "arrived before the rejoining ended" : "arrived after the rejoining ended",
+      // When the rejoining ended before the message arrived, the figure says nothing of the target.
+      compared: startup.probeArrivedDuringRejoin ? "arrived before the rejoining ended" : "arrived after the rejoining ended: not a test of the target",
       target: "answered meanwhile",
-      met: startup.probeArrivedDuringRejoin,
+      ...(startup.probeArrivedDuringRejoin ? { met: true } : {}),
     },
     {
       figure: `bridge RSS with ${settings.users} ghosts, ${settings.users} puppets and ${settings.rooms} portal rooms (MB), peak`,
