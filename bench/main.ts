@@ -5,15 +5,18 @@
  *
  * Options: --messages N (per throughput run, default 300), --probes N (per latency run, default 100),
  * --rate R (probes per second, default 20, at most half the homeserver's sequential rate), --no-profile (skip the run under --cpu-prof), --docs
- * (write the table into docs/performance.md).
+ * (write the table into docs/performance.md); --scale (also the scale scenario, bench/scale.ts: --rooms N portal MUCs, default 1000,
+ * --users N ghosts and puppets, default 10000), --scale-only (that scenario alone).
  */
 import { cpus, totalmem, release } from "node:os";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { conversionRates, largeInputTimes } from "./conversions.js";
-import { loadCosts } from "./load-costs.js";
-import { loadCostTable, markdownTable, rows } from "./report.js";
+import { conversionRates, largeInputTimes, type ConversionRates } from "./conversions.js";
+import { loadCosts, type LoadCosts } from "./load-costs.js";
+import { loadCostTable, markdownTable, rows, scaleRows } from "./report.js";
+import type { ScaleResults } from "./scale.js";
+import type { ScenarioResults } from "./scenarios.js";
 import { ROOT, serverPids, stackDown, stackUp } from "./stack.js";
 
 const log = (line: string) => console.error(`bench: ${line}`);
@@ -25,74 +28,94 @@ const { values } = parseArgs({
     rate: { type: "string", default: "20" },
     "no-profile": { type: "boolean", default: false },
     docs: { type: "boolean", default: false },
+    scale: { type: "boolean", default: false },
+    "scale-only": { type: "boolean", default: false },
+    rooms: { type: "string", default: "1000" },
+    users: { type: "string", default: "10000" },
   },
 });
 const settings = { messages: Number(values.messages), probes: Number(values.probes), rate: Number(values.rate), profile: !values["no-profile"] };
+const scaleOnly = values["scale-only"];
+const scaleSettings = values.scale || scaleOnly ? { rooms: Number(values.rooms), users: Number(values.users) } : undefined;
 
-const DOCS_START = "<!-- bench:results -->";
-const DOCS_END = "<!-- /bench:results -->";
+
+/** Replaces the section between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` in docs/performance.md. */
+async function writeDocsSection(name: string, markdown: string): Promise<void> {
+  const [open, close] = [`<!-- bench:${name} -->`, `<!-- /bench:${name} -->`];
+  const docs = join(ROOT, "docs/performance.md");
+  const text = await readFile(docs, "utf8");
+  const start = text.indexOf(open);
+  const end = text.indexOf(close);
+  if (start < 0 || end < start) throw new Error(`docs/performance.md has no ${open} ... ${close} section`);
+  await writeFile(docs, `${text.slice(0, start + open.length)}\n${markdown}\n${text.slice(end)}`);
+  log(`table written into docs/performance.md (${name})`);
+}
+
+function printProfile({ summary, file }: NonNullable<ScenarioResults["profile"]>): void {
+  console.log(`\nCPU profile of the bridge (${file}), ${summary.busyMs} ms busy of ${summary.windowMs} ms:`);
+  for (const [title, list] of [["by package or file", summary.byPackage], ["by function (self)", summary.topFunctions], ["by the bridge's innermost function", summary.byBridgeFunction]] as const) {
+    console.log(`\n${title}:`);
+    for (const s of list) console.log(`  ${s.percent.toFixed(1).padStart(5)} %  ${s.name}`);
+  }
+}
 
 async function main(): Promise<void> {
   const began = performance.now();
   const date = new Date().toISOString();
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "", memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, kernel: release() };
+  const heading = `${date.slice(0, 10)}, ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGb} GB, Node ${machine.node}`;
 
-  log("core conversions, on one core, before the stack starts");
-  const conversions = conversionRates();
-  const largeInputs = largeInputTimes();
-  log("what loading each dependency costs");
-  const memory = await loadCosts();
+  let core: { conversions: ConversionRates; largeInputs: Record<string, number>; loadCosts: LoadCosts } | undefined;
+  if (!scaleOnly) {
+    log("core conversions, on one core, before the stack starts");
+    const conversions = conversionRates();
+    const largeInputs = largeInputTimes();
+    log("what loading each dependency costs");
+    core = { conversions, largeInputs, loadCosts: await loadCosts() };
+  }
 
   log("starting the stack");
   const stack = await stackUp();
   const stopStack = () => stackDown(stack.dir).catch((err: unknown) => log(`stopping the stack failed: ${String(err)}`));
   process.once("SIGINT", () => void stopStack().then(() => process.exit(130)));
-  let scenarios;
+  let scenarios: ScenarioResults | undefined;
+  let scale: ScaleResults | undefined;
   try {
+    const servers = await serverPids(stack.dir);
     // The test helpers read the stack's settings when they load: only now.
-    const { runScenarios } = await import("./scenarios.js");
-    scenarios = await runScenarios(settings, await serverPids(stack.dir), log);
+    if (core) scenarios = await (await import("./scenarios.js")).runScenarios(settings, servers, log);
+    if (scaleSettings) scale = await (await import("./scale.js")).runScale(scaleSettings, servers, log);
   } finally {
     log("stopping the stack");
     await stopStack();
   }
 
-  const table = rows(conversions, largeInputs, scenarios);
+  const table = core && scenarios ? rows(core.conversions, core.largeInputs, scenarios) : [];
+  const scaleTable = scale ? scaleRows(scale) : [];
   const seconds = Math.round((performance.now() - began) / 1000);
-  const results = { date, machine, settings, seconds, stackUpSeconds: stack.upSeconds, conversions, largeInputs, loadCosts: memory, ...scenarios, table };
+  const results = { date, machine, settings: { ...settings, scale: scaleSettings }, seconds, stackUpSeconds: stack.upSeconds, ...core, ...scenarios, scale, table: [...table, ...scaleTable] };
   const dir = join(ROOT, "bench/results");
   await mkdir(dir, { recursive: true });
   const file = join(dir, `${date.replace(/:/g, "-").replace(/\.\d+Z$/, "Z")}.json`);
   await writeFile(file, JSON.stringify(results, null, 2) + "\n");
 
-  const markdown = [
-    `${date.slice(0, 10)}, ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGb} GB, Node ${machine.node}; ` +
-      `${settings.messages} messages per throughput run, ${settings.probes} probes at ${scenarios.latency.rate}/s per latency run; ${seconds} s in all.`,
-    "",
-    markdownTable(table),
-    "",
-    loadCostTable(memory),
-  ].join("\n");
-  console.log(markdown);
-  if (scenarios.profile) {
-    const { summary, file: profileFile } = scenarios.profile;
-    console.log(`\nCPU profile of the bridge (${profileFile}), ${summary.busyMs} ms busy of ${summary.windowMs} ms:`);
-    for (const [title, list] of [["by package or file", summary.byPackage], ["by function (self)", summary.topFunctions], ["by the bridge's innermost function", summary.byBridgeFunction]] as const) {
-      console.log(`\n${title}:`);
-      for (const s of list) console.log(`  ${s.percent.toFixed(1).padStart(5)} %  ${s.name}`);
-    }
+  const sections: [string, string][] = [];
+  if (core && scenarios) {
+    const markdown = [
+      `${heading}; ${settings.messages} messages per throughput run, ${settings.probes} probes at ${scenarios.latency.rate}/s per latency run; ${seconds} s in all.`,
+      "",
+      markdownTable(table),
+      "",
+      loadCostTable(core.loadCosts),
+    ].join("\n");
+    sections.push(["results", markdown]);
   }
-  if (scenarios.limitedSyncs > 0) log(`warning: ${scenarios.limitedSyncs} syncs had limited timelines`);
+  if (scale) sections.push(["scale", `${heading}; ${scale.settings.rooms} portal MUCs, ${scale.settings.users} ghosts and puppets.\n\n${markdownTable(scaleTable)}`]);
+  for (const [, markdown] of sections) console.log(`${markdown}\n`);
+  if (scenarios?.profile) printProfile(scenarios.profile);
+  if (scenarios && scenarios.limitedSyncs > 0) log(`warning: ${scenarios.limitedSyncs} syncs had limited timelines`);
   log(`results in ${file}`);
-  if (values.docs) {
-    const docs = join(ROOT, "docs/performance.md");
-    const text = await readFile(docs, "utf8");
-    const start = text.indexOf(DOCS_START);
-    const end = text.indexOf(DOCS_END);
-    if (start < 0 || end < start) throw new Error(`docs/performance.md has no ${DOCS_START} ... ${DOCS_END} section`);
-    await writeFile(docs, `${text.slice(0, start + DOCS_START.length)}\n${markdown}\n${text.slice(end)}`);
-    log("table written into docs/performance.md");
-  }
+  if (values.docs) for (const [name, markdown] of sections) await writeDocsSection(name, markdown);
 }
 
 main().then(

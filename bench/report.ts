@@ -2,6 +2,7 @@
 import type { ConversionRates } from "./conversions.js";
 import type { LoadCosts } from "./load-costs.js";
 import type { Percentiles } from "./measure.js";
+import type { Rejoin, ScaleResults } from "./scale.js";
 import type { ScenarioResults } from "./scenarios.js";
 
 export interface Row {
@@ -121,6 +122,47 @@ export function rows(conv: ConversionRates, largeInputs: Record<string, number>,
     target: "—",
   });
   return out;
+}
+
+/** The scale scenario's figures (bench/scale.ts). */
+export function scaleRows({ settings, redisBytes, startup, memory }: ScaleResults): Row[] {
+  const load = (r: Rejoin) => `load average ${r.loadAverage.map((l) => l.toFixed(1)).join(", ")}`;
+  const rejoined = (r: Rejoin) => `${r.rejoined} of ${r.puppets} puppets back in${r.failed ? `, ${r.failed} failed` : ""}`;
+  const allIn = (r: Rejoin) => r.rejoined === r.puppets;
+  return [
+    {
+      figure: `start-up with ${settings.rooms} portal MUCs, a puppet in each: start to every puppet back in (s); "bridge running" at; rejoining from the component online`,
+      bridged: `${f1(startup.allRejoinedMs / 1000)}; running at ${f1(startup.runningMs / 1000)}; rejoining ${f1(startup.rejoiningMs / 1000)} (${f1(startup.rejoiningMs / startup.puppets)} ms per puppet)`,
+      without: "",
+      compared: `${rejoined(startup)}; ${load(startup)}`,
+      target: "≤ 30 s",
+      met: allIn(startup) && target(startup.allRejoinedMs, 30_000),
+    },
+    {
+      figure: `while rejoining: a Matrix message into a portal until XMPP has it (ms); an empty homeserver transaction answered in (ms)`,
+      bridged: `${f0(startup.probeMs)}; ${f1(startup.transactionMs)}`,
+      without: "",
+      // When the rejoining ended before the message arrived, the figure says nothing of the target.
+      compared: startup.probeArrivedDuringRejoin ? "arrived before the rejoining ended" : "arrived after the rejoining ended: not a test of the target",
+      target: "answered meanwhile",
+      ...(startup.probeArrivedDuringRejoin ? { met: true } : {}),
+    },
+    {
+      figure: `bridge RSS with ${settings.users} ghosts, ${settings.users} puppets and ${settings.rooms} portal rooms (MB), peak`,
+      bridged: `${f1(memory.bridge.rssMb)}, peak ${f1(memory.bridge.peakRssMb)}`,
+      without: "",
+      compared: `${rejoined(memory)} in ${f1(memory.rejoiningMs / 1000)} s of rejoining; ${load(memory)}`,
+      target: "≤ 200 MB",
+      met: allIn(memory) && target(memory.bridge.rssMb, 200),
+    },
+    {
+      figure: "Redis used_memory (bytes) per portal room (link, membership, a puppet); per ghost (profile, membership); per further puppet (membership, occupancy); in all",
+      bridged: `${f0(redisBytes.perRoom)}; ${f0(redisBytes.perGhost)}; ${f0(redisBytes.perPuppet)}; ${(redisBytes.total / MB).toFixed(1)} MB, ${redisBytes.keys} keys`,
+      without: "",
+      compared: "",
+      target: "—",
+    },
+  ];
 }
 
 export function markdownTable(table: readonly Row[]): string {

@@ -128,7 +128,7 @@ async function probeLatency(prefix: string, count: number, rate: number, send: (
 let profileRuns = 0;
 
 /** Starts the bridge's CLI and times it to "bridge running"; with a profile dir, under node --cpu-prof. */
-async function startBridge(profileDir?: string): Promise<{ bridge: BridgeProcess; startupMs: number }> {
+export async function startBridge(profileDir?: string): Promise<{ bridge: BridgeProcess; startupMs: number }> {
   const spawnedAt = Date.now();
   let bridge: BridgeProcess;
   if (profileDir) {
@@ -146,7 +146,7 @@ async function startBridge(profileDir?: string): Promise<{ bridge: BridgeProcess
   return { bridge, startupMs: (running.time as number) - spawnedAt };
 }
 
-async function stopBridge(bridge: BridgeProcess): Promise<void> {
+export async function stopBridge(bridge: BridgeProcess): Promise<void> {
   const code = await bridge.stop();
   if (code !== 0) throw new Error(`the bridge stopped with exit code ${code}`);
 }
