@@ -8,6 +8,7 @@ import type { PresenceToMatrix } from "../pipeline/capabilities/presence/presenc
 import type { Ingress } from "../pipeline/ingress.js";
 import type { RedisStore } from "../store/redis-store.js";
 import { ComponentAuthError, type ComponentConnection } from "../xmpp/component-connection.js";
+import type { MucHistory } from "../xmpp/muc-history.js";
 
 export interface RoleParts {
   config: BridgeConfig;
@@ -15,6 +16,8 @@ export interface RoleParts {
   connection: ComponentConnection;
   ingress: Ingress;
   presenceToMatrix: PresenceToMatrix;
+  /** Holds rooms' messages from a takeover until the rooms are entered again; lets them go on standby. */
+  mucHistory: Pick<MucHistory, "holdUntilRejoined" | "stopHolding">;
   registry: Registry;
   /** Told of a failure the bridge cannot live with: the component secret refused at a takeover. */
   fatal(err: Error): void;
@@ -31,9 +34,10 @@ export interface InstanceRole {
 }
 
 /** What only the active instance does (hold the component connection, drain the outboxes), and when it does it. */
-export function instanceRole({ config, store, connection, ingress, presenceToMatrix, registry, fatal, log }: RoleParts): InstanceRole {
+export function instanceRole({ config, store, connection, ingress, presenceToMatrix, mucHistory, registry, fatal, log }: RoleParts): InstanceRole {
   const observer = roleMetrics(registry);
   const takeOver = async (): Promise<void> => {
+    mucHistory.holdUntilRejoined();
     await connection.start();
     const resumed = await ingress.resume();
     if (resumed > 0) log.info({ lanes: resumed }, "resuming queued work");
@@ -53,6 +57,7 @@ export function instanceRole({ config, store, connection, ingress, presenceToMat
     standDown: async () => {
       presenceToMatrix.forgetContacts();
       await Promise.all([ingress.pause(), connection.stop()]);
+      await mucHistory.stopHolding();
     },
     renewed: () => void ingress.wakePending().catch((err: unknown) => log.debug({ err }, "could not list the lanes that hold entries")),
     takeOverFailed: (err) => err instanceof ComponentAuthError && fatal(err),

@@ -44,7 +44,9 @@ export class MucHistory implements StanzaHandler {
   /** MUCs whose history is being read or is still to be read: their live messages wait here, in order, until it is in. */
   private readonly held = new Map<string, Element[]>();
   /** Until the rooms to rejoin are known, any room's messages: one may be of a room still to be entered. */
-  private waitingForRooms: Element[] | undefined = [];
+  private waitingForRooms: Element[] | undefined;
+  /** Whether this instance holds the component connection and so rejoins the rooms (not on standby). */
+  private rejoining = false;
 
   constructor(private readonly deps: MucHistoryDeps) {}
 
@@ -58,9 +60,29 @@ export class MucHistory implements StanzaHandler {
     return Promise.resolve();
   }
 
-  /** The connection is down: whatever room's messages arrive once it is back wait until the rooms to rejoin are known. */
-  holdEveryRoom(): void {
+  /** This instance takes the connection up: every room's messages wait until the rooms to rejoin are known. */
+  holdUntilRejoined(): void {
+    this.rejoining = true;
     this.waitingForRooms ??= [];
+  }
+
+  /** The connection is down: once it is back, the same (see holdUntilRejoined), unless this instance went on standby. */
+  holdEveryRoom(): void {
+    if (this.rejoining) this.waitingForRooms ??= [];
+  }
+
+  /**
+   * On standby: nothing rejoins here, so what waits goes on (the ingress stores it for the active instance),
+   * and so does whatever the closing connection still brings.
+   */
+  async stopHolding(): Promise<void> {
+    this.rejoining = false;
+    const waiting = this.waitingForRooms ?? [];
+    this.waitingForRooms = undefined;
+    await Promise.all([...this.held.keys()].map((muc) => this.release(muc)));
+    for (const stanza of waiting) {
+      await this.handle(stanza).catch((err: unknown) => this.deps.log.error({ err }, "could not take in a message held while the rooms to rejoin were read"));
+    }
   }
 
   /**

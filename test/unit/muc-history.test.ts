@@ -28,7 +28,7 @@ function scene(options: { mam: boolean; archived?: Element[]; backfill?: number;
   };
   const inbound = { handle: async (stanza: Element) => void taken.push(stanza.getChildText("body") ?? stanza.name) };
   const history = new MucHistory({ store, archive, inbound, addressing, backfillMessages: options.backfill ?? 50, log: pino({ level: "silent" }) });
-  if (!options.connecting) history.holdOnly([]);
+  if (options.connecting) history.holdUntilRejoined();
   return { store, taken, queries, history };
 }
 
@@ -71,6 +71,17 @@ describe("a MUC's history as its first puppet enters", () => {
     history.holdOnly([]);
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(taken.at(-1), "after the connection came back");
+  });
+
+  it("on standby nothing waits: what was held goes on (to be stored for the active instance), and what the closing connection still brings", async () => {
+    const { taken, history } = scene({ mam: true, connecting: true });
+    await history.handle(said("read before stepping down", "s1"));
+    assert.deepEqual(taken, []);
+    await history.stopHolding();
+    assert.deepEqual(taken, ["read before stepping down"]);
+    history.holdEveryRoom();
+    await history.handle(said("still in the socket", "s2"));
+    assert.deepEqual(taken, ["read before stepping down", "still in the socket"]);
   });
 
   it("skips what is on Matrix already: a known stanza-id, a Matrix user's own message under an old nick", async () => {
