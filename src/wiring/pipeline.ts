@@ -158,7 +158,7 @@ export function buildPipeline({ config, store, homeserver, connection, media, fi
       deliveryStatus,
       membership: new Membership({ rooms, occupancy, puppets, ghosts, directChats, gateway: gateway.members, profiles: ghostProfiles, addressing, botUserId, log: logOf("membership") }),
       encryption: new Encryption({ rooms, store, occupancy, addressing, log: logOf("encryption") }),
-      kicks: new Kicks({ ...deps("kicks"), occupancy }),
+      kicks: new Kicks({ ...deps("kicks"), occupancy, puppets }),
       reactions: new Reactions({ ...deps("reactions"), peerSupports: (jid, feature, from) => peers.supports(jid, feature, from) }),
       redactions: new Redactions(deps("redactions")),
       receipts: new Receipts(deps("receipts")),

@@ -1,6 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Kicks } from "../../src/pipeline/capabilities/kicks.js";
+import { Puppets } from "../../src/pipeline/destinations/puppets.js";
+import { TransientError } from "../../src/pipeline/outbox.js";
+import { MucJoinError } from "../../src/xmpp/muc-occupancy.js";
 import { ghostOfOccupant } from "../../src/core/identity.js";
 import type { OccupantPresence } from "../../src/core/model.js";
 import { addressing, alice, capabilityDeps, fromMuc, muc, portalRoom } from "../fakes/capability-deps.js";
@@ -11,8 +14,8 @@ const dave = { nick: "dave", occupantKey: "dave@xmpp.test", realJid: "dave@xmpp.
 const davesGhost = ghostOfOccupant({ muc, ...dave }, addressing);
 
 async function scene(answer?: () => Promise<void>) {
-  const { deps, stanzas, matrix, occupancy, at } = await capabilityDeps({ occupants: [carol, dave], ...(answer ? { answer } : {}) });
-  return { kicks: new Kicks({ ...deps, occupancy }), stanzas, matrix, at };
+  const { deps, stanzas, matrix, occupancy, puppets, at } = await capabilityDeps({ occupants: [carol, dave], ...(answer ? { answer } : {}) });
+  return { kicks: new Kicks({ ...deps, occupancy, puppets }), stanzas, matrix, at, deps, occupancy };
 }
 const removal = (sender: string, target: string, membership: "leave" | "ban" | "join", reason?: string) =>
   ({ kind: "membership", roomId: portalRoom, sender, eventId: "$m", target, membership, ...(reason ? { reason } : {}) }) as const;
@@ -38,6 +41,20 @@ describe("kicks and bans, Matrix to XMPP", () => {
     });
     await kicks.fromMatrix(removal(alice, carolsGhost, "leave"), at(portalRoom));
     assert.deepEqual(matrix.notices, [`carol is still in ${muc} on XMPP: the MUC refused to kick them (forbidden).`]);
+  });
+  it("waits for a MUC whose server cannot be reached only so long, then tells the room", async () => {
+    const { stanzas, matrix, at, deps, occupancy } = await scene();
+    occupancy.join = async (room: string, _user: string, nick: string) => {
+      throw new MucJoinError(room, nick, "remote-server-not-found");
+    };
+    let now = 0;
+    const puppets = new Puppets({ rooms: deps.rooms, occupancy, unreachableRetryMs: 60_000, log: deps.log, now: () => now });
+    const kicks = new Kicks({ ...deps, occupancy, puppets });
+    await assert.rejects(kicks.fromMatrix(removal(alice, carolsGhost, "leave"), at(portalRoom)), TransientError);
+    now += 60_000;
+    await kicks.fromMatrix(removal(alice, carolsGhost, "leave"), at(portalRoom));
+    assert.equal(stanzas.length, 0);
+    assert.equal(matrix.notices.at(-1), `carol is still in ${muc} on XMPP: the MUC refused to kick them (remote-server-not-found).`);
   });
   it("takes a ghost's own leaving, and leaves Matrix users' membership to others", async () => {
     const { kicks, stanzas, at } = await scene();

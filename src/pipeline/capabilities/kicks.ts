@@ -1,17 +1,19 @@
 import { asError } from "../../core/errors.js";
-import { ghostOfOccupant, isGhost, matrixLocalpart } from "../../core/identity.js";
+import { ghostOfOccupant, isGhost } from "../../core/identity.js";
 import * as notices from "../../core/notices.js";
 import type { MatrixInboundOf, XmppEventOf } from "../../core/model.js";
 import { puppetAddress } from "../../xmpp/puppet-address.js";
 import { renderModeration } from "../../xmpp/stanzas.js";
 import type { MucOccupancy } from "../../xmpp/muc-occupancy.js";
 import { deliver, isPassing } from "../errors.js";
+import type { MucLink, Puppets } from "../destinations/puppets.js";
 import type { MatrixDestination } from "../destinations/matrix-destination.js";
 import type { XmppDestination } from "../destinations/xmpp-destination.js";
 import type { CapabilityDeps } from "./capability.js";
 
 export interface KicksDeps extends CapabilityDeps {
   occupancy: MucOccupancy;
+  puppets: Puppets;
 }
 
 /**
@@ -25,8 +27,8 @@ export class Kicks {
 
   /** Takes every membership change of a ghost in a room linked to a MUC: only its removal by someone else goes to XMPP. */
   async fromMatrix({ sender, roomId, target, membership, reason }: MatrixInboundOf<"membership">, destination: XmppDestination | undefined): Promise<boolean> {
-    if (!isGhost(target, this.deps.addressing) || !destination?.muc) return false;
-    if ((membership === "leave" || membership === "ban") && sender !== target) await this.moderate(destination.muc, roomId, sender, target, membership === "ban" ? "ban" : "kick", reason);
+    if (!isGhost(target, this.deps.addressing) || !destination?.muc || destination.link.kind === "dm") return false;
+    if ((membership === "leave" || membership === "ban") && sender !== target) await this.moderate(destination.link, roomId, sender, target, membership === "ban" ? "ban" : "kick", reason);
     return true;
   }
 
@@ -46,7 +48,8 @@ export class Kicks {
     return true;
   }
 
-  private async moderate(muc: string, roomId: string, moderator: string, ghost: string, action: "kick" | "ban", reason: string | undefined): Promise<void> {
+  private async moderate(link: MucLink, roomId: string, moderator: string, ghost: string, action: "kick" | "ban", reason: string | undefined): Promise<void> {
+    const { muc } = link;
     const occupant = this.deps.occupancy.occupants(muc).find((o) => ghostOfOccupant(o, this.deps.addressing) === ghost);
     if (!occupant) return;
     const why = reason || `${action === "ban" ? "Banned" : "Kicked"} on Matrix`;
@@ -55,7 +58,8 @@ export class Kicks {
       action = "kick";
     }
     try {
-      await deliver("join MUC", () => this.deps.occupancy.join(muc, moderator, matrixLocalpart(moderator)));
+      // Through the puppets' join, so that a MUC whose server cannot be reached is waited for only so long.
+      await this.deps.puppets.join(link, moderator, undefined, roomId);
       await this.deps.connection.request(renderModeration(puppetAddress(moderator, this.deps.addressing), muc, occupant, action, why));
       this.deps.log.info({ muc, nick: occupant.nick, action, moderator }, "removed an occupant from a MUC");
     } catch (err) {
