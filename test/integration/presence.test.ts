@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { xml } from "@xmpp/client";
 import { directChatScene, ghostOf, type Stanza } from "./scenes.js";
-import { bridgeSuite, eventually } from "./harness.js";
+import { bridgeSuite, eventually, homeserverRecovering } from "./harness.js";
 import type { MatrixTestClient } from "./matrix-client.js";
 import type { XmppTestClient } from "./xmpp-client.js";
 
@@ -47,6 +47,8 @@ test("a Matrix user's presence reaches the XMPP users subscribed to the puppet, 
   const { xmppUser: bea, matrixUser: mia, puppet } = await directChatScene(suite, { id: "p2", body: "are you in?" });
   await subscribe(bea, puppet);
   await suite.restartBridge();
+  // Presence created just as Synapse's recovery of the bridge ends would wait for its next failure (docs/reliability.md).
+  await eventually(() => (homeserverRecovering() ? undefined : true), "the homeserver to have sent what it held", 90_000);
 
   let mark = bea.stanzas.length;
   await setPresence(mia, "unavailable", "In a meeting");

@@ -23,10 +23,12 @@ test("the primary dies mid-conversation: the Sentinel promotes the replica, and 
   assert.equal(await primaryPort(), stack.sentinel.primaryPort);
   const talk = await conversationScene(suite, "sentinel", 20);
   await talk.underWay(3);
+  await talk.holdMatrix();
   // SHUTDOWN: the primary's acknowledged writes reach the replica before it goes (replication is
   // asynchronous, so a primary killed outright may take its last writes with it: docs/reliability.md).
   await redisCli(stack.sentinel.primaryPort, "shutdown").catch(() => undefined);
   await eventually(async () => ((await primaryPort()) === stack.sentinel.replicaPort ? true : undefined), "the Sentinel to promote the replica", 60_000);
+  await talk.speakAgain();
   await talk.finished();
   assert.deepEqual(await talk.toMatrix(), talk.said("x"));
   assert.deepEqual(talk.toXmpp(), talk.said("m"));

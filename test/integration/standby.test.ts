@@ -108,10 +108,12 @@ test("the standby is live but not ready, refuses transactions for the homeserver
 test("the active instance is killed mid-conversation: the standby takes over, and every message arrives once, in order, both ways", async () => {
   const talk = await conversationScene(suite, "standby", 30);
   await talk.underWay(5);
+  await talk.holdMatrix();
   bridges[0]!.proc.kill("SIGKILL");
   await bridges[0]!.exitCode();
 
   await bridges[1]!.waitForLog(acquired, 60_000);
+  await talk.speakAgain();
   await talk.finished();
   assert.deepEqual(await talk.toMatrix(), talk.said("x"));
   // A stanza in flight when the active instance died may be sent again, with the same id and origin-id: never more, never out of order.
@@ -126,6 +128,7 @@ test("an active instance frozen past its lease steps down when it wakes, and the
   await next.waitForLog(running, 60_000);
   const talk = await conversationScene(suite, "frozen", 20);
   await talk.underWay(3);
+  await talk.holdMatrix();
   frozen.proc.kill("SIGSTOP");
   try {
     await next.waitForLog(acquired, 60_000);
@@ -136,6 +139,7 @@ test("an active instance frozen past its lease steps down when it wakes, and the
   const lost = await frozen.waitForLog((r) => r.msg === "lost the lease: this instance is on standby", 30_000);
   assert.ok(typeof lost.reason === "string");
   await eventually(async () => (next.records.some((r) => r.msg === "component connection online") ? true : undefined), "the new active instance's component connection", 60_000);
+  await talk.speakAgain();
   await talk.finished();
   // ejabberd spreads a component domain's stanzas over every connection for it, the frozen one's too: what
   // that one read when it woke reaches Matrix once, but after later messages (docs/reliability.md).
