@@ -6,7 +6,9 @@
  * Options: --messages N (per throughput run, default 300), --probes N (per latency run, default 100),
  * --rate R (probes per second, default 20, at most half the homeserver's sequential rate), --no-profile (skip the run under --cpu-prof), --docs
  * (write the table into docs/performance.md); --scale (also the scale scenario, bench/scale.ts: --rooms N portal MUCs, default 1000,
- * --users N ghosts and puppets, default 10000), --scale-only (that scenario alone).
+ * --users N ghosts and puppets, default 10000), --scale-only (that scenario alone); --parallel (also many
+ * rooms at once and a soak, bench/parallel.ts: --rooms-parallel N direct chats, default 20, --messages-each N
+ * per chat and run, default 30, --soak N messages, default 10000), --parallel-only (that scenario alone).
  */
 import { cpus, totalmem, release } from "node:os";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
@@ -14,7 +16,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { conversionRates, largeInputTimes, type ConversionRates } from "./conversions.js";
 import { loadCosts, type LoadCosts } from "./load-costs.js";
-import { loadCostTable, markdownTable, rows, scaleRows } from "./report.js";
+import type { ParallelResults } from "./parallel.js";
+import { loadCostTable, markdownTable, parallelRows, rows, scaleRows } from "./report.js";
 import type { ScaleResults } from "./scale.js";
 import type { ScenarioResults } from "./scenarios.js";
 import { ROOT, serverPids, stackDown, stackUp } from "./stack.js";
@@ -32,11 +35,18 @@ const { values } = parseArgs({
     "scale-only": { type: "boolean", default: false },
     rooms: { type: "string", default: "1000" },
     users: { type: "string", default: "10000" },
+    parallel: { type: "boolean", default: false },
+    "parallel-only": { type: "boolean", default: false },
+    "rooms-parallel": { type: "string", default: "20" },
+    "messages-each": { type: "string", default: "30" },
+    soak: { type: "string", default: "10000" },
   },
 });
 const settings = { messages: Number(values.messages), probes: Number(values.probes), rate: Number(values.rate), profile: !values["no-profile"] };
 const scaleOnly = values["scale-only"];
+const parallelOnly = values["parallel-only"];
 const scaleSettings = values.scale || scaleOnly ? { rooms: Number(values.rooms), users: Number(values.users) } : undefined;
+const parallelSettings = values.parallel || parallelOnly ? { rooms: Number(values["rooms-parallel"]), messages: Number(values["messages-each"]), soak: Number(values.soak) } : undefined;
 
 
 /** Replaces the section between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` in docs/performance.md. */
@@ -66,7 +76,7 @@ async function main(): Promise<void> {
   const heading = `${date.slice(0, 10)}, ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGb} GB, Node ${machine.node}`;
 
   let core: { conversions: ConversionRates; largeInputs: Record<string, number>; loadCosts: LoadCosts } | undefined;
-  if (!scaleOnly) {
+  if (!scaleOnly && !parallelOnly) {
     log("core conversions, on one core, before the stack starts");
     const conversions = conversionRates();
     const largeInputs = largeInputTimes();
@@ -80,11 +90,13 @@ async function main(): Promise<void> {
   process.once("SIGINT", () => void stopStack().then(() => process.exit(130)));
   let scenarios: ScenarioResults | undefined;
   let scale: ScaleResults | undefined;
+  let parallel: ParallelResults | undefined;
   try {
     const servers = await serverPids(stack.dir);
     // The test helpers read the stack's settings when they load: only now.
     if (core) scenarios = await (await import("./scenarios.js")).runScenarios(settings, servers, log);
     if (scaleSettings) scale = await (await import("./scale.js")).runScale(scaleSettings, servers, log);
+    if (parallelSettings) parallel = await (await import("./parallel.js")).runParallel(parallelSettings, log);
   } finally {
     log("stopping the stack");
     await stopStack();
@@ -92,8 +104,9 @@ async function main(): Promise<void> {
 
   const table = core && scenarios ? rows(core.conversions, core.largeInputs, scenarios) : [];
   const scaleTable = scale ? scaleRows(scale) : [];
+  const parallelTable = parallel ? parallelRows(parallel) : [];
   const seconds = Math.round((performance.now() - began) / 1000);
-  const results = { date, machine, settings: { ...settings, scale: scaleSettings }, seconds, stackUpSeconds: stack.upSeconds, ...core, ...scenarios, scale, table: [...table, ...scaleTable] };
+  const results = { date, machine, settings: { ...settings, scale: scaleSettings, parallel: parallelSettings }, seconds, stackUpSeconds: stack.upSeconds, ...core, ...scenarios, scale, parallel, table: [...table, ...scaleTable, ...parallelTable] };
   const dir = join(ROOT, "bench/results");
   await mkdir(dir, { recursive: true });
   const file = join(dir, `${date.replace(/:/g, "-").replace(/\.\d+Z$/, "Z")}.json`);
@@ -111,6 +124,7 @@ async function main(): Promise<void> {
     sections.push(["results", markdown]);
   }
   if (scale) sections.push(["scale", `${heading}; ${scale.settings.rooms} portal MUCs, ${scale.settings.users} ghosts and puppets.\n\n${markdownTable(scaleTable)}`]);
+  if (parallel) sections.push(["parallel", `${heading}; ${parallel.settings.rooms} direct chats, ${parallel.settings.messages} messages per chat and run, a soak of ${parallel.memory.soakMessages} messages.\n\n${markdownTable(parallelTable)}`]);
   for (const [, markdown] of sections) console.log(`${markdown}\n`);
   if (scenarios?.profile) printProfile(scenarios.profile);
   if (scenarios && scenarios.limitedSyncs > 0) log(`warning: ${scenarios.limitedSyncs} syncs had limited timelines`);

@@ -2,6 +2,7 @@
 import type { ConversionRates } from "./conversions.js";
 import type { LoadCosts } from "./load-costs.js";
 import type { Percentiles } from "./measure.js";
+import type { ParallelResults } from "./parallel.js";
 import type { Rejoin, ScaleResults } from "./scale.js";
 import type { ScenarioResults } from "./scenarios.js";
 
@@ -161,6 +162,39 @@ export function scaleRows({ settings, redisBytes, startup, memory }: ScaleResult
       without: "",
       compared: "",
       target: "—",
+    },
+  ];
+}
+
+/** Many rooms at once and the soak's memory (bench/parallel.ts). */
+export function parallelRows({ settings, bridged, bridgedMatrixToXmpp, withoutBridge, memory, loadAverage }: ParallelResults): Row[] {
+  const order = (ok: boolean) => (ok ? "" : " (out of order!)");
+  const ratio = bridged.messagesPerSecond / withoutBridge.messagesPerSecond;
+  const load = `load average ${loadAverage.map((l) => l.toFixed(1)).join(", ")}`;
+  const grown = memory.afterSoak.rssMb - memory.idle.rssMb;
+  return [
+    {
+      figure: `throughput XMPP→Matrix, ${settings.rooms} direct chats at once (msg/s in all); without: ${settings.rooms} Matrix clients sending in sequence at once (mean of a run before and after)`,
+      bridged: `${f1(bridged.messagesPerSecond)}${order(bridged.inOrder)}`,
+      without: f1(withoutBridge.messagesPerSecond),
+      compared: `${ratio.toFixed(2)}×`,
+      target: "≥ 0.9×",
+      met: bridged.inOrder && target(ratio, 0.9, true),
+    },
+    {
+      figure: `throughput Matrix→XMPP, ${settings.rooms} direct chats at once (msg/s in all); compared with the Matrix clients' rate without the bridge`,
+      bridged: `${f1(bridgedMatrixToXmpp.messagesPerSecond)}${order(bridgedMatrixToXmpp.inOrder)}`,
+      without: f1(withoutBridge.messagesPerSecond),
+      compared: `${(bridgedMatrixToXmpp.messagesPerSecond / withoutBridge.messagesPerSecond).toFixed(2)}×`,
+      target: "—",
+    },
+    {
+      figure: `bridge RSS idle → after a soak of ${memory.soakMessages} messages, half each way (MB), peak`,
+      bridged: `${f1(memory.idle.rssMb)} → ${f1(memory.afterSoak.rssMb)}, peak ${f1(memory.afterSoak.peakRssMb)}${order(memory.inOrder)}`,
+      without: "",
+      compared: `${grown >= 0 ? "+" : "−"}${f1(Math.abs(grown))} MB in ${f0(memory.soakSeconds)} s; ${load}`,
+      target: "≤ idle + 20 MB",
+      met: memory.inOrder && target(grown, 20),
     },
   ];
 }

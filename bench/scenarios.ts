@@ -31,7 +31,7 @@ const SYNC_FILTER = encodeURIComponent(
 );
 
 /** A Matrix user's long-polling sync, noting when each message arrives in any of their rooms. */
-class MatrixWatcher {
+export class MatrixWatcher {
   readonly arrivals = new Arrivals();
   /** Syncs that left events out (a limited timeline): arrivals would then be missing. */
   limited = 0;
@@ -75,7 +75,7 @@ class MatrixWatcher {
 }
 
 /** Notes when each chat message an XMPP user receives arrives. */
-function xmppArrivals(client: XmppTestClient, onMessage?: (body: string) => void): Arrivals {
+export function xmppArrivals(client: XmppTestClient, onMessage?: (body: string) => void): Arrivals {
   const arrivals = new Arrivals();
   client.onStanza((s) => {
     const body = s.is("message") ? bodyOf(s) : null;
@@ -94,8 +94,8 @@ function inOrder(): (task: () => Promise<unknown>) => void {
   };
 }
 
-const chat = (to: string, id: string, body: string) => xml("message", { to, type: "chat", id }, xml("body", {}, body));
-const bodiesOf = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+export const chat = (to: string, id: string, body: string) => xml("message", { to, type: "chat", id }, xml("body", {}, body));
+export const bodiesOf = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
 export interface Throughput {
   messagesPerSecond: number;
