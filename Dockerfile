@@ -70,5 +70,5 @@ HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
 # Node runs as PID 1: the bridge installs its own SIGTERM/SIGINT (clean shutdown: puppets leave their MUCs) and SIGHUP
 # (reload) handlers, so `docker stop` works without an init process. DEP0060 is a deprecation warning from a dependency.
 # The Node flags are bin/matrix-xmpp-bridge's (a smaller young generation: see there).
-ENTRYPOINT ["node", "--max-semi-space-size=4", "--disable-warning=DEP0060", "/app/dist/src/cli.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=4", "--optimize-for-size", "--disable-warning=DEP0060", "/app/dist/src/cli.js"]
 CMD ["-c", "/data/config.yaml", "-f", "/data/registration.yaml"]

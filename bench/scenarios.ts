@@ -135,7 +135,7 @@ export async function startBridge(profileDir?: string): Promise<{ bridge: Bridge
     const proc = spawn(
       join(ROOT, "scripts/with-node.sh"),
       // The flags of bin/matrix-xmpp-bridge, and the profiler's.
-      ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, "--max-semi-space-size=4", "--disable-warning=DEP0060", join(ROOT, "dist/src/cli.js"), "-c", stack.configFile, "-f", stack.registrationFile],
+      ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, "--max-semi-space-size=4", "--optimize-for-size", "--disable-warning=DEP0060", join(ROOT, "dist/src/cli.js"), "-c", stack.configFile, "-f", stack.registrationFile],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     bridge = new BridgeProcess(proc, join(stack.dir, `bridge-profiled-${++profileRuns}.log`));
