@@ -217,7 +217,10 @@ export class MatrixRooms {
   async ensureJoined(userId: string, roomId: string, trail?: Trail): Promise<void> {
     if ((await this.told(roomId, userId))?.membership === "join") return;
     await this.membershipChanging(roomId, userId);
-    if (!trail) return void (await this.homeserver.intent(userId).join(roomId));
+    if (!trail) {
+      await this.homeserver.intent(userId).join(roomId);
+      return void (await this.observeMembership({ roomId, target: userId, membership: "join" }));
+    }
     try {
       await this.join(userId, roomId, trail);
     } catch (err) {
@@ -236,6 +239,9 @@ export class MatrixRooms {
     await intent.matrixClient.doRequest("POST", `/_matrix/client/v3/join/${encodeURIComponent(roomId)}`, null, withTrail({}, trail));
     // Else the library's next act as the user there (typing, a receipt) would join again, without the trail.
     this.homeserver.joinedBy(userId, roomId);
+    // The homeserver said so. Its member event may never come: a join of a member already in, with the same
+    // content, makes none; then, unrecorded, every message would join again.
+    await this.observeMembership({ roomId, target: userId, membership: "join" });
   }
 
   async invite(inviter: string, roomId: string, invitee: string): Promise<void> {

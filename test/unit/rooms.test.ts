@@ -131,6 +131,17 @@ describe("MatrixRooms.ensureJoined", () => {
     await rooms.ensureJoined("@ghost", "!room");
     assert.deepEqual(asked, ["library join !room as @ghost"]);
   });
+
+  it("records a join the homeserver answered, as no member event may follow (a repeated join makes none)", async () => {
+    const { homeserver, asked } = recordingHomeserver();
+    const rooms = new MatrixRooms(homeserver, new MemoryStore());
+    const trail = { origin: "room@conference.xmpp.test", bridges: ["matrix.xmpp.test"] };
+    await rooms.ensureJoined("@ghost", "!room", trail);
+    await rooms.ensureJoined("@ghost", "!room", trail);
+    await rooms.ensureJoined("@dm-ghost", "!dm");
+    await rooms.ensureJoined("@dm-ghost", "!dm");
+    assert.deepEqual(asked, ["POST /_matrix/client/v3/join/!room as @ghost", "library join !dm as @dm-ghost"]);
+  });
 });
 
 describe("MatrixRooms.send", () => {
