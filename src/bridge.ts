@@ -57,7 +57,7 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     presenceToXmpp.probeSubscribers().catch((err: unknown) => log.error({ err }, "probing presence subscribers failed"));
   });
 
-  const role = instanceRole({ config, store, connection, ingress, presenceToMatrix, mucHistory: inbound, registry, fatal: failed, log });
+  const role = instanceRole({ config, store, connection, homeserver, ingress, presenceToMatrix, mucHistory: inbound, registry, fatal: failed, log });
   const onStandby = () => role.onStandby();
 
   try {

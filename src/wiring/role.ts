@@ -3,6 +3,7 @@ import type { Registry } from "prom-client";
 import type { BridgeConfig } from "../config/schema.js";
 import { roleMetrics } from "../http/role-metrics.js";
 import type { Logger } from "../log.js";
+import type { Homeserver } from "../matrix/homeserver.js";
 import { ActiveStandby } from "../pipeline/active-standby.js";
 import type { PresenceToMatrix } from "../pipeline/capabilities/presence/presence-to-matrix.js";
 import type { Ingress } from "../pipeline/ingress.js";
@@ -14,6 +15,8 @@ export interface RoleParts {
   config: BridgeConfig;
   store: RedisStore;
   connection: ComponentConnection;
+  /** Pinged after a takeover, which makes a homeserver that holds transactions for the bridge send them at once. */
+  homeserver: Pick<Homeserver, "ping">;
   ingress: Ingress;
   presenceToMatrix: PresenceToMatrix;
   /** Holds rooms' messages from a takeover until the rooms are entered again; lets them go on standby. */
@@ -34,13 +37,18 @@ export interface InstanceRole {
 }
 
 /** What only the active instance does (hold the component connection, drain the outboxes), and when it does it. */
-export function instanceRole({ config, store, connection, ingress, presenceToMatrix, mucHistory, registry, fatal, log }: RoleParts): InstanceRole {
+export function instanceRole({ config, store, connection, homeserver, ingress, presenceToMatrix, mucHistory, registry, fatal, log }: RoleParts): InstanceRole {
   const observer = roleMetrics(registry);
+  /** Whether start() is over: at start the bridge pings the homeserver itself, once its listener is up. */
+  let started = false;
   const takeOver = async (): Promise<void> => {
     mucHistory.holdUntilRejoined();
     await connection.start();
     const resumed = await ingress.resume();
     if (resumed > 0) log.info({ lanes: resumed }, "resuming queued work");
+    // Synapse, having failed to reach the instance that died, retries with growing delays (up to minutes);
+    // a ping makes it send what it holds now, to this instance.
+    if (started) await homeserver.ping().catch((err: unknown) => log.warn({ err }, "the homeserver could not ping this instance after the takeover; it sends what it holds at its next retry"));
   };
   if (!config.ha.enabled) {
     return {
@@ -67,6 +75,7 @@ export function instanceRole({ config, store, connection, ingress, presenceToMat
   return {
     start: async () => {
       await role.start();
+      started = true;
       if (!role.isActive()) log.info("another instance holds the lease: this instance is on standby");
     },
     onStandby: () => !role.isActive(),

@@ -112,7 +112,9 @@ test("the active instance is killed mid-conversation: the standby takes over, an
   bridges[0]!.proc.kill("SIGKILL");
   await bridges[0]!.exitCode();
 
-  await bridges[1]!.waitForLog(acquired, 60_000);
+  const takenOver = await bridges[1]!.waitForLog(acquired, 60_000);
+  // The new active instance has the homeserver ping it, so that what Synapse holds comes now, not at its next retry.
+  await bridges[1]!.waitForLog((r) => r.msg === "homeserver ping" && (r.time as number) >= (takenOver.time as number), 30_000);
   await talk.speakAgain();
   await talk.finished();
   assert.deepEqual(await talk.toMatrix(), talk.said("x"));
