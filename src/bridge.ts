@@ -67,6 +67,10 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     await store.migrateLayout();
     await homeserver.start();
     log.info({ bot: botUserId }, "homeserver reached, bot user ready");
+    // Listening before the takeover: what this instance does as it starts (ghosts' presence, puppets back in
+    // their MUCs) makes the homeserver push transactions at once. One it cannot deliver marks the bridge down,
+    // and Synapse then drops the presence, typing and receipts of everyone until its retry gets through.
+    servers.push(await listen(appserviceApp(config, registration.hs_token, ingress, portals, thirdParty, checks, onStandby, log), config.appservice.bindAddress, config.appservice.port));
 
     const puppet = (jid: string) => isPuppet(jid, addressing);
     const isGatewayRoom = (jid: string) => roomRefOfGatewayJid(jid, addressing) !== undefined;
@@ -77,7 +81,6 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
     answerPuppetVcards(connection, puppet, (jid) => puppetProfiles.cardOf(jid), log.child({ module: "xmpp" }));
     await role.start();
 
-    servers.push(await listen(appserviceApp(config, registration.hs_token, ingress, portals, thirdParty, checks, onStandby, log), config.appservice.bindAddress, config.appservice.port));
     if (config.media.matrixToXmpp === "link") {
       if (!config.media.publicUrl) log.warn({ publicUrl: mediaPublicUrl }, "media.publicUrl is not set: links to Matrix files work only where this address does");
       servers.push(await listen(mediaApp(fileUrls, media, log.child({ module: "media" })), config.media.bindAddress, config.media.port));
