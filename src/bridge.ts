@@ -50,11 +50,11 @@ export async function startBridge(config: BridgeConfig, registration: Registrati
 
   takeInStanzas(connection, inbound, log);
   connection.on("offline", () => occupancy.onConnectionLost());
-  // Every time the connection comes (back) up, puppets go back into the MUCs they were in, and ask their
-  // subscribers for the presence missed while away.
+  // Every time the connection comes (back) up, puppets go back into the MUCs they were in, and tell their
+  // subscribers their presence and ask for theirs, either of which may have changed while away.
   connection.on("online", () => {
     occupancy.rejoinAll().catch((err: unknown) => log.error({ err }, "rejoining MUCs failed"));
-    presenceToXmpp.probeSubscribers().catch((err: unknown) => log.error({ err }, "probing presence subscribers failed"));
+    presenceToXmpp.greetSubscribers().catch((err: unknown) => log.error({ err }, "greeting presence subscribers failed"));
   });
 
   const role = instanceRole({ config, store, connection, homeserver, ingress, presenceToMatrix, mucHistory: inbound, registry, fatal: failed, log });

@@ -43,18 +43,20 @@ test("an XMPP user's presence becomes their ghost's presence on Matrix", async (
   await eventually(async () => ((await presenceOf(max, ghostOf(ann.jid))).presence === "offline" ? true : undefined), "the ghost offline");
 });
 
-test("a Matrix user's presence reaches the XMPP users subscribed to the puppet, also after a restart", async () => {
+test("a Matrix user's presence reaches the XMPP users subscribed to the puppet, also one set while the bridge was away", async () => {
   const { xmppUser: bea, matrixUser: mia, puppet } = await directChatScene(suite, { id: "p2", body: "are you in?" });
   await subscribe(bea, puppet);
-  await suite.restartBridge();
-  // Presence created just as Synapse's recovery of the bridge ends would wait for its next failure (docs/reliability.md).
-  await eventually(() => (homeserverRecovering() ? undefined : true), "the homeserver to have sent what it held", 90_000);
-
-  let mark = bea.stanzas.length;
+  await suite.bridge.stop();
+  // Synapse cannot push this to the bridge, and does not push it later (docs/reliability.md): the bridge,
+  // coming online, tells its subscribers each puppet's presence as the homeserver has it now.
   await setPresence(mia, "unavailable", "In a meeting");
+  let mark = bea.stanzas.length;
+  await suite.restartBridge();
   const away = await puppetPresenceAfter(bea, puppet, mark, (s) => s.getChildText("show") === "away", "the puppet away");
   assert.equal(away.getChildText("status"), "In a meeting");
   assert.equal(away.attrs.type, undefined);
+  // What follows is pushed by the homeserver, once it takes the bridge for up again.
+  await eventually(() => (homeserverRecovering() ? undefined : true), "the homeserver to have sent what it held", 90_000);
 
   // Coming back online, the user's server probes the puppet, which answers with the current presence.
   await bea.send(xml("presence", { type: "unavailable" }));

@@ -89,18 +89,26 @@ export class PresenceToXmpp {
   }
 
   /**
-   * Each puppet probes the users subscribed to it (it asked for their presence in return when they
-   * subscribed), so their ghosts' presence is right again after a restart.
+   * What an XMPP client does as it comes online (RFC 6121 §4.2, §4.3), once for each puppet: it sends its
+   * presence to its subscribers, and probes them (it asked for their presence in return when they
+   * subscribed). A homeserver drops the presence changes it could not push while the bridge was away,
+   * so the Matrix user's presence is read from it; the ghosts' presence comes back with the answers.
    */
-  async probeSubscribers(): Promise<void> {
+  async greetSubscribers(): Promise<void> {
     if (!this.deps.settings.enabled) return;
-    let probes = 0;
+    const subscribersOf = new Map<string, string[]>();
     for (const { matrixUser, xmppUser } of await this.deps.store.presenceSubscriptions()) {
       if (!(await this.deps.store.dmLink(matrixUser, xmppUser))) continue;
-      await this.deps.connection.send(renderSubscription(puppetAddress(matrixUser, this.deps.addressing), xmppUser, "probe"));
-      probes++;
+      subscribersOf.set(matrixUser, [...(subscribersOf.get(matrixUser) ?? []), xmppUser]);
     }
-    if (probes > 0) this.deps.log.info({ probes }, "asked subscribers for their presence");
+    let probes = 0;
+    for (const [matrixUser, xmppUsers] of subscribersOf) {
+      const puppet = puppetAddress(matrixUser, this.deps.addressing);
+      for (const xmppUser of xmppUsers) await this.deps.connection.send(renderSubscription(puppet, xmppUser, "probe"));
+      probes += xmppUsers.length;
+      await this.announceFromHomeserver(matrixUser, xmppUsers[0]!);
+    }
+    if (probes > 0) this.deps.log.info({ probes, puppets: subscribersOf.size }, "greeted presence subscribers");
   }
 
   /** Sends the puppet's presence again to its subscribers, e.g. with a new avatar hash. */
@@ -118,6 +126,19 @@ export class PresenceToXmpp {
     for (const xmppUser of await this.deps.store.presenceSubscribers(matrixUser)) {
       if (await this.deps.store.dmLink(matrixUser, xmppUser)) await this.send(matrixUser, xmppUser, presence);
     }
+  }
+
+  /** The Matrix user's presence, read as a subscriber's ghost, to all their subscribers; unless news came meanwhile. */
+  private async announceFromHomeserver(matrixUser: string, subscriber: string): Promise<void> {
+    const heard = this.lastOffered.get(matrixUser);
+    const presence = await this.deps.rooms.presence(ghostUserId(subscriber, this.deps.addressing), matrixUser).catch((err: unknown) => {
+      this.deps.log.debug({ matrixUser, err }, "no presence from the homeserver");
+      return undefined;
+    });
+    // An m.presence handled while the homeserver answered is newer than its answer.
+    if (presence === undefined || this.lastOffered.get(matrixUser) !== heard) return;
+    this.lastOffered.set(matrixUser, presence);
+    this.throttle.offer(matrixUser, presence);
   }
 
   /** The Matrix user's presence as the XMPP user may see it. */
